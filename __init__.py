@@ -1,0 +1,9 @@
+"""mgpt: role agents that turn a one-line idea into working software.
+
+Importing this package is cheap on purpose: no model SDK, torch or transformers is
+imported until the code that needs it runs.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

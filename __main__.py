@@ -1,0 +1,3 @@
+from mgpt.cli import main
+
+main()
