@@ -342,6 +342,10 @@ class OpenAIModel(Model):
                 # from the chain so no traceback can show it. Our message keeps what matters.
                 raise self._config_error(exc) from None
             raise self._config_error(exc) from exc
+        except openai.APIError as exc:
+            if _is_retryable(exc):
+                raise
+            raise self._service_error(exc) from exc
 
     async def _open_stream(self, messages: list[ChatMessage]) -> tuple[Any, list[Any], bool]:
         """Open a stream and read it up to the first text delta.
@@ -355,8 +359,13 @@ class OpenAIModel(Model):
                 head.append(chunk)
                 if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
                     return sdk_stream, head, False
-        except BaseException:
+        except BaseException as exc:
             await sdk_stream.close()
+            import openai
+
+            if isinstance(exc, openai.APIError) and not _is_retryable(exc):
+                # An error event inside the stream (vLLM sends these with status 200).
+                raise self._service_error(exc) from exc
             raise
         return sdk_stream, head, True
 
@@ -457,6 +466,13 @@ class OpenAIModel(Model):
         else:
             message = f"{url} rejected the request for model '{self.model}' (HTTP {exc.status_code}): {said}"
         return ModelConfigError(self._scrub(message))
+
+    def _service_error(self, exc: BaseException) -> ModelUnavailableError:
+        """An API failure that retrying will not fix and that is not the user's setting:
+        an error event in a stream, an answer that does not parse."""
+        return ModelUnavailableError(
+            self._scrub(f"{self.name} at {_display_url(self.base_url)} failed: {self._describe(exc)}")
+        )
 
     def _scrub(self, text: str) -> str:
         """Servers sometimes echo the key back in an error; it must never reach a message."""

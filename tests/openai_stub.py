@@ -24,6 +24,9 @@ queue is empty the ``default`` responder answers. A planned response is a tuple:
     close the connection without sending anything.
 ``("sleep", seconds)``
     wait, then answer with the default responder (a client with a shorter timeout gives up).
+``("stream_error", message)``
+    a streaming request gets a 200 and then an SSE error event (as vLLM sends mid-stream); a
+    non-streaming one gets a 500.
 ``("break", text)``
     stream ``text`` and then close the connection without ``[DONE]`` (a non-streaming
     request just gets the connection closed).
@@ -240,6 +243,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "sleep":
             time.sleep(plan[1])
             self._answer(body, self.stub._default_plan(body))
+        elif kind == "stream_error":
+            if body.get("stream"):
+                self.protocol_version = "HTTP/1.1"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                event = {"error": {"message": plan[1], "type": "server_error", "code": None}}
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+            else:
+                self._send_error(500, plan[1])
         elif kind == "break":
             if body.get("stream"):
                 self._send_stream(body, plan[1], {}, complete=False)

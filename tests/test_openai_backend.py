@@ -207,6 +207,13 @@ def test_stream_broken_after_text_was_yielded_is_not_retried():
     assert len(stub.chat_requests) == 1
 
 
+def test_an_error_event_inside_a_stream_is_a_clear_error():
+    with OpenAIStub([("stream_error", "prompt is too long for this model")]) as stub:
+        with pytest.raises(ModelUnavailableError, match="failed: prompt is too long"):
+            stream(make_model(stub)[0])
+    assert len(stub.chat_requests) == 1
+
+
 def test_persistent_server_errors_stop_after_max_attempts(caplog):
     with OpenAIStub(default=lambda body: ("status", 500, {}, "the GPU caught fire")) as stub:
         model, sleep = make_model(stub, max_attempts=3)
