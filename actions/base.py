@@ -1,0 +1,189 @@
+"""Actions: the unit of work a role does, usually one or a few model calls.
+
+Subclass :class:`Action` and implement :meth:`Action.run`. Inside it, ``self.ask`` sends a
+prompt to the role's model, ``self.ask_structured`` gets back a validated pydantic
+instance, and ``self.ask_code`` the body of a code block. What ``run`` returns (text, a
+pydantic model, or a whole :class:`~mgpt.agents.Message`) is what the role publishes.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, Union
+
+from pydantic import BaseModel, ValidationError
+
+from mgpt.agents.errors import MgptError
+from mgpt.agents.message import Message
+from mgpt.llm.base import ChatMessage
+from mgpt.llm.client import LLM
+from mgpt.memory import InMemory, Memory
+
+from .parsing import ParseError, extract_code, extract_json
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ActionError(MgptError):
+    """An action could not get a usable answer from the model."""
+
+
+@dataclass
+class ActionContext:
+    """What an action gets to work from."""
+
+    #: The role's name and profile/goal, for prompts.
+    role_name: str = ""
+    role_profile: str = ""
+    role_goal: str = ""
+    #: The messages that triggered this turn.
+    news: list[Message] = field(default_factory=list)
+    #: Everything the role remembers (observed and produced).
+    memory: Memory = field(default_factory=InMemory)
+    #: The run's workspace, when the workflow has one.
+    workspace: Path | None = None
+    #: Workflow options (fix rounds, sandbox limits...).
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def latest(self, cause_by: type) -> Message | None:
+        """The newest triggering message produced by ``cause_by``."""
+        for message in reversed(self.news):
+            if message.cause_by is cause_by:
+                return message
+        return None
+
+
+def _type_label(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return f"list of {_type_label(args[0])}" if args else "list"
+    if origin is dict:
+        return "object"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_label(a) for a in args if a is not type(None))
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def describe_schema(model: type[BaseModel], indent: str = "") -> str:
+    """A compact field list for a prompt: names, types and descriptions, no example values
+    (small models copy examples back instead of answering)."""
+    lines = []
+    for name, info in model.model_fields.items():
+        label = _type_label(info.annotation)
+        text = f"{indent}- {name} ({label})"
+        if info.description:
+            text += f": {info.description}"
+        lines.append(text)
+        inner = info.annotation
+        args = typing.get_args(inner)
+        nested = next(
+            (a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
+        if nested is not None:
+            lines.append(describe_schema(nested, indent + "  "))
+    return "\n".join(lines)
+
+
+class Action:
+    """Base class for actions. Set ``name`` (defaults to the class name) and, for roles in
+    ``react`` mode, a one-line ``description`` the model reads when choosing what to do."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: How many times a structured answer is re-asked after it fails to parse or validate.
+    max_retries: ClassVar[int] = 2
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__
+
+    def __init__(self) -> None:
+        self._llm: LLM | None = None
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            raise ActionError(
+                f"action {self.name} has no model: run it from a role that has joined a team "
+                "with a model, or call action.bind(llm)"
+            )
+        return self._llm
+
+    def bind(self, llm: LLM) -> "Action":
+        """Give this action a model to call (roles do this when they join a team)."""
+        self._llm = llm
+        return self
+
+    async def run(self, ctx: ActionContext) -> str | BaseModel | Message:
+        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    # -- talking to the model -------------------------------------------------------------
+
+    async def ask(self, prompt: str | list[ChatMessage], *, system: str | None = None) -> str:
+        """The model's text answer to ``prompt``."""
+        completion = await self.llm.ask(prompt, system=system, action=self.name)
+        return completion.text
+
+    async def ask_structured(self, prompt: str, schema: type[T], *, system: str | None = None) -> T:
+        """Ask for a JSON object matching ``schema``; return it validated.
+
+        A reply that does not parse or validate is sent back with the error, up to
+        ``max_retries`` times; then :class:`ActionError` names the action and shows the reply.
+        """
+        instructions = (
+            f"{prompt}\n\nReply with one JSON object with these fields:\n"
+            f"{describe_schema(schema)}"
+        )
+        messages = [ChatMessage(role="user", content=instructions)]
+        if system:
+            messages.insert(0, ChatMessage(role="system", content=system))
+        reply = ""
+        for attempt in range(self.max_retries + 1):
+            reply = (await self.llm.ask(messages, action=self.name)).text
+            try:
+                return schema.model_validate(extract_json(reply))
+            except (ParseError, ValidationError) as exc:
+                error = _short_error(exc)
+            if attempt < self.max_retries:
+                messages += [
+                    ChatMessage(role="assistant", content=reply),
+                    ChatMessage(
+                        role="user",
+                        content=f"That reply could not be used: {error}\n"
+                        "Reply again with only the corrected JSON object.",
+                    ),
+                ]
+        shown = reply if len(reply) <= 600 else reply[:600] + "…"
+        raise ActionError(
+            f"action {self.name} got no valid {schema.__name__} after "
+            f"{self.max_retries + 1} attempts; last error: {error}\nlast reply:\n{shown}"
+        )
+
+    async def ask_code(self, prompt: str, *, language: str = "python", system: str | None = None) -> str:
+        """The body of the code block in the model's answer."""
+        reply = await self.ask(prompt, system=system)
+        try:
+            return extract_code(reply, language)
+        except ParseError as exc:
+            raise ActionError(f"action {self.name}: {exc}") from None
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"]) or "(root)"
+            parts.append(f"{where}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc)

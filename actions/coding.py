@@ -1,0 +1,172 @@
+"""The building half of the software company: write code, write tests, run them, fix bugs."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from mgpt.agents.message import Message
+from mgpt.llm.base import ChatMessage
+
+from .base import Action, ActionContext, ActionError
+from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
+from .interfaces import python_interface
+from .parsing import ParseError, extract_files
+from .planning import WriteDesign, WritePRD, WriteTasks, _system
+from .sandbox import Limits, run_pytest
+from .workspace import Workspace
+
+#: How much of pytest's output travels in a report and a fix prompt.
+OUTPUT_TAIL = 4000
+
+
+async def _latest_payload(ctx: ActionContext, cause_by: type):
+    found = await ctx.memory.find(cause_by=cause_by)
+    if not found:
+        raise ActionError(f"{ctx.role_name} has no {cause_by.__name__} output in memory to work from")
+    return found[-1].payload
+
+
+def _workspace(ctx: ActionContext) -> Workspace:
+    if ctx.workspace is None:
+        raise ActionError("this action writes files: run it in a team with a workspace")
+    return Workspace(ctx.workspace)
+
+
+def module_name(path: str) -> str:
+    """``pkg/sub/mod.py`` -> ``pkg.sub.mod`` (``pkg/__init__.py`` -> ``pkg``)."""
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _interfaces(ws: Workspace, paths: list[str]) -> str:
+    blocks = []
+    for path in paths:
+        if ws.exists(path) and path.endswith(".py"):
+            interface = python_interface(ws.read(path)).strip()
+            blocks.append(f"# {path} ({module_name(path)})\n{interface or '# (no public names)'}")
+    return "\n\n".join(blocks)
+
+
+class WriteCode(Action):
+    description = "Write each file of the task list, one model call per file"
+
+    async def run(self, ctx: ActionContext) -> CodeBundle:
+        ws = _workspace(ctx)
+        design: SystemDesign = await _latest_payload(ctx, WriteDesign)
+        tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
+        purposes = {f.path: f.purpose for f in design.files}
+        written: list[str] = []
+        for task in tasks.tasks:
+            # Lean prompt: the approach, the interfaces diagram, and only the interfaces of
+            # the files this one imports from (not their bodies, not earlier documents).
+            deps = _interfaces(ws, task.depends_on)
+            prompt = (
+                f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n"
+                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
+                f"Design approach: {design.implementation_approach}\n\n"
+                f"Interfaces (mermaid):\n{design.class_diagram}\n"
+                + (f"\nFiles it can import from (interfaces only):\n{deps}\n" if deps else "")
+                + "\nImport other project files by their full module path. Reply with the "
+                "complete file in one ```python code block."
+            )
+            code = await self.ask_code(prompt, system=_system(ctx))
+            ws.write(task.path, code)
+            written.append(task.path)
+        return CodeBundle(files=written)
+
+
+class WriteTests(Action):
+    description = "Write pytest tests for each module the engineer wrote"
+
+    async def run(self, ctx: ActionContext) -> CodeBundle:
+        ws = _workspace(ctx)
+        prd: PRD = await _latest_payload(ctx, WritePRD)
+        bundle: CodeBundle = ctx.latest(WriteCode).payload  # type: ignore[union-attr, assignment]
+        sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
+        criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
+        written: list[str] = []
+        for path in sources:
+            others = _interfaces(ws, [p for p in sources if p != path])
+            stem = PurePosixPath(path).stem
+            test_path = f"tests/test_{'cli' if stem == '__main__' else stem}.py"
+            prompt = (
+                f"Write pytest tests for `{path}` (import it as `{module_name(path)}`).\n\n"
+                f"Acceptance criteria:\n{criteria}\n\nSource of {path}:\n```python\n{ws.read(path)}```\n"
+                + (f"\nOther modules (interfaces):\n{others}\n" if others else "")
+                + "\nTests run from the project root with `python -m pytest`, offline; use "
+                "tmp_path for any files. Test behaviour the source really has. Reply with the "
+                "complete test file in one ```python code block."
+            )
+            code = await self.ask_code(prompt, system=_system(ctx))
+            ws.write(test_path, code)
+            written.append(test_path)
+        return CodeBundle(files=written)
+
+
+class RunTests(Action):
+    description = "Run the project's tests in the sandbox and report"
+
+    async def run(self, ctx: ActionContext) -> Message:
+        ws = _workspace(ctx)
+        limits = ctx.settings.get("limits") or Limits()
+        fix_rounds = int(ctx.settings.get("fix_rounds", 2))
+        rounds_used = len(await ctx.memory.find(cause_by=FixBug))
+        result = run_pytest(ws.root, limits)
+        report = TestReport(
+            passed=result.passed,
+            failed=result.failed,
+            errors=result.errors,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            output=result.output[-OUTPUT_TAIL:],
+            fix_round=rounds_used,
+        )
+        if not report.ok and rounds_used < fix_rounds:
+            engineer = ctx.settings.get("engineer", "Engineer")
+            return Message(content=report.to_markdown(), payload=report, send_to={engineer})
+        final = report.model_copy(update={"final": True})
+        ws.write("docs/qa_report.md", final.to_markdown())
+        return Message(content=final.to_markdown(), payload=final)
+
+
+class FixBug(Action):
+    description = "Fix the code (or a wrong test) so that the failing tests pass"
+
+    async def run(self, ctx: ActionContext) -> CodeBundle:
+        ws = _workspace(ctx)
+        report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
+        files = [f for f in ws.files() if f.endswith(".py")]
+        # The files the failure output names; all project files when it names none.
+        named = [f for f in files if f in report.output] or files
+        sources = "\n\n".join(f"## {f}\n```python\n{ws.read(f)}```" for f in named)
+        prompt = (
+            f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
+            f"Files involved:\n{sources}\n\nFix the bug. If a test expects behaviour the "
+            "requirements do not ask for, fix the test instead. For each file you change, "
+            "write a line with its path, then the complete new file in a ```python code block."
+        )
+        messages = [
+            ChatMessage(role="system", content=_system(ctx)),
+            ChatMessage(role="user", content=prompt),
+        ]
+        for attempt in range(self.max_retries + 1):
+            reply = await self.ask(messages)
+            try:
+                changes = extract_files(reply)
+                break
+            except ParseError as exc:
+                if attempt == self.max_retries:
+                    raise ActionError(f"action {self.name}: {exc}\nlast reply:\n{reply[:600]}") from None
+                messages += [
+                    ChatMessage(role="assistant", content=reply),
+                    ChatMessage(role="user", content=f"That reply could not be used: {exc}. "
+                                "Give each changed file as a path line followed by a code block."),
+                ]
+        # Check every path before writing any, so a bad one leaves the workspace untouched.
+        for path, _ in changes:
+            ws.check(path)
+        for path, content in changes:
+            ws.write(path, content)
+        return CodeBundle(files=[p for p, _ in changes])

@@ -1,0 +1,195 @@
+"""Pull structured data out of what real models write.
+
+Models wrap JSON in code fences, put prose around it, leave trailing commas, use Python's
+``True``/``None`` or single quotes. :func:`extract_json` tries the likely candidates in
+order and repairs those small slips; it never guesses at content.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*([\w.+#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+class ParseError(ValueError):
+    """No usable JSON (or code) in a model's answer."""
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language, body)`` for each fenced code block, in order. An unclosed last fence
+    (an answer cut off) still counts."""
+    return [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+
+
+def _balanced_spans(text: str) -> list[str]:
+    """Top-level ``{...}`` / ``[...]`` spans, respecting strings."""
+    spans: list[str] = []
+    depth = 0
+    start = -1
+    quote = ""
+    escape = False
+    for i, ch in enumerate(text):
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'" and depth:
+            quote = ch
+        elif ch in "{[":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+            if depth == 0:
+                spans.append(text[start : i + 1])
+    return spans
+
+
+def _replace_bare_words(text: str, mapping: dict[str, str]) -> str:
+    """Replace bare words outside string literals."""
+    out: list[str] = []
+    i = 0
+    quote = ""
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+            i += 1
+            continue
+        if ch in "\"'":
+            quote = ch
+            out.append(ch)
+            i += 1
+            continue
+        m = re.match(r"[A-Za-z_]\w*", text[i:])
+        if m:
+            word = m.group(0)
+            out.append(mapping.get(word, word))
+            i += len(word)
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _strip_comments(text: str) -> str:
+    """Drop ``//`` and ``#`` comments that stand outside string literals."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+            out.append(ch)
+        elif ch == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _loads_lenient(candidate: str) -> Any:
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    text = candidate.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
+    text = _strip_comments(text)
+    no_trailing = re.sub(r",(\s*[}\]])", r"\1", text)
+    try:
+        return json.loads(no_trailing)
+    except ValueError:
+        pass
+    # Python-style literals: single quotes, True/False/None (and JSON's true/false/null).
+    pythonish = _replace_bare_words(text, {"true": "True", "false": "False", "null": "None"})
+    try:
+        value = ast.literal_eval(pythonish)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ParseError("not valid JSON") from None
+    if not isinstance(value, (dict, list)):
+        raise ParseError("not a JSON object")
+    return value
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object (or array) in ``text`` that parses, after small repairs.
+
+    Candidates in order: fenced ``json`` blocks, other fenced blocks, the whole text, then
+    each balanced ``{...}``/``[...]`` span in the prose.
+    """
+    blocks = fenced_blocks(text)
+    candidates = [b for lang, b in blocks if lang in ("json", "json5", "javascript", "js")]
+    candidates += [b for lang, b in blocks if lang not in ("json", "json5", "javascript", "js")]
+    candidates.append(text)
+    for source in list(candidates):
+        candidates.extend(_balanced_spans(source))
+    last_error = "no JSON object found"
+    seen: set[str] = set()
+    for candidate in candidates:
+        candidate = candidate.strip()
+        if not candidate or candidate in seen or candidate[0] not in "{[":
+            continue
+        seen.add(candidate)
+        try:
+            return _loads_lenient(candidate)
+        except ParseError as exc:
+            last_error = str(exc)
+    raise ParseError(last_error)
+
+
+def extract_code(text: str, language: str = "python") -> str:
+    """The body of the first fenced block (preferring ``language``); the whole answer if
+    it has no fence at all."""
+    blocks = fenced_blocks(text)
+    for lang, body in blocks:
+        if lang in (language, language[:2]):
+            return body.rstrip() + "\n"
+    if blocks:
+        return blocks[0][1].rstrip() + "\n"
+    if text.strip():
+        return text.strip() + "\n"
+    raise ParseError("the answer is empty")
+
+
+_FILE_HEADING = re.compile(r"^(?:#{1,6}\s*|File:\s*|\*\*)?`?([\w./-]+\.\w+)`?\**:?\s*$", re.MULTILINE)
+
+
+def extract_files(text: str) -> list[tuple[str, str]]:
+    """``(path, content)`` pairs from answers shaped as a path line followed by a fenced
+    block, e.g. ``## src/app.py`` then a python fence. Raises if there are none."""
+    files: list[tuple[str, str]] = []
+    for m in _FENCE.finditer(text):
+        before = text[: m.start()].rstrip().splitlines()
+        heading = _FILE_HEADING.match(before[-1].strip()) if before else None
+        if heading:
+            files.append((heading.group(1), m.group(2).rstrip() + "\n"))
+    if not files:
+        raise ParseError("no file found: expected a path line followed by a fenced code block")
+    return files

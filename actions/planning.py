@@ -1,0 +1,93 @@
+"""The planning half of the software company: PRD, system design, task list.
+
+Prompts carry what each step needs and no more, and no example application: small models
+copy examples back instead of answering.
+"""
+
+from __future__ import annotations
+
+from mgpt.agents.message import UserRequirement
+
+from .base import Action, ActionContext
+from .documents import PRD, SystemDesign, TaskList
+from .workspace import Workspace
+
+#: The shape every generated project takes; it keeps generated tests runnable offline.
+PROJECT_RULES = (
+    "The project is Python 3.10+ using only the standard library, organised as one package "
+    "whose modules can be imported by pytest tests, with a command-line entry point in the "
+    "package's __main__.py where the idea calls for one."
+)
+
+
+def _system(ctx: ActionContext) -> str:
+    text = f"You are {ctx.role_name}, a {ctx.role_profile}."
+    if ctx.role_goal:
+        text += f" Your goal: {ctx.role_goal}."
+    return text
+
+
+def save_document(ctx: ActionContext, stem: str, doc) -> None:
+    """Write ``docs/<stem>.md`` and ``docs/<stem>.json`` when the run has a workspace."""
+    if ctx.workspace is None:
+        return
+    ws = Workspace(ctx.workspace)
+    ws.write(f"docs/{stem}.md", doc.to_markdown())
+    ws.write(f"docs/{stem}.json", doc.model_dump_json(indent=2) + "\n")
+
+
+class WritePRD(Action):
+    description = "Turn the user's idea into a product requirements document"
+
+    async def run(self, ctx: ActionContext) -> PRD:
+        idea = ctx.latest(UserRequirement)
+        prompt = (
+            f"Write a product requirements document for this idea:\n{idea.content if idea else ''}\n\n"
+            f"Keep the scope small enough for a few files. {PROJECT_RULES}"
+        )
+        prd = await self.ask_structured(prompt, PRD, system=_system(ctx))
+        save_document(ctx, "prd", prd)
+        return prd
+
+
+class WriteDesign(Action):
+    description = "Design the system: approach, files, class and sequence diagrams"
+
+    async def run(self, ctx: ActionContext) -> SystemDesign:
+        message = ctx.latest(WritePRD)
+        prd: PRD = message.payload  # type: ignore[union-attr, assignment]
+        prompt = (
+            f"Design the software for this product.\n\n{prd.brief()}\n\n{PROJECT_RULES} "
+            f"Put the code in the package `{prd.project_name}/` (list its __init__.py too). "
+            "The class diagram shows the data structures with their fields and the interfaces "
+            "with their method signatures; the sequence diagram shows the main call flow."
+        )
+        design = await self.ask_structured(prompt, SystemDesign, system=_system(ctx))
+        save_document(ctx, "design", design)
+        return design
+
+
+class WriteTasks(Action):
+    description = "Break the design into ordered tasks, one per file"
+
+    async def run(self, ctx: ActionContext) -> TaskList:
+        message = ctx.latest(WriteDesign)
+        design: SystemDesign = message.payload  # type: ignore[union-attr, assignment]
+        files = "\n".join(f"- {f.path}: {f.purpose}" for f in design.files)
+        prompt = (
+            "Plan the implementation as one task per file, ordered so that every file comes "
+            "after the files it imports from.\n\n"
+            f"Approach: {design.implementation_approach}\n\nFiles:\n{files}\n\n"
+            f"Interfaces:\n{design.class_diagram}"
+        )
+        tasks = await self.ask_structured(prompt, TaskList, system=_system(ctx))
+        missing = {f.path for f in design.files} - {t.path for t in tasks.tasks}
+        if missing:
+            # Every designed file gets written: add a task for any the plan forgot.
+            from .documents import Task
+
+            tasks = TaskList(
+                tasks=[*tasks.tasks, *(Task(path=p, description="as designed") for p in sorted(missing))]
+            )
+        save_document(ctx, "tasks", tasks)
+        return tasks

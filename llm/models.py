@@ -1,0 +1,83 @@
+"""Pick a backend from a spec string; each backend is imported only when chosen.
+
+=====================  ======================================================
+``openai:<model>``     any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama,
+                       llama.cpp, ``mgpt serve``): a base URL and a key
+``replay:<file>``      a recorded transcript
+``hf:<dir>``           a local HuggingFace transformers checkpoint
+``test``               :class:`~mgpt.llm.testing.TestModel` with no script (Python use)
+=====================  ======================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .base import Model
+from .errors import ModelConfigError
+
+#: Tests set this to False (see tests/conftest.py) so no test can reach a real provider by
+#: accident; servers on the loopback interface stay allowed.
+ALLOW_MODEL_REQUESTS = True
+
+SPEC_HELP = (
+    "choose a model with --model, MGPT_MODEL or the config file, e.g. "
+    "'openai:gpt-4o-mini' (with OPENAI_API_KEY or MGPT_API_KEY set), "
+    "'openai:qwen2.5-coder' with --base-url http://localhost:11434/v1 for Ollama, "
+    "'hf:/path/to/checkpoint', or 'replay:transcript.jsonl'"
+)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def infer_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Model:
+    """Build the backend ``spec`` names. ``base_url`` and ``api_key`` fall back to
+    ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``."""
+    env = os.environ if env is None else env
+    kind, _, rest = spec.partition(":")
+    if kind == "openai":
+        if not rest:
+            raise ModelConfigError(f"model spec {spec!r} names no model: use openai:<model-name>")
+        base_url = base_url or env.get("MGPT_BASE_URL") or env.get("OPENAI_BASE_URL") or None
+        api_key = api_key or env.get("MGPT_API_KEY") or env.get("OPENAI_API_KEY") or None
+        if not ALLOW_MODEL_REQUESTS and not (base_url and _is_loopback(base_url)):
+            raise ModelConfigError(
+                "real model requests are disabled here (tests): use a model from "
+                "mgpt.llm.testing, a replay, or a server on 127.0.0.1"
+            )
+        if not base_url and not api_key:
+            raise ModelConfigError(
+                f"no API key for {spec}: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key "
+                "(for a local server such as vLLM, Ollama or llama.cpp pass --base-url instead)"
+            )
+        from .openai_model import OpenAIModel
+
+        return OpenAIModel(rest, base_url=base_url, api_key=api_key)
+    if kind == "replay":
+        from .replay import ReplayModel
+
+        if not rest:
+            raise ModelConfigError("replay spec names no file: use replay:<transcript.jsonl>")
+        return ReplayModel(rest)
+    if kind == "hf":
+        if not rest:
+            raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
+        from .local import LocalModel
+
+        return LocalModel(Path(rest))
+    if spec == "test":
+        from .testing import TestModel
+
+        return TestModel()
+    raise ModelConfigError(f"unknown model spec {spec!r}: {SPEC_HELP}")

@@ -1,0 +1,169 @@
+"""Recorded transcripts: record any backend's calls to JSONL, replay them later.
+
+Format (one JSON object per line; documented in the README):
+
+    {"type": "header", "version": 1, "idea": "...", "model": "openai:gpt-4o-mini", ...}
+    {"type": "call", "role": "Engineer", "action": "WriteCode", "turn": 2,
+     "request": [{"role": "system", "content": "..."}, ...],
+     "response": {"text": "...", "usage": {...}, "finish_reason": "stop", "model": "..."}}
+
+Replay matches a call on what is stable — role, action and turn — never on the exact
+prompt text, so editing a prompt template does not break every transcript. A request that
+differs from the recorded one only gives a :class:`TranscriptDriftWarning`; re-record the
+prompts with ``mgpt run --replay OLD --record NEW``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .base import CallContext, ChatMessage, Completion, Model, StreamChunk
+from .errors import TranscriptError
+
+TRANSCRIPT_VERSION = 1
+
+
+class TranscriptDriftWarning(UserWarning):
+    """A replayed call's prompt differs from the one recorded (the answer is still used)."""
+
+
+class TranscriptHeader(BaseModel):
+    type: str = "header"
+    version: int = TRANSCRIPT_VERSION
+    idea: str = ""
+    model: str = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallRecord(BaseModel):
+    type: str = "call"
+    role: str
+    action: str
+    turn: int
+    request: list[ChatMessage]
+    response: Completion
+
+
+class Transcript(BaseModel):
+    """A parsed transcript file."""
+
+    header: TranscriptHeader = Field(default_factory=TranscriptHeader)
+    calls: list[CallRecord] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Transcript":
+        path = Path(path)
+        if not path.is_file():
+            raise TranscriptError(f"transcript {path} does not exist")
+        transcript = cls()
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if data.get("type") == "header":
+                    transcript.header = TranscriptHeader.model_validate(data)
+                else:
+                    transcript.calls.append(CallRecord.model_validate(data))
+            except (ValueError, ValidationError, AttributeError) as exc:
+                raise TranscriptError(f"{path}:{lineno}: not a transcript record ({exc})") from None
+        if transcript.header.version > TRANSCRIPT_VERSION:
+            raise TranscriptError(
+                f"{path} is transcript version {transcript.header.version}; this mgpt reads "
+                f"up to {TRANSCRIPT_VERSION}: upgrade mgpt"
+            )
+        return transcript
+
+
+class ReplayModel(Model):
+    """Answers each call with the recorded response for the same (role, action, turn)."""
+
+    def __init__(self, path: str | Path, *, strict_prompts: bool = False):
+        self.path = Path(path)
+        self.transcript = Transcript.load(self.path)
+        self.name = f"replay:{self.path.name}"
+        self.strict_prompts = strict_prompts
+        self._records = {(c.role, c.action, c.turn): c for c in self.transcript.calls}
+        self.used: set[tuple[str, str, int]] = set()
+        self.drifted: list[tuple[str, str, int]] = []
+
+    @property
+    def unused(self) -> list[tuple[str, str, int]]:
+        """Recorded calls the run never asked for (a sign the run went another way)."""
+        return [k for k in self._records if k not in self.used]
+
+    async def complete(
+        self, messages: list[ChatMessage], *, context: CallContext | None = None
+    ) -> Completion:
+        context = context or CallContext()
+        key = (context.role, context.action, context.turn)
+        record = self._records.get(key)
+        if record is None:
+            turns = sorted(t for (r, a, t) in self._records if (r, a) == key[:2])
+            held = f"it holds turns {turns} for that" if turns else "it has no calls for that role and action"
+            raise TranscriptError(
+                f"transcript {self.path} has no answer for role {context.role!r}, action "
+                f"{context.action!r}, turn {context.turn}: {held}. The run asked for more than "
+                "was recorded; record a new transcript with --record"
+            )
+        self.used.add(key)
+        if [m.model_dump() for m in messages] != [m.model_dump() for m in record.request]:
+            self.drifted.append(key)
+            note = (
+                f"prompt for role {context.role!r}, action {context.action!r}, turn {context.turn} "
+                f"differs from the one recorded in {self.path.name}; using the recorded answer "
+                "(re-record with: mgpt run --replay OLD --record NEW)"
+            )
+            if self.strict_prompts:
+                raise TranscriptError(note)
+            warnings.warn(note, TranscriptDriftWarning, stacklevel=2)
+        return record.response.model_copy()
+
+
+class RecordingModel(Model):
+    """Wraps any backend and appends each call, with its answer, to a transcript file."""
+
+    def __init__(self, inner: Model, path: str | Path, *, header: TranscriptHeader | None = None):
+        self.inner = inner
+        self.path = Path(path)
+        self.name = inner.name
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A new recording starts a new file: mixing two runs' turns would make it unreplayable.
+        self.path.write_text(
+            (header or TranscriptHeader(model=inner.name)).model_dump_json() + "\n", encoding="utf-8"
+        )
+
+    def _append(self, messages: list[ChatMessage], context: CallContext, completion: Completion) -> None:
+        record = CallRecord(
+            role=context.role, action=context.action, turn=context.turn,
+            request=list(messages), response=completion,
+        )
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
+            f.write(record.model_dump_json() + "\n")
+
+    async def complete(
+        self, messages: list[ChatMessage], *, context: CallContext | None = None
+    ) -> Completion:
+        context = context or CallContext()
+        completion = await self.inner.complete(messages, context=context)
+        self._append(messages, context, completion)
+        return completion
+
+    async def stream(
+        self, messages: list[ChatMessage], *, context: CallContext | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        context = context or CallContext()
+        async for chunk in self.inner.stream(messages, context=context):
+            if chunk.completion is not None:
+                self._append(messages, context, chunk.completion)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
