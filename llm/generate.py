@@ -1,0 +1,338 @@
+"""Text generation with a local Hugging Face causal LM.
+
+Load a checkpoint folder once with :func:`load_model`, then call :func:`generate_text`
+as often as you like; :func:`generate` does both for a one-off prompt::
+
+    loaded = load_model("runs/tiny")
+    out = generate_text(loaded, "Once upon a time", max_new_tokens=40, on_text=print)
+    out.text, out.prompt_tokens, out.completion_tokens, out.finish_reason
+
+Decoding is greedy when ``temperature`` is 0, otherwise sampled with that temperature
+and optional top-k / top-p; ``seed`` makes sampling reproducible. Text is streamed to
+``on_text`` piece by piece as tokens are produced, and the pieces join to ``text``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, Union
+
+from .errors import ModelConfigError
+
+__all__ = [
+    "Generation",
+    "LoadedModel",
+    "ModelLoadError",
+    "check_checkpoint",
+    "generate",
+    "generate_text",
+    "load_model",
+    "pick_device",
+]
+
+#: A plain prompt, or chat messages as ``{"role", "content"}`` dicts or objects with
+#: ``role`` and ``content`` attributes (such as :class:`mgpt.llm.base.ChatMessage`).
+PromptOrMessages = Union[str, Sequence[Any]]
+
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+class ModelLoadError(ModelConfigError):
+    """A folder is not a loadable Hugging Face causal-LM checkpoint, or the libraries to
+    load it are missing. The message names what is missing."""
+
+
+def _require_workshop() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"Local models need the model workshop's libraries ({exc.name} is missing): "
+            "pip install 'mgpt[train]'."
+        ) from None
+
+
+def check_checkpoint(model_dir: str | Path) -> Path:
+    """Return ``model_dir`` as a Path if it looks like a checkpoint written by
+    ``save_pretrained`` (config, weights and tokenizer), else raise
+    :class:`ModelLoadError` naming every missing piece."""
+    path = Path(model_dir).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"Model folder {path} does not exist.")
+    if not path.is_dir():
+        raise ModelLoadError(f"{path} is a file; --model wants the checkpoint folder that holds it.")
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / name).is_file() for name in _WEIGHT_FILES) and not any(path.glob("*.safetensors")):
+        missing.append("weights (model.safetensors or pytorch_model.bin)")
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        missing.append("a tokenizer (tokenizer.json or tokenizer_config.json)")
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a Hugging Face checkpoint: it lacks {'; '.join(missing)}. "
+            "Point --model at a folder written by save_pretrained, with the tokenizer saved "
+            "next to the model (the trainer's output folder is one)."
+        )
+    return path
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class LoadedModel:
+    """A model and its tokenizer, loaded once and ready for repeated calls."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    path: Path
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def max_positions(self) -> int | None:
+        """The longest sequence the model takes, if its config says."""
+        config = self.model.config
+        if hasattr(config, "get_text_config"):
+            config = config.get_text_config()
+        for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+
+@dataclass
+class Generation:
+    """One generated answer with its token accounting."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    #: ``"stop"`` when the model ended with an end-of-sequence token, ``"length"`` when
+    #: it ran into ``max_new_tokens``.
+    finish_reason: str
+    #: Whether the tokenizer's chat template formatted the prompt.
+    chat_template_used: bool = False
+
+
+def load_model(model_dir: str | Path, *, device: str | None = None) -> LoadedModel:
+    """Load the causal LM and tokenizer in ``model_dir`` onto ``device`` (default: CUDA
+    when available, else CPU), in eval mode."""
+    _require_workshop()
+    path = check_checkpoint(model_dir)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"Could not load the checkpoint in {path}: {exc}") from None
+    device = pick_device(device)
+    model.to(device)
+    model.eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, device=device, path=path)
+
+
+def _as_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
+    out = []
+    for message in messages:
+        if isinstance(message, Mapping):
+            out.append({"role": str(message["role"]), "content": str(message["content"])})
+        else:
+            out.append({"role": str(message.role), "content": str(message.content)})
+    return out
+
+
+def _prompt_text(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | None) -> tuple[str, bool]:
+    """The text to feed the model, and whether the chat template made it.
+
+    Messages use the chat template when the tokenizer has one (``chat=False`` forces
+    plain text); a string uses it only with ``chat=True``. Without a template, messages
+    become ``role: content`` lines ending in ``assistant:``, which a base model can
+    continue.
+    """
+    if isinstance(prompt, str):
+        if not chat:
+            return prompt, False
+        messages = [{"role": "user", "content": prompt}]
+    else:
+        messages = _as_messages(prompt)
+    if chat is not False and loaded.has_chat_template:
+        text = loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text, True
+    if isinstance(prompt, str):
+        return prompt, False
+    lines = [f"{m['role']}: {m['content']}" for m in messages]
+    return "\n".join(lines + ["assistant:"]), False
+
+
+class _CallbackStreamer:
+    """A transformers streamer that hands decoded text to a callback as it grows.
+
+    It decodes all generated tokens so far and passes on the new suffix, holding back
+    a possibly incomplete UTF-8 character at the end. The pieces join to :attr:`text`.
+    """
+
+    def __init__(self, tokenizer: Any, on_text: Callable[[str], Any] | None):
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.ids: list[int] = []
+        self.text = ""
+        self._prompt_seen = False
+
+    def _emit(self, final: bool) -> None:
+        decoded = self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if not final:
+            # Trailing replacement characters may be the first bytes of a character
+            # the next token completes; hold them back until then.
+            decoded = decoded.rstrip("\ufffd")
+        # A tokenizer may rewrite earlier text as tokens arrive; what is streamed cannot
+        # be taken back, so only ever add the part past what was already sent.
+        if decoded.startswith(self.text) and len(decoded) > len(self.text):
+            piece = decoded[len(self.text) :]
+            self.text = decoded
+            if self.on_text is not None:
+                self.on_text(piece)
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first passes the prompt ids
+            self._prompt_seen = True
+            return
+        self.ids.extend(int(token) for token in value.reshape(-1).tolist())
+        self._emit(final=False)
+
+    def end(self) -> None:
+        self._emit(final=True)
+
+
+def _eos_ids(loaded: LoadedModel) -> list[int]:
+    eos = loaded.model.generation_config.eos_token_id
+    if eos is None:
+        eos = loaded.tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return list(eos) if isinstance(eos, (list, tuple)) else [int(eos)]
+
+
+def generate_text(
+    loaded: LoadedModel,
+    prompt: PromptOrMessages,
+    *,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    chat: bool | None = None,
+    on_text: Callable[[str], Any] | None = None,
+) -> Generation:
+    """Continue ``prompt`` (a string, or chat messages) with the loaded model.
+
+    ``temperature`` 0 decodes greedily; above 0 it samples, keeping the ``top_k`` most
+    likely tokens and the smallest set with probability ``top_p`` when those are given.
+    ``seed`` seeds torch first so sampling repeats. ``chat`` picks the chat template:
+    see :func:`_prompt_text`. ``on_text`` receives the text piece by piece as it is
+    generated.
+    """
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be at least 1")
+    if temperature < 0:
+        raise ValueError("temperature must be 0 (greedy) or more")
+    if top_k is not None and top_k < 0:
+        raise ValueError("top_k must be 0 (off) or more")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError("top_p must be in (0, 1]")
+    import torch
+
+    text, templated = _prompt_text(loaded, prompt, chat)
+    tokenizer = loaded.tokenizer
+    # A chat template already writes the special tokens (BOS...) it wants.
+    encoded = tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
+    input_ids = encoded["input_ids"].to(loaded.device)
+    if input_ids.shape[1] == 0:
+        raise ValueError("The prompt is empty after tokenisation; give some text to continue.")
+
+    eos_ids = _eos_ids(loaded)
+    options: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+    if temperature == 0:
+        options["do_sample"] = False
+    else:
+        # Pass every knob explicitly: a checkpoint's generation_config.json may carry
+        # its own top_k/top_p, and unset here must mean off.
+        options.update(do_sample=True, temperature=temperature, top_k=top_k or 0, top_p=top_p or 1.0)
+    if eos_ids:
+        options["eos_token_id"] = eos_ids
+    pad = tokenizer.pad_token_id
+    options["pad_token_id"] = pad if pad is not None else (eos_ids[0] if eos_ids else 0)
+
+    if seed is not None:
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
+    streamer = _CallbackStreamer(tokenizer, on_text)
+    with torch.no_grad():
+        output = loaded.model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            streamer=streamer,
+            **options,
+        )
+    new_ids = output[0, input_ids.shape[1] :].tolist()
+    finish = "stop" if new_ids and new_ids[-1] in eos_ids else "length"
+    return Generation(
+        text=streamer.text,
+        prompt_tokens=int(input_ids.shape[1]),
+        completion_tokens=len(new_ids),
+        finish_reason=finish,
+        chat_template_used=templated,
+    )
+
+
+def generate(
+    model_dir: str | Path,
+    prompt: PromptOrMessages,
+    *,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    chat: bool | None = None,
+    on_text: Callable[[str], Any] | None = None,
+    device: str | None = None,
+) -> str:
+    """Load ``model_dir`` and return its continuation of ``prompt``; see
+    :func:`generate_text` for the options. Loads the model on every call: keep a
+    :func:`load_model` result for repeated prompts."""
+    loaded = load_model(model_dir, device=device)
+    return generate_text(
+        loaded,
+        prompt,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        chat=chat,
+        on_text=on_text,
+    ).text
