@@ -43,6 +43,8 @@ class Worker(Member, Protocol):
 
     def has_news(self) -> bool: ...
 
+    def begin_round(self) -> None: ...
+
     async def run(self) -> list[Message]: ...
 
 
@@ -123,6 +125,10 @@ class Team:
                 self.env.emit(
                     Event(kind="round", detail=f"round {rounds}", data={"roles": [r.name for r in busy]})
                 )
+                # Every busy role sees the messages published before this round, whatever
+                # order the concurrent turns run in: rounds are deterministic.
+                for role in busy:
+                    role.begin_round()
                 # Roles with work run concurrently; an error in one is raised after all finish.
                 results = await asyncio.gather(*(r.run() for r in busy), return_exceptions=True)
                 errors = [e for e in results if isinstance(e, BaseException)]

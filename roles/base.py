@@ -82,6 +82,7 @@ class Role:
         self.context: RunContext | None = None
         self.llm: LLM | None = None
         self._inbox: list[Message] = []
+        self._round: list[Message] = []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -110,13 +111,19 @@ class Role:
         self._inbox.append(message)
 
     def has_news(self) -> bool:
-        return bool(self._inbox)
+        return bool(self._inbox or self._round)
+
+    def begin_round(self) -> None:
+        """Freeze what this turn will observe; later messages wait for the next round."""
+        self._round, self._inbox = self._round + self._inbox, []
 
     # -- the loop --------------------------------------------------------------------------
 
     async def observe(self) -> list[Message]:
         """Move unread messages into memory; return them."""
-        news, self._inbox = self._inbox, []
+        if not self._round:
+            self.begin_round()
+        news, self._round = self._round, []
         for message in news:
             await self.memory.add(message)
         return news
