@@ -108,6 +108,7 @@ def eval_command(
     predictions: Optional[Path] = typer.Option(None, "--predictions", "-p", help="Generations, one per line; or .jsonl with a 'prediction' field (and 'reference', then --references is optional)."),
     references: Optional[Path] = typer.Option(None, "--references", "-r", help="References, one per line in the same order; or .jsonl with a 'reference' field."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    meteor_wordnet: bool = typer.Option(True, "--meteor-wordnet/--no-meteor-wordnet", help="Match WordNet synonyms in METEOR when WordNet is installed (off: exact and stem matches only, and no WordNet loading time)."),
     device: Optional[str] = typer.Option(None, "--device", help="Torch device for perplexity (default: CUDA when available, else CPU)."),
 ) -> None:
     """Evaluate a model and/or its generations; always prints a table, --json saves it.
@@ -163,7 +164,7 @@ def eval_command(
             from .metrics import compute_text_metrics, read_pairs
 
             preds, refs = read_pairs(predictions, references)
-            scores = compute_text_metrics(preds, refs)
+            scores = compute_text_metrics(preds, refs, wordnet=meteor_wordnet)
             results["text_metrics"] = {
                 "predictions": str(predictions),
                 "references": str(references) if references else str(predictions),

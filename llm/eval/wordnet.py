@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -231,15 +230,25 @@ def _nltk_own_wordnet() -> Any | None:
     return None
 
 
-@lru_cache(maxsize=4)
-def _load_cached(use_nltk_data: bool, source: str | None, nltk_data: str | None) -> WordNetSource:
+# Loaded readers by WordNet folder: loading takes seconds, so once per process.
+_READERS: dict[str, Any] = {}
+
+
+def _reader(key: str, root: Any) -> Any:
+    if key not in _READERS:
+        _READERS[key] = _open_reader(root)
+    return _READERS[key]
+
+
+def _find_and_load(use_nltk_data: bool, source: Path | None, nltk_data: Path | None) -> WordNetSource:
     import nltk
 
     if use_nltk_data:
         pointer = _nltk_own_wordnet()
         if pointer is not None:
-            return WordNetSource(_open_reader(pointer), True, f"nltk data: {pointer}")
-    folder = find_debian_wordnet([Path(source)] if source else None)
+            key = os.path.realpath(pointer.path) if hasattr(pointer, "path") else repr(pointer)
+            return WordNetSource(_reader(key, pointer), True, f"nltk data: {key}")
+    folder = find_debian_wordnet([source] if source is not None else None)
     if folder is None:
         return WordNetSource(
             NoWordNet(),
@@ -247,12 +256,15 @@ def _load_cached(use_nltk_data: bool, source: str | None, nltk_data: str | None)
             "WordNet not found (install the Debian packages wordnet-base and "
             "wordnet-sense-index, or set MGPT_WORDNET_DIR to a WordNet 3.0 dict folder)",
         )
-    root = build_nltk_wordnet(folder, Path(nltk_data) if nltk_data else None)
+    root = build_nltk_wordnet(folder, nltk_data)
     # nltk only reads corpora under its data path; this also lets plain
     # ``nltk.corpus.wordnet`` find the folder.
     if str(root) not in nltk.data.path:
         nltk.data.path.insert(0, str(root))
-    return WordNetSource(_open_reader(str(root / "corpora" / "wordnet")), True, f"built from {folder} in {root}")
+    wordnet_dir = str(root / "corpora" / "wordnet")
+    return WordNetSource(
+        _reader(os.path.realpath(wordnet_dir), wordnet_dir), True, f"built from {folder} in {root}"
+    )
 
 
 def load_wordnet(
@@ -272,8 +284,8 @@ def load_wordnet(
     """
     if not enabled:
         return WordNetSource(NoWordNet(), False, "WordNet switched off")
-    return _load_cached(
+    return _find_and_load(
         use_nltk_data,
-        str(source) if source is not None else None,
-        str(nltk_data) if nltk_data is not None else None,
+        Path(source) if source is not None else None,
+        Path(nltk_data) if nltk_data is not None else None,
     )
