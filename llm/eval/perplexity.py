@@ -22,7 +22,7 @@ __all__ = ["PerplexityResult", "perplexity_of_text", "perplexity_of_file", "read
 class PerplexityResult:
     """How well a model predicts a text."""
 
-    #: Tokens scored (every token of the text but the first).
+    #: Tokens scored: every token but the first (which is BOS when the tokenizer adds one).
     tokens: int
     #: Mean negative log-likelihood per scored token, in nats.
     nll: float
@@ -107,13 +107,13 @@ def perplexity_of_text(
     with torch.no_grad():
         for begin, end, first in spans:
             window = ids_tensor[begin:end].unsqueeze(0)  # (1, T)
-            logits = loaded.model(input_ids=window).logits[0].float()  # (T, vocab)
-            log_probs = torch.log_softmax(logits[:-1], dim=-1)  # row t predicts token t+1
-            targets = window[0, 1:]
-            nll = -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)  # (T-1,)
-            new = nll[first - begin - 1 :]  # positions first..end-1
-            total_nll += float(new.sum())
-            scored += int(new.numel())
+            logits = loaded.model(input_ids=window).logits[0]  # (T, vocab); row i predicts token i+1
+            # Only the rows predicting this window's new tokens (first..end-1), in float32,
+            # so memory is (stride, vocab) rather than (block, vocab).
+            new_logits = logits[first - begin - 1 : -1].float()
+            targets = window[0, first - begin :]
+            total_nll += float(torch.nn.functional.cross_entropy(new_logits, targets, reduction="sum"))
+            scored += int(targets.numel())
 
     mean = total_nll / scored
     return PerplexityResult(

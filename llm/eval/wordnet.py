@@ -169,8 +169,9 @@ def build_nltk_wordnet(source: Path, nltk_data: Path | None = None) -> Path:
 
     root = Path(nltk_data) if nltk_data is not None else _default_cache_dir()
     target = root / "corpora" / "wordnet"
+    created = [folder for folder in (root, target.parent, target) if not folder.exists()]
     target.mkdir(parents=True, exist_ok=True)
-    for folder in (target.parent, target):
+    for folder in {*created, target.parent, target}:
         folder.chmod(0o755)  # nltk will not read from folders others may write
     source = Path(source).resolve()
     missing = [name for name in _DICT_FILES if not (source / name).is_file()]
