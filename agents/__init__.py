@@ -1,13 +1,39 @@
-"""The runtime kernel: typed messages, the environment bus with its durable log, teams."""
+"""The runtime kernel: typed messages, the environment bus with its durable log, teams.
 
-from .budget import Budget, Spend
-from .environment import Environment
-from .errors import BudgetExceeded, MgptError
-from .message import EVERYONE, Message, UserRequirement
-from .runlog import Event, RunLog, read_log
-from .team import RunContext, RunResult, Team
+Names load on first use (PEP 562): importing :mod:`mgpt.agents.errors` alone stays cheap.
+"""
 
-__all__ = [
-    "Budget", "BudgetExceeded", "EVERYONE", "Environment", "Event", "Message", "MgptError",
-    "RunContext", "RunLog", "RunResult", "Spend", "Team", "UserRequirement", "read_log",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Budget": "budget", "Spend": "budget", "Environment": "environment",
+    "BudgetExceeded": "errors", "MgptError": "errors", "EVERYONE": "message",
+    "Message": "message", "UserRequirement": "message", "Event": "runlog", "RunLog": "runlog",
+    "read_log": "runlog", "RunContext": "team", "RunResult": "team", "Team": "team",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .budget import Budget, Spend
+    from .environment import Environment
+    from .errors import BudgetExceeded, MgptError
+    from .message import EVERYONE, Message, UserRequirement
+    from .runlog import Event, RunLog, read_log
+    from .team import RunContext, RunResult, Team
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mgpt.agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

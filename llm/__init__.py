@@ -1,18 +1,40 @@
 """Every model call goes through one small interface (:class:`Model`), whichever backend
 answers it: an OpenAI-compatible API, a local transformers model, or a replayed transcript.
 
-Backends and the model workshop (``mgpt.llm.train``, ``mgpt.llm.eval``) import their heavy
-dependencies only when used.
+Names are imported on first use (PEP 562), so ``mgpt --help`` can load the model
+workshop's command definitions without loading pydantic models, torch or an SDK.
 """
 
-from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
-from .client import LLM
-from .cost import PriceTable
-from .errors import BudgetExceeded, MgptError, ModelConfigError, ModelUnavailableError, TranscriptError
-from .models import infer_model
+from __future__ import annotations
 
-__all__ = [
-    "BudgetExceeded", "CallContext", "ChatMessage", "Completion", "LLM", "MgptError", "Model",
-    "ModelConfigError", "ModelUnavailableError", "PriceTable", "StreamChunk", "TranscriptError",
-    "Usage", "infer_model",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "CallContext": "base", "ChatMessage": "base", "Completion": "base", "Model": "base",
+    "StreamChunk": "base", "Usage": "base", "LLM": "client", "PriceTable": "cost",
+    "BudgetExceeded": "errors", "MgptError": "errors", "ModelConfigError": "errors",
+    "ModelUnavailableError": "errors", "TranscriptError": "errors", "infer_model": "models",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+    from .client import LLM
+    from .cost import PriceTable
+    from .errors import BudgetExceeded, MgptError, ModelConfigError, ModelUnavailableError, TranscriptError
+    from .models import infer_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mgpt.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,134 @@
+"""Untrusted paths and untrusted code."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from mgpt.actions.sandbox import Limits, run_pytest, run_sandboxed
+from mgpt.actions.workspace import UnsafePathError, Workspace
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    return Workspace(root)
+
+
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/etc/passwd", "absolute"),
+        ("C:/windows/x.py", "absolute"),
+        ("~/x.py", "absolute"),
+        ("../outside.py", "climbs out"),
+        ("pkg/../../outside.py", "climbs out"),
+        ("pkg\\..\\..\\x.py", "climbs out"),
+        ("", "empty"),
+        (".mgpt/transcript.jsonl", "reserved"),
+        (".git/config", "reserved"),
+        ("a\x00b", "NUL"),
+    ],
+)
+def test_unsafe_paths_are_refused(ws, path, reason):
+    with pytest.raises(UnsafePathError, match=reason):
+        ws.write(path, "x")
+    assert list(ws.root.iterdir()) == []
+
+
+def test_links_out_of_the_workspace_are_refused(ws, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws.root / "escape").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="link"):
+        ws.write("escape/evil.py", "x")
+    (ws.root / "file_link.py").symlink_to(outside / "target.py")
+    with pytest.raises(UnsafePathError, match="link"):
+        ws.write("file_link.py", "x")
+    assert list(outside.iterdir()) == []
+
+
+def test_links_inside_the_workspace_are_fine(ws):
+    (ws.root / "real").mkdir()
+    (ws.root / "alias").symlink_to(ws.root / "real")
+    ws.write("alias/ok.py", "x = 1\n")
+    assert (ws.root / "real" / "ok.py").read_text() == "x = 1\n"
+
+
+def test_write_read_and_list(ws):
+    ws.write("pkg/mod.py", "a = 1\n")
+    ws.write("./docs/x.md", "# x\n")
+    assert ws.read("pkg/mod.py") == "a = 1\n"
+    assert ws.files() == ["docs/x.md", "pkg/mod.py"]
+    assert not ws.exists("../x")
+
+
+def test_fix_with_one_bad_path_writes_nothing(ws):
+    from mgpt.actions.base import ActionContext
+    from mgpt.actions.coding import FixBug, RunTests
+    from mgpt.actions.documents import TestReport
+    from mgpt.agents import Message
+    from mgpt.llm import LLM
+    from mgpt.llm.testing import TestModel
+
+    ws.write("pkg/a.py", "a = 1\n")
+    reply = "## pkg/a.py\n```python\na = 2\n```\n## ../../evil.py\n```python\nboom\n```"
+    action = FixBug().bind(LLM(TestModel([reply]), role="Engineer"))
+    report = TestReport(passed=0, failed=1, errors=0, exit_code=1, output="pkg/a.py failed")
+    ctx = ActionContext(workspace=ws.root, news=[Message(content="r", payload=report, cause_by=RunTests)])
+    with pytest.raises(UnsafePathError, match="climbs out"):
+        asyncio.run(action.run(ctx))
+    assert ws.read("pkg/a.py") == "a = 1\n"
+
+
+def test_sandbox_timeout_kills_the_process_group(tmp_path):
+    marker = tmp_path / "still_running"
+    (tmp_path / "grandchild.py").write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w')\n")
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, 'grandchild.py'])\n"
+        "time.sleep(30)\n"
+    )
+    result = run_sandboxed([sys.executable, "-c", code], tmp_path, Limits(timeout=1))
+    assert result.timed_out and not result.ok
+    assert "timeout" in result.output
+    assert result.seconds < 10
+    import time
+
+    time.sleep(3.5)
+    assert not marker.exists()  # the grandchild was killed with the group
+
+
+def test_sandbox_environment_has_no_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
+    monkeypatch.setenv("MGPT_API_KEY", "sk-secret-456")
+    result = run_sandboxed([sys.executable, "-c", "import os; print(sorted(os.environ))"], tmp_path)
+    assert result.ok
+    assert "OPENAI_API_KEY" not in result.output and "MGPT_API_KEY" not in result.output
+    assert "sk-secret" not in result.output
+
+
+def test_sandbox_memory_limit(tmp_path):
+    result = run_sandboxed(
+        [sys.executable, "-c", "x = bytearray(400 * 1024 * 1024)"], tmp_path, Limits(memory_mb=200)
+    )
+    assert not result.ok
+    assert "MemoryError" in result.output
+
+
+def test_sandbox_runs_in_the_workspace(tmp_path):
+    result = run_sandboxed([sys.executable, "-c", "import os; print(os.getcwd())"], tmp_path)
+    assert Path(result.output.strip()).resolve() == tmp_path.resolve()
+
+
+def test_run_pytest_counts(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text(
+        "def test_ok():\n    assert True\n\ndef test_bad():\n    assert 1 == 2\n"
+    )
+    result = run_pytest(tmp_path)
+    assert (result.passed, result.failed, result.exit_code) == (1, 1, 1)
+    assert "assert 1 == 2" in result.output
