@@ -251,7 +251,8 @@ def generate_text(
     likely tokens and the smallest set with probability ``top_p`` when those are given.
     ``seed`` seeds torch first so sampling repeats. ``chat`` picks the chat template:
     see :func:`_prompt_text`. ``on_text`` receives the text piece by piece as it is
-    generated.
+    generated. Generation also stops at the model's context length; an empty prompt
+    starts from the BOS (or EOS) token. Bad option values raise ValueError.
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1")
@@ -267,11 +268,25 @@ def generate_text(
     tokenizer = loaded.tokenizer
     # A chat template already writes the special tokens (BOS...) it wants.
     encoded = tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
-    input_ids = encoded["input_ids"].to(loaded.device)
-    if input_ids.shape[1] == 0:
-        raise ValueError("The prompt is empty after tokenisation; give some text to continue.")
-
+    input_ids = encoded["input_ids"]
     eos_ids = _eos_ids(loaded)
+    if input_ids.shape[1] == 0:
+        # Nothing to continue: start from the beginning-of-text token, as in training.
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else (eos_ids or [None])[0]
+        if start is None:
+            raise ValueError("The prompt is empty and the tokenizer has no BOS/EOS token to start from.")
+        input_ids = torch.tensor([[start]])
+    input_ids = input_ids.to(loaded.device)
+
+    prompt_len = int(input_ids.shape[1])
+    limit = loaded.max_positions
+    if limit is not None:
+        if prompt_len >= limit:
+            raise ValueError(
+                f"The prompt is {prompt_len} tokens but the model reads at most {limit}; shorten it."
+            )
+        # Learned position tables end at ``limit``: stop there (finish_reason "length").
+        max_new_tokens = min(max_new_tokens, limit - prompt_len)
     options: dict[str, Any] = {"max_new_tokens": max_new_tokens}
     if temperature == 0:
         options["do_sample"] = False
@@ -301,7 +316,7 @@ def generate_text(
     finish = "stop" if new_ids and new_ids[-1] in eos_ids else "length"
     return Generation(
         text=streamer.text,
-        prompt_tokens=int(input_ids.shape[1]),
+        prompt_tokens=prompt_len,
         completion_tokens=len(new_ids),
         finish_reason=finish,
         chat_template_used=templated,

@@ -148,3 +148,25 @@ def test_cli_generate_bad_folder_exits_2(tmp_path):
     assert "Traceback" not in result.output
     missing = CliRunner().invoke(_app(), ["generate", "--model", str(tmp_path / "nope"), "hi"])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_generation_stops_at_the_context_length(tiny_dir, tmp_path):
+    short = load_model(make_tiny_checkpoint(tmp_path / "short", n_positions=12), device="cpu")
+    prompt_len = len(short.tokenizer("The quick brown")["input_ids"])
+    short.model.generation_config.eos_token_id = None  # only the context can stop it
+    short.tokenizer.eos_token = None
+    out = generate_text(short, "The quick brown", max_new_tokens=50)
+    assert out.completion_tokens == 12 - prompt_len and out.finish_reason == "length"
+    with pytest.raises(ValueError, match="at most 12"):
+        generate_text(short, "The quick brown fox jumps over the lazy dog again and again", max_new_tokens=1)
+
+
+def test_empty_prompt_starts_from_the_start_token(loaded):
+    out = generate_text(loaded, "", max_new_tokens=3)
+    assert out.prompt_tokens == 1 and out.completion_tokens >= 1
+
+
+def test_cli_chat_without_template_says_so(plain_dir):
+    result = CliRunner().invoke(_app(), ["generate", "--model", str(plain_dir), "--chat", "-n", "2", "hi"])
+    assert result.exit_code == 0, result.output
+    assert "no chat template" in result.stderr
