@@ -147,7 +147,10 @@ def load_model(model_dir: str | Path, *, device: str | None = None) -> LoadedMod
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"Could not load the checkpoint in {path}: {exc}") from None
     device = pick_device(device)
-    model.to(device)
+    try:
+        model.to(device)
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        raise ModelLoadError(f"Cannot put the model on device {device!r}: {exc}") from None
     model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, path=path)
 

@@ -22,8 +22,10 @@ __all__ = ["eval_command", "generate_command", "register"]
 def _fail(message: str) -> None:
     """Print ``message`` on stderr and exit with status 2 (bad input), no traceback."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    # Escaped: paths and library messages may hold brackets that rich would read as markup.
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -51,6 +53,7 @@ def generate_command(
 ) -> None:
     """Generate text with a local checkpoint, streaming it to the terminal."""
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True, highlight=False)
     if top_p is not None and top_p == 0:
@@ -62,7 +65,7 @@ def generate_command(
         _quiet_transformers()
         loaded = load_model(model, device=device)
         if chat and not loaded.has_chat_template:
-            err.print(f"[yellow]Note:[/] {model} has no chat template; using the prompt as plain text.")
+            err.print(f"[yellow]Note:[/] {escape(str(model))} has no chat template; using the prompt as plain text.")
 
         def write(piece: str) -> None:
             sys.stdout.write(piece)
@@ -90,9 +93,10 @@ def generate_command(
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in rows:
@@ -120,6 +124,7 @@ def eval_command(
     METEOR uses WordNet synonyms when WordNet is installed, else exact and stem matches only; the results say which (meteor_wordnet).
     """
     from rich.console import Console
+    from rich.markup import escape
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -183,7 +188,7 @@ def eval_command(
                 )
             )
             if not scores.meteor_wordnet:
-                err.print(f"[yellow]Note:[/] METEOR used exact and stem matches only: {scores.meteor_note}.")
+                err.print(f"[yellow]Note:[/] METEOR used exact and stem matches only: {escape(scores.meteor_note)}.")
     except MgptError as exc:
         _fail(str(exc))
         return
@@ -194,7 +199,7 @@ def eval_command(
             json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             _fail(f"Could not write {json_out}: {exc.strerror}.")
-        err.print(f"[dim]Wrote {json_out}[/]")
+        err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
 
 
 def register(app: typer.Typer) -> None:
