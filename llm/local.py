@@ -1,0 +1,96 @@
+"""``hf:<dir>``: a local HuggingFace transformers checkpoint behind the model interface.
+
+The checkpoint (one trained by ``mgpt train``, or any causal LM folder) is loaded on the
+first call, not at construction, and generation runs in a worker thread so the event loop
+(and the other roles) keep going. Calls to one model are serialised: one forward pass at a
+time is what a single local model can do anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+
+
+class LocalModel(Model):
+    """A local causal LM. ``max_new_tokens`` bounds each answer; ``temperature`` 0 is greedy."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_new_tokens: int = 1024,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = 0,
+        device: str | None = None,
+    ):
+        from .generate import check_checkpoint
+
+        self.path = check_checkpoint(path)  # a clear error now, not at the first call
+        self.name = f"hf:{self.path.name}"
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seed = seed
+        self.device = device
+        self._loaded: Any = None
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> Any:
+        if self._loaded is None:
+            from .generate import load_model
+
+            self._loaded = load_model(self.path, device=self.device)
+        return self._loaded
+
+    def _generate(self, messages: list[ChatMessage], on_text=None):
+        from .generate import generate_text
+
+        loaded = self._load()
+        return generate_text(
+            loaded,
+            [m.model_dump() for m in messages],
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            on_text=on_text,
+        )
+
+    @staticmethod
+    def _completion(gen, name: str) -> Completion:
+        return Completion(
+            text=gen.text,
+            usage=Usage(prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens),
+            finish_reason=gen.finish_reason,
+            model=name,
+        )
+
+    async def complete(
+        self, messages: list[ChatMessage], *, context: CallContext | None = None
+    ) -> Completion:
+        async with self._lock:
+            gen = await asyncio.to_thread(self._generate, messages)
+        return self._completion(gen, self.name)
+
+    async def stream(
+        self, messages: list[ChatMessage], *, context: CallContext | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def on_text(piece: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
+
+        async with self._lock:
+            task = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, on_text))
+            task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
+            while (piece := await queue.get()) is not None:
+                if piece:
+                    yield StreamChunk(delta=piece)
+            gen = await task
+        yield StreamChunk(completion=self._completion(gen, self.name))
