@@ -25,7 +25,9 @@ def _fail(message: str) -> None:
     from rich.markup import escape
 
     # Escaped: paths and library messages may hold brackets that rich would read as markup.
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    Console(stderr=True, highlight=False).print(
+        f"[bold red]Error:[/] {escape(message)}", soft_wrap=True
+    )
     raise typer.Exit(code=2)
 
 
@@ -41,15 +43,48 @@ def _quiet_transformers() -> None:
 
 
 def generate_command(
-    prompt: str = typer.Argument(..., help="The text to continue (or, with --chat, the user's message)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint folder written by save_pretrained (model + tokenizer)."),
-    max_new_tokens: int = typer.Option(128, "--max-new-tokens", "-n", min=1, help="Most tokens to generate."),
-    temperature: float = typer.Option(0.0, "--temperature", "-t", min=0.0, help="0 decodes greedily; above 0 samples (1.0 = the model's own distribution)."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", min=0, help="Sample only from the k most likely tokens (0 or unset: off)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Sample from the smallest set of tokens whose probability reaches p (unset: off)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, so a run can be repeated."),
-    chat: bool = typer.Option(False, "--chat", help="Wrap the prompt as a user message in the tokenizer's chat template (if it has one)."),
-    device: Optional[str] = typer.Option(None, "--device", help="Torch device such as cpu or cuda:0 (default: CUDA when available, else CPU)."),
+    prompt: str = typer.Argument(
+        ..., help="The text to continue (or, with --chat, the user's message)."
+    ),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Checkpoint folder written by save_pretrained (model + tokenizer).",
+    ),
+    max_new_tokens: int = typer.Option(
+        128, "--max-new-tokens", "-n", min=1, help="Most tokens to generate."
+    ),
+    temperature: float = typer.Option(
+        0.0,
+        "--temperature",
+        "-t",
+        min=0.0,
+        help="0 decodes greedily; above 0 samples (1.0 = the model's own distribution).",
+    ),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", min=0, help="Sample only from the k most likely tokens (0 or unset: off)."
+    ),
+    top_p: Optional[float] = typer.Option(
+        None,
+        "--top-p",
+        min=0.0,
+        max=1.0,
+        help="Sample from the smallest set of tokens whose probability reaches p (unset: off).",
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed for sampling, so a run can be repeated."
+    ),
+    chat: bool = typer.Option(
+        False,
+        "--chat",
+        help="Wrap the prompt as a user message in the tokenizer's chat template (if it has one).",
+    ),
+    device: Optional[str] = typer.Option(
+        None,
+        "--device",
+        help="Torch device such as cpu or cuda:0 (default: CUDA when available, else CPU).",
+    ),
 ) -> None:
     """Generate text with a local checkpoint, streaming it to the terminal."""
     from rich.console import Console
@@ -65,7 +100,9 @@ def generate_command(
         _quiet_transformers()
         loaded = load_model(model, device=device)
         if chat and not loaded.has_chat_template:
-            err.print(f"[yellow]Note:[/] {escape(str(model))} has no chat template; using the prompt as plain text.")
+            err.print(
+                f"[yellow]Note:[/] {escape(str(model))} has no chat template; using the prompt as plain text."
+            )
 
         def write(piece: str) -> None:
             sys.stdout.write(piece)
@@ -105,15 +142,49 @@ def _table(title: str, rows: list[tuple[str, str]]) -> Any:
 
 
 def eval_command(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint folder, for perplexity on --text."),
-    text: Optional[Path] = typer.Option(None, "--text", help="UTF-8 text file to measure the model's perplexity on (needs --model)."),
-    block_size: Optional[int] = typer.Option(None, "--block-size", min=2, help="Perplexity window length in tokens (default: the model's maximum positions)."),
-    stride: Optional[int] = typer.Option(None, "--stride", min=1, help="New tokens scored per window, below the block size (default: half the block)."),
-    predictions: Optional[Path] = typer.Option(None, "--predictions", "-p", help="Generations, one per line; or .jsonl with a 'prediction' field (and 'reference', then --references is optional)."),
-    references: Optional[Path] = typer.Option(None, "--references", "-r", help="References, one per line in the same order; or .jsonl with a 'reference' field."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
-    meteor_wordnet: bool = typer.Option(True, "--meteor-wordnet/--no-meteor-wordnet", help="Match WordNet synonyms in METEOR when WordNet is installed (off: exact and stem matches only, and no WordNet loading time)."),
-    device: Optional[str] = typer.Option(None, "--device", help="Torch device for perplexity (default: CUDA when available, else CPU)."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", "-m", help="Checkpoint folder, for perplexity on --text."
+    ),
+    text: Optional[Path] = typer.Option(
+        None, "--text", help="UTF-8 text file to measure the model's perplexity on (needs --model)."
+    ),
+    block_size: Optional[int] = typer.Option(
+        None,
+        "--block-size",
+        min=2,
+        help="Perplexity window length in tokens (default: the model's maximum positions).",
+    ),
+    stride: Optional[int] = typer.Option(
+        None,
+        "--stride",
+        min=1,
+        help="New tokens scored per window, below the block size (default: half the block).",
+    ),
+    predictions: Optional[Path] = typer.Option(
+        None,
+        "--predictions",
+        "-p",
+        help="Generations, one per line; or .jsonl with a 'prediction' field (and 'reference', then --references is optional).",
+    ),
+    references: Optional[Path] = typer.Option(
+        None,
+        "--references",
+        "-r",
+        help="References, one per line in the same order; or .jsonl with a 'reference' field.",
+    ),
+    json_out: Optional[Path] = typer.Option(
+        None, "--json", help="Also write the results to this JSON file."
+    ),
+    meteor_wordnet: bool = typer.Option(
+        True,
+        "--meteor-wordnet/--no-meteor-wordnet",
+        help="Match WordNet synonyms in METEOR when WordNet is installed (off: exact and stem matches only, and no WordNet loading time).",
+    ),
+    device: Optional[str] = typer.Option(
+        None,
+        "--device",
+        help="Torch device for perplexity (default: CUDA when available, else CPU).",
+    ),
 ) -> None:
     """Evaluate a model and/or its generations; always prints a table, --json saves it.
 
@@ -137,7 +208,9 @@ def eval_command(
     if references is not None and predictions is None:
         _fail("--references needs --predictions: the generations to score.")
     if text is None and predictions is None:
-        _fail("Nothing to evaluate: give --model and --text for perplexity, and/or --predictions and --references for BLEU/ROUGE/METEOR.")
+        _fail(
+            "Nothing to evaluate: give --model and --text for perplexity, and/or --predictions and --references for BLEU/ROUGE/METEOR."
+        )
 
     results: dict[str, Any] = {}
     try:
@@ -151,7 +224,9 @@ def eval_command(
             check_checkpoint(model)
             read_text_file(text)
             _quiet_transformers()
-            ppl = perplexity_of_file(model, text, block_size=block_size, stride=stride, device=device)
+            ppl = perplexity_of_file(
+                model, text, block_size=block_size, stride=stride, device=device
+            )
             results["perplexity"] = {"model": str(model), "text": str(text), **ppl.to_dict()}
             out.print(
                 _table(
@@ -183,12 +258,17 @@ def eval_command(
                         ("ROUGE-1 F1", f"{scores.rouge1:.4f}"),
                         ("ROUGE-2 F1", f"{scores.rouge2:.4f}"),
                         ("ROUGE-L F1", f"{scores.rougeL:.4f}"),
-                        ("METEOR" + ("" if scores.meteor_wordnet else " (no WordNet)"), f"{scores.meteor:.4f}"),
+                        (
+                            "METEOR" + ("" if scores.meteor_wordnet else " (no WordNet)"),
+                            f"{scores.meteor:.4f}",
+                        ),
                     ],
                 )
             )
             if not scores.meteor_wordnet:
-                err.print(f"[yellow]Note:[/] METEOR used exact and stem matches only: {escape(scores.meteor_note)}.")
+                err.print(
+                    f"[yellow]Note:[/] METEOR used exact and stem matches only: {escape(scores.meteor_note)}."
+                )
     except MgptError as exc:
         _fail(str(exc))
         return
