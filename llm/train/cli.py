@@ -1,0 +1,155 @@
+"""``mgpt train ...``: thin typer commands over the trainer's library functions.
+
+Imports only typer and pathlib at the top: ``mgpt --help`` loads this module, and torch,
+transformers and numpy are imported by the commands that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, List, Optional, TypeVar
+
+import typer
+
+app = typer.Typer(help="Train tokenizers and models.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+CONFIG_HELP = ("Run config, TOML or YAML, or the name of a shipped one (tiny, shakespeare_char, sft_tiny). "
+               "Relative data paths in it are tried against its folder, then the current directory.")
+SET_HELP = ("Override a config key, repeatable: --set optim.lr=3e-4 --set max_iters=100. "
+            "Values are TOML literals (3e-4, true, [0.9, 0.99], \"text\"); an unknown key is an error.")
+RESUME_HELP = "Continue from OUT/ckpt/state.pt (same config); the loss curve continues exactly."
+OUT_HELP = "Output folder (overrides out_dir in the config)."
+QUIET_HELP = "No progress output."
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a command; our own errors and out-of-memory become a message and exit code 2."""
+    from .errors import TrainError
+
+    try:
+        return fn()
+    except TrainError as e:
+        _fail(str(e))
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+            _fail("out of memory: lower batch_size or block_size (use grad_accum to keep the tokens per step), "
+                  "or use a smaller model; checkpoints already written are intact. "
+                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        raise
+    raise AssertionError("unreachable")
+
+
+def _config(config: str, sets: List[str], out: Optional[Path], model: Optional[Path] = None):
+    """The run config with --set, --out and --model applied; parse errors are TrainErrors for _guard."""
+    from .config import load_config, parse_overrides
+
+    overrides = parse_overrides(sets)
+    if out is not None:
+        overrides["out_dir"] = str(out)
+    if model is not None:
+        overrides["init_from"] = str(model)
+    return load_config(config, overrides)
+
+
+def _report(result) -> None:
+    val = f", val loss {result.val_loss:.4f}" if result.val_loss is not None else ""
+    typer.echo(f"done: iter {result.iter_num}{val}, {result.ms_per_iter:.1f} ms/iter, "
+               f"{result.tokens_per_s:,.0f} tokens/s -> {result.out_dir}")
+
+
+@app.command()
+def tokenizer(
+    corpus: List[Path] = typer.Argument(..., help="Text files to learn from (.jsonl files are read as chat data)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to save the tokenizer in (AutoTokenizer loads it)."),
+    kind: str = typer.Option("char", help="char: one token per character; bytebpe: GPT-2 style byte-level BPE."),
+    vocab_size: int = typer.Option(512, help="bytebpe only: vocabulary size, special tokens included."),
+) -> None:
+    """Train a tokenizer with bos/eos/pad and chat role tokens and a chat template."""
+    from .tokenizer import train_tokenizer
+
+    if kind not in ("char", "bytebpe"):
+        _fail(f"unknown tokenizer kind {kind!r}: use char or bytebpe")
+    tok = _guard(lambda: train_tokenizer(list(corpus), out, kind=kind, vocab_size=vocab_size))  # type: ignore[arg-type]
+    typer.echo(f"saved a {kind} tokenizer of {len(tok)} tokens to {out}")
+
+
+@app.command()
+def pretrain(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Pretrain a GPT-2 or Llama model from scratch on a text file.
+
+    Also runs under torchrun: torchrun --nproc_per_node=2 -m mgpt train pretrain tiny
+    """
+
+    def run():
+        from .pretrain import pretrain as _pretrain
+
+        return _pretrain(_config(config, sets, out), resume=resume, progress=not quiet)
+
+    _report(_guard(run))
+
+
+@app.command()
+def sft(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to fine-tune (overrides init_from)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Fine-tune a model folder on chat JSONL; the loss counts assistant tokens only."""
+
+    def run():
+        from .sft import sft as _sft
+
+        return _sft(_config(config, sets, out, model), resume=resume, progress=not quiet)
+
+    _report(_guard(run))
+
+
+@app.command()
+def lora(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF base model folder (overrides init_from)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " LoRA settings: lora.r, lora.alpha, ..."),
+    resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Adapter folder (overrides out_dir in the config)."),
+    merge: Optional[Path] = typer.Option(None, "--merge", help="Also save base + adapter merged, as a standard HF folder, here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Train a LoRA adapter (only adapter weights change); optionally merge it into the base."""
+
+    def run():
+        from .lora import train_lora
+
+        return train_lora(_config(config, sets, out, model), resume=resume, progress=not quiet, merge_to=merge)
+
+    _report(_guard(run))
+    if merge is not None:
+        typer.echo(f"merged model -> {merge}")
+
+
+@app.command()
+def merge(
+    adapter: Path = typer.Argument(..., help="LoRA adapter folder written by `mgpt train lora`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged model (standard HF folder)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Base model folder (default: the one recorded in the adapter)."),
+) -> None:
+    """Merge a LoRA adapter into its base model and save the result."""
+    from .lora import merge_lora
+
+    _guard(lambda: merge_lora(adapter, out, base))
+    typer.echo(f"merged model -> {out}")

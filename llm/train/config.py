@@ -1,0 +1,272 @@
+"""Run configuration for the trainer: plain pydantic data, loaded from TOML or YAML.
+
+Every section forbids unknown keys, so a misspelt key is an error that names it
+(``unknown config key 'optim.lrr'``) instead of a setting that is silently ignored.
+Command-line overrides use dotted keys, ``--set optim.lr=3e-4 --set max_iters=100``;
+the value is read as a TOML literal (``3e-4``, ``true``, ``[0.9, 0.99]``, ``"text"``)
+and falls back to the raw string.
+
+Relative paths (``data.path``, ``tokenizer.path``, ``init_from``) are resolved first
+against the folder of the config file, then against the current directory; the first
+that exists wins. ``out_dir`` is relative to the current directory, as in nanoGPT.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from .errors import TrainError
+
+__all__ = [
+    "DataConfig", "LoraConfig", "ModelConfig", "OptimConfig", "RunConfig", "ScheduleConfig",
+    "TokenizerConfig", "load_config", "parse_overrides", "shipped_config",
+]
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Architecture of a model trained from scratch (ignored when fine-tuning a folder)."""
+
+    family: Literal["gpt2", "llama"] = "gpt2"
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    n_kv_head: int | None = None
+    """llama only: key/value heads for grouped-query attention (default: n_head)."""
+    intermediate_size: int | None = None
+    """MLP width (default 4 * n_embd for gpt2, 4 * n_embd for llama too)."""
+    n_positions: int | None = None
+    """Longest sequence the model accepts (default: the run's block_size)."""
+    dropout: float = 0.0
+
+
+class DataConfig(_Section):
+    """Where the training text or chat examples come from."""
+
+    path: str = ""
+    """A plain-text file (language modelling) or a ``.jsonl`` file of chat examples."""
+    format: Literal["auto", "text", "chat"] = "auto"
+    """``auto``: ``.jsonl`` files are chat, anything else is text."""
+    val_fraction: float = 0.1
+
+
+class TokenizerConfig(_Section):
+    """Which tokenizer to train on the data, or the folder of an existing one."""
+
+    kind: Literal["char", "bytebpe"] = "char"
+    vocab_size: int = 512
+    """bytebpe only: the target vocabulary size (special tokens included)."""
+    path: str | None = None
+    """Folder of an existing tokenizer (``AutoTokenizer.from_pretrained``); skips training."""
+
+
+class OptimConfig(_Section):
+    """AdamW; weight decay applies to matrices only (not biases, norms)."""
+
+    lr: float = 6e-4
+    min_lr: float = 6e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value; 0 turns clipping off."""
+
+
+class ScheduleConfig(_Section):
+    """Linear warmup, then cosine decay to ``optim.min_lr`` at ``lr_decay_iters``."""
+
+    warmup_iters: int = 100
+    lr_decay_iters: int | None = None
+    """Default: max_iters."""
+    decay_lr: bool = True
+
+
+class LoraConfig(_Section):
+    """LoRA adapter settings (used by ``mgpt train lora`` only)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] | None = None
+    """Default: peft's choice for the model family (gpt2: c_attn; llama: q_proj, v_proj)."""
+
+
+class RunConfig(_Section):
+    """Everything one training run needs. Passed in; nothing is read at import time."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    lora: LoraConfig = LoraConfig()
+
+    init_from: str | None = None
+    """An HF model folder to fine-tune (sft, lora); pretraining starts from scratch."""
+    out_dir: str = "out"
+    batch_size: int = 12
+    block_size: int = 64
+    grad_accum: int = 1
+    """Micro-batches per optimizer step (per process under DDP)."""
+    max_iters: int = 2000
+    eval_interval: int = 250
+    """Evaluate, save a checkpoint and redraw loss.png every this many iterations."""
+    eval_iters: int = 20
+    log_interval: int = 10
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast on a CUDA GPU that supports it, fp32 elsewhere."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    seed: int = 1337
+    threads: int | None = None
+    """torch.set_num_threads for CPU runs (default: torch's choice)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        for name in ("batch_size", "block_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_iters < 0:
+            raise ValueError("max_iters must be >= 0")
+        if self.model.n_embd % self.model.n_head:
+            raise ValueError(f"model.n_embd ({self.model.n_embd}) must be divisible by model.n_head ({self.model.n_head})")
+        if not 0.0 <= self.data.val_fraction < 1.0:
+            raise ValueError("data.val_fraction must be in [0, 1)")
+        return self
+
+    @property
+    def lr_decay_iters(self) -> int:
+        return self.schedule.lr_decay_iters if self.schedule.lr_decay_iters is not None else self.max_iters
+
+    @property
+    def tokens_per_iter(self) -> int:
+        """Tokens per optimizer step in one process (multiply by the world size under DDP)."""
+        return self.batch_size * self.block_size * self.grad_accum
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML literal (``3e-4``, ``true``, ``[0.9, 0.99]``) or, failing that, the string itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["optim.lr=3e-4", "max_iters=100"]`` -> ``{"optim.lr": 3e-4, "max_iters": 100}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TrainError(f"bad override {item!r}: expected key=value, e.g. --set optim.lr=3e-4")
+        out[key] = _parse_value(value.strip())
+    return out
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        keys.add(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= _known_keys(ann, prefix + name + ".")
+    return keys
+
+
+def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
+    if key not in _known_keys(RunConfig):
+        raise TrainError(f"unknown config key {key!r} (from --set {key}=...)")
+    *parents, leaf = key.split(".")
+    node = raw
+    for i, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise TrainError(f"config key {'.'.join(parents[:i + 1])!r} is a value, not a section")
+    node[leaf] = value
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown config key {key!r}")
+        elif key:
+            lines.append(f"bad value for config key {key!r}: {e['msg']} (got {e.get('input')!r})")
+        else:
+            lines.append(e["msg"].removeprefix("Value error, "))
+    return f"invalid config {source}: " + "; ".join(lines)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise TrainError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml  # only YAML users pay for the import
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as e:  # both parsers raise their own types; the message is what matters
+        raise TrainError(f"cannot parse config {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise TrainError(f"config {path} must be a table/mapping at the top level")
+    return data
+
+
+def _resolve(path: str | None, base: Path | None) -> str | None:
+    """Config-file folder first, then the current directory; unchanged if neither exists."""
+    if not path:
+        return path
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return str(p)
+    for root in ([base] if base else []) + [Path.cwd()]:
+        if (root / p).exists():
+            return str((root / p).resolve())
+    return path
+
+
+def shipped_config(name: str) -> Path | None:
+    """The config shipped with mgpt called ``name`` (``tiny`` or ``tiny.toml``), if any."""
+    p = CONFIG_DIR / (name if name.endswith(".toml") else name + ".toml")
+    return p if p.is_file() else None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> RunConfig:
+    """Read a TOML/YAML run config (or a shipped one by name), apply overrides, validate.
+
+    Raises :class:`TrainError` naming any unknown key or bad value.
+    """
+    raw: dict[str, Any] = {}
+    base: Path | None = None
+    source = "(defaults)"
+    if path is not None:
+        p = Path(path)
+        if not p.exists() and (shipped := shipped_config(str(path))) is not None:
+            p = shipped
+        raw = _read_file(p)
+        base = p.resolve().parent
+        source = str(p)
+    items = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
+    for key, value in items.items():
+        _apply_override(raw, key, value)
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise TrainError(_format_errors(e, source)) from None
+    cfg.data.path = _resolve(cfg.data.path, base) or ""
+    cfg.tokenizer.path = _resolve(cfg.tokenizer.path, base)
+    cfg.init_from = _resolve(cfg.init_from, base)
+    return cfg
