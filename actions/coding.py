@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
@@ -47,6 +48,37 @@ def _interfaces(ws: Workspace, paths: list[str]) -> str:
             interface = python_interface(ws.read(path)).strip()
             blocks.append(f"# {path} ({module_name(path)})\n{interface or '# (no public names)'}")
     return "\n\n".join(blocks)
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Dotted names a Python file imports (``from a.b import c`` gives a.b and a.b.c)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def files_for_fix(ws: Workspace, output: str) -> list[str]:
+    """The files a fix needs to see: those the failure output names, plus the project
+    modules the named test files import (a wrong return value shows up only in the test's
+    traceback). All project files when the output names none."""
+    files = [f for f in ws.files() if f.endswith(".py")]
+    named = {f for f in files if f in output}
+    if not named:
+        return files
+    by_module = {module_name(f): f for f in files}
+    for path in list(named):
+        if path.startswith("tests/"):
+            named.update(by_module[m] for m in _imported_modules(ws.read(path)) if m in by_module)
+    return [f for f in files if f in named]
 
 
 class WriteCode(Action):
@@ -137,9 +169,7 @@ class FixBug(Action):
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
-        files = [f for f in ws.files() if f.endswith(".py")]
-        # The files the failure output names; all project files when it names none.
-        named = [f for f in files if f in report.output] or files
+        named = files_for_fix(ws, report.output)
         sources = "\n\n".join(f"## {f}\n```python\n{ws.read(f)}```" for f in named)
         prompt = (
             f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"

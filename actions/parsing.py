@@ -178,18 +178,30 @@ def extract_code(text: str, language: str = "python") -> str:
     raise ParseError("the answer is empty")
 
 
-_FILE_HEADING = re.compile(r"^(?:#{1,6}\s*|File:\s*|\*\*)?`?([\w./-]+\.\w+)`?\**:?\s*$", re.MULTILINE)
+_PATH_LIKE = re.compile(r".*[A-Za-z_].*\.[A-Za-z][A-Za-z0-9]{0,7}")
+
+
+def _heading_path(line: str) -> str | None:
+    """The file path a line before a code block announces: ``## pkg/mod.py``,
+    ``**pkg/mod.py**``, ``File: pkg/mod.py``, ``Here is the corrected `pkg/mod.py`:``.
+    The path is taken whole (``../x.py`` stays ``../x.py``, for the workspace to refuse)."""
+    line = line.strip()
+    if not line or len(line) > 160:
+        return None
+    tokens = [t.rstrip(".,;!?)") for t in re.findall(r"[^\s`*'\"]+", line)]
+    paths = [t.rstrip(":") for t in tokens if _PATH_LIKE.fullmatch(t.rstrip(":"))]
+    return paths[-1] if paths else None
 
 
 def extract_files(text: str) -> list[tuple[str, str]]:
-    """``(path, content)`` pairs from answers shaped as a path line followed by a fenced
-    block, e.g. ``## src/app.py`` then a python fence. Raises if there are none."""
+    """``(path, content)`` pairs from answers shaped as a line naming a path followed by a
+    fenced block, e.g. ``## src/app.py`` then a python fence. Raises if there are none."""
     files: list[tuple[str, str]] = []
     for m in _FENCE.finditer(text):
-        before = text[: m.start()].rstrip().splitlines()
-        heading = _FILE_HEADING.match(before[-1].strip()) if before else None
-        if heading:
-            files.append((heading.group(1), m.group(2).rstrip() + "\n"))
+        before = [line for line in text[: m.start()].splitlines() if line.strip()]
+        path = _heading_path(before[-1]) if before else None
+        if path:
+            files.append((path, m.group(2).rstrip() + "\n"))
     if not files:
         raise ParseError("no file found: expected a path line followed by a fenced code block")
     return files

@@ -119,13 +119,31 @@ def _count(summary: str, word: str) -> int:
     return int(m.group(1)) if m else 0
 
 
+def normalize_output(output: str, workspace: Path) -> str:
+    """pytest's output with what changes from run to run taken out (the workspace's
+    absolute path, temp folders, timings), so prompts built from it are reproducible and
+    a replayed transcript matches."""
+    for root in {str(workspace), str(Path(workspace).resolve())}:
+        output = output.replace(root + "/", "").replace(root, ".")
+    output = re.sub(r"/tmp/pytest-of-[^/\s]+/pytest-\d+/", "<tmp>/", output)
+    return re.sub(r" in \d+(\.\d+)?s( \([^)]*\))?", "", output)
+
+
 def run_pytest(workspace: Path, limits: Limits | None = None, tests: str = "tests") -> SandboxResult:
-    """Run the workspace's pytest suite in the sandbox and count the outcome."""
+    """Run the workspace's pytest suite in the sandbox and count the outcome.
+
+    pytest's temporary folders go under ``.mgpt/pytest-tmp`` inside the workspace (not the
+    machine's shared /tmp), and the output is normalised (:func:`normalize_output`).
+    """
+    workspace = Path(workspace)
+    (workspace / ".mgpt").mkdir(exist_ok=True)
     result = run_sandboxed(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no", tests],
-        Path(workspace),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
+         "--basetemp", str(workspace / ".mgpt" / "pytest-tmp"), tests],
+        workspace,
         limits,
     )
+    result.output = normalize_output(result.output, workspace)
     tail = result.output.strip().splitlines()[-1:] or [""]
     summary = tail[0]
     result.passed = _count(summary, "passed")

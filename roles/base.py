@@ -174,7 +174,8 @@ class Role:
         done: list[Action] = []
         published: list[Message] = []
         # Bounded: by_order stops after the declared actions, react after max_react_loop.
-        for _ in range(max(self.max_react_loop, len(self.actions))):
+        limit = max(self.max_react_loop, len(self.actions))
+        for _ in range(limit):
             action = await self.think(ctx, done)
             if action is None:
                 break
@@ -183,6 +184,11 @@ class Role:
             if message is not None:
                 published.append(message)
                 ctx.news = [*ctx.news, message]
+        else:
+            if self.context is not None:
+                self.context.env.emit(
+                    Event(kind="bound", role=self.name, detail=f"max_react_loop={limit} reached; turn ended")
+                )
         return published
 
     # -- helpers ---------------------------------------------------------------------------

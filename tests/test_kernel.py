@@ -153,8 +153,12 @@ def test_react_mode_model_picks_actions_and_stops():
 def test_react_mode_is_bounded():
     model = FunctionModel(lambda msgs, ctx: "1")  # always picks Echo, never stops
     role = Role(name="R", actions=[Echo], watch=[UserRequirement], react_mode="react", max_react_loop=3)
-    result = asyncio.run(Team(model=model).hire(role).run("x"))
+    events = []
+    team = Team(model=model).hire(role)
+    team.env.listen(events.append)
+    result = asyncio.run(team.run("x"))
     assert len(result.messages) == 1 + 3
+    assert [e.detail for e in events if e.kind == "bound"] == ["max_react_loop=3 reached; turn ended"]
 
 
 def test_budget_is_checked_before_each_call():

@@ -95,3 +95,12 @@ def test_structured_gives_up_with_the_action_name_and_reply():
     assert "MakePlan" in message and "Plan" in message and "3 attempts" in message
     assert "I refuse" in message
     assert len(model.requests) == 3  # bounded
+
+
+def test_extract_files_recognises_natural_headings():
+    reply = (
+        "The bug is an off-by-one.\n\nHere is the corrected `pkg/mod.py`:\n```python\na = 1\n```\n\n"
+        "### Fixed pkg/other.py\n```python\nb = 2\n```\n"
+        "Version 2.0 of the thing.\n```python\nd = 4\n```\n"
+    )
+    assert extract_files(reply) == [("pkg/mod.py", "a = 1\n"), ("pkg/other.py", "b = 2\n")]

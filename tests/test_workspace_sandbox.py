@@ -132,3 +132,29 @@ def test_run_pytest_counts(tmp_path):
     result = run_pytest(tmp_path)
     assert (result.passed, result.failed, result.exit_code) == (1, 1, 1)
     assert "assert 1 == 2" in result.output
+
+
+def test_pytest_output_is_normalised_for_reproducible_prompts(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text(
+        "def test_tmp(tmp_path):\n    assert str(tmp_path) == 'x'\n"
+    )
+    first = run_pytest(tmp_path)
+    second = run_pytest(tmp_path)
+    assert first.failed == 1
+    assert first.output == second.output
+    assert str(tmp_path) not in first.output
+    assert " in 0." not in first.output.splitlines()[-1]
+    assert (tmp_path / ".mgpt" / "pytest-tmp").is_dir()  # temp files stay in the workspace
+
+
+def test_fix_sees_the_modules_a_failing_test_imports(ws):
+    from mgpt.actions.coding import files_for_fix
+
+    ws.write("pkg/__init__.py", "")
+    ws.write("pkg/money.py", "def parse(x):\n    return 1998\n")
+    ws.write("pkg/other.py", "y = 1\n")
+    ws.write("tests/test_money.py", "from pkg.money import parse\n\ndef test_p():\n    assert parse('19.99') == 1999\n")
+    output = "tests/test_money.py:4: AssertionError\nassert 1998 == 1999"
+    assert files_for_fix(ws, output) == ["pkg/money.py", "tests/test_money.py"]
+    assert files_for_fix(ws, "no file named") == ws.files()
