@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Sequence
 from pydantic import BaseModel
 
 from mgpt.actions.base import Action, ActionContext
-from mgpt.agents.message import Message
+from mgpt.agents.message import Message, UserRequirement
 from mgpt.agents.runlog import Event
 from mgpt.agents.team import RunContext
 from mgpt.llm.client import LLM
@@ -194,13 +194,15 @@ class Role:
     # -- helpers ---------------------------------------------------------------------------
 
     def _to_message(self, action: Action, result: Any) -> Message | None:
+        """Wrap what an action returned as the message this role publishes."""
         if result is None:
             return None
         if isinstance(result, Message):
+            # An action that builds its own message (to set send_to) may leave the routing
+            # fields to us: the sender is this role, the cause is this action.
             update: dict[str, Any] = {"sent_from": result.sent_from or self.name}
-            if result.cause_by is not action_type_default():
-                return result.model_copy(update=update)
-            update["cause_by"] = type(action)
+            if result.cause_by is UserRequirement:
+                update["cause_by"] = type(action)
             return result.model_copy(update=update)
         if isinstance(result, BaseModel):
             render = getattr(result, "to_markdown", None)
@@ -230,7 +232,3 @@ class Role:
             return self.actions[choice - 1]
         return None
 
-
-def action_type_default() -> type:
-    """The ``cause_by`` a :class:`Message` gets when nobody set one."""
-    return Message.model_fields["cause_by"].default
