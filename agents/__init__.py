@@ -5,8 +5,9 @@ Names load on first use (PEP 562): importing :mod:`mgpt.agents.errors` alone sta
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mgpt._lazy import lazy_exports
 
 _EXPORTS = {
     "Budget": "budget", "Spend": "budget", "Environment": "environment",
@@ -26,14 +27,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .team import RunContext, RunResult, Team
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mgpt.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

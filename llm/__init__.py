@@ -7,8 +7,9 @@ workshop's command definitions without loading pydantic models, torch or an SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mgpt._lazy import lazy_exports
 
 _EXPORTS = {
     "CallContext": "base", "ChatMessage": "base", "Completion": "base", "Model": "base",
@@ -27,14 +28,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models import infer_model
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mgpt.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
