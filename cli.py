@@ -160,19 +160,13 @@ def _summary(console, result, seconds: float) -> None:
 
 
 def _register_workshop() -> None:
-    """The model workshop's commands (their heavy imports happen inside each command)."""
-    try:
-        from mgpt.llm.train.cli import app as train_app
-    except ImportError:  # pragma: no cover - only while the workshop is absent
-        train_app = None
-    if train_app is not None:
-        app.add_typer(train_app, name="train")
-    try:
-        from mgpt.llm.eval.cli import register
-    except ImportError:  # pragma: no cover
-        register = None
-    if register is not None:
-        register(app)
+    """The model workshop's commands. Their modules import only typer here; torch,
+    transformers and the metric libraries load inside each command."""
+    from mgpt.llm.eval.cli import register
+    from mgpt.llm.train.cli import app as train_app
+
+    app.add_typer(train_app, name="train")
+    register(app)
 
 
 _register_workshop()
