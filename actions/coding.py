@@ -91,15 +91,15 @@ class WriteCode(Action):
         purposes = {f.path: f.purpose for f in design.files}
         written: list[str] = []
         for task in tasks.tasks:
-            # Lean prompt: the approach, the interfaces diagram, and only the interfaces of
-            # the files this one imports from (not their bodies, not earlier documents).
-            deps = _interfaces(ws, task.depends_on)
+            # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
+            # files already written (signatures, not bodies; no earlier documents in full).
+            deps = _interfaces(ws, written)
             prompt = (
                 f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n"
                 f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
                 f"Design approach: {design.implementation_approach}\n\n"
                 f"Interfaces (mermaid):\n{design.class_diagram}\n"
-                + (f"\nFiles it can import from (interfaces only):\n{deps}\n" if deps else "")
+                + (f"\nFiles already written (interfaces only):\n{deps}\n" if deps else "")
                 + "\nImport other project files by their full module path. Reply with the "
                 "complete file in one ```python code block."
             )
