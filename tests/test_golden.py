@@ -62,3 +62,13 @@ def test_bug_transcript_without_fix_rounds_reports_failed_tests(tmp_path):
     assert result.exit_code == 1, result.output
     report = (tmp_path / "ws/docs/qa_report.md").read_text()
     assert "FAILED" in report
+
+
+def test_a_prompt_edit_does_not_break_a_transcript(tmp_path, monkeypatch):
+    import mgpt.actions.planning as planning
+
+    monkeypatch.setattr(planning, "PROJECT_RULES", planning.PROJECT_RULES + " Prefer dataclasses.")
+    transcript = next(p for p in GOLDEN if p.stem == "todo_cli")
+    result = CliRunner().invoke(app, ["run", "--replay", str(transcript), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert "differ from the recording" in result.output
