@@ -193,6 +193,8 @@ def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
                     raise TrainError(f"{where}: message {i} needs a role in {ROLES} and a string content")
             if not any(m["role"] == "assistant" for m in msgs):
                 raise TrainError(f"{where}: no assistant message, so nothing to learn from")
+            if msgs[0]["role"] == "assistant":
+                raise TrainError(f"{where}: starts with an assistant message; put a user or system message first")
             examples.append([{"role": m["role"], "content": m["content"]} for m in msgs])
     if not examples:
         raise TrainError(f"data file is empty: {p}")
@@ -219,7 +221,7 @@ def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        start = len(_template_ids(tokenizer, messages[:i], True)) if i else 0
+        start = len(_template_ids(tokenizer, messages[:i], True))  # end of the prompt: "...<|assistant|>"
         upto = _template_ids(tokenizer, messages[: i + 1], False)
         if ids[: len(upto)] != upto:
             raise TrainError("the chat template does not render a conversation as a prefix of a longer one; "

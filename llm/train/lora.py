@@ -8,6 +8,7 @@ the base with ``merge_and_unload`` and saves a standard HF model folder.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,9 @@ def add_lora(model: PreTrainedModel, cfg: RunConfig) -> Any:
         fan_in_fan_out=model.config.model_type == "gpt2",
     )
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6; not ours to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, config)
     except ValueError as e:  # e.g. target modules that the model does not have
         raise TrainError(f"cannot add LoRA to this model: {e}") from e
 
@@ -46,9 +49,10 @@ def train_lora(cfg: RunConfig, *, resume: bool = False, progress: bool = True,
     """
     import torch
 
-    from .pretrain import build_batches, setup_runtime, train_loop
+    from .pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
     from .sft import check_block_size, load_model_folder
 
+    require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
     try:
         torch.manual_seed(cfg.seed)
@@ -85,7 +89,9 @@ def load_adapter(adapter_dir: str | Path, base: str | Path | None = None) -> Any
         raise TrainError(f"{a} is not a LoRA adapter folder (no adapter_config.json)")
     base = base or PeftConfig.from_pretrained(str(a)).base_model_name_or_path
     model, _ = load_model_folder(base)
-    return PeftModel.from_pretrained(model, str(a))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(model, str(a))
 
 
 def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:

@@ -257,6 +257,16 @@ def export_hf(model: Any, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> 
     tmp.rmdir()
 
 
+def checkpoint_path(cfg: RunConfig) -> Path:
+    return Path(cfg.out_dir) / "ckpt" / "state.pt"
+
+
+def require_checkpoint(cfg: RunConfig, resume: bool) -> None:
+    """Fail before any work when --resume has nothing to resume."""
+    if resume and not checkpoint_path(cfg).is_file():
+        raise TrainError(f"nothing to resume: no checkpoint at {checkpoint_path(cfg)} (run without --resume first)")
+
+
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     import torch
 
@@ -407,7 +417,7 @@ def train_loop(
     import torch
 
     out_dir = Path(cfg.out_dir)
-    ckpt_path = out_dir / "ckpt" / "state.pt"
+    ckpt_path = checkpoint_path(cfg)
     export = export or (lambda m, d: export_hf(m, tokenizer, d))
     if rt.master:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -571,6 +581,7 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> 
     """Train a tokenizer (unless given), tokenize the data and pretrain a model from scratch."""
     import torch
 
+    require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
     try:
         out_dir = Path(cfg.out_dir)

@@ -58,8 +58,9 @@ def sft(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> Train
     tokens) and save a standard HF folder in ``cfg.out_dir``."""
     import torch
 
-    from .pretrain import build_batches, setup_runtime, train_loop
+    from .pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
 
+    require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
     try:
         torch.manual_seed(cfg.seed)
