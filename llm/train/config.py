@@ -254,7 +254,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     source = "(defaults)"
     if path is not None:
         p = Path(path)
-        if not p.exists() and (shipped := shipped_config(str(path))) is not None:
+        if not p.is_file() and (shipped := shipped_config(str(path))) is not None:
             p = shipped
         raw = _read_file(p)
         base = p.resolve().parent

@@ -7,8 +7,10 @@ longer than the data, a folder that is not a checkpoint, a loss that went NaN) i
 
 from __future__ import annotations
 
+from ...agents.errors import MgptError
+
 __all__ = ["TrainError"]
 
 
-class TrainError(Exception):
+class TrainError(MgptError):
     """A training run cannot start or cannot go on; the message says why."""
