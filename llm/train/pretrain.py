@@ -307,7 +307,13 @@ class Metrics:
         rows = []
         if resume_iter is not None and self.path.is_file():
             # Drop what a crashed run logged after its last checkpoint: the resumed run redoes it.
-            rows = [r for r in map(json.loads, self.path.read_text().splitlines()) if r["iter"] <= resume_iter]
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a crash
+                    continue
+                if row["iter"] <= resume_iter:
+                    rows.append(row)
         self.rows = rows
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -354,10 +360,11 @@ class Progress:
 
         self.console = Console()
         if self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
 
+            # "left" in the info text comes from the measured ms/iter, which excludes evals.
             self.bar = Bar(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                           TimeRemainingColumn(), console=self.console)
+                           TimeElapsedColumn(), console=self.console)
             self.task = self.bar.add_task("train", total=total, completed=start, info="")
             self.bar.start()
 
