@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
-    "Runtime", "TrainResult", "build_batches", "build_model", "configure_optimizer", "estimate_loss",
-    "export_hf", "get_lr", "lm_loss", "pretrain", "setup_runtime", "train_loop",
+    "Runtime", "TrainResult", "build_batches", "build_model", "checkpoint_path", "configure_optimizer",
+    "estimate_loss", "export_hf", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain", "require_checkpoint",
+    "setup_runtime", "train_loop",
 ]
 
 
