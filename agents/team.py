@@ -7,7 +7,6 @@ spent, and :class:`RunResult` says which.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +104,8 @@ class Team:
 
     async def run(self, idea: str | None = None, *, max_rounds: int = 20) -> RunResult:
         """Publish ``idea`` (if given) and run rounds until idle or a bound stops the run."""
+        import asyncio  # here, not at the top: defining roles should not load the event loop machinery
+
         if max_rounds < 1:
             raise ValueError("max_rounds must be at least 1")
         start = time.perf_counter()
