@@ -54,65 +54,52 @@ def _balanced_spans(text: str) -> list[str]:
     return spans
 
 
-def _replace_bare_words(text: str, mapping: dict[str, str]) -> str:
-    """Replace bare words outside string literals."""
-    out: list[str] = []
-    i = 0
+def _segments(text: str) -> list[tuple[str, str]]:
+    """Split JSON-ish text into ``("code" | "string" | "comment", piece)`` runs.
+
+    One scanner serves both repairs below: a string keeps its quotes and escapes, a
+    ``//`` or ``#`` comment runs to the end of its line (an apostrophe in a comment does not
+    open a string)."""
+    out: list[tuple[str, str]] = []
+    i = start = 0
+    kind = "code"
     quote = ""
     while i < len(text):
         ch = text[i]
-        if quote:
-            out.append(ch)
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
+        if kind == "string":
+            if ch == "\\":
                 i += 2
                 continue
             if ch == quote:
-                quote = ""
-            i += 1
-            continue
-        if ch in "\"'":
-            quote = ch
-            out.append(ch)
-            i += 1
-            continue
-        m = re.match(r"[A-Za-z_]\w*", text[i:])
-        if m:
-            word = m.group(0)
-            out.append(mapping.get(word, word))
-            i += len(word)
-            continue
-        out.append(ch)
+                out.append(("string", text[start : i + 1]))
+                start, kind = i + 1, "code"
+        elif kind == "comment":
+            if ch == "\n":
+                out.append(("comment", text[start:i]))
+                start, kind = i, "code"
+        elif ch in "\"'" or ch == "#" or text.startswith("//", i):
+            if start < i:
+                out.append(("code", text[start:i]))
+            start, quote = i, ch
+            kind = "string" if ch in "\"'" else "comment"
         i += 1
-    return "".join(out)
+    if start < len(text):
+        out.append((kind, text[start:]))
+    return out
+
+
+def _replace_bare_words(text: str, mapping: dict[str, str]) -> str:
+    """Replace bare words (``true``, ``null``...) outside string literals."""
+    word = re.compile(r"[A-Za-z_]\w*")
+    return "".join(
+        word.sub(lambda m: mapping.get(m.group(0), m.group(0)), piece) if kind == "code" else piece
+        for kind, piece in _segments(text)
+    )
 
 
 def _strip_comments(text: str) -> str:
     """Drop ``//`` and ``#`` comments that stand outside string literals."""
-    out: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            out.append(ch)
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-            out.append(ch)
-        elif ch == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+    return "".join(piece for kind, piece in _segments(text) if kind != "comment")
 
 
 def _loads_lenient(candidate: str) -> Any:

@@ -21,6 +21,7 @@ from mgpt.llm.testing import TestModel
         ("{'a': True, 'b': None}", {"a": True, "b": None}),
         ('{"a": true, // a comment\n "b": "x // not a comment"}', {"a": True, "b": "x // not a comment"}),
         ('{"s": "braces } { inside"}', {"s": "braces } { inside"}),
+        ('{"a": true, // don\'t drop "b"\n "b": "#1"}', {"a": True, "b": "#1"}),
         ('```json\n{"a": 1}', {"a": 1}),  # cut-off fence
         ("\u201c\u201d", None),
     ],
