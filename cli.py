@@ -119,6 +119,8 @@ def run(
             )
     except MgptError as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # e.g. the workspace path is a file, or not writable
+        raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "

@@ -123,3 +123,12 @@ def test_help_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_workspace_that_is_a_file_is_a_clear_error(tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    result = invoke("run", "--replay", str(TODO), "-w", str(target))
+    assert result.exit_code == 2
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert target.read_text() == "x"
