@@ -1,7 +1,6 @@
 """Replay each golden transcript through the real CLI, then run the generated project's own
 tests in a subprocess: they must pass."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

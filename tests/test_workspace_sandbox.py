@@ -1,7 +1,6 @@
 """Untrusted paths and untrusted code."""
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
