@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=0, metavar="N",
                     help="also time N steps of a plain-PyTorch nanoGPT model of the same shape (same threads), "
                          "to compare with the machine as it is now")
+    ap.add_argument("--config", default="shakespeare_char",
+                    help="shipped config or path (shakespeare_char: GPT-2 like nanoGPT; shakespeare_char_llama)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
 
@@ -41,7 +43,7 @@ def main() -> None:
         overrides["data.path"] = args.data
     if args.seed is not None:
         overrides["seed"] = args.seed
-    cfg = load_config("shakespeare_char", overrides)
+    cfg = load_config(args.config, overrides)
     t0 = time.perf_counter()
     result = pretrain(cfg, progress=not args.quiet)
     wall = time.perf_counter() - t0

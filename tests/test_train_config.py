@@ -8,7 +8,7 @@ from mgpt.llm.train.config import CONFIG_DIR, load_config, parse_overrides
 from mgpt.llm.train.errors import TrainError
 
 
-@pytest.mark.parametrize("name", ["tiny", "shakespeare_char", "sft_tiny"])
+@pytest.mark.parametrize("name", ["tiny", "shakespeare_char", "shakespeare_char_llama", "sft_tiny"])
 def test_shipped_configs_load(name):
     cfg = load_config(name)
     assert cfg.max_iters > 0
@@ -65,3 +65,13 @@ def test_yaml_and_relative_paths(tmp_path, monkeypatch):
     cfg = load_config(p)  # resolved against the config's folder, not the current directory
     assert cfg.max_iters == 5 and cfg.optim.lr == 0.01
     assert cfg.data.path == str(tmp_path / "corpus.txt")
+
+
+def test_llama_shakespeare_config_differs_only_in_the_model_family():
+    gpt2 = load_config("shakespeare_char").model_dump()
+    llama = load_config("shakespeare_char_llama").model_dump()
+    for cfg in (gpt2, llama):
+        cfg.pop("out_dir")
+        cfg["model"].pop("family")
+        cfg["model"].pop("intermediate_size")
+    assert gpt2 == llama
