@@ -83,15 +83,14 @@ def run(
 
     console = Console(stderr=True)
     try:
+        if replay is not None and model:
+            raise _fail("give either --model or --replay, not both")
+        settings = load_settings(config=config, model=model, base_url=base_url, api_key=api_key)
         if replay is not None:
-            if model:
-                raise _fail("give either --model or --replay, not both")
             spec = f"replay:{replay}"
             if idea is None:
                 idea = Transcript.load(replay).header.idea
-            settings = load_settings(config=config, base_url=base_url, api_key=api_key)
         else:
-            settings = load_settings(config=config, model=model, base_url=base_url, api_key=api_key)
             if not settings.model:
                 raise _fail(f"no model configured: {SPEC_HELP}")
             spec = settings.model

@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, Callable, ClassVar, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,6 +25,7 @@ from mgpt.memory import InMemory, Memory
 from .parsing import ParseError, extract_code, extract_json
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 
 class ActionError(MgptError):
@@ -135,39 +136,55 @@ class Action:
         completion = await self.llm.ask(prompt, system=system, action=self.name)
         return completion.text
 
-    async def ask_structured(self, prompt: str, schema: type[T], *, system: str | None = None) -> T:
-        """Ask for a JSON object matching ``schema``; return it validated.
+    async def ask_parsed(
+        self,
+        prompt: str | list[ChatMessage],
+        parse: Callable[[str], R],
+        *,
+        system: str | None = None,
+        wanted: str = "answer",
+        again: str = "Reply again with only the corrected answer.",
+    ) -> R:
+        """Ask, and turn the reply into a value with ``parse``.
 
-        A reply that does not parse or validate is sent back with the error, up to
-        ``max_retries`` times; then :class:`ActionError` names the action and shows the reply.
+        A reply ``parse`` rejects (with a ``ValueError``: a parse or validation error) is
+        sent back with the error and ``again``, up to ``max_retries`` times; then
+        :class:`ActionError` names the action and shows the last reply.
         """
-        instructions = (
-            f"{prompt}\n\nReply with one JSON object with these fields:\n"
-            f"{describe_schema(schema)}"
-        )
-        messages = [ChatMessage(role="user", content=instructions)]
+        messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        reply = ""
+        reply = error = ""
         for attempt in range(self.max_retries + 1):
             reply = (await self.llm.ask(messages, action=self.name)).text
             try:
-                return schema.model_validate(extract_json(reply))
-            except (ParseError, ValidationError) as exc:
+                return parse(reply)
+            except ValueError as exc:  # ParseError and pydantic's ValidationError included
                 error = _short_error(exc)
             if attempt < self.max_retries:
                 messages += [
                     ChatMessage(role="assistant", content=reply),
-                    ChatMessage(
-                        role="user",
-                        content=f"That reply could not be used: {error}\n"
-                        "Reply again with only the corrected JSON object.",
-                    ),
+                    ChatMessage(role="user", content=f"That reply could not be used: {error}\n{again}"),
                 ]
         shown = reply if len(reply) <= 600 else reply[:600] + "…"
         raise ActionError(
-            f"action {self.name} got no valid {schema.__name__} after "
-            f"{self.max_retries + 1} attempts; last error: {error}\nlast reply:\n{shown}"
+            f"action {self.name} got no valid {wanted} after {self.max_retries + 1} attempts; "
+            f"last error: {error}\nlast reply:\n{shown}"
+        )
+
+    async def ask_structured(self, prompt: str, schema: type[T], *, system: str | None = None) -> T:
+        """Ask for a JSON object matching ``schema``; return it validated (re-asking with
+        the validation error as :meth:`ask_parsed` does)."""
+        instructions = (
+            f"{prompt}\n\nReply with one JSON object with these fields:\n"
+            f"{describe_schema(schema)}"
+        )
+        return await self.ask_parsed(
+            instructions,
+            lambda reply: schema.model_validate(extract_json(reply)),
+            system=system,
+            wanted=schema.__name__,
+            again="Reply again with only the corrected JSON object.",
         )
 
     async def ask_code(self, prompt: str, *, language: str = "python", system: str | None = None) -> str:

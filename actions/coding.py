@@ -6,12 +6,11 @@ import ast
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
-from mgpt.llm.base import ChatMessage
 
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
 from .interfaces import python_interface
-from .parsing import ParseError, extract_files
+from .parsing import extract_files
 from .planning import WriteDesign, WritePRD, WriteTasks, _system
 from .sandbox import Limits, run_pytest
 from .workspace import Workspace
@@ -177,23 +176,13 @@ class FixBug(Action):
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
-        messages = [
-            ChatMessage(role="system", content=_system(ctx)),
-            ChatMessage(role="user", content=prompt),
-        ]
-        for attempt in range(self.max_retries + 1):
-            reply = await self.ask(messages)
-            try:
-                changes = extract_files(reply)
-                break
-            except ParseError as exc:
-                if attempt == self.max_retries:
-                    raise ActionError(f"action {self.name}: {exc}\nlast reply:\n{reply[:600]}") from None
-                messages += [
-                    ChatMessage(role="assistant", content=reply),
-                    ChatMessage(role="user", content=f"That reply could not be used: {exc}. "
-                                "Give each changed file as a path line followed by a code block."),
-                ]
+        changes = await self.ask_parsed(
+            prompt,
+            extract_files,
+            system=_system(ctx),
+            wanted="files",
+            again="Give each changed file as a path line followed by a code block.",
+        )
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:
             ws.check(path)

@@ -25,7 +25,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 #: Backends whose calls cost nothing.
-FREE_PREFIXES = ("test", "function", "replay:", "hf:", "scripted")
+FREE_PREFIXES = ("test", "function", "replay:", "hf:")
 
 
 class PriceTable:

@@ -75,7 +75,7 @@ class Role:
         self.actions: list[Action] = [a() if isinstance(a, type) else a for a in declared]
         self.watch = frozenset(watch if watch is not None else type(self).watch)
         self.react_mode = ReactMode(react_mode or type(self).react_mode)
-        self.max_react_loop = max_react_loop or type(self).max_react_loop
+        self.max_react_loop = type(self).max_react_loop if max_react_loop is None else max_react_loop
         if self.max_react_loop < 1:
             raise ValueError("max_react_loop must be at least 1")
         self.memory: Memory = memory or InMemory()

@@ -52,8 +52,7 @@ class CompanyResult:
 
 def prepare_workspace(workspace: Path, *, force: bool) -> None:
     workspace.mkdir(parents=True, exist_ok=True)
-    existing = [p for p in workspace.iterdir()]
-    if existing and not force:
+    if any(workspace.iterdir()) and not force:
         raise WorkspaceNotEmpty(
             f"workspace {workspace} is not empty; choose another with --workspace, or pass "
             "--force to write into it anyway"
