@@ -1,19 +1,27 @@
 """Benchmark the trainer on nanoGPT's character-level Shakespeare (CPU settings).
 
-    python benchmarks/bench_shakespeare.py                 # 1 thread, 2000 iters (~3-5 min)
+    python benchmarks/bench_shakespeare.py --alongside     # ours and nanoGPT's loop, same minutes
+    python benchmarks/bench_shakespeare.py --config shakespeare_char_llama --alongside
     python benchmarks/bench_shakespeare.py --threads 2 --max-iters 500
 
-Runs ``llm/train/configs/shakespeare_char.toml`` through ``mgpt.llm.train.pretrain`` and
-prints the final val loss, ms/iter (training steps only: eval and checkpoint time left
-out, as in nanoGPT's per-iteration log) and tokens/s. nanoGPT's reference for the same
-settings: val loss 1.88 at iter 2000.
+Runs ``llm/train/configs/shakespeare_char.toml`` (or ``--config``) through
+``mgpt.llm.train.pretrain`` and prints the final val loss, ms/iter (training steps only:
+eval and checkpoint time left out, as in nanoGPT's per-iteration log) and tokens/s.
+
+``--alongside`` runs ``nanogpt_reference.py`` (nanoGPT's CPU run, re-implemented) at the same
+time on another core, each process pinned to its own CPU, and prints both side by side: on
+a shared machine whose speed drifts by 10-20% over minutes, only a yardstick measured in the
+same minutes says which is faster. ``--cpus 1,0`` swaps the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,13 +33,17 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="tinyshakespeare.txt (default: the config's data.path)")
     ap.add_argument("--out", default="/tmp/bench_shakespeare", help="output folder (checkpoints, metrics)")
     ap.add_argument("--seed", type=int, default=None, help="override the config's seed (1337)")
-    ap.add_argument("--reference", type=int, default=0, metavar="N",
-                    help="also time N steps of a plain-PyTorch nanoGPT model of the same shape (same threads), "
-                         "to compare with the machine as it is now")
     ap.add_argument("--config", default="shakespeare_char",
                     help="shipped config or path (shakespeare_char: GPT-2 like nanoGPT; shakespeare_char_llama)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, as in `mgpt train pretrain --set` (repeatable)")
+    ap.add_argument("--alongside", action="store_true",
+                    help="run nanogpt_reference.py at the same time on another CPU and compare")
+    ap.add_argument("--cpus", default=None, metavar="OURS,REF",
+                    help="CPUs to pin ours and the reference to with --alongside (default: the first two usable)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
+    ref = start_reference(args) if args.alongside else None
 
     from mgpt.llm.train.config import load_config
     from mgpt.llm.train.pretrain import pretrain
@@ -43,26 +55,73 @@ def main() -> None:
         overrides["data.path"] = args.data
     if args.seed is not None:
         overrides["seed"] = args.seed
+    from mgpt.llm.train.config import parse_overrides
+
+    overrides.update(parse_overrides(args.set))
     cfg = load_config(args.config, overrides)
     t0 = time.perf_counter()
     result = pretrain(cfg, progress=not args.quiet)
     wall = time.perf_counter() - t0
 
     rows = [json.loads(line) for line in (Path(args.out) / "metrics.jsonl").read_text().splitlines()]
-    steady = [r["ms_per_iter"] for r in rows if r["kind"] == "train" and r["iter"] > 100]
-    steady.sort()
+    windows = [r for r in rows if r["kind"] == "train"]
+    steady = sorted(r["ms_per_iter"] for r in [w for w in windows if w["iter"] > 100] or windows)
     median = steady[len(steady) // 2] if steady else float("nan")
+    mean = sum(steady) / len(steady) if steady else float("nan")
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, python {platform.python_version()}")
     print(f"threads: {result.threads}")
     print(f"iters: {result.iter_num}, tokens/iter: {cfg.tokens_per_iter}")
     print(f"val loss: {result.val_loss:.4f}  train loss (last eval): "
           f"{[r for r in rows if r['kind'] == 'eval'][-1]['train_loss']:.4f}")
-    print(f"ms/iter: {result.ms_per_iter:.1f} mean, {median:.1f} median of log windows after iter 100")
-    print(f"tokens/s: {result.tokens_per_s:,.0f} mean, {cfg.tokens_per_iter * 1000 / median:,.0f} at the median")
+    print(f"ms/iter: {mean:.1f} mean, {median:.1f} median of the log windows "
+          f"({cfg.log_interval} iterations each) after iter 100")
+    print(f"tokens/s: {cfg.tokens_per_iter * 1000 / mean:,.0f} at the mean, "
+          f"{cfg.tokens_per_iter * 1000 / median:,.0f} at the median")
     print(f"wall time: {wall:.0f} s (with tokenizing, evals, checkpoints)")
-    print(f"val loss over the whole val split: {full_val_loss(Path(args.out), cfg.block_size):.4f}")
-    if args.reference:
-        print(f"plain-PyTorch nanoGPT model, same shape and threads: {reference_ms(args.reference):.1f} ms/iter")
+    full = full_val_loss(Path(args.out), cfg.block_size)
+    print(f"val loss over the whole val split: {full:.4f}")
+    first = next((r for r in rows if r["kind"] == "train"), None)
+    if cfg.compile and first:
+        print(f"first {first['iter']} iterations: {first['iter'] * first['ms_per_iter'] / 1000:.1f} s "
+              f"(torch.compile happens here)")
+    if ref is not None:
+        proc, cpus = ref
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            sys.exit(f"nanogpt_reference.py failed (exit {proc.returncode})")
+        r = json.loads(out.strip().splitlines()[-1])
+        ours_val = [e for e in rows if e["kind"] == "eval"][-1]["val_loss"]
+        print(f"\nside by side, same minutes, one process per CPU (ours on CPU {cpus[0]}, nanoGPT's on CPU {cpus[1]}):")
+        print(f"{'':28s}{'ours':>12s}{'nanoGPT':>12s}")
+        print(f"{'val loss (20 batches)':28s}{ours_val:12.4f}{r['val_loss']:12.4f}")
+        print(f"{'val loss (whole split)':28s}{full:12.4f}{r['full_val_loss']:12.4f}")
+        print(f"{'ms/iter (median)':28s}{median:12.1f}{r['ms_median']:12.1f}")
+        print(f"{'ms/iter (mean)':28s}{mean:12.1f}{r['ms_mean']:12.1f}")
+        print(f"{'tokens/s (median)':28s}{cfg.tokens_per_iter * 1000 / median:12,.0f}{768_000 / r['ms_median']:12,.0f}")
+        print(f"ours/nanoGPT tokens/s at the median: {r['ms_median'] / median:.3f}")
+
+
+def start_reference(args: argparse.Namespace) -> tuple[subprocess.Popen, tuple[int, int]]:
+    """Start nanogpt_reference.py pinned to one CPU and pin this process to another."""
+    usable = sorted(os.sched_getaffinity(0))
+    if args.cpus:
+        cpus = tuple(int(c) for c in args.cpus.split(","))
+        if len(cpus) != 2 or not set(cpus) <= set(usable) or cpus[0] == cpus[1]:
+            sys.exit(f"--cpus wants two different CPUs out of {usable}, got {args.cpus!r}")
+    elif len(usable) < 2 * args.threads:
+        sys.exit(f"--alongside needs {2 * args.threads} CPUs ({args.threads} threads each); this process may use {usable}")
+    else:
+        cpus = (usable[0], usable[args.threads])
+    ours = set(usable[usable.index(cpus[0]):][: args.threads])
+    theirs = set(usable[usable.index(cpus[1]):][: args.threads])
+    cmd = [sys.executable, str(Path(__file__).with_name("nanogpt_reference.py")), "--json",
+           "--threads", str(args.threads), "--max-iters", str(args.max_iters),
+           "--cpus", ",".join(map(str, sorted(theirs)))]
+    if args.data:
+        cmd += ["--data", args.data]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    os.sched_setaffinity(0, ours)
+    return proc, cpus
 
 
 def full_val_loss(out: Path, block: int) -> float:
@@ -71,9 +130,8 @@ def full_val_loss(out: Path, block: int) -> float:
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from transformers import AutoModelForCausalLM
-
     from mgpt.llm.train.pretrain import quiet_hf
+    from transformers import AutoModelForCausalLM
 
     with quiet_hf():
         model = AutoModelForCausalLM.from_pretrained(out).eval()
@@ -88,58 +146,6 @@ def full_val_loss(out: Path, block: int) -> float:
             logits = model(input_ids=x[i:i + 64]).logits
             total += F.cross_entropy(logits.view(-1, logits.size(-1)), y[i:i + 64].reshape(-1), reduction="sum").item()
     return total / (n * block)
-
-
-def reference_ms(steps: int) -> float:
-    """ms per training step of nanoGPT's model (bias=False, no dropout) at 4x4x128, block 64, batch 12."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class Block(nn.Module):
-        def __init__(self, C: int, H: int) -> None:
-            super().__init__()
-            self.H = H
-            self.ln1, self.ln2 = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
-            self.qkv, self.proj = nn.Linear(C, 3 * C, bias=False), nn.Linear(C, C, bias=False)
-            self.fc, self.out = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            B, T, C = x.shape
-            q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(C, 2))
-            x = x + self.proj(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C))
-            return x + self.out(F.gelu(self.fc(self.ln2(x))))
-
-    class GPT(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.wte, self.wpe = nn.Embedding(65, 128), nn.Embedding(64, 128)
-            self.blocks = nn.ModuleList(Block(128, 4) for _ in range(4))
-            self.ln = nn.LayerNorm(128, bias=False)
-
-        def forward(self, idx: torch.Tensor) -> torch.Tensor:
-            x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
-            for b in self.blocks:
-                x = b(x)
-            return F.linear(self.ln(x), self.wte.weight)
-
-    torch.manual_seed(0)
-    model = GPT()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), fused=True)
-    x, y = torch.randint(0, 65, (12, 64)), torch.randint(0, 65, (12, 64))
-
-    def step() -> None:
-        F.cross_entropy(model(x).view(-1, 65), y.view(-1)).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    for _ in range(5):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return 1000 * (time.perf_counter() - t0) / steps
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from mgpt.llm.train.config import CONFIG_DIR, load_config, parse_overrides
 from mgpt.llm.train.errors import TrainError
 
 
-@pytest.mark.parametrize("name", ["tiny", "shakespeare_char", "shakespeare_char_llama", "sft_tiny"])
+@pytest.mark.parametrize("name", ["tiny", "shakespeare_char", "shakespeare_char_llama", "shakespeare_char_neox",
+                                  "sft_tiny"])
 def test_shipped_configs_load(name):
     cfg = load_config(name)
     assert cfg.max_iters > 0
@@ -53,6 +54,8 @@ def test_bad_value_is_named(tmp_path):
         load_config("tiny", ['batch_size="many"'])
     with pytest.raises(TrainError, match="divisible"):
         load_config("tiny", ["model.n_embd=30", "model.n_head=4"])
+    with pytest.raises(TrainError, match="n_kv_head is for the llama family only"):
+        load_config("tiny", ["model.n_kv_head=1"])
     with pytest.raises(TrainError, match="not found"):
         load_config(tmp_path / "nope.toml")
 
@@ -67,11 +70,12 @@ def test_yaml_and_relative_paths(tmp_path, monkeypatch):
     assert cfg.data.path == str(tmp_path / "corpus.txt")
 
 
-def test_llama_shakespeare_config_differs_only_in_the_model_family():
+@pytest.mark.parametrize("other", ["shakespeare_char_llama", "shakespeare_char_neox"])
+def test_shakespeare_configs_differ_only_in_the_model_family(other):
     gpt2 = load_config("shakespeare_char").model_dump()
-    llama = load_config("shakespeare_char_llama").model_dump()
-    for cfg in (gpt2, llama):
+    them = load_config(other).model_dump()
+    for cfg in (gpt2, them):
         cfg.pop("out_dir")
         cfg["model"].pop("family")
         cfg["model"].pop("intermediate_size")
-    assert gpt2 == llama
+    assert gpt2 == them

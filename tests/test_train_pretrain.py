@@ -147,16 +147,26 @@ def test_data_errors_are_clear(tmp_path):
         pretrain(tiny_config(tmp_path, block_size=100000), progress=False)
 
 
-def test_llama_family_and_grad_accum(tmp_path):
+@pytest.mark.parametrize("family", ["llama", "gpt_neox"])
+def test_other_families_and_grad_accum(tmp_path, family):
+    import torch
     from transformers import AutoModelForCausalLM
 
     from mgpt.llm.train.pretrain import pretrain
 
-    cfg = tiny_config(tmp_path, model__family="llama", max_iters=3, grad_accum=2, eval_interval=3)
+    cfg = tiny_config(tmp_path, model__family=family, max_iters=3, grad_accum=2, eval_interval=3)
     result = pretrain(cfg, progress=False)
-    assert result.iter_num == 3
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
-    assert model.config.model_type == "llama"
+    assert result.iter_num == 3 and read_metrics(Path(cfg.out_dir), "eval")[-1]["iter"] == 3
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    assert model.config.model_type == family
+    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight  # tied, as in nanoGPT
+    # Causal as trained: changing later tokens leaves the logits of earlier ones alone.
+    x = torch.randint(0, model.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(0))
+    y = x.clone()
+    y[:, 10:] = (y[:, 10:] + 1) % model.config.vocab_size
+    with torch.no_grad():
+        a, b = model(input_ids=x).logits, model(input_ids=y).logits
+    assert torch.allclose(a[:, :10], b[:, :10], atol=1e-6) and not torch.allclose(a[:, 10:], b[:, 10:], atol=1e-3)
 
 
 def test_get_lr_warmup_then_cosine(tmp_path):

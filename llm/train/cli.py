@@ -15,8 +15,9 @@ app = typer.Typer(help="Train tokenizers and models.", no_args_is_help=True)
 
 T = TypeVar("T")
 
-CONFIG_HELP = ("Run config, TOML or YAML, or the name of a shipped one (tiny, shakespeare_char, sft_tiny). "
-               "Relative data paths in it are tried against its folder, then the current directory.")
+CONFIG_HELP = ("Run config, TOML or YAML, or the name of a shipped one (tiny, shakespeare_char, shakespeare_char_llama, "
+               "shakespeare_char_neox, sft_tiny). Relative data paths in it are tried against its folder, then the "
+               "current directory.")
 SET_HELP = ("Override a config key, repeatable: --set optim.lr=3e-4 --set max_iters=100. "
             "Values are TOML literals (3e-4, true, [0.9, 0.99], \"text\"); an unknown key is an error.")
 RESUME_HELP = "Continue from OUT/ckpt/state.pt (same config); the loss curve continues exactly."
@@ -88,7 +89,7 @@ def pretrain(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Pretrain a GPT-2 or Llama model from scratch on a text file.
+    """Pretrain a GPT-2, Llama or GPT-NeoX model from scratch on a text file.
 
     Also runs under torchrun: torchrun --nproc_per_node=2 -m mgpt train pretrain tiny
     """

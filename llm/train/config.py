@@ -36,14 +36,16 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     """Architecture of a model trained from scratch (ignored when fine-tuning a folder)."""
 
-    family: Literal["gpt2", "llama"] = "gpt2"
+    family: Literal["gpt2", "llama", "gpt_neox"] = "gpt2"
+    """gpt2 (learned positions, LayerNorm, GELU), llama (rotary positions, RMSNorm, SwiGLU, no
+    biases) or gpt_neox (GPT-2's blocks with rotary positions, as in Pythia)."""
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
     n_kv_head: int | None = None
     """llama only: key/value heads for grouped-query attention (default: n_head)."""
     intermediate_size: int | None = None
-    """MLP width (default 4 * n_embd for gpt2, 4 * n_embd for llama too)."""
+    """MLP width (default 4 * n_embd for every family)."""
     n_positions: int | None = None
     """Longest sequence the model accepts (default: the run's block_size)."""
     dropout: float = 0.0
@@ -138,6 +140,8 @@ class RunConfig(_Section):
             raise ValueError("max_iters must be >= 0")
         if self.model.n_embd % self.model.n_head:
             raise ValueError(f"model.n_embd ({self.model.n_embd}) must be divisible by model.n_head ({self.model.n_head})")
+        if self.model.n_kv_head is not None and self.model.family != "llama":
+            raise ValueError(f"model.n_kv_head is for the llama family only (family is {self.model.family!r})")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ValueError("data.val_fraction must be in [0, 1)")
         return self

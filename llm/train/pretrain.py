@@ -1,4 +1,4 @@
-"""Pretrain a small GPT-2 or Llama model from scratch; the one training loop of mgpt.
+"""Pretrain a small GPT-2, Llama or GPT-NeoX model from scratch; the one training loop of mgpt.
 
 Reads like nanoGPT's train.py: a config comes in, then ``setup_runtime`` (device, DDP,
 precision), ``build_model``, ``configure_optimizer``, ``get_lr``, ``estimate_loss`` and
@@ -121,8 +121,8 @@ def setup_runtime(cfg: RunConfig) -> Runtime:
 
 
 def build_model(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """A fresh GPT-2 or Llama from ``cfg.model``, its vocabulary that of the tokenizer."""
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+    """A fresh GPT-2, Llama or GPT-NeoX from ``cfg.model``, its vocabulary that of the tokenizer."""
+    from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig
 
     m = cfg.model
     n_pos = m.n_positions or cfg.block_size
@@ -137,6 +137,14 @@ def build_model(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase) -> PreTraine
             # Exact GELU as in nanoGPT: one fused kernel, where gelu_new is five elementwise ops
             # (a third of the step time of a small model on CPU).
             activation_function="gelu", **special)
+    elif m.family == "gpt_neox":
+        # GPT-2's block (LayerNorm, exact GELU, biases, fused QKV) with rotary positions on the
+        # whole head, sequential residuals like GPT-2 (Pythia runs attention and MLP in parallel).
+        config = GPTNeoXConfig(
+            vocab_size=len(tokenizer), hidden_size=m.n_embd, num_hidden_layers=m.n_layer, num_attention_heads=m.n_head,
+            intermediate_size=m.intermediate_size or 4 * m.n_embd, hidden_act="gelu", rotary_pct=1.0,
+            max_position_embeddings=n_pos, use_parallel_residual=False, attention_dropout=m.dropout,
+            hidden_dropout=m.dropout, tie_word_embeddings=True, **special)
     else:
         config = LlamaConfig(
             vocab_size=len(tokenizer), hidden_size=m.n_embd, intermediate_size=m.intermediate_size or 4 * m.n_embd,
