@@ -43,9 +43,8 @@ def main() -> None:
                     help="CPUs to pin ours and the reference to with --alongside (default: the first two usable)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
-    ref = start_reference(args) if args.alongside else None
 
-    from mgpt.llm.train.config import load_config
+    from mgpt.llm.train.config import load_config, parse_overrides
     from mgpt.llm.train.pretrain import pretrain
 
     overrides = {"threads": args.threads, "max_iters": args.max_iters, "out_dir": args.out}
@@ -55,12 +54,16 @@ def main() -> None:
         overrides["data.path"] = args.data
     if args.seed is not None:
         overrides["seed"] = args.seed
-    from mgpt.llm.train.config import parse_overrides
-
     overrides.update(parse_overrides(args.set))
     cfg = load_config(args.config, overrides)
+    ref = start_reference(args, cfg.data.path) if args.alongside else None
     t0 = time.perf_counter()
-    result = pretrain(cfg, progress=not args.quiet)
+    try:
+        result = pretrain(cfg, progress=not args.quiet)
+    except BaseException:
+        if ref is not None:
+            ref[0].kill()
+        raise
     wall = time.perf_counter() - t0
 
     rows = [json.loads(line) for line in (Path(args.out) / "metrics.jsonl").read_text().splitlines()]
@@ -97,28 +100,28 @@ def main() -> None:
         print(f"{'val loss (whole split)':28s}{full:12.4f}{r['full_val_loss']:12.4f}")
         print(f"{'ms/iter (median)':28s}{median:12.1f}{r['ms_median']:12.1f}")
         print(f"{'ms/iter (mean)':28s}{mean:12.1f}{r['ms_mean']:12.1f}")
-        print(f"{'tokens/s (median)':28s}{cfg.tokens_per_iter * 1000 / median:12,.0f}{768_000 / r['ms_median']:12,.0f}")
-        print(f"ours/nanoGPT tokens/s at the median: {r['ms_median'] / median:.3f}")
+        ours_tok, ref_tok = cfg.tokens_per_iter * 1000 / median, r["tokens_per_iter"] * 1000 / r["ms_median"]
+        print(f"{'tokens/s (median)':28s}{ours_tok:12,.0f}{ref_tok:12,.0f}")
+        print(f"ours/nanoGPT tokens/s at the median: {ours_tok / ref_tok:.3f}")
 
 
-def start_reference(args: argparse.Namespace) -> tuple[subprocess.Popen, tuple[int, int]]:
-    """Start nanogpt_reference.py pinned to one CPU and pin this process to another."""
+def start_reference(args: argparse.Namespace, data: str) -> tuple[subprocess.Popen, tuple[int, int]]:
+    """Start nanogpt_reference.py on ``data``, pinned to its CPUs, and pin this process to ours
+    (``--threads`` CPUs each, from ``--cpus`` or the first usable ones)."""
     usable = sorted(os.sched_getaffinity(0))
-    if args.cpus:
-        cpus = tuple(int(c) for c in args.cpus.split(","))
-        if len(cpus) != 2 or not set(cpus) <= set(usable) or cpus[0] == cpus[1]:
-            sys.exit(f"--cpus wants two different CPUs out of {usable}, got {args.cpus!r}")
-    elif len(usable) < 2 * args.threads:
+    if len(usable) < 2 * args.threads:
         sys.exit(f"--alongside needs {2 * args.threads} CPUs ({args.threads} threads each); this process may use {usable}")
-    else:
-        cpus = (usable[0], usable[args.threads])
-    ours = set(usable[usable.index(cpus[0]):][: args.threads])
-    theirs = set(usable[usable.index(cpus[1]):][: args.threads])
-    cmd = [sys.executable, str(Path(__file__).with_name("nanogpt_reference.py")), "--json",
-           "--threads", str(args.threads), "--max-iters", str(args.max_iters),
-           "--cpus", ",".join(map(str, sorted(theirs)))]
-    if args.data:
-        cmd += ["--data", args.data]
+    try:
+        cpus = tuple(int(c) for c in args.cpus.split(",")) if args.cpus else (usable[0], usable[args.threads])
+    except ValueError:
+        cpus = ()
+    ours = set(usable[usable.index(cpus[0]):][: args.threads]) if cpus and cpus[0] in usable else set()
+    theirs = set(usable[usable.index(cpus[1]):][: args.threads]) if len(cpus) == 2 and cpus[1] in usable else set()
+    if len(cpus) != 2 or len(ours) < args.threads or len(theirs) < args.threads or ours & theirs:
+        sys.exit(f"--cpus wants two different CPUs out of {usable}, each the first of {args.threads} CPUs "
+                 f"that do not overlap; got {args.cpus!r}")
+    cmd = [sys.executable, str(Path(__file__).with_name("nanogpt_reference.py")), "--json", "--data", data,
+           "--threads", str(args.threads), "--max-iters", str(args.max_iters), "--cpus", ",".join(map(str, sorted(theirs)))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     os.sched_setaffinity(0, ours)
     return proc, cpus

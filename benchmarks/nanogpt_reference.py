@@ -50,7 +50,7 @@ def main() -> None:
         print(f"val loss at iter {result['iters']}: {result['val_loss']:.4f} (train {result['train_loss']:.4f})")
         print(f"val loss over the whole val split: {result['full_val_loss']:.4f}")
         print(f"ms/iter: {result['ms_mean']:.1f} mean, {result['ms_median']:.1f} median of 10-iteration windows")
-        print(f"tokens/s: {768_000 / result['ms_median']:,.0f} at the median")
+        print(f"tokens/s: {result['tokens_per_iter'] * 1000 / result['ms_median']:,.0f} at the median")
 
 
 def run(data_path: Path, threads: int, max_iters: int, seed: int, log: bool = True) -> dict:
@@ -161,7 +161,8 @@ def run(data_path: Path, threads: int, max_iters: int, seed: int, log: bool = Tr
     # of 10 iterations after iteration 100, then the median of those windows.
     steady = times[100:] or times
     windows = sorted(sum(steady[i:i + 10]) / len(steady[i:i + 10]) for i in range(0, len(steady), 10))
-    return {"iters": max_iters, "threads": torch.get_num_threads(), "val_loss": losses["val"],
+    return {"iters": max_iters, "threads": torch.get_num_threads(), "tokens_per_iter": batch * block,
+            "val_loss": losses["val"],
             "train_loss": losses["train"], "full_val_loss": full_val_loss(model, splits["val"], block),
             "ms_mean": 1000 * sum(steady) / len(steady), "ms_median": 1000 * windows[len(windows) // 2]}
 

@@ -50,8 +50,11 @@ def test_bench_alongside_prints_both_sides(text, tmp_path):
     assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "gpt2"
 
 
-def test_bench_alongside_refuses_bad_cpus(text, tmp_path):
-    cmd = [sys.executable, str(BENCH / "bench_shakespeare.py"), "--alongside", "--cpus", "0,0", "--data", str(text),
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--alongside pins two processes to two CPUs")
+@pytest.mark.parametrize("cpus", ["0,0", "a,b", "0", "0,99999"])
+def test_bench_alongside_refuses_bad_cpus(text, tmp_path, cpus):
+    cmd = [sys.executable, str(BENCH / "bench_shakespeare.py"), "--alongside", "--cpus", cpus, "--data", str(text),
            "--out", str(tmp_path / "out")]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0 and "--cpus wants two different CPUs" in run.stderr
+    assert run.returncode != 0 and "--cpus wants two different CPUs" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "out").exists()  # refused before any work
