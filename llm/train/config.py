@@ -38,7 +38,8 @@ class ModelConfig(_Section):
 
     family: Literal["gpt2", "llama", "gpt_neox"] = "gpt2"
     """gpt2 (learned positions, LayerNorm, GELU), llama (rotary positions, RMSNorm, SwiGLU, no
-    biases) or gpt_neox (GPT-2's blocks with rotary positions, as in Pythia)."""
+    biases) or gpt_neox (Pythia's architecture, built here as GPT-2's blocks with rotary
+    positions on whole heads and sequential residuals)."""
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
