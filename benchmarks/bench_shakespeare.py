@@ -41,6 +41,9 @@ def main() -> None:
                     help="run nanogpt_reference.py at the same time on another CPU and compare")
     ap.add_argument("--cpus", default=None, metavar="OURS,REF",
                     help="CPUs to pin ours and the reference to with --alongside (default: the first two usable)")
+    ap.add_argument("--spread", type=int, default=0, metavar="N",
+                    help="also score the final model on N draws of eval_iters random val batches, to show how "
+                         "much the 20-batch estimate moves with the batches drawn (N=100: ~30 s)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
 
@@ -83,6 +86,12 @@ def main() -> None:
     print(f"wall time: {wall:.0f} s (with tokenizing, evals, checkpoints)")
     full = full_val_loss(Path(args.out), cfg.block_size)
     print(f"val loss over the whole val split: {full:.4f}")
+    if args.spread:
+        est = estimate_spread(Path(args.out), cfg, args.spread)
+        mu = sum(est) / len(est)
+        sd = (sum((e - mu) ** 2 for e in est) / len(est)) ** 0.5
+        print(f"{cfg.eval_iters}-batch val estimate over {len(est)} random draws: mean {mu:.4f}, sd {sd:.4f}, "
+              f"min {min(est):.4f}, max {max(est):.4f}, <= 1.89 in {sum(e <= 1.89 for e in est)} of {len(est)}")
     first = next((r for r in rows if r["kind"] == "train"), None)
     if cfg.compile and first:
         print(f"first {first['iter']} iterations: {first['iter'] * first['ms_per_iter'] / 1000:.1f} s "
@@ -149,6 +158,33 @@ def full_val_loss(out: Path, block: int) -> float:
             logits = model(input_ids=x[i:i + 64]).logits
             total += F.cross_entropy(logits.view(-1, logits.size(-1)), y[i:i + 64].reshape(-1), reduction="sum").item()
     return total / (n * block)
+
+
+def estimate_spread(out: Path, cfg, draws: int) -> list[float]:
+    """The final model's val loss estimated ``draws`` times, each on ``cfg.eval_iters`` random
+    batches as the trainer's eval does (but a fresh draw each time)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from mgpt.llm.train.pretrain import quiet_hf
+    from transformers import AutoModelForCausalLM
+
+    with quiet_hf():
+        model = AutoModelForCausalLM.from_pretrained(out).eval()
+    meta = json.loads((out / "data" / "meta.json").read_text())
+    val = np.fromfile(out / "data" / "val.bin", dtype=meta["dtype"]).astype(np.int64)
+    gen, T = torch.Generator().manual_seed(0), cfg.block_size
+    estimates = []
+    with torch.no_grad():
+        for _ in range(draws):
+            losses = []
+            for _ in range(cfg.eval_iters):
+                ix = torch.randint(len(val) - T, (cfg.batch_size,), generator=gen).numpy()
+                rows = torch.from_numpy(val[ix[:, None] + np.arange(T + 1)])
+                logits = model(input_ids=rows[:, :-1]).logits
+                losses.append(F.cross_entropy(logits.reshape(-1, logits.size(-1)), rows[:, 1:].reshape(-1)).item())
+            estimates.append(sum(losses) / len(losses))
+    return estimates
 
 
 if __name__ == "__main__":

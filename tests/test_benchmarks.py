@@ -40,11 +40,12 @@ def test_nanogpt_reference_runs_and_learns(text):
 def test_bench_alongside_prints_both_sides(text, tmp_path):
     cmd = [sys.executable, str(BENCH / "bench_shakespeare.py"), "--alongside", "--quiet", "--max-iters", "20",
            "--data", str(text), "--out", str(tmp_path / "out"), "--set", "eval_interval=10", "--set", "eval_iters=2",
-           "--set", "schedule.warmup_iters=5"]
+           "--set", "schedule.warmup_iters=5", "--spread", "3"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     assert any(line.startswith("val loss (whole split)") for line in lines), run.stdout
+    assert any(line.startswith("2-batch val estimate over 3 random draws: mean") for line in lines), run.stdout
     ratio = [line for line in lines if line.startswith("ours/nanoGPT tokens/s")]
     assert ratio and float(ratio[0].rsplit(" ", 1)[1]) > 0
     assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "gpt2"
