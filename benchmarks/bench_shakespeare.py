@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -136,19 +137,25 @@ def start_reference(args: argparse.Namespace, data: str) -> tuple[subprocess.Pop
     return proc, cpus
 
 
-def full_val_loss(out: Path, block: int) -> float:
-    """Mean loss over every non-overlapping block of val.bin: no sampling noise, unlike the
-    20-batch estimate that nanoGPT (and the config) report."""
+def load_final(out: Path) -> tuple[Any, Any]:
+    """The run's exported HF model (eval mode) and its val split as int64 token ids."""
     import numpy as np
-    import torch
-    import torch.nn.functional as F
     from mgpt.llm.train.pretrain import quiet_hf
     from transformers import AutoModelForCausalLM
 
     with quiet_hf():
         model = AutoModelForCausalLM.from_pretrained(out).eval()
     meta = json.loads((out / "data" / "meta.json").read_text())
-    val = np.fromfile(out / "data" / "val.bin", dtype=meta["dtype"]).astype(np.int64)
+    return model, np.fromfile(out / "data" / "val.bin", dtype=meta["dtype"]).astype(np.int64)
+
+
+def full_val_loss(out: Path, block: int) -> float:
+    """Mean loss over every non-overlapping block of val.bin: no sampling noise, unlike the
+    20-batch estimate that nanoGPT (and the config) report."""
+    import torch
+    import torch.nn.functional as F
+
+    model, val = load_final(out)
     n = (len(val) - 1) // block
     x = torch.from_numpy(val[: n * block]).view(n, block)
     y = torch.from_numpy(val[1: n * block + 1]).view(n, block)
@@ -160,19 +167,14 @@ def full_val_loss(out: Path, block: int) -> float:
     return total / (n * block)
 
 
-def estimate_spread(out: Path, cfg, draws: int) -> list[float]:
+def estimate_spread(out: Path, cfg: Any, draws: int) -> list[float]:
     """The final model's val loss estimated ``draws`` times, each on ``cfg.eval_iters`` random
     batches as the trainer's eval does (but a fresh draw each time)."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
-    from mgpt.llm.train.pretrain import quiet_hf
-    from transformers import AutoModelForCausalLM
+    from mgpt.llm.train.pretrain import lm_loss
 
-    with quiet_hf():
-        model = AutoModelForCausalLM.from_pretrained(out).eval()
-    meta = json.loads((out / "data" / "meta.json").read_text())
-    val = np.fromfile(out / "data" / "val.bin", dtype=meta["dtype"]).astype(np.int64)
+    model, val = load_final(out)
     gen, T = torch.Generator().manual_seed(0), cfg.block_size
     estimates = []
     with torch.no_grad():
@@ -181,8 +183,7 @@ def estimate_spread(out: Path, cfg, draws: int) -> list[float]:
             for _ in range(cfg.eval_iters):
                 ix = torch.randint(len(val) - T, (cfg.batch_size,), generator=gen).numpy()
                 rows = torch.from_numpy(val[ix[:, None] + np.arange(T + 1)])
-                logits = model(input_ids=rows[:, :-1]).logits
-                losses.append(F.cross_entropy(logits.reshape(-1, logits.size(-1)), rows[:, 1:].reshape(-1)).item())
+                losses.append(lm_loss(model(input_ids=rows[:, :-1]).logits, rows[:, 1:]).item())
             estimates.append(sum(losses) / len(losses))
     return estimates
 
