@@ -35,7 +35,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/bench_shakespeare", help="output folder (checkpoints, metrics)")
     ap.add_argument("--seed", type=int, default=None, help="override the config's seed (1337)")
     ap.add_argument("--config", default="shakespeare_char",
-                    help="shipped config or path (shakespeare_char: GPT-2 like nanoGPT; shakespeare_char_llama)")
+                    help="shipped config or path (shakespeare_char: GPT-2 like nanoGPT; shakespeare_char_llama, "
+                         "shakespeare_char_neox)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key, as in `mgpt train pretrain --set` (repeatable)")
     ap.add_argument("--alongside", action="store_true",
