@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_TESTS_FAILED = 1
 EXIT_ERROR = 2
 EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 app = typer.Typer(
     name="mgpt",
@@ -53,14 +54,16 @@ def run(
     workspace: Path = typer.Option(Path("workspace"), "--workspace", "-w", help="Folder the project is written into."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>. Default: $MGPT_MODEL or the config file."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp, Azure, mgpt serve)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (better: MGPT_API_KEY or OPENAI_API_KEY)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, help="Refused: a key in argv is visible to every user (ps, /proc) and in shell history."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file (or set MGPT_API_KEY / OPENAI_API_KEY)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds one request to the model server may take before it is retried (default 60; more for slow local servers)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML). Default: ~/.config/mgpt/config.toml."),
     max_rounds: int = typer.Option(12, "--max-rounds", min=1, help="Stop after this many rounds."),
-    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Stop before spending more than this many USD."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0, help="Stop before using more than this many tokens."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Spend at most this many USD: a call runs only if its worst case fits what is left."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0, help="Use at most this many tokens: a call runs only if its worst case fits what is left."),
     fix_rounds: int = typer.Option(2, "--fix-rounds", min=0, help="How many times QA may send failing tests back to the engineer."),
     record: Optional[Path] = typer.Option(None, "--record", help="Also write the transcript of model calls to this file."),
-    replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, free)."),
+    replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, nothing spent; costs shown as recorded)."),
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
 ) -> None:
@@ -76,16 +79,26 @@ def run(
     from mgpt.agents.errors import MgptError
     from mgpt.config import load_settings
     from mgpt.live import RunView
-    from mgpt.llm.cost import PriceTable
+    from mgpt.llm.cost import PriceTable, priced_as, require_price
     from mgpt.llm.models import SPEC_HELP, infer_model
     from mgpt.llm.replay import Transcript, TranscriptDriftWarning
     from mgpt.workflows.software_company import run_company
 
     console = Console(stderr=True)
+    if api_key is not None:
+        raise _fail(
+            "--api-key is refused: a key on the command line can be read by every user of this "
+            "machine (ps, /proc/PID/cmdline) and stays in your shell history (consider rotating it); "
+            "set MGPT_API_KEY or OPENAI_API_KEY, or pass --api-key-file PATH (or api_key_file in the config file)"
+        )
     try:
         if replay is not None and model:
             raise _fail("give either --model or --replay, not both")
-        settings = load_settings(config=config, model=model, base_url=base_url, api_key=api_key)
+        settings = load_settings(
+            config=config, model=model, base_url=base_url, api_key_file=api_key_file, timeout=timeout
+        )
+        for note in settings.notes:
+            console.print(f"[yellow]note: {note}[/]", highlight=False)
         if replay is not None:
             spec = f"replay:{replay}"
             if idea is None:
@@ -96,9 +109,20 @@ def run(
             spec = settings.model
         if not idea or not idea.strip():
             raise _fail('say what to build: mgpt run "a todo app for the command line"')
-        llm = infer_model(spec, base_url=settings.base_url, api_key=settings.api_key)
+        llm = infer_model(
+            spec, base_url=settings.base_url, api_key=settings.api_key,
+            timeout=settings.timeout, max_tokens=settings.max_tokens_per_call,
+        )
+        prices = PriceTable(settings.prices)
+        if budget is not None:
+            require_price(priced_as(llm), prices, config_path=str(settings.path or ""))
         started = time.perf_counter()
         view = RunView(console, ["ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"])
+
+        def on_event(event) -> None:
+            if event.kind == "workspace":
+                console.print(f"[yellow]note: {event.detail}[/]", highlight=False)
+            view(event)
         with warnings.catch_warnings(record=True) as drift, view:
             warnings.simplefilter("always", TranscriptDriftWarning)
             result = asyncio.run(
@@ -112,14 +136,17 @@ def run(
                     record=record,
                     force=force,
                     limits=Limits(timeout=test_timeout),
-                    prices=PriceTable(settings.prices),
-                    on_event=view,
+                    prices=prices,
+                    on_event=on_event,
                 )
             )
     except MgptError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:  # e.g. the workspace path is a file, or not writable
         raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; the run log is in {workspace}/.mgpt/run.jsonl, and running the "
+                    "same command again starts over", EXIT_INTERRUPTED) from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "

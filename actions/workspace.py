@@ -3,22 +3,59 @@
 A path from a model is untrusted. It is refused — with nothing written — if it is absolute,
 climbs out with ``..``, passes through a link that leads out of the workspace, or points
 into mgpt's own ``.mgpt/`` folder.
+
+Files are written as a normal ``open`` would create them (mode ``0666`` less the umask:
+``0644`` typically; an overwritten file keeps its mode), atomically, and each write is noted
+in ``.mgpt/files.jsonl`` with a hash of what was written. That list is how a later run knows
+that a workspace holds only the files of a failed attempt (:meth:`Workspace.failed_attempt`)
+and may start again there without ``--force``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
-import tempfile
+import secrets
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mgpt.agents.errors import MgptError
 
 RESERVED = (".mgpt", ".git")
+#: Where each file an mgpt run wrote is noted, one JSON object a line: {"path", "sha256"}.
+MANIFEST = ".mgpt/files.jsonl"
+RUN_LOG = ".mgpt/run.jsonl"
+#: Attempts at a fresh temporary name before giving up (a name clash is astronomically rare).
+_TEMP_ATTEMPTS = 100
 
 
 class UnsafePathError(MgptError):
     """A proposed file path would write outside the workspace (or into its reserved parts)."""
+
+
+@dataclass
+class FailedAttempt:
+    """A workspace's record of a run that failed: the error it logged and the files it wrote."""
+
+    error: str
+    files: list[str]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _create_temp(directory: Path, suffix: str, mode: int) -> tuple[int, Path]:
+    """A new file next to the target, opened for writing with ``mode`` (the umask applies)."""
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = directory / f".tmp-{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory}")
 
 
 class Workspace:
@@ -62,18 +99,94 @@ class Workspace:
         return final
 
     def write(self, rel: str, text: str) -> Path:
-        """Write ``text`` to ``rel`` atomically (a temp file, then a rename)."""
+        """Write ``text`` to ``rel`` atomically (a temp file, then a rename), with the
+        permissions a plain ``open`` gives, and note it in the manifest."""
         path = self.check(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        data = text.encode("utf-8")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            mode = path.stat().st_mode & 0o7777  # overwriting keeps the file's mode, as open() does
+        except FileNotFoundError:
+            mode = 0o666
+        fd, tmp = _create_temp(path.parent, path.suffix, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            if mode != 0o666:
+                os.chmod(tmp, mode)  # the umask applied to it; an existing file's mode is exact
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        self._note(path, data)
         return path
+
+    def _note(self, path: Path, data: bytes) -> None:
+        manifest = self.root / MANIFEST
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"path": path.relative_to(self.root).as_posix(), "sha256": _sha256(data)}
+        with manifest.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def written(self) -> dict[str, str]:
+        """The files mgpt runs wrote here, with the hash of their last content."""
+        manifest = self.root / MANIFEST
+        out: dict[str, str] = {}
+        try:
+            lines = manifest.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return out
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                out[str(entry["path"])] = str(entry["sha256"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line from a killed run
+        return out
+
+    def failed_attempt(self) -> FailedAttempt | None:
+        """The failed run this workspace holds nothing but the files of, or None.
+
+        True when the run log's last event is an ``error`` and every project file here is
+        one that run wrote, unchanged since (so clearing them loses nothing of the user's).
+        """
+        from mgpt.agents.runlog import read_log
+
+        log = self.root / RUN_LOG
+        try:
+            events = list(read_log(log))
+        except (OSError, ValueError):
+            return None
+        if not events or events[-1].kind != "error":
+            return None
+        written = self.written()
+        files = self.files()
+        for rel in files:
+            try:
+                same = written.get(rel) == _sha256((self.root / rel).read_bytes())
+            except OSError:
+                same = False
+            if not same:
+                return None
+        return FailedAttempt(error=events[-1].detail, files=files)
+
+    def clear(self, files: list[str]) -> None:
+        """Remove ``files`` (relative paths), the folders they leave empty, and ``.mgpt/``."""
+        import shutil
+
+        for rel in files:
+            (self.root / rel).unlink(missing_ok=True)
+        folders = {p for rel in files for p in (self.root / rel).parents if self.root in p.parents}
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            for cache in ("__pycache__", ".pytest_cache"):
+                shutil.rmtree(folder / cache, ignore_errors=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: something of the user's, or a cache; leave it
+        for cache in ("__pycache__", ".pytest_cache"):
+            shutil.rmtree(self.root / cache, ignore_errors=True)
+        shutil.rmtree(self.root / ".mgpt", ignore_errors=True)
 
     def read(self, rel: str) -> str:
         return self.check(rel).read_text(encoding="utf-8")

@@ -2,7 +2,10 @@
 
 Each round, every role with unread messages takes a turn, concurrently. The run stops when
 no role has anything to do (``idle``), after ``max_rounds`` rounds, or when the budget is
-spent, and :class:`RunResult` says which.
+spent, and :class:`RunResult` says which. A run that fails instead (an exception escapes:
+a model error, a bad setting found mid-run, Ctrl-C) logs an ``error`` event before the
+exception goes on, so the run log always ends with ``stop`` or ``error`` unless the process
+was killed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .environment import Environment, Member
 from .errors import BudgetExceeded
 from .message import Message, UserRequirement
 from .runlog import Event
+from .secrets import redact
 
 
 @dataclass
@@ -137,6 +141,9 @@ class Team:
                     raise errors[0]
         except BudgetExceeded as exc:
             reason, detail = "budget", str(exc)
+        except BaseException as exc:  # Ctrl-C arrives as CancelledError or KeyboardInterrupt
+            self._log_error(exc, rounds)
+            raise
         result = RunResult(
             stop_reason=reason,
             rounds=rounds,
@@ -147,3 +154,20 @@ class Team:
         )
         self.env.emit(Event(kind="stop", detail=detail, data={"reason": reason, "rounds": rounds}))
         return result
+
+    def _log_error(self, exc: BaseException, rounds: int) -> None:
+        """Log the ``error`` event of a failed run; never hides the original error."""
+        import asyncio
+
+        interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+        detail = "interrupted (Ctrl-C or cancelled)" if interrupted else (str(exc) or type(exc).__name__)
+        try:
+            self.env.emit(
+                Event(
+                    kind="error",
+                    detail=redact(detail),
+                    data={"type": type(exc).__name__, "rounds": rounds, "interrupted": interrupted},
+                )
+            )
+        except Exception:  # a full disk must not replace the error the user needs to see
+            pass

@@ -1,8 +1,9 @@
 """The LLM handle a role's actions call: one model plus who is asking, budget and accounting.
 
-Every call goes through :meth:`LLM.ask`: it checks the budget *before* the call, tags the
-request with (role, action, turn) so transcripts can record and replay it, and charges the
-reported usage and cost to the role afterwards.
+Every call goes through :meth:`LLM.ask`: it holds the call's worst case against the budget
+*before* the call (refusing a call that might not fit), tags the request with (role, action,
+turn) so transcripts can record and replay it, and charges the reported usage and cost to the
+role afterwards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from mgpt.agents.budget import Budget
 from mgpt.agents.runlog import Event
 
 from .base import CallContext, ChatMessage, Completion, Model
-from .cost import PriceTable
+from .cost import DEFAULT_TOKENS_PER_CHAR, PriceTable, call_cap, priced_as, require_price, worst_case
 
 
 class LLM:
@@ -48,12 +49,16 @@ class LLM:
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        self.budget.check(self.role)
+        hold = self._reserve(messages)
         self._turns[action] += 1
         context = CallContext(role=self.role, action=action, turn=self._turns[action])
         started = time.perf_counter()
-        completion = await self.model.complete(messages, context=context)
-        cost = self.prices.cost(self.model.name, completion.usage)
+        try:
+            completion = await self.model.complete(messages, context=context)
+        except BaseException:
+            self.budget.release(hold)
+            raise
+        cost = self.prices.cost(priced_as(self.model), completion.usage)
         prompt_chars = sum(len(m.content) for m in messages)
         self.budget.charge(
             self.role,
@@ -61,6 +66,7 @@ class LLM:
             completion_tokens=completion.usage.completion_tokens,
             cost=cost,
             prompt_chars=prompt_chars,
+            hold=hold,
         )
         if self.on_event is not None:
             self.on_event(
@@ -81,3 +87,24 @@ class LLM:
                 )
             )
         return completion
+
+    def _reserve(self, messages: list[ChatMessage]):
+        """Hold this call's worst case against the budget, or raise BudgetExceeded.
+
+        The prompt's tokens are estimated from its characters, at the ratio this run has
+        measured so far when that is higher than the default (a character-level model).
+        """
+        name = priced_as(self.model)
+        price = self.prices.price(name)
+        if self.budget.max_cost is not None and price is None:
+            require_price(name, self.prices)
+        spent = self.budget.total
+        ratio = DEFAULT_TOKENS_PER_CHAR
+        if spent.prompt_chars:
+            ratio = max(ratio, spent.prompt_tokens / spent.prompt_chars)
+        cap = call_cap(self.model)
+        prompt, completion, cost = worst_case(messages, cap, price, ratio)
+        why = f"~{prompt} prompt tokens + " + (
+            f"up to {completion} completion tokens" if cap else "completion (this model sets no cap)"
+        )
+        return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why)

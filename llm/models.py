@@ -15,12 +15,18 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from mgpt.agents import secrets
+
 from .base import Model
 from .errors import ModelConfigError
 
 #: Tests set this to False (see tests/conftest.py) so no test can reach a real provider by
 #: accident; servers on the loopback interface stay allowed.
 ALLOW_MODEL_REQUESTS = True
+
+#: Completion tokens one call to an OpenAI-compatible server may use unless told otherwise.
+#: Always sent, so a budget can bound every call's worst case before making it.
+DEFAULT_MAX_TOKENS_PER_CALL = 4096
 
 SPEC_HELP = (
     "choose a model with --model, MGPT_MODEL or the config file, e.g. "
@@ -41,16 +47,25 @@ def infer_model(
     base_url: str | None = None,
     api_key: str | None = None,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    max_tokens: int | None = None,
 ) -> Model:
     """Build the backend ``spec`` names. ``base_url`` and ``api_key`` fall back to
-    ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``."""
+    ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``.
+
+    ``timeout`` is the seconds one request to a server may take; ``max_tokens`` the
+    completion tokens one call may use (:data:`DEFAULT_MAX_TOKENS_PER_CALL` for servers,
+    the checkpoint's default for ``hf:``). Every key resolved is registered as a secret."""
     env = os.environ if env is None else env
+    if not isinstance(spec, str):
+        raise ModelConfigError(f"the model spec must be a string, not {spec!r}: {SPEC_HELP}")
     kind, _, rest = spec.partition(":")
     if kind == "openai":
         if not rest:
             raise ModelConfigError(f"model spec {spec!r} names no model: use openai:<model-name>")
         base_url = base_url or env.get("MGPT_BASE_URL") or env.get("OPENAI_BASE_URL") or None
         api_key = api_key or env.get("MGPT_API_KEY") or env.get("OPENAI_API_KEY") or None
+        secrets.register(api_key)
         if not ALLOW_MODEL_REQUESTS and not (base_url and _is_loopback(base_url)):
             raise ModelConfigError(
                 "real model requests are disabled here (tests): use a model from "
@@ -58,12 +73,16 @@ def infer_model(
             )
         if not base_url and not api_key:
             raise ModelConfigError(
-                f"no API key for {spec}: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key "
+                f"no API key for {spec}: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key-file PATH "
                 "(for a local server such as vLLM, Ollama or llama.cpp pass --base-url instead)"
             )
         from .openai_model import OpenAIModel
 
-        return OpenAIModel(rest, base_url=base_url, api_key=api_key)
+        options = {"timeout": timeout} if timeout is not None else {}
+        return OpenAIModel(
+            rest, base_url=base_url, api_key=api_key,
+            max_tokens=max_tokens or DEFAULT_MAX_TOKENS_PER_CALL, **options,
+        )
     if kind == "replay":
         from .replay import ReplayModel
 
@@ -75,7 +94,7 @@ def infer_model(
             raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
         from .local import LocalModel
 
-        return LocalModel(Path(rest))
+        return LocalModel(Path(rest), **({"max_new_tokens": max_tokens} if max_tokens else {}))
     if spec == "test":
         from .testing import TestModel
 

@@ -31,6 +31,8 @@ from tenacity import (
     stop_before_delay,
 )
 
+from mgpt.agents import secrets
+
 from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
 from .errors import ModelConfigError, ModelUnavailableError
 
@@ -64,6 +66,15 @@ _RETRY_STATUSES = frozenset({408, 409, 429})
 
 #: Longest piece of a server's error message we quote back to the user.
 _MAX_SERVER_MESSAGE = 300
+
+#: Seconds one request may take by default, and the least time retries may go on. The retry
+#: window is at least three timeouts long, so a request that hangs is retried, not given up on.
+DEFAULT_TIMEOUT = 60.0
+MIN_RETRY_TIME = 120.0
+
+#: Hosts whose newer models refuse ``max_tokens`` and want ``max_completion_tokens``; other
+#: servers (vLLM, Ollama, llama.cpp) all read ``max_tokens``.
+_COMPLETION_TOKENS_HOSTS = ("api.openai.com", ".openai.azure.com")
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -167,10 +178,12 @@ class OpenAIModel(Model):
             None means OpenAI (:data:`DEFAULT_BASE_URL`).
         api_key: the key. May be None for a local server (``base_url`` given), which gets a
             placeholder; required for OpenAI itself.
-        timeout: seconds one HTTP request may take.
+        timeout: seconds one HTTP request may take (:data:`DEFAULT_TIMEOUT`); a request that
+            runs longer is abandoned and retried.
         max_attempts: attempts per call, the first included.
-        max_retry_time: seconds after which no new attempt is started. A call can take at most
-            about ``max_retry_time + timeout``.
+        max_retry_time: seconds after which no new attempt is started; by default
+            ``max(MIN_RETRY_TIME, 3 * timeout)``, so a hung request is retried. A call can
+            take at most about ``max_retry_time + timeout``.
         temperature, max_tokens: sent only when set, so the server's defaults apply otherwise.
         sleep: how to wait between attempts (``asyncio.sleep``); tests pass a fake one.
     """
@@ -181,9 +194,9 @@ class OpenAIModel(Model):
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_attempts: int = 6,
-        max_retry_time: float = 120.0,
+        max_retry_time: float | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -202,7 +215,7 @@ class OpenAIModel(Model):
         if not api_key:
             if base_url is None:
                 raise ModelConfigError(
-                    "no API key for OpenAI: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key "
+                    "no API key for OpenAI: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key-file PATH "
                     "(or pass --base-url for a local server that needs no key)"
                 )
             api_key = _PLACEHOLDER_KEY
@@ -212,12 +225,17 @@ class OpenAIModel(Model):
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
-        self.max_retry_time = max_retry_time
+        self.max_retry_time = max(MIN_RETRY_TIME, 3 * timeout) if max_retry_time is None else max_retry_time
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._sleep = sleep
         # Kept only to scrub it from any text we raise; never shown, not in __repr__.
         self._secret = api_key if api_key != _PLACEHOLDER_KEY else None
+        secrets.register(self._secret)
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        self._max_tokens_field = (
+            "max_completion_tokens" if host.endswith(_COMPLETION_TOKENS_HOSTS) else "max_tokens"
+        )
         # Learned on the first stream: some servers reject stream_options with a 400.
         self._stream_options_ok = True
         self._client = openai.AsyncOpenAI(
@@ -310,7 +328,7 @@ class OpenAIModel(Model):
         if self.temperature is not None:
             payload["temperature"] = self.temperature
         if self.max_tokens is not None:
-            payload["max_tokens"] = self.max_tokens
+            payload[self._max_tokens_field] = self.max_tokens
         return payload
 
     async def _create(self, messages: list[ChatMessage], *, stream: bool) -> Any:
@@ -346,6 +364,8 @@ class OpenAIModel(Model):
             if _is_retryable(exc):
                 raise
             raise self._service_error(exc) from exc
+        except ValueError as exc:  # a 200 whose body does not parse as JSON
+            raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
 
     async def _open_stream(self, messages: list[ChatMessage]) -> tuple[Any, list[Any], bool]:
         """Open a stream and read it up to the first text delta.
@@ -367,19 +387,39 @@ class OpenAIModel(Model):
                 # An error event inside the stream (vLLM sends these with status 200).
                 raise self._service_error(exc) from exc
             raise
+        if not head:  # a web page, or anything else that is not server-sent events
+            raise self._not_an_answer("a stream with no events")
         return sdk_stream, head, True
 
     def _completion_from(self, response: Any) -> Completion:
+        if isinstance(response, str):  # the SDK hands back the text of a non-JSON answer
+            start = " ".join(response.split())[:60]
+            raise self._not_an_answer(f"a page that is not JSON (it starts {start!r})")
+        if not isinstance(getattr(response, "choices", None), list):
+            raise self._not_an_answer("JSON that is not a chat completion (no 'choices' list)")
         if not response.choices:
             raise ModelUnavailableError(
                 f"{self.name} at {_display_url(self.base_url)} returned an answer with no choices"
             )
-        choice = response.choices[0]
-        return Completion(
-            text=(choice.message.content if choice.message else None) or "",
-            usage=_usage(response.usage),
-            finish_reason=choice.finish_reason,
-            model=self.name,
+        try:
+            choice = response.choices[0]
+            return Completion(
+                text=(choice.message.content if choice.message else None) or "",
+                usage=_usage(response.usage),
+                finish_reason=choice.finish_reason,
+                model=self.name,
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise self._not_an_answer(f"a chat completion of the wrong shape ({exc})") from None
+
+    def _not_an_answer(self, what: str) -> ModelConfigError:
+        """A 200 answer that is no chat completion: most often a ``--base-url`` that points at
+        an ordinary web page, or at the server's root instead of its API root."""
+        return ModelConfigError(
+            self._scrub(
+                f"{_display_url(self.base_url)} answered {self.name}'s request with {what}; "
+                "is --base-url the API root of an OpenAI-compatible server (it usually ends in /v1)?"
+            )
         )
 
     def _retrying(self) -> AsyncRetrying:
@@ -456,7 +496,7 @@ class OpenAIModel(Model):
         if exc.status_code in (401, 403):
             message = (
                 f"the API key was rejected by {url} (HTTP {exc.status_code}: {said}); "
-                "set MGPT_API_KEY/OPENAI_API_KEY or pass --api-key"
+                "set MGPT_API_KEY/OPENAI_API_KEY or pass --api-key-file PATH"
             )
         elif _is_model_not_found(exc):
             message = (

@@ -60,9 +60,22 @@ class Transcript(BaseModel):
     def load(cls, path: str | Path) -> "Transcript":
         path = Path(path)
         if not path.is_file():
-            raise TranscriptError(f"transcript {path} does not exist")
+            what = "is not a file" if path.exists() else "does not exist"
+            raise TranscriptError(f"transcript {path} {what}")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TranscriptError(f"cannot read transcript {path}: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            lineno = raw.count(b"\n", 0, exc.start) + 1
+            raise TranscriptError(
+                f"{path}:{lineno}: not a transcript: byte {exc.start} ({raw[exc.start]:#04x}) is not "
+                "UTF-8 text; a transcript is JSON Lines written by mgpt run --record"
+            ) from None
         transcript = cls()
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -71,8 +84,10 @@ class Transcript(BaseModel):
                     transcript.header = TranscriptHeader.model_validate(data)
                 else:
                     transcript.calls.append(CallRecord.model_validate(data))
-            except (ValueError, ValidationError, AttributeError) as exc:
-                raise TranscriptError(f"{path}:{lineno}: not a transcript record ({exc})") from None
+            except (ValueError, ValidationError, AttributeError, TypeError) as exc:
+                detail = " ".join(str(exc).split())
+                detail = detail if len(detail) <= 200 else detail[:200] + "..."
+                raise TranscriptError(f"{path}:{lineno}: not a transcript record ({detail})") from None
         if transcript.header.version > TRANSCRIPT_VERSION:
             raise TranscriptError(
                 f"{path} is transcript version {transcript.header.version}; this mgpt reads "
@@ -88,6 +103,10 @@ class ReplayModel(Model):
         self.path = Path(path)
         self.transcript = Transcript.load(self.path)
         self.name = f"replay:{self.path.name}"
+        #: Priced as the recorded model, so a replay costs what the recorded run did.
+        self.priced_as = self.transcript.header.model
+        #: The longest recorded answer: no replayed call returns more (the budget's worst case).
+        self.max_tokens = max((c.response.usage.completion_tokens for c in self.transcript.calls), default=0) or None
         self.strict_prompts = strict_prompts
         self._records = {(c.role, c.action, c.turn): c for c in self.transcript.calls}
         self.used: set[tuple[str, str, int]] = set()
@@ -133,12 +152,20 @@ class RecordingModel(Model):
         self.inner = inner
         self.path = Path(path)
         self.name = inner.name
+        self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # A new recording starts a new file: mixing two runs' turns would make it unreplayable.
         self.path.write_text(
             (header or TranscriptHeader(model=inner.name)).model_dump_json() + "\n", encoding="utf-8"
         )
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The wrapped model's cap on completion tokens per call."""
+        from .cost import call_cap
+
+        return call_cap(self.inner)
 
     def _append(self, messages: list[ChatMessage], context: CallContext, completion: Completion) -> None:
         record = CallRecord(

@@ -79,11 +79,18 @@ def test_round_limit_exit_code(tmp_path):
 
 
 def test_budget_stops_before_the_next_call(tmp_path):
-    result = invoke("run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--max-tokens", "10")
+    # A call runs only if its worst case (prompt estimate + the longest recorded answer) fits.
+    result = invoke("run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--max-tokens", "2000")
     assert result.exit_code == 3
-    assert "token budget of 10" in result.output
+    assert "token budget of 2000 would not cover" in result.output
     calls = [json.loads(l) for l in (tmp_path / "ws/.mgpt/transcript.jsonl").read_text().splitlines()][1:]
-    assert len(calls) == 1
+    assert len(calls) >= 1
+    used = sum(c["response"]["usage"]["prompt_tokens"] + c["response"]["usage"]["completion_tokens"] for c in calls)
+    assert used <= 2000
+    # Too small for even the first call's worst case: nothing is asked.
+    result = invoke("run", "--replay", str(TODO), "-w", str(tmp_path / "ws2"), "--max-tokens", "10")
+    assert result.exit_code == 3 and "token budget of 10" in result.output
+    assert (tmp_path / "ws2/.mgpt/transcript.jsonl").read_text().count("\n") == 1  # the header only
 
 
 def test_record_writes_a_replayable_transcript(tmp_path):

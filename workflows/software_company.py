@@ -22,7 +22,7 @@ from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event, RunLog
 from mgpt.agents.team import RunResult, Team
 from mgpt.llm.base import Model
-from mgpt.llm.cost import PriceTable
+from mgpt.llm.cost import PriceTable, priced_as, require_price
 from mgpt.llm.replay import RecordingModel, TranscriptHeader
 from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
 
@@ -50,15 +50,30 @@ class CompanyResult:
         return self.report is not None and self.report.ok
 
 
-def prepare_workspace(workspace: Path, *, force: bool) -> None:
+def prepare_workspace(workspace: Path, *, force: bool) -> str:
+    """Make ``workspace`` ready for a run; returns a note for the run log ("" if none).
+
+    A non-empty workspace is refused unless ``force``, or unless it holds only the files of
+    a failed attempt (its log ends in an error and no file was changed since): those are
+    cleared and the run starts again, as a retry should, without ``--force``.
+    """
     workspace.mkdir(parents=True, exist_ok=True)
     if any(workspace.iterdir()) and not force:
-        raise WorkspaceNotEmpty(
-            f"workspace {workspace} is not empty; choose another with --workspace, or pass "
-            "--force to write into it anyway"
+        failed = Workspace(workspace).failed_attempt()
+        if failed is None:
+            raise WorkspaceNotEmpty(
+                f"workspace {workspace} is not empty; choose another with --workspace, or pass "
+                "--force to write into it anyway (a workspace holding only the files of a failed "
+                "run is reused without --force)"
+            )
+        Workspace(workspace).clear(failed.files)
+        return (
+            f"cleared {len(failed.files)} file(s) of a failed attempt (it stopped with: "
+            f"{failed.error[:200]}) and started again"
         )
     # A forced run starts a fresh log and transcript; project files are overwritten as written.
     shutil.rmtree(workspace / ".mgpt", ignore_errors=True)
+    return ""
 
 
 def build_team(
@@ -120,16 +135,20 @@ async def run_company(
     if not idea.strip():
         raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
     root = Path(workspace).resolve()
-    prepare_workspace(root, force=force)
+    if budget is not None and budget.max_cost is not None:
+        require_price(priced_as(model), prices or PriceTable())  # refuse before touching the workspace
+    note = prepare_workspace(root, force=force)
     mgpt_dir = root / ".mgpt"
     transcript = mgpt_dir / "transcript.jsonl"
-    header = TranscriptHeader(idea=idea, model=model.name, meta={"mgpt": __version__})
+    header = TranscriptHeader(idea=idea, model=priced_as(model), meta={"mgpt": __version__})
     recorded: Model = RecordingModel(model, transcript, header=header)
     if record is not None:
         recorded = RecordingModel(recorded, record, header=header)
     env = Environment(RunLog(mgpt_dir / "run.jsonl"))
     if on_event is not None:
         env.listen(on_event)
+    if note:
+        env.emit(Event(kind="workspace", detail=note))
     team = build_team(
         recorded, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env
     )
