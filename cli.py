@@ -98,7 +98,7 @@ def run(
             config=config, model=model, base_url=base_url, api_key_file=api_key_file, timeout=timeout
         )
         for note in settings.notes:
-            console.print(f"[yellow]note: {note}[/]", highlight=False)
+            console.print(f"[yellow]note: {note}[/]", highlight=False, soft_wrap=True)
         if replay is not None:
             spec = f"replay:{replay}"
             if idea is None:
@@ -121,7 +121,7 @@ def run(
 
         def on_event(event) -> None:
             if event.kind == "workspace":
-                console.print(f"[yellow]note: {event.detail}[/]", highlight=False)
+                console.print(f"[yellow]note: {event.detail}[/]", highlight=False, soft_wrap=True)
             view(event)
         with warnings.catch_warnings(record=True) as drift, view:
             warnings.simplefilter("always", TranscriptDriftWarning)
@@ -151,7 +151,7 @@ def run(
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "
                       "answers were replayed anyway (re-record with --replay OLD --record NEW)[/]")
-    _summary(console, result, time.perf_counter() - started)
+    _summary(console, result, time.perf_counter() - started, replayed=replay is not None or spec.startswith("replay:"))
     if result.tests_passed:
         raise typer.Exit(EXIT_OK)
     if result.run.stop_reason != "idle":
@@ -159,7 +159,7 @@ def run(
     raise typer.Exit(EXIT_TESTS_FAILED)
 
 
-def _summary(console, result, seconds: float) -> None:
+def _summary(console, result, seconds: float, *, replayed: bool = False) -> None:
     from rich.table import Table
 
     spend = result.run.spend
@@ -181,7 +181,7 @@ def _summary(console, result, seconds: float) -> None:
     table.add_row("stopped", f"{result.run.stop_reason}: {result.run.detail}")
     table.add_row("model calls", f"{spend.calls} ({spend.prompt_chars} prompt characters)")
     table.add_row("tokens", f"{spend.prompt_tokens} prompt + {spend.completion_tokens} completion")
-    table.add_row("cost", cost)
+    table.add_row("cost", cost + (" as recorded (the replay itself spent nothing)" if replayed else ""))
     table.add_row("time", f"{seconds:.2f} s")
     table.add_row("log", f"{result.log} (transcript: {result.transcript})")
     console.print(table)

@@ -82,7 +82,8 @@ def test_budget_stops_before_the_next_call(tmp_path):
     # A call runs only if its worst case (prompt estimate + the longest recorded answer) fits.
     result = invoke("run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--max-tokens", "2000")
     assert result.exit_code == 3
-    assert "token budget of 2000 would not cover" in result.output
+    stop = [json.loads(l) for l in (tmp_path / "ws/.mgpt/run.jsonl").read_text().splitlines()][-1]
+    assert stop["kind"] == "stop" and "token budget of 2000 would not cover" in stop["detail"]
     calls = [json.loads(l) for l in (tmp_path / "ws/.mgpt/transcript.jsonl").read_text().splitlines()][1:]
     assert len(calls) >= 1
     used = sum(c["response"]["usage"]["prompt_tokens"] + c["response"]["usage"]["completion_tokens"] for c in calls)
