@@ -252,7 +252,7 @@ def test_rejected_key_fails_at_once_without_leaking_it(status):
 
     message = str(info.value)
     assert len(stub.chat_requests) == 1 and sleep.waits == []
-    assert "rejected" in message and stub.base_url in message and "--api-key" in message
+    assert "rejected" in message and stub.base_url in message and "--api-key-file" in message
     assert KEY not in message and KEY not in repr(info.value)
     assert info.value.__cause__ is None  # the SDK's error quoting the server is not chained
 
@@ -289,7 +289,7 @@ def test_an_exhausted_stub_fails_loudly():
 
 
 def test_missing_key_for_openai_says_how_to_set_it():
-    with pytest.raises(ModelConfigError, match="OPENAI_API_KEY.*MGPT_API_KEY.*--api-key"):
+    with pytest.raises(ModelConfigError, match="OPENAI_API_KEY.*MGPT_API_KEY.*--api-key-file"):
         OpenAIModel("gpt-4o-mini")
 
 
