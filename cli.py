@@ -56,7 +56,7 @@ def run(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp, Azure, mgpt serve)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, help="Refused: a key in argv is visible to every user (ps, /proc) and in shell history."),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file (or set MGPT_API_KEY / OPENAI_API_KEY)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds one request to the model server may take before it is retried (default 60; more for slow local servers)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds one request to the model server may take before it is retried (default 120; more for slow local servers)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML). Default: ~/.config/mgpt/config.toml."),
     max_rounds: int = typer.Option(12, "--max-rounds", min=1, help="Stop after this many rounds."),
     budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Spend at most this many USD: a call runs only if its worst case fits what is left."),
@@ -145,8 +145,9 @@ def run(
     except OSError as exc:  # e.g. the workspace path is a file, or not writable
         raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
     except KeyboardInterrupt:
-        raise _fail(f"interrupted; the run log is in {workspace}/.mgpt/run.jsonl, and running the "
-                    "same command again starts over", EXIT_INTERRUPTED) from None
+        log = workspace / ".mgpt" / "run.jsonl"
+        where = f"; the run log is {log}, and the same command starts over" if log.is_file() else ""
+        raise _fail(f"interrupted{where}", EXIT_INTERRUPTED) from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "

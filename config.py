@@ -8,7 +8,7 @@ The config file is TOML, at ``--config PATH``, ``$MGPT_CONFIG`` or
     api_key_env = "MY_PROVIDER_KEY"          # read the key from this variable (preferred)
     api_key_file = "~/.config/mgpt/key"      # or from this file (first line; keep it chmod 600)
     # api_key = "sk-..."                     # or keep it here (the file should be private)
-    timeout = 60                             # seconds one request may take (slow local servers: more)
+    timeout = 120                            # seconds one request may take (slow local servers: more)
     max_tokens_per_call = 4096               # the completion cap sent with every request
 
     [prices]                                 # USD per 1M tokens: [prompt, completion]

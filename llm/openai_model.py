@@ -69,7 +69,7 @@ _MAX_SERVER_MESSAGE = 300
 
 #: Seconds one request may take by default, and the least time retries may go on. The retry
 #: window is at least three timeouts long, so a request that hangs is retried, not given up on.
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 120.0
 MIN_RETRY_TIME = 120.0
 
 #: Hosts whose newer models refuse ``max_tokens`` and want ``max_completion_tokens``; other
@@ -505,6 +505,12 @@ class OpenAIModel(Model):
             )
         else:
             message = f"{url} rejected the request for model '{self.model}' (HTTP {exc.status_code}): {said}"
+            if self.max_tokens is not None and ("token" in said.lower() or "context" in said.lower()):
+                # vLLM refuses max_tokens that, with the prompt, exceed the model's context.
+                message += (
+                    f" (each request asks for up to {self.max_tokens} completion tokens: lower "
+                    "max_tokens_per_call in the config file for a model with a short context)"
+                )
         return ModelConfigError(self._scrub(message))
 
     def _service_error(self, exc: BaseException) -> ModelUnavailableError:

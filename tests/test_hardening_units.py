@@ -153,7 +153,8 @@ def test_retry_window_is_longer_than_the_timeout():
     from mgpt.llm.openai_model import OpenAIModel
 
     url = "http://127.0.0.1:9/v1"
-    assert OpenAIModel("m", base_url=url).timeout < OpenAIModel("m", base_url=url).max_retry_time
+    default = OpenAIModel("m", base_url=url)
+    assert (default.timeout, default.max_retry_time) == (120, 360)
     assert OpenAIModel("m", base_url=url, timeout=600).max_retry_time == 1800
     assert OpenAIModel("m", base_url=url, timeout=1).max_retry_time == 120
 
@@ -186,6 +187,24 @@ def test_openai_hosts_get_max_completion_tokens():
     for url, field in hosts.items():
         payload = OpenAIModel("m", base_url=url, api_key="sk-x-000000000", max_tokens=77)._payload(msgs)
         assert payload[field] == 77 and len({"max_tokens", "max_completion_tokens"} & set(payload)) == 1
+
+
+def test_a_cap_too_large_for_the_context_says_which_setting_to_lower():
+    from mgpt.llm.errors import ModelConfigError
+    from mgpt.llm.models import infer_model
+
+    said = "This model's maximum context length is 4096 tokens. However, you requested 4200 tokens."
+    with OpenAIStub([("status", 400, {}, said)]) as stub:
+        model = infer_model("openai:stub-model", base_url=stub.base_url, env={})
+
+        async def run():
+            try:
+                await model.complete([ChatMessage(role="user", content="hi")])
+            finally:
+                await model.aclose()
+
+        with pytest.raises(ModelConfigError, match="up to 4096 completion tokens: lower max_tokens_per_call"):
+            asyncio.run(run())
 
 
 @pytest.mark.parametrize("body", ['{"choices": "none"}', '{"choices": [1]}', "[1, 2]"])
