@@ -292,14 +292,14 @@ def test_token_budget_refuses_a_call_whose_worst_case_does_not_fit(tmp_path):
 def test_a_hung_request_is_retried_after_the_timeout(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text("timeout = 600\n")  # the flag beats the file
-    with golden_stub(("sleep", 5.0)) as stub:
+    with golden_stub(("sleep", 8.0)) as stub:
         started = time.monotonic()
         result = invoke("run", "build a todo app", "-m", "openai:stub-model", "--base-url", stub.base_url,
                         "-w", tmp_path / "ws", "--max-rounds", "1", "--timeout", "0.5", "--config", cfg)
         seconds = time.monotonic() - started
     assert result.exit_code == 3, result.output  # the round limit: the PM's call was answered
     assert len(stub.chat_requests) == 2
-    assert seconds < 4.5  # the hung request was abandoned, not waited out
+    assert seconds < 7  # the hung request was abandoned, not waited out
     assert (tmp_path / "ws/docs/prd.md").is_file()
 
 
