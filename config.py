@@ -102,6 +102,18 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: How each key's value is checked, and an example of a right one for the message.
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "timeout": (lambda v: _is_number(v) and v > 0, "timeout = 120"),
+    "max_tokens_per_call": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "max_tokens_per_call = 4096"),
+    "prices": (lambda v: isinstance(v, dict), '[prices] then "model-name" = [prompt_usd_per_1m, completion_usd_per_1m]'),
+}
+
+
 def _check_types(data: dict, path: Path) -> None:
     unknown = sorted(set(data) - KNOWN_KEYS)
     if unknown:
@@ -109,32 +121,17 @@ def _check_types(data: dict, path: Path) -> None:
             f"unknown key(s) {', '.join(unknown)} in {path}; known keys: {', '.join(sorted(KNOWN_KEYS))}"
         )
     for key, value in data.items():
-        if key in ("timeout",):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-        elif key == "max_tokens_per_call":
-            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-        elif key == "prices":
-            ok = isinstance(value, dict)
-        else:
-            ok = isinstance(value, str)
-        if not ok:
+        check, example = _CHECKS.get(key, (lambda v: isinstance(v, str), f'{key} = "..."'))
+        if not check(value):
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
             wanted = KEY_TYPES[key] + (" above 0" if key in ("timeout", "max_tokens_per_call") else "")
-            example = {
-                "prices": '[prices] then "model-name" = [prompt_usd_per_1m, completion_usd_per_1m]',
-                "timeout": "timeout = 120",
-                "max_tokens_per_call": "max_tokens_per_call = 4096",
-            }.get(key, f'{key} = "..."')
             raise ConfigError(f"{path}: {key} must be {wanted}, not {shown} (e.g. {example})")
 
 
 def _prices(data: dict, path: Path) -> dict[str, tuple[float, float]]:
     prices = {}
     for name, value in (data.get("prices") or {}).items():
-        numbers = isinstance(value, list) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            for v in value
-        )
+        numbers = isinstance(value, list) and len(value) == 2 and all(_is_number(v) and v >= 0 for v in value)
         if not numbers:
             raise ConfigError(
                 f"{path}: prices.{name} must be [prompt_usd_per_1m, completion_usd_per_1m], two "
