@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from typing import Callable
 
-from mgpt.agents.budget import Budget
+from mgpt.agents.budget import Budget, Hold
 from mgpt.agents.runlog import Event
 
 from .base import CallContext, ChatMessage, Completion, Model
@@ -88,7 +88,7 @@ class LLM:
             )
         return completion
 
-    def _reserve(self, messages: list[ChatMessage]):
+    def _reserve(self, messages: list[ChatMessage]) -> Hold:
         """Hold this call's worst case against the budget, or raise BudgetExceeded.
 
         The prompt's tokens are estimated from its characters, at the ratio this run has
@@ -105,6 +105,6 @@ class LLM:
         cap = call_cap(self.model)
         prompt, completion, cost = worst_case(messages, cap, price, ratio)
         why = f"~{prompt} prompt tokens + " + (
-            f"up to {completion} completion tokens" if cap else "completion (this model sets no cap)"
+            f"up to {completion} completion tokens" if cap else "the answer (this model sets no cap on it)"
         )
         return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why)
