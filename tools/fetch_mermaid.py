@@ -5,7 +5,7 @@ offline, with no server, no CDN and no Node at run time. The file is committed a
 ``workflows/assets/mermaid.min.js``; this script is how it got there and how it is
 upgraded: it downloads the npm tarball of the pinned version, checks the tarball against
 the registry's sha512 integrity string (pinned below, so a changed upload is refused),
-extracts ``package/dist/mermaid.min.js`` and writes it with a small JSON note of where it
+extracts ``package/dist/mermaid.min.js`` (and its MIT licence) and writes it with a small JSON note of where it
 came from (version, tarball URL, integrity, the sha256 of the extracted file, which the
 test suite checks offline).
 
@@ -32,10 +32,12 @@ VERSION = "11.17.2"
 TARBALL = f"https://registry.npmjs.org/mermaid/-/mermaid-{VERSION}.tgz"
 INTEGRITY = "sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7LoaRQxULMa80/qt5gHO73aCleBBg=="
 MEMBER = "package/dist/mermaid.min.js"
+LICENSE_MEMBER = "package/LICENSE"
 
 ASSETS = Path(__file__).resolve().parent.parent / "workflows" / "assets"
 TARGET = ASSETS / "mermaid.min.js"
 NOTE = ASSETS / "mermaid.json"
+LICENSE = ASSETS / "mermaid.LICENSE"
 MAX_BYTES = 64 * 1024 * 1024  # the tarball is a few MB; refuse anything absurd
 
 
@@ -52,11 +54,12 @@ def download(url: str, timeout: float = 60.0) -> bytes:
     return data
 
 
-def extract(tarball: bytes) -> bytes:
+def extract(tarball: bytes, name: str) -> bytes:
+    """One regular file's bytes (read in memory: nothing in the tarball touches the disk)."""
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-        member = tar.getmember(MEMBER)
+        member = tar.getmember(name)
         if not member.isfile():
-            raise SystemExit(f"error: {MEMBER} in the tarball is not a regular file")
+            raise SystemExit(f"error: {name} in the tarball is not a regular file")
         f = tar.extractfile(member)
         assert f is not None
         return f.read()
@@ -67,9 +70,10 @@ def fetch() -> None:
     got = integrity_of(tarball)
     if got != INTEGRITY:
         raise SystemExit(f"error: {TARBALL} does not match the pinned integrity\n  pinned {INTEGRITY}\n  got    {got}")
-    js = extract(tarball)
+    js = extract(tarball, MEMBER)
     ASSETS.mkdir(parents=True, exist_ok=True)
     TARGET.write_bytes(js)
+    LICENSE.write_bytes(extract(tarball, LICENSE_MEMBER))
     note = {
         "package": "mermaid",
         "version": VERSION,

@@ -403,7 +403,7 @@ def _timeline_svg(run: Run) -> str:
     roles = run.roles()
     if not run.rounds or not roles:
         return '<p class="muted">No rounds ran.</p>'
-    label_w, col_w, lane_h, top = 130, max(60, min(150, 840 // len(run.rounds))), 30, 34
+    label_w, col_w, lane_h, top = 130, max(60, min(160, 960 // len(run.rounds))), 30, 34
     width = label_w + col_w * len(run.rounds) + 10
     height = top + lane_h * len(roles) + 24
     out = [
@@ -502,7 +502,7 @@ def _totals(run: Run) -> str:
         status = "passed" if final.get("exit_code") == 0 and not final.get("timed_out") else "failed"
         tests = (
             f'<span class="{status}">{esc(final.get("passed", 0))} passed</span><small>{esc(final.get("failed", 0))} failed, '
-            f'{esc(final.get("errors", 0))} errors' + (f', after {t["fixes"]} fix round(s)' if t["fixes"] else "") + "</small>"
+            f'{esc(final.get("errors", 0))} errors' + (f', {_after_fixes(t["fixes"])}' if t["fixes"] else "") + "</small>"
         )
     else:
         tests = '<span class="muted">not run</span>'
@@ -567,13 +567,17 @@ def _tests(run: Run) -> str:
         extra = ", timed out" if r.get("timed_out") else ""
         out.append(
             f'<details class="test {"ok" if ok else "bad"}"{"" if ok else " open"}><summary>'
-            f'<span class="badge">R{m.round}</span> test run {i} (after {int(r.get("fix_round", 0) or 0)} fix round(s)): '
+            f'<span class="badge">R{m.round}</span> test run {i} ({_after_fixes(int(r.get("fix_round", 0) or 0))}): '
             f'<b>{label}</b> — {int(r.get("passed", 0) or 0)} passed, {int(r.get("failed", 0) or 0)} failed, '
             f'{int(r.get("errors", 0) or 0)} errors (exit code {esc(r.get("exit_code"))}{extra})'
             + (" · final" if r.get("final") else "")
             + f'</summary><pre class="out">{esc(r.get("output", ""))}</pre></details>'
         )
     return "".join(out)
+
+
+def _after_fixes(n: int) -> str:
+    return "before any fix" if n == 0 else f"after {n} fix round{'s' if n > 1 else ''}"
 
 
 def _diff_html(diff: str) -> str:
@@ -678,7 +682,7 @@ header .meta{color:#e0e7ff;font-size:12.5px}
 header .meta code{color:#fff}
 nav{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid var(--line);padding:8px 32px;display:flex;gap:18px;flex-wrap:wrap}
 nav a{color:var(--accent);text-decoration:none;font-weight:500}
-main{padding:8px 32px 40px;max-width:1240px}
+main{padding:8px 32px 40px;max-width:1280px;margin:0 auto}
 section.part{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin:18px 0}
 h2{font-size:17px;margin:0 0 12px}
 h3{font-size:15px;margin:14px 0 8px}
@@ -693,7 +697,7 @@ table{border-collapse:collapse;width:100%;margin:10px 0;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f1f5f9;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.timeline{max-width:100%;height:auto;display:block}
+.timeline{width:100%;height:auto;display:block}
 .timeline .lane{fill:#f8fafc}.timeline .role{font-size:12px;fill:#374151;font-weight:600}
 .timeline .grid{stroke:#cbd5e1;stroke-dasharray:3 3}.timeline .round{font-size:11px;fill:#4b5563;font-weight:600}
 .timeline .dur{font-size:10px;fill:#6b7280}
@@ -717,7 +721,7 @@ pre code{color:inherit}
 .diagram-error{color:#b91c1c}
 .missing{color:#b45309;background:#fffbeb;padding:8px 10px;border-radius:6px}
 .test.ok summary b{color:#15803d}.test.bad summary b{color:#b91c1c}
-pre.out{margin:0;border-radius:0 0 8px 8px;max-height:420px}
+pre.out{margin:0;border-radius:0 0 8px 8px;max-height:300px}
 pre.diff{background:#fff;color:var(--fg);border:0;margin:0;border-radius:0 0 8px 8px}
 pre.diff span{display:inline-block;min-width:100%}
 pre.diff .add{background:#dcfce7;color:#14532d}
