@@ -290,15 +290,18 @@ def _browse(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
 
 @needs_browser
 @pytest.mark.slow
-def test_browser_draws_every_diagram_without_console_errors(bug_run, tmp_path):
-    ws, _ = bug_run
+@pytest.mark.parametrize("golden", sorted(p.stem for p in GOLDEN.glob("*.jsonl")))
+def test_browser_draws_every_diagram_without_console_errors(golden, tmp_path):
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["run", "--replay", str(GOLDEN / f"{golden}.jsonl"), "-w", str(ws)])
+    assert result.exit_code == 0, result.output
     dom, console = _browse(ws / ".mgpt/report.html", tmp_path)
     assert console == []
     blocks = re.findall(r'<pre class="mermaid[^"]*">(.*?)</pre>', dom, re.DOTALL)
     assert len(blocks) == 2 and all(b.lstrip().startswith("<svg") for b in blocks)
     assert 'data-diagrams="2/2"' in dom
     # Drawn as the diagrams they are, with the design's names in them.
-    assert 'aria-roledescription="classDiagram"' in blocks[0] and "Ledger" in blocks[0]
+    assert 'aria-roledescription="classDiagram"' in blocks[0] and "<g class=\"node" in blocks[0]
     assert 'aria-roledescription="sequence"' in blocks[1]
 
 
@@ -314,3 +317,16 @@ def test_browser_runs_no_script_from_the_run(tmp_path):
     assert "pwned" not in re.search(r"<title>(.*?)</title>", dom).group(1)
     assert any("Content Security Policy" in line for line in console)
     assert re.search(r'data-diagrams="\d/2"', dom)  # the drawing script itself ran
+
+
+@needs_browser
+@pytest.mark.slow
+def test_browser_shows_a_broken_diagram_as_its_source(tmp_path):
+    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    design = "# Design\n\n```mermaid\nclassDiagram\n  class A\n```\n\n```mermaid\nsequenceDiagram\n  A->>: ???\n```\n"
+    ws = _workspace(tmp_path / "ws", [_message(t, "user", "idea", "mgpt.agents.message:UserRequirement")],
+                    {"design.md": design})
+    dom, console = _browse(rpt.write_report(ws), tmp_path)
+    assert 'data-diagrams="1/2"' in dom
+    assert "This diagram could not be drawn" in dom and "A-&gt;&gt;: ???" in dom
+    assert len(console) == 1 and "mermaid: diagram 1 not drawn" in console[0]
