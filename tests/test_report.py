@@ -279,7 +279,7 @@ needs_browser = pytest.mark.skipif(
 def _browse(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
     """The DOM after scripts ran, and every console line (errors, warnings, CSP refusals)."""
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={tmp_path / 'profile'}",
+        [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
          "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )

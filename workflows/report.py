@@ -528,7 +528,7 @@ def _messages(run: Run) -> str:
         brief = " ".join(m.content.split())
         brief = brief if len(brief) <= 110 else brief[:109] + "…"
         out.append(
-            f'<details class="msg"><summary><span class="idx">#{m.index}</span> <span class="badge">R{m.round}</span> '
+            f'<details class="msg"><summary><span class="idx">#{m.index}</span> <span class="badge">{f"R{m.round}" if m.round else "start"}</span> '
             f'<b>{esc(m.sender)}</b> → {esc(to)} <span class="cause">{esc(m.cause)}</span> '
             f'<span class="brief">{esc(brief)}</span></summary>'
             f'<div class="body"><p class="meta">sender <b>{esc(m.sender)}</b> · receivers <b>{esc(to)}</b> · '
