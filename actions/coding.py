@@ -186,11 +186,14 @@ class FixBug(Action):
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:
             ws.check(path)
-        diffs: dict[str, str] = {}
+        # What each file held before, so the run log shows what the fix did (read before any write).
+        before = {
+            path: ws.check(path).read_text(encoding="utf-8", errors="replace") if ws.exists(path) else None
+            for path, _ in changes
+        }
         for path, content in changes:
-            before = ws.read(path) if ws.exists(path) else None
             ws.write(path, content)
-            diffs[path] = unified_diff(path, before, content)
+        diffs = {path: unified_diff(path, before[path], content) for path, content in changes}
         return CodeBundle(files=[p for p, _ in changes], diffs=diffs)
 
 
