@@ -152,7 +152,13 @@ def run(
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "
                       "answers were replayed anyway (re-record with --replay OLD --record NEW)[/]")
-    _summary(console, result, time.perf_counter() - started, replayed=replay is not None or spec.startswith("replay:"))
+    _summary(
+        console,
+        result,
+        time.perf_counter() - started,
+        _write_report(console, result.workspace),
+        replayed=replay is not None or spec.startswith("replay:"),
+    )
     if result.tests_passed:
         raise typer.Exit(EXIT_OK)
     if result.run.stop_reason != "idle":
@@ -160,7 +166,39 @@ def run(
     raise typer.Exit(EXIT_TESTS_FAILED)
 
 
-def _summary(console, result, seconds: float, *, replayed: bool = False) -> None:
+def _write_report(console, workspace: Path) -> Optional[Path]:
+    """The run's HTML report; a report that cannot be written costs a note, not the run."""
+    from mgpt.agents.errors import MgptError
+    from mgpt.workflows.report import write_report
+
+    try:
+        return write_report(workspace)
+    except (MgptError, OSError) as exc:
+        console.print(f"[yellow]note: no report written: {exc}[/]", highlight=False)
+        return None
+
+
+@app.command()
+def report(
+    workspace: Path = typer.Argument(..., help="The workspace of an mgpt run (the folder given to mgpt run -w)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the HTML. Default: WORKSPACE/.mgpt/report.html."),
+) -> None:
+    """Write a self-contained HTML report of a run: timeline, messages, documents, diagrams, tests, fixes."""
+    from mgpt.agents.errors import MgptError
+    from mgpt.workflows.report import write_report
+
+    try:
+        path = write_report(workspace, output)
+    except MgptError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{exc.strerror or exc}: {exc.filename or output or workspace}") from None
+    typer.echo(str(path))
+
+
+def _summary(
+    console, result, seconds: float, report_path: Optional[Path] = None, *, replayed: bool = False
+) -> None:
     from rich.table import Table
 
     spend = result.run.spend
@@ -185,6 +223,8 @@ def _summary(console, result, seconds: float, *, replayed: bool = False) -> None
     table.add_row("cost", cost + (" as recorded (the replay itself spent nothing)" if replayed else ""))
     table.add_row("time", f"{seconds:.2f} s")
     table.add_row("log", f"{result.log} (transcript: {result.transcript})")
+    if report_path is not None:
+        table.add_row("report", str(report_path))
     console.print(table)
 
 

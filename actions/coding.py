@@ -186,6 +186,26 @@ class FixBug(Action):
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:
             ws.check(path)
+        # What each file held before, so the run log shows what the fix did (read before any write).
+        before = {
+            path: ws.check(path).read_text(encoding="utf-8", errors="replace") if ws.exists(path) else None
+            for path, _ in changes
+        }
         for path, content in changes:
             ws.write(path, content)
-        return CodeBundle(files=[p for p, _ in changes])
+        diffs = {path: unified_diff(path, before[path], content) for path, content in changes}
+        return CodeBundle(files=[p for p, _ in changes], diffs=diffs)
+
+
+def unified_diff(path: str, before: str | None, after: str) -> str:
+    """``diff -u`` of one file (``before`` None: a new file, shown against /dev/null)."""
+    import difflib
+
+    lines = difflib.unified_diff(
+        (before or "").splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile="/dev/null" if before is None else f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    # A last line without a newline is marked the way diff(1) marks it, so lines never run together.
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)

@@ -165,6 +165,10 @@ class CodeBundle(BaseModel):
     """Files the engineer wrote or changed."""
 
     files: list[str]
+    #: For a fix: a unified diff of each changed file (path -> diff; an empty diff when the
+    #: file came back unchanged), so the run log shows what every fix did. Optional: older
+    #: logs and the first writes leave it empty.
+    diffs: dict[str, str] = Field(default_factory=dict)
 
     def to_markdown(self) -> str:
         return "Wrote " + ", ".join(self.files)

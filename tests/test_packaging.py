@@ -86,4 +86,5 @@ def test_wheel_installs_only_mgpt(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"mgpt", next(t for t in tops if t.endswith(".dist-info"))}
     assert "mgpt/agents/message.py" in names and "mgpt/llm/train/configs/tiny.toml" in names
+    assert "mgpt/workflows/assets/mermaid.min.js" in names  # the run report draws diagrams offline
     assert not any(n.startswith("mgpt/tests/") for n in names)
