@@ -60,7 +60,9 @@ def test_totals_match_the_log(bug_run):
     assert totals["calls"] == len(calls) == 11
     assert totals["prompt_tokens"] == sum(e["data"]["prompt_tokens"] for e in calls)
     assert totals["completion_tokens"] == sum(e["data"]["completion_tokens"] for e in calls)
-    assert totals["cost_known"] and totals["cost"] == 0.0
+    # A replay is priced as the model it recorded.
+    assert totals["cost_known"] and totals["cost"] == pytest.approx(sum(e["data"].get("cost") or 0.0 for e in calls))
+    assert totals["cost"] > 0
     assert totals["rounds"] == 7 and totals["fixes"] == 1
     assert totals["files"] == len([p for p in ws.rglob("*") if p.is_file() and ".mgpt" not in p.parts
                                    and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts])
