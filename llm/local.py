@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
 
 
 class LocalModel(Model):
@@ -47,7 +47,7 @@ class LocalModel(Model):
             self._loaded = load_model(self.path, device=self.device)
         return self._loaded
 
-    def _generate(self, messages: list[ChatMessage], on_text=None):
+    def _generate(self, messages: list[ChatMessage], on_text=None, output: OutputFormat | None = None):
         from .generate import generate_text
 
         loaded = self._load()
@@ -59,6 +59,7 @@ class LocalModel(Model):
             top_p=self.top_p,
             seed=self.seed,
             on_text=on_text,
+            output=output,  # decoded under the format's grammar: see mgpt.llm.constrained
         )
 
     @staticmethod
@@ -71,14 +72,22 @@ class LocalModel(Model):
         )
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
         async with self._lock:
-            gen = await asyncio.to_thread(self._generate, messages)
+            gen = await asyncio.to_thread(self._generate, messages, None, output)
         return self._completion(gen, self.name)
 
     async def stream(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -87,7 +96,7 @@ class LocalModel(Model):
             loop.call_soon_threadsafe(queue.put_nowait, piece)
 
         async with self._lock:
-            task = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, on_text))
+            task = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, on_text, output))
             task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
             while (piece := await queue.get()) is not None:
                 if piece:
