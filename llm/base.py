@@ -134,9 +134,24 @@ class Model(ABC):
         output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Stream the answer. The final chunk has ``completion`` set."""
-        completion = await self.complete(messages, context=context, output=output)
+        if output is not None and accepts_output(self):
+            completion = await self.complete(messages, context=context, output=output)
+        else:
+            completion = await self.complete(messages, context=context)
         yield StreamChunk(delta=completion.text)
         yield StreamChunk(completion=completion)
 
     async def aclose(self) -> None:
         """Release connections; a no-op for most backends."""
+
+
+def accepts_output(model: Model) -> bool:
+    """Whether ``model.complete`` takes ``output=`` (a Model subclass written before
+    :class:`OutputFormat` existed may not; it then gets the plain request)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    return "output" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
