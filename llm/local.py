@@ -3,7 +3,9 @@
 The checkpoint (one trained by ``mgpt train``, or any causal LM folder) is loaded on the
 first call, not at construction, and generation runs in a worker thread so the event loop
 (and the other roles) keep going. Calls to one model are serialised: one forward pass at a
-time is what a single local model can do anyway.
+time is what a single local model can do anyway. A request with an ``output`` format is
+decoded under that format's grammar (:mod:`mgpt.llm.constrained`; needs the ``[local]``
+extra), so structured answers always parse.
 """
 
 from __future__ import annotations
