@@ -52,7 +52,7 @@ def _json_corpus(n: int = 3000) -> list[str]:
     return out
 
 
-def _python_corpus(limit: int = 12_000_000) -> list[str]:
+def _python_corpus(limit: int) -> list[str]:
     """The standard library's own sources: code-like text so the vocabulary fills up."""
     import sysconfig
 
@@ -75,7 +75,9 @@ def build_tokenizer(folder: Path, vocab: int = VOCAB):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     text = SHAKESPEARE.read_text(encoding="utf-8") if SHAKESPEARE.is_file() else ""
-    lines = text.splitlines() + _json_corpus() + _python_corpus()
+    if vocab < VOCAB:  # a quick run (the smoke test): a smaller corpus does
+        text = text[: vocab * 200]
+    lines = text.splitlines() + _json_corpus(min(3000, vocab)) + _python_corpus(min(12_000_000, vocab * 250))
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -287,15 +289,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--model-steps", type=int, default=200)
     parser.add_argument("--no-model", action="store_true")
+    parser.add_argument("--vocab", type=int, default=VOCAB, help="tokenizer size (smaller: a quick smoke run)")
     parser.add_argument("--repeat", type=int, default=2, help="end-to-end runs of each side, alternating")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mgpt-bench-constrained")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    tok_dir = args.work / "tokenizer"
+    tok_dir = args.work / f"tokenizer-{args.vocab}"
     t0 = time.perf_counter()
-    tokenizer = build_tokenizer(tok_dir)
+    tokenizer = build_tokenizer(tok_dir, args.vocab)
     print(f"tokenizer: {len(tokenizer)} tokens ({time.perf_counter() - t0:.1f}s to build/load); torch threads 1; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     schema = prd_schema()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Literal
 
 import pytest
@@ -233,3 +234,19 @@ def test_ask_structured_on_a_local_model_passes_the_schema_down(checkpoint, seed
     assert len(parse) == 1 and parse[0].data["first_try"] is True and parse[0].data["output"] == "json_schema:Plan"
     call = [e for e in events if e.kind == "llm_call"][0]
     assert call.data["output"] == "json_schema:Plan" and call.data["finish_reason"] == "stop"
+
+
+@pytest.mark.slow
+def test_bench_script_runs_quickly(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_constrained.py"
+    cmd = [sys.executable, str(script), "--no-model", "--vocab", "400", "--steps", "30",
+           "--libs", "xgrammar,mgpt,mgpt-closing", "--work", str(tmp_path)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert [r["library"] for r in rows] == ["xgrammar", "mgpt", "mgpt-closing"]
+    assert all(r["tokens"] > 0 and r["ms_median"] > 0 for r in rows)
