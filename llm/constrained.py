@@ -398,14 +398,16 @@ class Matcher:
     def advance(self, token_id: int) -> None:
         """Take the token the model picked; a token the grammar forbids is a ConstraintError."""
         token_id = int(token_id)
-        if not self._matcher.accept_token(token_id):
+        texts = self.grammar.vocab.texts
+        if not 0 <= token_id < len(texts) or not self._matcher.accept_token(token_id):
+            shown = texts[token_id] if 0 <= token_id < len(texts) else "out of range"
             raise ConstraintError(
-                f"token {token_id} ({self.grammar.vocab.texts[token_id]!r}) does not fit the "
+                f"token {token_id} ({shown!r}) does not fit the "
                 f"format {self.grammar.label}; was the mask applied before picking?"
             )
         self._filled = False
         self.tokens.append(token_id)
-        self._progress.advance(self.grammar.vocab.texts[token_id])
+        self._progress.advance(texts[token_id])
 
     def is_finished(self) -> bool:
         """A stop token was taken: the answer is complete and nothing may follow."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Literal
+from typing import Literal, Optional
 
 import pytest
 from pydantic import BaseModel, Field
@@ -73,6 +73,29 @@ def test_schema_decoding_always_parses(loaded, seed, temperature, top_p):
     plan = Plan.model_validate_json(out.text)  # strict JSON, every field typed
     assert out.finish_reason == "stop"
     assert len(plan.title) <= 1000 and len(plan.steps) <= 16
+
+
+class Inner(BaseModel):
+    a: Optional[int] = None
+    b: float
+
+
+class Misc(BaseModel):
+    x: Optional[str]
+    y: dict[str, int]
+    z: list[list[str]]
+    w: Inner
+    u: list[Inner] = []
+    v: bool | None = None
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_optional_float_dict_and_nested_types_parse(loaded, seed, temperature):
+    out = generate_text(
+        loaded, PROMPT, max_new_tokens=300, temperature=temperature, seed=seed, output=OutputFormat.from_model(Misc)
+    )
+    Misc.model_validate_json(out.text)
 
 
 def test_the_answer_is_closed_within_a_tight_budget(loaded):
