@@ -151,16 +151,9 @@ def test_streamed_constrained_answer_joins_to_the_whole(checkpoint):
     Plan.model_validate_json(streamed)
 
 
-def test_matcher_drives_a_plain_decode_loop():
+def test_matcher_drives_a_plain_decode_loop(loaded):
     """The API a server's own batched loop uses: no transformers generate involved."""
-    from transformers import AutoTokenizer
-
-    from mgpt.llm.eval.testing import make_tiny_checkpoint as make
-
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        tokenizer = AutoTokenizer.from_pretrained(make(folder))
+    tokenizer = loaded.tokenizer
     grammar = compile_schema(tokenizer, Plan.model_json_schema())
     assert compile_schema(tokenizer, Plan.model_json_schema()) is grammar  # cached
     gen = torch.Generator().manual_seed(0)
