@@ -463,8 +463,9 @@ class OpenAIModel(Model):
     async def _create_with_format(
         self, messages: list[ChatMessage], extra: dict[str, Any] | None, *, stream: bool
     ) -> Any:
-        """:meth:`_create` with ``extra``; when the server refuses ``response_format``,
-        remember that for this server and model and send the request again without it."""
+        """:meth:`_create` with ``extra``; when the server refuses ``response_format``, send
+        the request again without it and, if that is accepted, remember the refusal for this
+        server and model."""
         if not extra:
             return await self._create(messages, stream=stream)
         try:
@@ -472,12 +473,16 @@ class OpenAIModel(Model):
         except ModelConfigError as exc:
             if not _refuses_response_format(exc.__cause__):
                 raise
-            _FORMAT_REFUSED.add((self.base_url, self.model))
-            log.info(
-                "%s at %s refused response_format (%s); structured answers are parsed instead",
-                self.name, _display_url(self.base_url), self._scrub(_server_message(exc.__cause__)),
-            )
-            return await self._create(messages, stream=stream)
+            refusal = exc
+        # Remembered only once the request without the field is accepted: an "unsupported
+        # parameter" about some other field then fails here as it should, and marks nothing.
+        response = await self._create(messages, stream=stream)
+        _FORMAT_REFUSED.add((self.base_url, self.model))
+        log.info(
+            "%s at %s refused response_format (%s); structured answers are parsed instead",
+            self.name, _display_url(self.base_url), self._scrub(_server_message(refusal.__cause__)),
+        )
+        return response
 
     def _completion_from(self, response: Any) -> Completion:
         if not response.choices:

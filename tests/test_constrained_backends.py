@@ -213,6 +213,18 @@ def test_other_bad_requests_are_not_taken_for_a_refusal():
         assert len(stub.chat_requests) == 1
 
 
+def test_an_unsupported_other_parameter_is_not_remembered_as_a_refusal():
+    from mgpt.llm import ModelConfigError
+    from mgpt.llm import openai_model
+
+    said = "Unsupported parameter: 'max_tokens' is not supported with this model."
+    with OpenAIStub([("status", 400, {}, said), ("status", 400, {}, said)]) as stub:
+        with pytest.raises(ModelConfigError, match="max_tokens"):
+            asyncio.run(_ask_once(server_model(stub)))
+        assert [("response_format" in r.json) for r in stub.chat_requests] == [True, False]
+    assert not openai_model._FORMAT_REFUSED
+
+
 def test_code_shapes_send_no_response_format():
     with OpenAIStub([("ok", "```python\nx = 1\n```")]) as stub:
         model = server_model(stub)
