@@ -16,7 +16,10 @@ server included) can use it, one :class:`Matcher` per sequence::
         matcher.advance(token)
 
 A :class:`Grammar` is compiled once per (tokenizer, format) and cached; it is read-only and
-shared by any number of matchers. ``remaining`` (tokens left in the budget) lets the matcher
+shared by any number of matchers. In a batch, give each row its own matcher and call
+``matcher.mask_logits(logits[i], remaining=...)`` per row (a row view is masked in place);
+``allowed_mask(device)`` gives the bare bool mask instead, and ``can_stop()`` says whether
+the text so far is already a complete answer. ``remaining`` (tokens left in the budget) lets the matcher
 close the answer in time: once the budget gets within :attr:`Matcher.reserve` tokens of the
 shortest way to finish, it forces the tokens that close open strings, lists, objects and
 fences (the model's own choice breaks ties), so a model that would ramble until
