@@ -4,6 +4,11 @@ Subclass :class:`Action` and implement :meth:`Action.run`. Inside it, ``self.ask
 prompt to the role's model, ``self.ask_structured`` gets back a validated pydantic
 instance, and ``self.ask_code`` the body of a code block. What ``run`` returns (text, a
 pydantic model, or a whole :class:`~mgpt.agents.Message`) is what the role publishes.
+
+Structured asks also pass the answer's shape (:class:`~mgpt.llm.base.OutputFormat`) down
+to the model: a local model decodes under its grammar, an OpenAI-compatible server gets
+``response_format``. Parsing and re-asking stay in place for backends that cannot
+enforce it, and each parse is logged (a ``parse`` event: attempts, first try or not).
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, TypeVar, Union
+from typing import Any, Callable, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
-from mgpt.llm.base import ChatMessage
+from mgpt.agents.runlog import Event
+from mgpt.llm.base import ChatMessage, OutputFormat
 from mgpt.llm.client import LLM
 from mgpt.memory import InMemory, Memory
 
@@ -131,9 +137,11 @@ class Action:
 
     # -- talking to the model -------------------------------------------------------------
 
-    async def ask(self, prompt: str | list[ChatMessage], *, system: str | None = None) -> str:
-        """The model's text answer to ``prompt``."""
-        completion = await self.llm.ask(prompt, system=system, action=self.name)
+    async def ask(
+        self, prompt: str | list[ChatMessage], *, system: str | None = None, output: OutputFormat | None = None
+    ) -> str:
+        """The model's text answer to ``prompt`` (held to ``output`` where the backend can)."""
+        completion = await self.llm.ask(prompt, system=system, action=self.name, output=output)
         return completion.text
 
     async def ask_parsed(
@@ -144,28 +152,36 @@ class Action:
         system: str | None = None,
         wanted: str = "answer",
         again: str = "Reply again with only the corrected answer.",
+        output: OutputFormat | None = None,
     ) -> R:
         """Ask, and turn the reply into a value with ``parse``.
 
+        ``output`` is the shape ``parse`` expects (e.g. ``OutputFormat.files()`` for
+        :func:`~mgpt.actions.parsing.extract_files`); backends that can enforce it do.
         A reply ``parse`` rejects (with a ``ValueError``: a parse or validation error) is
         sent back with the error and ``again``, up to ``max_retries`` times; then
-        :class:`ActionError` names the action and shows the last reply.
+        :class:`ActionError` names the action and shows the last reply. Each call logs a
+        ``parse`` event saying how many attempts it took.
         """
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
         reply = error = ""
         for attempt in range(self.max_retries + 1):
-            reply = (await self.llm.ask(messages, action=self.name)).text
+            reply = (await self.llm.ask(messages, action=self.name, output=output)).text
             try:
-                return parse(reply)
+                value = parse(reply)
             except ValueError as exc:  # ParseError and pydantic's ValidationError included
                 error = _short_error(exc)
+            else:
+                self._log_parse(wanted, attempt + 1, ok=True, output=output)
+                return value
             if attempt < self.max_retries:
                 messages += [
                     ChatMessage(role="assistant", content=reply),
                     ChatMessage(role="user", content=f"That reply could not be used: {error}\n{again}"),
                 ]
+        self._log_parse(wanted, self.max_retries + 1, ok=False, output=output, error=error)
         shown = reply if len(reply) <= 600 else reply[:600] + "…"
         raise ActionError(
             f"action {self.name} got no valid {wanted} after {self.max_retries + 1} attempts; "
@@ -185,15 +201,48 @@ class Action:
             system=system,
             wanted=schema.__name__,
             again="Reply again with only the corrected JSON object.",
+            output=OutputFormat.from_model(schema),
         )
 
-    async def ask_code(self, prompt: str, *, language: str = "python", system: str | None = None) -> str:
-        """The body of the code block in the model's answer."""
-        reply = await self.ask(prompt, system=system)
+    async def ask_code(
+        self,
+        prompt: str,
+        *,
+        language: str = "python",
+        system: str | None = None,
+        output: OutputFormat | None | Literal["code_block"] = "code_block",
+    ) -> str:
+        """The body of the code block in the model's answer.
+
+        By default the answer is asked for as exactly one fenced block in ``language``
+        (``OutputFormat.code_block``); pass another ``output``, or None for no shape.
+        """
+        if output == "code_block":
+            output = OutputFormat.code_block(language)
+        reply = await self.ask(prompt, system=system, output=output)
         try:
             return extract_code(reply, language)
         except ParseError as exc:
             raise ActionError(f"action {self.name}: {exc}") from None
+
+    def _log_parse(
+        self, wanted: str, attempts: int, *, ok: bool, output: OutputFormat | None, error: str = ""
+    ) -> None:
+        """A ``parse`` run-log event: the first-try parse rate is read from these."""
+        llm = self._llm
+        if llm is None or llm.on_event is None:
+            return
+        data: dict[str, Any] = {
+            "wanted": wanted,
+            "ok": ok,
+            "attempts": attempts,
+            "first_try": ok and attempts == 1,
+            "output": output.label() if output is not None else None,
+            "model": llm.model.name,
+        }
+        if error:
+            data["error"] = error
+        llm.on_event(Event(kind="parse", role=llm.role, detail=self.name, data=data))
 
 
 def _short_error(exc: Exception) -> str:

@@ -6,6 +6,7 @@ import ast
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
+from mgpt.llm.base import OutputFormat
 
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
@@ -182,6 +183,7 @@ class FixBug(Action):
             system=_system(ctx),
             wanted="files",
             again="Give each changed file as a path line followed by a code block.",
+            output=OutputFormat.files(),  # local models decode under this shape
         )
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:

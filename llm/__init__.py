@@ -13,7 +13,7 @@ from mgpt._lazy import lazy_exports
 
 _EXPORTS = {
     "CallContext": "base", "ChatMessage": "base", "Completion": "base", "Model": "base",
-    "StreamChunk": "base", "Usage": "base", "LLM": "client", "PriceTable": "cost",
+    "OutputFormat": "base", "StreamChunk": "base", "Usage": "base", "LLM": "client", "PriceTable": "cost",
     "BudgetExceeded": "errors", "MgptError": "errors", "ModelConfigError": "errors",
     "ModelUnavailableError": "errors", "TranscriptError": "errors", "infer_model": "models",
 }
@@ -21,7 +21,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+    from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
     from .client import LLM
     from .cost import PriceTable
     from .errors import BudgetExceeded, MgptError, ModelConfigError, ModelUnavailableError, TranscriptError

@@ -3,12 +3,18 @@
 A backend turns a list of chat messages into a :class:`Completion` (text, token usage,
 finish reason), and can stream the same answer as :class:`StreamChunk` pieces. That is the
 whole contract; accounting, budgets, recording and retries wrap it from outside.
+
+A request may also say what shape the answer must have (:class:`OutputFormat`: a JSON
+schema, one fenced code block, or path-and-block files). A backend that can hold the model
+to it does (local models decode under the format's grammar; OpenAI-compatible servers get
+``response_format``); one that cannot ignores it, and the caller's parse-and-re-ask still
+applies, so passing a format is always safe.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import AsyncIterator, Literal
+from typing import Any, AsyncIterator, Literal
 
 from pydantic import BaseModel, Field
 
@@ -53,6 +59,42 @@ class StreamChunk(BaseModel):
     completion: Completion | None = None
 
 
+class OutputFormat(BaseModel):
+    """The shape an answer must have.
+
+    * ``json_schema``: one JSON value matching :attr:`json_schema` (build it with
+      :meth:`from_model`); :attr:`name` names it for servers that want a name.
+    * ``code_block``: exactly one fenced block in :attr:`language`, nothing around it.
+    * ``files``: one or more files, each a ``## <path>`` line and then a fenced block.
+
+    Small on purpose: these are the shapes mgpt's actions parse. Local models turn a format
+    into a grammar (:mod:`mgpt.llm.constrained`); servers get ``response_format`` for a
+    schema and nothing for the code shapes.
+    """
+
+    kind: Literal["json_schema", "code_block", "files"]
+    name: str = "answer"
+    json_schema: dict[str, Any] | None = None
+    language: str = "python"
+
+    @classmethod
+    def from_model(cls, model: type[BaseModel]) -> "OutputFormat":
+        """The JSON schema of a pydantic model, named after it."""
+        return cls(kind="json_schema", name=model.__name__, json_schema=model.model_json_schema())
+
+    @classmethod
+    def code_block(cls, language: str = "python") -> "OutputFormat":
+        return cls(kind="code_block", language=language)
+
+    @classmethod
+    def files(cls, language: str = "python") -> "OutputFormat":
+        return cls(kind="files", language=language)
+
+    def label(self) -> str:
+        """A short name for logs and transcripts, e.g. ``json_schema:PRD``."""
+        return f"{self.kind}:{self.name}" if self.kind == "json_schema" else f"{self.kind}:{self.language}"
+
+
 class CallContext(BaseModel):
     """Who is asking: the stable key that recording and replay use.
 
@@ -74,17 +116,42 @@ class Model(ABC):
 
     @abstractmethod
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
-        """Answer ``messages``. ``context`` says which role, action and turn is asking."""
+        """Answer ``messages``. ``context`` says which role, action and turn is asking;
+        ``output``, when given, the shape the answer must have (enforce it if you can,
+        else ignore it)."""
 
     async def stream(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Stream the answer. The final chunk has ``completion`` set."""
-        completion = await self.complete(messages, context=context)
+        if output is not None and accepts_output(self):
+            completion = await self.complete(messages, context=context, output=output)
+        else:
+            completion = await self.complete(messages, context=context)
         yield StreamChunk(delta=completion.text)
         yield StreamChunk(completion=completion)
 
     async def aclose(self) -> None:
         """Release connections; a no-op for most backends."""
+
+
+def accepts_output(model: Model) -> bool:
+    """Whether ``model.complete`` takes ``output=`` (a Model subclass written before
+    :class:`OutputFormat` existed may not; it then gets the plain request)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    return "output" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -15,7 +15,7 @@ from typing import Callable
 from mgpt.agents.budget import Budget, Hold
 from mgpt.agents.runlog import Event
 
-from .base import CallContext, ChatMessage, Completion, Model
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, accepts_output
 from .cost import DEFAULT_TOKENS_PER_CHAR, PriceTable, call_cap, priced_as, require_price, worst_case
 
 
@@ -44,8 +44,10 @@ class LLM:
         *,
         system: str | None = None,
         action: str = "",
+        output: OutputFormat | None = None,
     ) -> Completion:
-        """Send ``prompt`` (text, or whole chat messages) and return the completion."""
+        """Send ``prompt`` (text, or whole chat messages) and return the completion.
+        ``output`` asks the backend to hold the answer to that shape where it can."""
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
@@ -54,7 +56,10 @@ class LLM:
         context = CallContext(role=self.role, action=action, turn=self._turns[action])
         started = time.perf_counter()
         try:
-            completion = await self.model.complete(messages, context=context)
+            if output is not None and accepts_output(self.model):
+                completion = await self.model.complete(messages, context=context, output=output)
+            else:
+                completion = await self.model.complete(messages, context=context)
         except BaseException:
             self.budget.release(hold)
             raise
@@ -83,6 +88,8 @@ class LLM:
                         "cost": cost,
                         "finish_reason": completion.finish_reason,
                         "seconds": round(time.perf_counter() - started, 3),
+                        # The requested shape, only when one was (older logs stay the same).
+                        **({"output": output.label()} if output is not None else {}),
                     },
                 )
             )

@@ -10,6 +10,8 @@ as often as you like; :func:`generate` does both for a one-off prompt::
 Decoding is greedy when ``temperature`` is 0, otherwise sampled with that temperature
 and optional top-k / top-p; ``seed`` makes sampling reproducible. Text is streamed to
 ``on_text`` piece by piece as tokens are produced, and the pieces join to ``text``.
+``output`` (an :class:`~mgpt.llm.base.OutputFormat`) decodes under that format's grammar
+(:mod:`mgpt.llm.constrained`), so the answer is a complete JSON document or code block.
 """
 
 from __future__ import annotations
@@ -247,6 +249,7 @@ def generate_text(
     seed: int | None = None,
     chat: bool | None = None,
     on_text: Callable[[str], Any] | None = None,
+    output: Any = None,
 ) -> Generation:
     """Continue ``prompt`` (a string, or chat messages) with the loaded model.
 
@@ -255,7 +258,9 @@ def generate_text(
     ``seed`` seeds torch first so sampling repeats. ``chat`` picks the chat template:
     see :func:`_prompt_text`. ``on_text`` receives the text piece by piece as it is
     generated. Generation also stops at the model's context length; an empty prompt
-    starts from the BOS (or EOS) token. Bad option values raise ValueError.
+    starts from the BOS (or EOS) token. Bad option values raise ValueError. ``output``
+    (an :class:`~mgpt.llm.base.OutputFormat`) holds the answer to that shape: see
+    :func:`_constrained_options`.
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1")
@@ -301,6 +306,8 @@ def generate_text(
         options["eos_token_id"] = eos_ids
     pad = tokenizer.pad_token_id
     options["pad_token_id"] = pad if pad is not None else (eos_ids[0] if eos_ids else 0)
+    if output is not None:
+        options.update(_constrained_options(loaded, output, eos_ids, prompt_len, max_new_tokens))
 
     if seed is not None:
         torch.manual_seed(seed)
@@ -354,3 +361,48 @@ def generate(
         chat=chat,
         on_text=on_text,
     ).text
+
+
+# -- constrained decoding (see mgpt.llm.constrained) -------------------------------------------
+
+
+def _logits_width(loaded: LoadedModel) -> int:
+    """How many logits the model produces per position (its embedding may be padded past
+    the tokenizer's size)."""
+    head = loaded.model.get_output_embeddings()
+    if head is not None and getattr(head, "weight", None) is not None:
+        return int(head.weight.shape[0])
+    return len(loaded.tokenizer)
+
+
+def _constrained_options(
+    loaded: LoadedModel, output: Any, eos_ids: list[int], prompt_len: int, max_new_tokens: int
+) -> dict[str, Any]:
+    """``generate`` options that hold the answer to ``output``'s grammar.
+
+    A logits processor feeds each picked token to a :class:`~mgpt.llm.constrained.Matcher`
+    and masks the next logits (on their own device) before temperature, top-k and top-p
+    see them; in the last ``reserve`` tokens of the budget it forces the answer closed.
+    """
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    from .constrained import ConstraintError, compile_output
+
+    grammar = compile_output(
+        loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
+    )
+    if max_new_tokens < grammar.min_tokens:
+        raise ConstraintError(
+            f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
+            f"but only {max_new_tokens} may be generated; raise max_new_tokens or shorten the prompt."
+        )
+    matcher = grammar.matcher()
+
+    class _Constrain(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            produced = int(input_ids.shape[1]) - prompt_len
+            if produced > len(matcher.tokens):  # the token generate picked last step
+                matcher.advance(int(input_ids[0, -1]))
+            return matcher.mask_logits(scores, remaining=max_new_tokens - produced)
+
+    return {"logits_processor": LogitsProcessorList([_Constrain()])}

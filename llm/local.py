@@ -3,7 +3,9 @@
 The checkpoint (one trained by ``mgpt train``, or any causal LM folder) is loaded on the
 first call, not at construction, and generation runs in a worker thread so the event loop
 (and the other roles) keep going. Calls to one model are serialised: one forward pass at a
-time is what a single local model can do anyway.
+time is what a single local model can do anyway. A request with an ``output`` format is
+decoded under that format's grammar (:mod:`mgpt.llm.constrained`; needs the ``[local]``
+extra), so structured answers always parse.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
 
 
 class LocalModel(Model):
@@ -47,7 +49,7 @@ class LocalModel(Model):
             self._loaded = load_model(self.path, device=self.device)
         return self._loaded
 
-    def _generate(self, messages: list[ChatMessage], on_text=None):
+    def _generate(self, messages: list[ChatMessage], on_text=None, output: OutputFormat | None = None):
         from .generate import generate_text
 
         loaded = self._load()
@@ -59,6 +61,7 @@ class LocalModel(Model):
             top_p=self.top_p,
             seed=self.seed,
             on_text=on_text,
+            output=output,  # decoded under the format's grammar: see mgpt.llm.constrained
         )
 
     @staticmethod
@@ -71,14 +74,22 @@ class LocalModel(Model):
         )
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
         async with self._lock:
-            gen = await asyncio.to_thread(self._generate, messages)
+            gen = await asyncio.to_thread(self._generate, messages, None, output)
         return self._completion(gen, self.name)
 
     async def stream(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -87,7 +98,7 @@ class LocalModel(Model):
             loop.call_soon_threadsafe(queue.put_nowait, piece)
 
         async with self._lock:
-            task = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, on_text))
+            task = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, on_text, output))
             task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
             while (piece := await queue.get()) is not None:
                 if piece:

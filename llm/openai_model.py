@@ -6,6 +6,11 @@ wire format; they differ only by base URL and key, so one class serves them all:
     model = OpenAIModel("gpt-4o-mini", api_key=key)
     model = OpenAIModel("qwen2.5:7b", base_url="http://localhost:11434/v1")
 
+A request that asks for a JSON schema (:class:`~mgpt.llm.base.OutputFormat`) sends it as
+``response_format={"type": "json_schema", ...}``, which OpenAI, vLLM, Ollama and llama.cpp
+honour. A server that refuses the field is remembered (per base URL and model, for the
+life of the process) and asked again without it; the caller's parse-and-re-ask covers it.
+
 The SDK's own retries are switched off (``max_retries=0``): we retry here, bounded in attempts
 and in total time, so that a run stops with one clear :class:`ModelUnavailableError` instead of
 the SDK's silent ten-minute backoffs. Errors the user must fix (key, model name, a request the
@@ -19,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -33,7 +39,7 @@ from tenacity import (
 
 from mgpt.agents import secrets
 
-from .base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
 from .errors import ModelConfigError, ModelUnavailableError
 
 if TYPE_CHECKING:  # only for type checkers: importing openai here would defeat the lazy import
@@ -160,6 +166,59 @@ def _is_model_not_found(exc: "openai.APIStatusError") -> bool:
     return exc.code == "model_not_found"
 
 
+#: (base URL, model) pairs whose server refused ``response_format``: not sent to them again.
+_FORMAT_REFUSED: set[tuple[str, str]] = set()
+
+
+def _refuses_response_format(exc: BaseException | None) -> bool:
+    """A 400/422 that names response_format or json_schema, or says a parameter is
+    unsupported: the server does not do structured output (it is not the request's fault)."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    said = f"{_server_message(exc)} {exc.param or ''} {exc.code or ''}".lower()
+    return any(
+        word in said
+        for word in ("response_format", "json_schema", "unsupported_parameter", "unsupported parameter")
+    )
+
+
+def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``schema`` as OpenAI's strict mode wants it, and whether strict mode can be used.
+
+    Strict mode needs every object to list all its properties as required and to forbid
+    extra keys. When every object already requires all its properties, the copy gets
+    ``additionalProperties: false`` everywhere and strict is True; otherwise (a field with a
+    default) the schema goes unchanged with strict False, which servers treat as guidance.
+    """
+    import copy
+
+    objects: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" or "properties" in node:
+                objects.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    copied = copy.deepcopy(schema)
+    walk(copied)
+    strict = all(
+        set(o.get("properties", {})) == set(o.get("required", [])) and o.get("additionalProperties") in (None, False)
+        for o in objects
+    )
+    if not strict:
+        return schema, False
+    for o in objects:
+        o["additionalProperties"] = False
+    return copied, True
+
+
 def _usage(raw: Any) -> Usage:
     if raw is None:
         return Usage()
@@ -255,22 +314,32 @@ class OpenAIModel(Model):
     # -- the two calls ---------------------------------------------------------------------
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
+        extra = self._response_format(output)
         async for attempt in self._retrying():
             with attempt:
-                response = await self._create(messages, stream=False)
+                response = await self._create_with_format(messages, extra, stream=False)
         return self._completion_from(response)
 
     async def stream(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         # Retrying is safe only while the caller has seen nothing, so each attempt opens the
         # stream and reads up to the first piece of text; after that a failure is final.
         # (Yielding inside tenacity's attempt block would also swallow the caller's aclose.)
+        extra = self._response_format(output)
         async for attempt in self._retrying():
             with attempt:
-                sdk_stream, head, ended = await self._open_stream(messages)
+                sdk_stream, head, ended = await self._open_stream(messages, extra)
 
         text: list[str] = []
         usage = Usage()
@@ -331,11 +400,13 @@ class OpenAIModel(Model):
             payload[self._max_tokens_field] = self.max_tokens
         return payload
 
-    async def _create(self, messages: list[ChatMessage], *, stream: bool) -> Any:
-        """One request; turns the errors the user must fix into ModelConfigError at once."""
+    async def _create(self, messages: list[ChatMessage], *, stream: bool, extra: dict[str, Any] | None = None) -> Any:
+        """One request; turns the errors the user must fix into ModelConfigError at once.
+        ``extra`` holds further request fields (``response_format``)."""
         import openai
 
         payload = self._payload(messages)
+        payload.update(extra or {})
         try:
             if not stream:
                 return await self._client.chat.completions.create(**payload)
@@ -367,12 +438,14 @@ class OpenAIModel(Model):
         except ValueError as exc:  # a 200 whose body does not parse as JSON
             raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
 
-    async def _open_stream(self, messages: list[ChatMessage]) -> tuple[Any, list[Any], bool]:
+    async def _open_stream(
+        self, messages: list[ChatMessage], extra: dict[str, Any] | None = None
+    ) -> tuple[Any, list[Any], bool]:
         """Open a stream and read it up to the first text delta.
 
         Returns the SDK stream, the chunks read so far, and whether the stream already ended.
         """
-        sdk_stream = await self._create(messages, stream=True)
+        sdk_stream = await self._create_with_format(messages, extra, stream=True)
         head: list[Any] = []
         try:
             async for chunk in sdk_stream:
@@ -390,6 +463,48 @@ class OpenAIModel(Model):
         if not head:  # a web page, or anything else that is not server-sent events
             raise self._not_an_answer("a stream with no events")
         return sdk_stream, head, True
+
+    # -- structured output (response_format) ------------------------------------------------
+
+    def _response_format(self, output: OutputFormat | None) -> dict[str, Any] | None:
+        """The ``response_format`` field for ``output``, or None: no schema asked for, or
+        this server refused the field before."""
+        if output is None or output.kind != "json_schema" or not output.json_schema:
+            return None
+        if (self.base_url, self.model) in _FORMAT_REFUSED:
+            return None
+        schema, strict = strict_schema(output.json_schema)
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", output.name)[:64] or "answer"
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": strict},
+            }
+        }
+
+    async def _create_with_format(
+        self, messages: list[ChatMessage], extra: dict[str, Any] | None, *, stream: bool
+    ) -> Any:
+        """:meth:`_create` with ``extra``; when the server refuses ``response_format``, send
+        the request again without it and, if that is accepted, remember the refusal for this
+        server and model."""
+        if not extra:
+            return await self._create(messages, stream=stream)
+        try:
+            return await self._create(messages, stream=stream, extra=extra)
+        except ModelConfigError as exc:
+            if not _refuses_response_format(exc.__cause__):
+                raise
+            refusal = exc
+        # Remembered only once the request without the field is accepted: an "unsupported
+        # parameter" about some other field then fails here as it should, and marks nothing.
+        response = await self._create(messages, stream=stream)
+        _FORMAT_REFUSED.add((self.base_url, self.model))
+        log.info(
+            "%s at %s refused response_format (%s); structured answers are parsed instead",
+            self.name, _display_url(self.base_url), self._scrub(_server_message(refusal.__cause__)),
+        )
+        return response
 
     def _completion_from(self, response: Any) -> Completion:
         if isinstance(response, str):  # the SDK hands back the text of a non-JSON answer

@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .base import CallContext, ChatMessage, Completion, Model, StreamChunk
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, accepts_output
 from .errors import TranscriptError
 
 TRANSCRIPT_VERSION = 1
@@ -48,6 +48,9 @@ class CallRecord(BaseModel):
     turn: int
     request: list[ChatMessage]
     response: Completion
+    #: The shape the call asked for (``OutputFormat.label()``), written only when it asked
+    #: for one, so version-1 readers and older transcripts are unaffected.
+    output: str | None = None
 
 
 class Transcript(BaseModel):
@@ -118,7 +121,11 @@ class ReplayModel(Model):
         return [k for k in self._records if k not in self.used]
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
         context = context or CallContext()
         key = (context.role, context.action, context.turn)
@@ -167,30 +174,51 @@ class RecordingModel(Model):
 
         return call_cap(self.inner)
 
-    def _append(self, messages: list[ChatMessage], context: CallContext, completion: Completion) -> None:
+    def _append(
+        self,
+        messages: list[ChatMessage],
+        context: CallContext,
+        completion: Completion,
+        output: OutputFormat | None = None,
+    ) -> None:
         record = CallRecord(
             role=context.role, action=context.action, turn=context.turn,
             request=list(messages), response=completion,
+            output=output.label() if output is not None else None,
         )
+        line = record.model_dump_json(exclude={"output"} if record.output is None else None)
         with self._lock, self.path.open("a", encoding="utf-8") as f:
-            f.write(record.model_dump_json() + "\n")
+            f.write(line + "\n")
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
         context = context or CallContext()
-        completion = await self.inner.complete(messages, context=context)
-        self._append(messages, context, completion)
+        if output is not None and accepts_output(self.inner):
+            completion = await self.inner.complete(messages, context=context, output=output)
+        else:
+            completion = await self.inner.complete(messages, context=context)
+        self._append(messages, context, completion, output)
         return completion
 
     async def stream(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
         context = context or CallContext()
-        async for chunk in self.inner.stream(messages, context=context):
+        kwargs = {"output": output} if output is not None and accepts_output(self.inner) else {}
+        async for chunk in self.inner.stream(messages, context=context, **kwargs):
             if chunk.completion is not None:
-                self._append(messages, context, chunk.completion)
+                self._append(messages, context, chunk.completion, output)
             yield chunk
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+

@@ -14,7 +14,7 @@ import inspect
 from collections import defaultdict, deque
 from typing import Awaitable, Callable, Iterable, Union
 
-from .base import CallContext, ChatMessage, Completion, Model, Usage
+from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, Usage
 from .errors import TranscriptError
 
 
@@ -36,7 +36,9 @@ class TestModel(Model):
     ``TestModel(["first answer", "second answer"])`` answers calls in order;
     ``TestModel({("Writer", "WriteDraft"): ["draft 1", "draft 2"]})`` answers by who asks
     (role name, action name). Running out of answers is an error that says who asked.
-    Every request is kept in ``requests`` for assertions.
+    Every request is kept in ``requests`` for assertions, and the shape it asked for
+    (an :class:`OutputFormat`, or None) in ``outputs``, in the same order. The scripted
+    answers are returned as written: a TestModel does not enforce a shape.
     """
 
     __test__ = False  # not a pytest test class
@@ -49,6 +51,7 @@ class TestModel(Model):
     ):
         self.name = name
         self.requests: list[tuple[CallContext, list[ChatMessage]]] = []
+        self.outputs: list[OutputFormat | None] = []
         self._ordered: deque[str] = deque()
         self._keyed: dict[tuple[str, str], deque[str]] = defaultdict(deque)
         if isinstance(replies, dict):
@@ -58,10 +61,15 @@ class TestModel(Model):
             self._ordered.extend(replies)
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
         context = context or CallContext()
         self.requests.append((context, list(messages)))
+        self.outputs.append(output)
         key = (context.role, context.action)
         if self._keyed.get(key):
             text = self._keyed[key].popleft()
@@ -80,16 +88,28 @@ Handler = Callable[[list[ChatMessage], CallContext], Union[str, Completion, Awai
 
 class FunctionModel(Model):
     """A model whose answers come from ``fn(messages, context)`` (sync or async), which
-    returns text or a whole :class:`Completion`."""
+    returns text or a whole :class:`Completion`. A function that also takes an ``output``
+    keyword gets the requested :class:`OutputFormat` (or None) there."""
 
     def __init__(self, fn: Handler, *, name: str = "function"):
         self.fn = fn
         self.name = name
+        try:
+            self._wants_output = "output" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            self._wants_output = False
 
     async def complete(
-        self, messages: list[ChatMessage], *, context: CallContext | None = None
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
     ) -> Completion:
-        result = self.fn(list(messages), context or CallContext())
+        if self._wants_output:
+            result = self.fn(list(messages), context or CallContext(), output=output)
+        else:
+            result = self.fn(list(messages), context or CallContext())
         if inspect.isawaitable(result):
             result = await result
         if isinstance(result, Completion):

@@ -1,0 +1,560 @@
+"""Constrained decoding: a local model's answer held to a JSON schema or a code shape.
+
+Small models break formats: they loop inside a string, stop before the closing brace, or
+copy the format example back. Here the model still picks every token, but the tokens that
+would leave the shape are masked out before it picks, so the answer always parses.
+
+The API is independent of Hugging Face ``generate`` so that any decode loop (a batched
+server included) can use it, one :class:`Matcher` per sequence::
+
+    grammar = compile_schema(tokenizer, PRD.model_json_schema())   # or compile_output(...)
+    matcher = grammar.matcher()
+    while not matcher.is_finished():
+        logits = next_token_logits()                     # [vocab] or [1, vocab], any device
+        matcher.mask_logits(logits, remaining=budget_left)   # in place: -inf where forbidden
+        token = pick(logits)                             # greedy or sampled, as usual
+        matcher.advance(token)
+
+A :class:`Grammar` is compiled once per (tokenizer, format) and cached; it is read-only and
+shared by any number of matchers. In a batch, give each row its own matcher and call
+``matcher.mask_logits(logits[i], remaining=...)`` per row (a row view is masked in place);
+``allowed_mask(device)`` gives the bare bool mask instead, and ``can_stop()`` says whether
+the text so far is already a complete answer. ``remaining`` (tokens left in the budget) lets the matcher
+close the answer in time: once the budget gets within :attr:`Matcher.reserve` tokens of the
+shortest way to finish, it forces the tokens that close open strings, lists, objects and
+fences (the model's own choice breaks ties), so a model that would ramble until
+``max_new_tokens`` still ends with a complete document.
+
+JSON schemas are bounded before compiling (:func:`bounded_schema`): string fields get a
+``maxLength`` and arrays a ``maxItems`` unless the schema already sets one, because a small
+model otherwise fills one string until the budget runs out. Whitespace between JSON tokens
+is not allowed (compact separators), which saves tokens and rules out whitespace loops.
+
+The grammar engine is xgrammar, chosen by measurement on our CPU against llguidance and
+lm-format-enforcer (docs/benchmarks.md, "Constrained decoding"). It is imported only here,
+inside the functions that need it; install it with ``pip install 'mgpt[local]'``, or on a
+CPU-only machine ``pip install --no-deps xgrammar apache-tvm-ffi`` (its triton dependency is
+only for GPUs and weighs a gigabyte).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import weakref
+from typing import Any, Callable
+
+from .base import OutputFormat
+from .errors import ModelConfigError
+
+__all__ = [
+    "ConstraintError",
+    "Grammar",
+    "Matcher",
+    "MAX_ITEMS",
+    "MAX_STRING",
+    "bounded_schema",
+    "compile_output",
+    "compile_schema",
+    "format_grammar",
+]
+
+#: Default bounds added by :func:`bounded_schema`: long enough for a mermaid diagram or a
+#: paragraph, short enough that a looping string ends in seconds, not at the token budget.
+MAX_STRING = 1000
+MAX_ITEMS = 16
+
+#: A ``## path`` line that may end here (it has an extension).
+_PATH_END = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
+
+#: Extra tokens kept in hand beyond twice the shortest complete answer before closing starts.
+_RESERVE_MARGIN = 16
+#: The model's best tokens also considered when closing (besides the structural ones).
+_CLOSING_TOP_K = 64
+#: Bound on the closing walk that measures the shortest answer.
+_MAX_SIM_STEPS = 4096
+
+
+class ConstraintError(ModelConfigError):
+    """Constrained decoding cannot run: the grammar library is missing, a schema does not
+    compile, or the token budget is too small for the shortest valid answer."""
+
+
+def _require_xgrammar() -> Any:
+    try:
+        import xgrammar
+    except ImportError:
+        raise ConstraintError(
+            "Constrained decoding needs xgrammar: pip install 'mgpt[local]' (CPU-only: "
+            "pip install --no-deps xgrammar apache-tvm-ffi)."
+        ) from None
+    return xgrammar
+
+
+def bounded_schema(schema: dict[str, Any], *, max_string: int = MAX_STRING, max_items: int = MAX_ITEMS) -> dict[str, Any]:
+    """A copy of ``schema`` where every free string has a ``maxLength`` and every array a
+    ``maxItems`` (bounds already there are kept), and every object with properties
+    forbids extra keys. Strings held by ``enum``, ``const``, ``pattern`` or ``format`` are
+    bounded by those already."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "string" and not any(k in node for k in ("maxLength", "enum", "const", "pattern", "format")):
+                node["maxLength"] = max_string
+            if kind == "array" and "maxItems" not in node:
+                node["maxItems"] = max_items
+            if kind == "object" and "properties" in node:
+                node.setdefault("additionalProperties", False)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+def format_grammar(output: OutputFormat) -> str:
+    """The EBNF grammar (xgrammar's dialect) of a code-shaped :class:`OutputFormat`.
+
+    ``code_block``: ``` ```lang ``, lines, ```` ``` ````, nothing else. ``files``: up to 16
+    times a ``## path`` line (a relative path with an extension, as
+    :func:`mgpt.actions.parsing.extract_files` reads it) and such a block.
+    """
+    lang = json.dumps(output.language)  # a quoted EBNF string literal
+    # A body line is anything that does not start with ``` (which would close the fence).
+    common = (
+        'line ::= ([^`\\n] [^\\n]* | "`" ([^`\\n] [^\\n]*)? | "``" ([^`\\n] [^\\n]*)?)? "\\n"\n'
+        f'block ::= "```" {lang} "\\n" line* "```"\n'
+    )
+    if output.kind == "code_block":
+        return "root ::= block\n" + common
+    if output.kind == "files":
+        return (
+            'root ::= file ("\\n" file){0,15}\n'
+            'file ::= "## " path "\\n" block "\\n"\n'
+            'path ::= [A-Za-z0-9_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
+        )
+    raise ValueError(f"no grammar for output kind {output.kind!r}")
+
+
+# -- progress: how far an answer is from being closed -----------------------------------------
+#
+# Used only when the budget is nearly spent: among the allowed tokens, pick the one after
+# which the answer is closest to done. Scores are tuples, lower is better: (distance after
+# the token, minus its structural characters, minus its length).
+
+
+class _JsonProgress:
+    """Tracks open strings, objects and arrays in JSON text."""
+
+    structural = frozenset('"{}[],:')
+
+    def __init__(self) -> None:
+        self.state: tuple[str, bool, bool] = ("", False, False)  # (open brackets, in string, escape)
+
+    @staticmethod
+    def _feed(state: tuple[str, bool, bool], text: str) -> tuple[str, bool, bool]:
+        stack, in_string, escape = state
+        for ch in text:
+            if in_string:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch in "{[":
+                stack += ch
+            elif ch in "}]":
+                stack = stack[:-1]
+        return stack, in_string, escape
+
+    def advance(self, text: str) -> None:
+        self.state = self._feed(self.state, text)
+
+    def distance(self, text: str) -> int:
+        stack, in_string, escape = self._feed(self.state, text)
+        return len(stack) + in_string + escape
+
+
+class _FenceProgress:
+    """Tracks fenced blocks: inside a block the distance is what the closing ``` needs;
+    outside, what the ``## path`` line still needs before it can end."""
+
+    structural = frozenset("\n`.")
+
+    def __init__(self) -> None:
+        self.state: tuple[bool, str] = (False, "")  # (inside a block, current line so far)
+
+    @staticmethod
+    def _feed(state: tuple[bool, str], text: str) -> tuple[bool, str]:
+        inside, line = state
+        for ch in text:
+            if ch == "\n":
+                if line.startswith("```"):
+                    inside = not inside
+                line = ""
+            elif len(line) < 200:
+                line += ch
+        return inside, line
+
+    def advance(self, text: str) -> None:
+        self.state = self._feed(self.state, text)
+
+    def distance(self, text: str) -> int:
+        inside, line = self._feed(self.state, text)
+        if inside:
+            if line.startswith("```"):
+                return 0
+            return 3 - len(line) if "```".startswith(line) else 4
+        if not line:
+            return 0
+        if line.startswith("```"):
+            return 8  # an opening fence: its block is still to come
+        if _PATH_END.search(line):
+            return 1
+        return 2 if line.endswith(".") else 3
+
+
+# -- compiled grammars and per-sequence matchers ---------------------------------------------
+
+
+class _Vocab:
+    """What the grammar engine needs to know about one tokenizer (built once, cached)."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: tuple[int, ...]):
+        xgr = _require_xgrammar()
+        self.vocab_size = vocab_size
+        self.stop_token_ids = stop_token_ids
+        self.info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size, stop_token_ids=list(stop_token_ids)
+        )
+        self.compiler = xgr.GrammarCompiler(self.info, max_threads=1)
+        # Each token's text, for the closing policy (bytes: a token may be half a character).
+        self.texts = [b.decode("utf-8", errors="ignore") for b in self.info.decoded_vocab]
+        self.texts += [""] * (vocab_size - len(self.texts))
+        self.ids_by_text: dict[str, list[int]] = {}
+        for token_id, text in enumerate(self.texts):
+            if text:
+                self.ids_by_text.setdefault(text, []).append(token_id)
+        self.grammars: dict[str, Grammar] = {}
+        self._structural: dict[frozenset, Any] = {}
+        self.lock = threading.Lock()
+
+    def closing_mask(self, chars: frozenset) -> Any:
+        """Bool [vocab]: the tokens the closing policy looks at beyond the model's top ones:
+        those of at most 2 characters, and those made only of ``chars`` and spaces."""
+        import torch
+
+        if chars not in self._structural:
+            flags = [0 < len(t) <= 2 or (t.strip() != "" and all(c in chars or c == " " for c in t)) for t in self.texts]
+            for stop in self.stop_token_ids:
+                if stop < len(flags):
+                    flags[stop] = True
+            self._structural[chars] = torch.tensor(flags, dtype=torch.bool)
+        return self._structural[chars]
+
+
+_VOCABS: "weakref.WeakKeyDictionary[Any, dict[tuple, _Vocab]]" = weakref.WeakKeyDictionary()
+_VOCABS_LOCK = threading.Lock()
+
+
+def _vocab(tokenizer: Any, vocab_size: int | None, stop_token_ids: list[int] | None) -> _Vocab:
+    size = vocab_size or len(tokenizer)
+    if stop_token_ids is None:
+        eos = getattr(tokenizer, "eos_token_id", None)
+        stop_token_ids = [] if eos is None else [eos]
+    if not stop_token_ids:
+        raise ConstraintError(
+            "Constrained decoding needs an end-of-sequence token to stop on, and this tokenizer has none."
+        )
+    key = (size, tuple(int(t) for t in stop_token_ids))
+    with _VOCABS_LOCK:
+        try:
+            per_tokenizer = _VOCABS.setdefault(tokenizer, {})
+        except TypeError:  # not weak-referenceable: no cache
+            per_tokenizer = {}
+        if key not in per_tokenizer:
+            per_tokenizer[key] = _Vocab(tokenizer, size, key[1])
+        return per_tokenizer[key]
+
+
+class Grammar:
+    """A compiled format for one tokenizer. Read-only; share it across sequences."""
+
+    def __init__(
+        self, compiled: Any, vocab: _Vocab, progress: Callable[[], Any], label: str, *, ban_controls: bool = False
+    ):
+        self.compiled = compiled
+        self.vocab = vocab
+        self.label = label
+        self._progress = progress
+        self._min_tokens: int | None = None
+        self._ban_controls = ban_controls
+        self._banned: dict[str, Any] = {}
+
+    def banned(self, device: Any) -> Any:
+        """Bool [vocab] of tokens forbidden on top of the grammar, or None.
+
+        For JSON: tokens holding a control character. xgrammar lets raw control
+        characters into strings, which JSON (and ``json.loads``) forbids; compact JSON
+        has no whitespace outside strings, so no valid answer needs such a token.
+        """
+        if not self._ban_controls:
+            return None
+        key = str(device)
+        if key not in self._banned:
+            import torch
+
+            flags = [any(ord(c) < 0x20 for c in text) for text in self.vocab.texts]
+            self._banned[key] = torch.tensor(flags, dtype=torch.bool).to(device)
+        return self._banned[key]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.vocab_size
+
+    def matcher(self) -> "Matcher":
+        """A fresh matcher: one per sequence being decoded."""
+        return Matcher(self)
+
+    @property
+    def min_tokens(self) -> int:
+        """Tokens in the shortest answer the closing policy finds (computed once)."""
+        if self._min_tokens is None:
+            matcher = self.matcher()
+            steps = 0
+            while not matcher.is_finished():
+                if steps >= _MAX_SIM_STEPS:
+                    raise ConstraintError(f"the format {self.label} has no answer shorter than {_MAX_SIM_STEPS} tokens")
+                token = matcher._closing_token(matcher._allowed_cpu(), None)
+                matcher.advance(token)
+                steps += 1
+            self._min_tokens = steps
+        return self._min_tokens
+
+    @property
+    def reserve(self) -> int:
+        """Tokens left in the budget at which the matcher starts closing the answer."""
+        return 2 * self.min_tokens + _RESERVE_MARGIN
+
+
+class Matcher:
+    """Where one sequence stands in a :class:`Grammar`.
+
+    :meth:`allowed_mask` / :meth:`mask_logits` say which tokens may come next,
+    :meth:`advance` takes the token that was picked, :meth:`is_finished` says whether a
+    stop token has been taken (the answer is complete). Not thread-safe: one per sequence.
+    """
+
+    def __init__(self, grammar: Grammar):
+        xgr = _require_xgrammar()
+        self.grammar = grammar
+        self._xgr = xgr
+        self._matcher = xgr.GrammarMatcher(grammar.compiled)
+        self._bitmask = xgr.allocate_token_bitmask(1, grammar.vocab_size)
+        self._progress = grammar._progress()
+        self._filled = False  # whether _bitmask holds the mask for the current position
+        self.tokens: list[int] = []
+
+    # -- the decode-loop API -------------------------------------------------------------
+
+    def allowed_mask(self, device: Any = None) -> Any:
+        """Bool tensor [vocab] on ``device`` (default CPU): True for the tokens that may come next."""
+        self._fill()
+        allowed = _unpack(self._bitmask, self.grammar.vocab_size, device or "cpu")
+        banned = self.grammar.banned(allowed.device)
+        return allowed if banned is None else allowed & ~banned
+
+    def mask_logits(self, logits: Any, *, remaining: int | None = None) -> Any:
+        """Set forbidden tokens' logits to -inf, in place, on the logits' own device.
+
+        ``logits`` is [vocab] or [1, vocab] (a wider last dimension, from a padded
+        embedding, is fine: the extra ids are forbidden). With ``remaining`` (tokens left
+        in the budget, this one included) at or below :attr:`reserve`, every token but
+        the one that best closes the answer is masked too. Returns ``logits``.
+        """
+        row = logits if logits.dim() == 2 else logits.unsqueeze(0)  # views: edits land in logits
+        size = self.grammar.vocab_size
+        if row.shape[-1] < size:
+            raise ConstraintError(
+                f"logits have {row.shape[-1]} entries but the grammar was compiled for {size} tokens"
+            )
+        allowed = self.allowed_mask(row.device)
+        if remaining is not None and remaining <= self.reserve:
+            token = self._closing_token(allowed.cpu(), row[0, :size])
+            row.fill_(float("-inf"))
+            row[:, token] = 0.0
+            return logits
+        row[:, :size].masked_fill_(~allowed[:size], float("-inf"))
+        row[:, size:] = float("-inf")
+        return logits
+
+    def advance(self, token_id: int) -> None:
+        """Take the token the model picked; a token the grammar forbids is a ConstraintError."""
+        token_id = int(token_id)
+        texts = self.grammar.vocab.texts
+        if not 0 <= token_id < len(texts) or not self._matcher.accept_token(token_id):
+            shown = texts[token_id] if 0 <= token_id < len(texts) else "out of range"
+            raise ConstraintError(
+                f"token {token_id} ({shown!r}) does not fit the "
+                f"format {self.grammar.label}; was the mask applied before picking?"
+            )
+        self._filled = False
+        self.tokens.append(token_id)
+        self._progress.advance(texts[token_id])
+
+    def is_finished(self) -> bool:
+        """A stop token was taken: the answer is complete and nothing may follow."""
+        return self._matcher.is_terminated()
+
+    def can_stop(self) -> bool:
+        """The text so far is a complete answer (a stop token is allowed next)."""
+        return self._matcher.is_completed()
+
+    @property
+    def reserve(self) -> int:
+        return self.grammar.reserve
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        if not self._filled:
+            self._matcher.fill_next_token_bitmask(self._bitmask)
+            self._filled = True
+
+    def _allowed_cpu(self) -> Any:
+        return self.allowed_mask("cpu")
+
+    def _closing_token(self, allowed: Any, logits: Any) -> int:
+        """The allowed token after which the answer is closest to complete.
+
+        A stop token wins outright. Where the grammar forces the next characters (a key
+        name, a fence), the allowed token covering most of them. Otherwise the candidates
+        (allowed short or purely structural tokens, plus the model's top allowed tokens)
+        are ranked by the distance left after them, then fewer content characters, then
+        shorter, then the model's preference.
+        """
+        import torch
+
+        vocab = self.grammar.vocab
+        texts = vocab.texts
+        for stop in vocab.stop_token_ids:
+            if stop < allowed.shape[0] and allowed[stop]:
+                return stop
+        forced = self._matcher.find_jump_forward_string()
+        candidates = allowed & vocab.closing_mask(self._progress.structural)
+        rank: dict[int, int] = {}
+        if logits is not None:
+            scores = logits.detach().float().cpu().masked_fill(~allowed, float("-inf"))
+            k = min(_CLOSING_TOP_K, int(allowed.sum()))
+            if k:
+                top = torch.topk(scores, k).indices.tolist()
+                rank = {t: i for i, t in enumerate(top)}
+                candidates[top] = True
+                candidates &= allowed
+        for end in range(min(len(forced), 48), 0, -1):  # the longest allowed prefix of it
+            for t in vocab.ids_by_text.get(forced[:end], ()):
+                if allowed[t]:
+                    return t
+        ids = candidates.nonzero().flatten().tolist() or allowed.nonzero().flatten().tolist()
+        if not ids:
+            raise ConstraintError(f"no token can continue the format {self.grammar.label}")
+        structural = self._progress.structural
+        progress = self._progress
+
+        def score(t: int) -> tuple:
+            text = texts[t]
+            content = sum(c not in structural for c in text)
+            return (progress.distance(text), content, len(text), rank.get(t, len(rank)), t)
+
+        return min(ids, key=score)
+
+
+_SHIFTS: dict[str, Any] = {}
+
+
+def _unpack(bitmask: Any, vocab_size: int, device: Any) -> Any:
+    """xgrammar's packed int32 bitmask [1, ceil(V/32)] as a bool tensor [V] on ``device``.
+
+    Plain numpy/torch, so it works wherever the logits live (xgrammar's own GPU kernels
+    need triton or a compiler, which a CPU install does not have): on the CPU numpy unpacks
+    the bits (about 30 us for 49k tokens); elsewhere the packed words (4 bytes per 32
+    tokens) travel to the device and are unpacked there.
+    """
+    import torch
+
+    if torch.device(device).type == "cpu":
+        import numpy as np
+
+        bits = np.unpackbits(bitmask[0].numpy().view(np.uint8), bitorder="little")[:vocab_size]
+        return torch.from_numpy(bits).bool()
+    key = str(device)
+    if key not in _SHIFTS:
+        _SHIFTS[key] = torch.arange(32, dtype=torch.int32, device=device)
+    words = bitmask[0].to(device, non_blocking=True)
+    return ((words.unsqueeze(-1) >> _SHIFTS[key]) & 1).flatten()[:vocab_size].bool()
+
+
+# -- compiling ------------------------------------------------------------------------------
+
+
+def compile_output(
+    tokenizer: Any,
+    output: OutputFormat,
+    *,
+    vocab_size: int | None = None,
+    stop_token_ids: list[int] | None = None,
+) -> Grammar:
+    """The :class:`Grammar` of ``output`` for ``tokenizer`` (a Hugging Face tokenizer).
+
+    ``vocab_size`` is the model's logits width when it differs from ``len(tokenizer)``;
+    ``stop_token_ids`` the ids that end an answer (default: the tokenizer's EOS). Cached
+    per tokenizer and format: compiling the same format again is free.
+    """
+    vocab = _vocab(tokenizer, vocab_size, stop_token_ids)
+    if output.kind == "json_schema":
+        if not output.json_schema:
+            raise ConstraintError("a json_schema output format needs its json_schema")
+        source = json.dumps(bounded_schema(output.json_schema))
+        progress: Callable[[], Any] = _JsonProgress
+    else:
+        source = format_grammar(output)
+        progress = _FenceProgress
+    key = f"{output.kind}\n{source}"
+    with vocab.lock:
+        grammar = vocab.grammars.get(key)
+        if grammar is None:
+            try:
+                if output.kind == "json_schema":
+                    compiled = vocab.compiler.compile_json_schema(
+                        source, any_whitespace=False, separators=(",", ":"), strict_mode=True
+                    )
+                else:
+                    compiled = vocab.compiler.compile_grammar(source)
+            except Exception as exc:  # xgrammar raises RuntimeError/ValueError subclasses
+                raise ConstraintError(f"could not compile the format {output.label()}: {exc}") from None
+            grammar = vocab.grammars[key] = Grammar(
+                compiled, vocab, progress, output.label(), ban_controls=output.kind == "json_schema"
+            )
+    return grammar
+
+
+def compile_schema(
+    tokenizer: Any,
+    json_schema: dict[str, Any],
+    *,
+    vocab_size: int | None = None,
+    stop_token_ids: list[int] | None = None,
+) -> Grammar:
+    """:func:`compile_output` for a plain JSON schema dict."""
+    output = OutputFormat(kind="json_schema", name=str(json_schema.get("title", "answer")), json_schema=json_schema)
+    return compile_output(tokenizer, output, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
