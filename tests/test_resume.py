@@ -111,8 +111,9 @@ def _calls_on_disk(ws: Path) -> int:
 @pytest.mark.slow
 def test_kill_anywhere_then_resume(reference, tmp_path):
     total = reference[3]
-    # Exact points: every third durable write, whole-line kills and torn-line kills.
-    points = [(n, None) for n in range(1, total + 1, 4)] + [(n, 37) for n in range(3, total + 1, 6)]
+    # Exact points: every fifth durable write killed before it is written, and every
+    # eighth (offset) killed part-way through, leaving a torn line.
+    points = [(n, None) for n in range(1, total + 1, 5)] + [(n, 37) for n in range(3, total + 1, 8)]
     tried = 0
     for n, torn in points:
         ws = tmp_path / f"ws-{n}-{torn}"
