@@ -82,7 +82,8 @@ def test_budget_stops_before_the_next_call(tmp_path):
     result = invoke("run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--max-tokens", "10")
     assert result.exit_code == 3
     assert "token budget of 10" in result.output
-    calls = [json.loads(l) for l in (tmp_path / "ws/.mgpt/transcript.jsonl").read_text().splitlines()][1:]
+    records = [json.loads(l) for l in (tmp_path / "ws/.mgpt/transcript.jsonl").read_text().splitlines()]
+    calls = [r for r in records if r["type"] == "call"]
     assert len(calls) == 1
 
 

@@ -228,3 +228,18 @@ def test_git_history_tells_the_story(reference):
     assert ".mgpt" not in tracked
     assert subprocess.run(["git", "-C", str(ws), "status", "--porcelain"],
                           capture_output=True, text=True).stdout == ""
+
+
+def test_a_run_stopped_by_its_budget_resumes_with_a_bigger_one(reference, tmp_path):
+    ws = tmp_path / "ws"
+    stopped = _mgpt(ws, "--max-tokens", "1000")
+    assert stopped.returncode == 3, stopped.stderr
+    done = _calls_on_disk(ws)
+    assert 0 < done < CALLS
+    # Replayed calls count as spent: the same budget stops at the same place, untouched.
+    same = _mgpt(ws, "--resume", "--max-tokens", "1000")
+    assert same.returncode == 3 and _resume_counts(same.stderr) == (done, 0)
+    more = _mgpt(ws, "--resume", "--max-tokens", "100000")
+    assert more.returncode == 0, more.stderr
+    assert _resume_counts(more.stderr) == (done, CALLS - done)
+    assert _project(ws) == reference[1] and "history:" not in more.stderr
