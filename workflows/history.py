@@ -107,15 +107,19 @@ class GitHistory:
                       "GIT_COMMITTER_NAME": "mgpt", "GIT_COMMITTER_EMAIL": EMAIL})
         return self.git("rev-parse", "-q", "--verify", "refs/stash", check=False) or None
 
-    def restore(self, base: str) -> None:
+    def restore(self, base: str, *, stopped: bool = False) -> None:
         """Resume: remember the commits made since ``base``, then put the branch and the
-        working tree back to ``base`` (mgpt's ignored records are kept)."""
+        working tree back to ``base`` (mgpt's ignored records are kept). ``stopped``: the
+        run ended at a bound (budget, rounds); its closing README commit is not a step the
+        continued run will make at that point, so it is not expected again."""
         lock = self.root / ".git" / "index.lock"
         if lock.exists():  # left by a git command the kill interrupted
             lock.unlink()
         self.git("cat-file", "-e", f"{base}^{{commit}}")
         head = self.head()
         self.pending = self.git("rev-list", "--reverse", f"{base}..{head}").split() if head else []
+        if stopped and self.pending and self.git("log", "-1", "--format=%s", self.pending[-1]).startswith("README:"):
+            self.pending.pop()
         self.git("reset", "-q", "--hard", base)
         self.git("clean", "-q", "-fd")
 

@@ -69,14 +69,16 @@ def check_same_run(header: TranscriptHeader, *, idea: str, model_name: str, forc
     return notes
 
 
-def restore_workspace(root: Path, header: TranscriptHeader, history: GitHistory | None) -> str:
+def restore_workspace(
+    root: Path, header: TranscriptHeader, history: GitHistory | None, *, stopped: bool = False
+) -> str:
     """Put the workspace back to how the run found it; the replay then rewrites every file
     the run wrote, in the same order. Returns a note saying how."""
     base = header.meta.get("git_base")
     note = ""
     if history is not None and base:
         history.save_leftovers()
-        history.restore(base)
+        history.restore(base, stopped=stopped)
         note = f"workspace reset to the run's first commit {base[:10]}"
     else:
         baseline = set(header.meta.get("baseline") or [])

@@ -164,7 +164,8 @@ async def run_company(
     meta: dict[str, Any]
     if previous is not None:
         meta = previous.header.meta
-        notes.append(restore_workspace(root, previous.header, git if meta.get("git_base") else None))
+        notes.append(restore_workspace(root, previous.header, git if meta.get("git_base") else None,
+                                       stopped=previous.end is not None))
         if git is not None and not meta.get("git_base"):
             git = None  # the run began without history; do not start one halfway
     else:
@@ -237,6 +238,8 @@ async def run_company(
         for rec in recorders:
             rec.close()
         await model.aclose()
+    if git is not None and git.matched:
+        notes.append(f"git cross-check: {git.matched} replayed step(s) made exactly their recorded commits")
     if git is not None and git.diverged:
         notes.append(f"history: {git.diverged}")
     if record is not None and previous is not None:
