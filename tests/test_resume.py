@@ -243,3 +243,40 @@ def test_a_run_stopped_by_its_budget_resumes_with_a_bigger_one(reference, tmp_pa
     assert more.returncode == 0, more.stderr
     assert _resume_counts(more.stderr) == (done, CALLS - done)
     assert _project(ws) == reference[1] and "history:" not in more.stderr
+
+
+def test_a_failed_run_resumes_without_git(reference, tmp_path, monkeypatch):
+    """A dead network fails the run mid-step; with git missing, resume still rebuilds the
+    same project (the workspace is cleaned from the run's baseline instead)."""
+    import asyncio
+
+    import mgpt.workflows.software_company as company
+    from mgpt.llm.errors import ModelUnavailableError
+    from mgpt.llm.replay import ReplayModel
+    from mgpt.llm.testing import FunctionModel
+
+    monkeypatch.setattr(company, "git_available", lambda: False)
+    golden = ReplayModel(GOLDEN)
+    asked: list = []
+
+    async def flaky(messages, context):
+        asked.append((context.role, context.action, context.turn))
+        if (context.role, context.action, context.turn) == ("Engineer", "WriteCode", 3):
+            raise ModelUnavailableError("the network went away")
+        return await golden.complete(messages, context=context)
+
+    ws = tmp_path / "ws"
+    (ws / "notes").mkdir(parents=True)
+    (ws / "notes/mine.txt").write_text("the user's own file\n")
+    idea = Transcript.load(GOLDEN).header.idea
+    with pytest.raises(ModelUnavailableError):
+        asyncio.run(company.run_company(idea, model=FunctionModel(flaky, name=golden.name), workspace=ws, force=True))
+    assert not (ws / ".git").exists()
+    (ws / "bank_ledger/stray.py").write_text("left by the failed run\n")
+    asked.clear()
+    result = asyncio.run(company.run_company(None, model=ReplayModel(GOLDEN), workspace=ws, resume=True))
+    assert result.tests_passed and (result.replayed_calls, result.new_calls) == (5, 6)
+    assert "no version history: git is not installed" in result.notes
+    files = _project(ws)
+    assert files.pop("notes/mine.txt") == b"the user's own file\n"  # the baseline is kept
+    assert files == reference[1]

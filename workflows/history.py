@@ -63,9 +63,12 @@ class GitHistory:
         ]
         full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
                     "GIT_CONFIG_GLOBAL": os.devnull, **(env or {})}
-        proc = subprocess.run(
-            [*base, *args], cwd=self.root, env=full_env, capture_output=True, text=True, timeout=60
-        )
+        try:
+            proc = subprocess.run(
+                [*base, *args], cwd=self.root, env=full_env, capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GitError(f"git {' '.join(args)}: {exc}") from None
         if check and proc.returncode != 0:
             raise GitError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout.strip()

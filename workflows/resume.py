@@ -20,7 +20,7 @@ from mgpt.actions.workspace import RESERVED, Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.llm.replay import Transcript, TranscriptHeader
 
-from .history import GitHistory
+from .history import GitError, GitHistory
 
 
 class ResumeRefused(MgptError):
@@ -71,21 +71,26 @@ def check_same_run(header: TranscriptHeader, *, idea: str, model_name: str, forc
 
 def restore_workspace(
     root: Path, header: TranscriptHeader, history: GitHistory | None, *, stopped: bool = False
-) -> str:
+) -> tuple[str, bool]:
     """Put the workspace back to how the run found it; the replay then rewrites every file
-    the run wrote, in the same order. Returns a note saying how."""
+    the run wrote, in the same order. Returns a note saying how, and whether the git
+    history was used (it is not when the run had none or it is gone)."""
     base = header.meta.get("git_base")
     note = ""
+    used_git = False
     if history is not None and base:
-        history.save_leftovers()
-        history.restore(base, stopped=stopped)
-        note = f"workspace reset to the run's first commit {base[:10]}"
-    else:
+        try:
+            history.save_leftovers()
+            history.restore(base, stopped=stopped)
+            note, used_git = f"workspace reset to the run's first commit {base[:10]}", True
+        except GitError as exc:
+            note = f"no version history on resume ({exc}); "
+    if not used_git:
         baseline = set(header.meta.get("baseline") or [])
         removed = [f for f in Workspace(root).files() if f not in baseline]
         for rel in removed:
             (root / rel).unlink(missing_ok=True)
-        note = f"removed {len(removed)} file(s) the run wrote; they are written again as replayed"
+        note += f"removed {len(removed)} file(s) the run wrote; they are written again as replayed"
     # Half-written temp files (a kill inside an atomic write) and stale caches.
     for path in sorted(root.rglob("*"), reverse=True):
         rel = path.relative_to(root)
@@ -95,6 +100,6 @@ def restore_workspace(
             shutil.rmtree(path, ignore_errors=True)
         elif path.is_file() and path.name.startswith(".tmp-"):
             path.unlink(missing_ok=True)
-        elif path.is_dir() and not any(path.iterdir()) and history is None:
+        elif path.is_dir() and not used_git and not any(path.iterdir()):
             path.rmdir()
-    return note
+    return note, used_git

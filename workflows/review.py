@@ -135,7 +135,7 @@ class ReviewGate:
         rounds: int = 2,
         recorded: list[ReviewRecord] | None = None,
         record: Callable[[ReviewRecord], None] | None = None,
-        history: Any = None,
+        commit: Callable[[str, str], Any] | None = None,
         emit: Callable[[Event], None] | None = None,
     ):
         if rounds < 0:
@@ -145,7 +145,7 @@ class ReviewGate:
         self.rounds = rounds
         self._recorded = {(r.step, r.round): r for r in recorded or []}
         self.record = record
-        self.history = history
+        self.commit = commit
         self.emit = emit or (lambda event: None)
         self.asked = 0
 
@@ -251,8 +251,9 @@ class ReviewGate:
         save_document(ctx, step, doc)
 
     def _commit(self, author: str, message: str) -> None:
-        if self.history is not None:
-            self.history.commit(author, message)
+        """Commit the workspace now (version history), as ``author``."""
+        if self.commit is not None:
+            self.commit(author, message)
 
     async def _revise(self, step: str, action: Action, ctx: ActionContext, doc: BaseModel, text: str) -> BaseModel:
         system = f"You are {ctx.role_name}, a {ctx.role_profile}."

@@ -32,7 +32,7 @@ from mgpt import __version__
 
 from .history import GitError, GitHistory, git_available
 from .resume import check_same_run, load_for_resume, restore_workspace
-from .review import ReviewGate, Reviewer
+from .review import ReviewError, ReviewGate, Reviewer
 
 
 class WorkspaceNotEmpty(MgptError):
@@ -155,6 +155,13 @@ async def run_company(
         notes += check_same_run(previous.header, idea=idea, model_name=model.name, force=force)
     if idea is None or not idea.strip():
         raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
+    if review is None:
+        review = list((previous.header.meta.get("review") if previous else None) or [])
+    if review and reviewer is None:
+        raise ReviewError(
+            f"reviewing {', '.join(review)} needs a reviewer: pass reviewer=... (or review=[] "
+            "to go on without review)"
+        )
     if previous is None:
         # A fresh run, or a resume of one killed before its first record: start over.
         prepare_workspace(root, force=force or resume)
@@ -164,10 +171,11 @@ async def run_company(
     meta: dict[str, Any]
     if previous is not None:
         meta = previous.header.meta
-        notes.append(restore_workspace(root, previous.header, git if meta.get("git_base") else None,
-                                       stopped=previous.end is not None))
-        if git is not None and not meta.get("git_base"):
-            git = None  # the run began without history; do not start one halfway
+        note, used_git = restore_workspace(root, previous.header, git if meta.get("git_base") else None,
+                                           stopped=previous.end is not None)
+        notes.append(note)
+        if not used_git:
+            git = None  # the run began without history (or lost it): do not start one halfway
     else:
         meta = {"mgpt": __version__, "baseline": Workspace(root).files()}
         if git is not None:
@@ -176,7 +184,6 @@ async def run_company(
             except GitError as exc:
                 notes.append(f"no version history: {exc}")
                 git = None
-    review = list(review if review is not None else meta.get("review") or [])
     if previous is None:
         meta.update({"review": review, "review_rounds": review_rounds})
     header = TranscriptHeader(idea=idea, model=model.name, meta=meta)
@@ -213,7 +220,7 @@ async def run_company(
             steps, reviewer=reviewer if review else None, rounds=review_rounds,
             recorded=recorded_reviews,
             record=lambda r: [rec.append_record(r) for rec in recorders],
-            history=git, emit=env.emit,
+            commit=_safe(git.commit, notes) if git is not None else None, emit=env.emit,
         )
         gate.install(team.roles)
     try:
