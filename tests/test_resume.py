@@ -150,6 +150,7 @@ def test_kill_anywhere_then_resume(reference, tmp_path):
     assert tried >= 20
 
 
+@pytest.mark.slow
 def test_resume_twice_and_resume_finished(reference, tmp_path):
     ws = tmp_path / "ws"
     assert _mgpt(ws, env=_env(MGPT_CRASH_AT_WRITE="9")).returncode == -signal.SIGKILL
