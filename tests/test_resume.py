@@ -164,6 +164,7 @@ def test_resume_twice_and_resume_finished(reference, tmp_path):
     assert "already finished" in again.stderr and "resume:" not in again.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_model_or_idea_unless_forced(tmp_path):
     ws = tmp_path / "ws"
     assert _mgpt(ws, env=_env(MGPT_CRASH_AT_WRITE="12")).returncode == -signal.SIGKILL
@@ -176,6 +177,9 @@ def test_resume_refuses_another_model_or_idea_unless_forced(tmp_path):
     assert proc.returncode == 2 and "another idea" in proc.stderr
     nothing = _mgpt(tmp_path / "empty", "--resume")
     assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+    forced = _mgpt(ws, "--resume", "--force", "a bank ledger, but forced")
+    assert forced.returncode == 0, forced.stderr
+    assert "idea changed from" in forced.stderr and "(forced)" in forced.stderr
 
 
 def test_durable_append_and_torn_tail(tmp_path):

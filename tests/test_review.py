@@ -233,3 +233,30 @@ def test_terminal_review_in_a_pty(tmp_path):
     assert json.loads((ws / "docs/design.json").read_text())["implementation_approach"] == "EDITED IN THE TERMINAL"
     decisions = [(r.step, r.decision) for r in Transcript.load(ws / ".mgpt/transcript.jsonl").reviews]
     assert decisions == [("prd", "feedback"), ("prd", "approve"), ("design", "edit"), ("code", "approve")]
+
+
+def test_code_feedback_is_revised_by_the_engineer(tmp_path):
+    answers = _answers()
+    revised_init = '"""A command-line todo list (revised)."""\n\nfrom todo_cli.store import Todo, TodoStore\n\n__all__ = ["Todo", "TodoStore"]\n'
+    answers[("Engineer", "WriteCode", 4)] = f"## todo_cli/__init__.py\n```python\n{revised_init}```\n"
+    prompts = []
+
+    def answer(messages, context):
+        prompts.append((context.role, context.action, context.turn, messages[-1].content))
+        return answers[(context.role, context.action, context.turn)]
+
+    decisions = iter([feedback("say it was revised in the package docstring"), approve()])
+    ws = tmp_path / "ws"
+    result = asyncio.run(run_company(
+        "build a todo app: a command-line todo list that keeps its items in a JSON file",
+        model=FunctionModel(answer, name="function:todo"), workspace=ws, review=["code"],
+        reviewer=lambda step, doc: next(decisions),
+    ))
+    assert result.tests_passed
+    assert (ws / "todo_cli/__init__.py").read_text() == revised_init
+    revision = next(p for p in prompts if p[:3] == ("Engineer", "WriteCode", 4))
+    assert "say it was revised" in revision[3] and "## todo_cli/store.py" in revision[3]
+    # What the engineer published still lists every file it wrote, in order.
+    wrote = next(e for e in read_log(ws / ".mgpt/run.jsonl") if e.kind == "message" and e.role == "Engineer")
+    assert wrote.data["message"]["payload"]["data"]["files"] == [
+        "todo_cli/store.py", "todo_cli/__init__.py", "todo_cli/__main__.py"]

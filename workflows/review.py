@@ -256,20 +256,20 @@ class ReviewGate:
             self.commit(author, message)
 
     async def _revise(self, step: str, action: Action, ctx: ActionContext, doc: BaseModel, text: str) -> BaseModel:
+        """The role's revision of ``doc`` with the reviewer's ``text`` (its next model turn)."""
         system = f"You are {ctx.role_name}, a {ctx.role_profile}."
-        if step == "code":
+        if isinstance(doc, SourceFiles):
             prompt = (
                 f"A reviewer read the code you wrote and asks for changes:\n{text}\n\n"
-                f"The files:\n{doc.to_markdown()}\n\nFor each file you change, write a line with "  # type: ignore[attr-defined]
+                f"The files:\n{doc.to_markdown()}\n\nFor each file you change, write a line with "
                 "its path, then the complete new file in a ```python code block."
             )
             changes = await action.ask_parsed(prompt, extract_files, system=system, wanted="files",
                                               again="Give each changed file as a path line followed by a code block.")
-            ws = Workspace(ctx.workspace) if ctx.workspace else None
-            for path, _ in changes:
-                if ws:
-                    ws.check(path)
-            return SourceFiles(files={**doc.files, **dict(changes)})  # type: ignore[attr-defined]
+            if ctx.workspace is not None:
+                for path, _ in changes:  # every path checked before anything is written
+                    Workspace(ctx.workspace).check(path)
+            return SourceFiles(files={**doc.files, **dict(changes)})
         prompt = (
             f"A reviewer read your {type(doc).__name__} and asks for changes:\n{text}\n\n"
             f"The current version:\n{doc.model_dump_json(indent=2)}\n\nRevise it."
