@@ -290,3 +290,33 @@ def test_a_failed_run_resumes_without_git(reference, tmp_path, monkeypatch):
     files = _project(ws)
     assert files.pop("notes/mine.txt") == b"the user's own file\n"  # the baseline is kept
     assert files == reference[1]
+
+
+def test_resume_model_answers_by_key_in_any_order_and_passes_the_rest_on():
+    import asyncio
+
+    from mgpt.llm.base import CallContext, ChatMessage, Completion
+    from mgpt.llm.replay import CallRecord, ResumeModel
+    from mgpt.llm.testing import FunctionModel
+
+    def record(role, turn, text):
+        return CallRecord(role=role, action="Act", turn=turn,
+                          request=[ChatMessage(role="user", content=f"{role} {turn}")],
+                          response=Completion(text=text))
+
+    real: list = []
+    inner = FunctionModel(lambda m, c: real.append((c.role, c.turn)) or f"new {c.role} {c.turn}", name="m")
+    model = ResumeModel(inner, [record("A", 1, "a1"), record("B", 1, "b1"), record("A", 2, "a2")])
+
+    async def ask(role, turn):
+        ctx = CallContext(role=role, action="Act", turn=turn)
+        return (await model.complete([ChatMessage(role="user", content=f"{role} {turn}")], context=ctx)).text
+
+    async def main():
+        # B reaches the model before A this time; each still gets its own recorded answer.
+        return await asyncio.gather(ask("B", 1), ask("A", 1), ask("B", 2), ask("A", 2), ask("A", 3))
+
+    assert asyncio.run(main()) == ["b1", "a1", "new B 2", "a2", "new A 3"]
+    assert real == [("B", 2), ("A", 3)]
+    assert sorted(model.replayed) == [("A", "Act", 1), ("A", "Act", 2), ("B", "Act", 1)]
+    assert model.made == [("B", "Act", 2), ("A", "Act", 3)]
