@@ -96,8 +96,8 @@ def run(
                 idea = Transcript.load(replay).header.idea
         elif settings.model:
             spec = settings.model
-        elif previous is not None and previous.model.startswith("openai:"):
-            spec = previous.model  # resume with the model the run was started with
+        elif previous is not None and str(previous.meta.get("model_name") or previous.model).startswith("openai:"):
+            spec = str(previous.meta.get("model_name") or previous.model)  # the model the run began with
         else:
             raise _fail(f"no model configured: {SPEC_HELP}")
         if previous is None and (not idea or not idea.strip()):

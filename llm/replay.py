@@ -204,6 +204,7 @@ class RecordingModel(Model):
         self.inner = inner
         self.path = Path(path)
         self.name = inner.name
+        self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if append and self.path.is_file():
@@ -266,11 +267,17 @@ class ResumeModel(Model):
     def __init__(self, inner: Model, calls: list[CallRecord], *, source: str | Path = "transcript"):
         self.inner = inner
         self.name = inner.name
+        self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self.source = Path(source)
         self._records = {(c.role, c.action, c.turn): c for c in calls}
         self.replayed: list[tuple[str, str, int]] = []
         self.made: list[tuple[str, str, int]] = []
         self.drifted: list[tuple[str, str, int]] = []
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The real model's cap on completion tokens per call (budgets plan with it)."""
+        return getattr(self.inner, "max_tokens", None)
 
     def _recorded(self, messages: list[ChatMessage], context: CallContext) -> Completion | None:
         key = (context.role, context.action, context.turn)

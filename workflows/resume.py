@@ -59,13 +59,14 @@ def check_same_run(header: TranscriptHeader, *, idea: str, model_name: str, forc
                 "an idea, or pass --force to continue with the new one"
             )
         notes.append(f"idea changed from {header.idea[:80]!r} (forced)")
-    if model_name != header.model:
+    used = header.meta.get("model_name") or header.model
+    if model_name != used:
         if not force:
             raise ResumeRefused(
-                f"this run used model {header.model!r}, not {model_name!r}; resume with the same "
+                f"this run used model {used!r}, not {model_name!r}; resume with the same "
                 "model, or pass --force to answer the remaining calls with the new one"
             )
-        notes.append(f"model changed from {header.model!r} to {model_name!r} (forced)")
+        notes.append(f"model changed from {used!r} to {model_name!r} (forced)")
     return notes
 
 

@@ -177,7 +177,8 @@ async def run_company(
         if not used_git:
             git = None  # the run began without history (or lost it): do not start one halfway
     else:
-        meta = {"mgpt": __version__, "baseline": Workspace(root).files()}
+        # model_name: what resume compares (the header's model may be the priced-as name).
+        meta = {"mgpt": __version__, "model_name": model.name, "baseline": Workspace(root).files()}
         if git is not None:
             try:
                 meta["git_base"] = git.start(idea)
