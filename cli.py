@@ -66,6 +66,9 @@ def run(
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, nothing spent; costs shown as recorded)."),
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --workspace: recorded model calls are not made again."),
+    review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
+    review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -99,15 +102,18 @@ def run(
         )
         for note in settings.notes:
             console.print(f"[yellow]note: {note}[/]", highlight=False, soft_wrap=True)
+        steps, reviewer, previous = _review_and_resume(review, resume, workspace, console)
         if replay is not None:
             spec = f"replay:{replay}"
-            if idea is None:
+            if idea is None and previous is None:
                 idea = Transcript.load(replay).header.idea
-        else:
-            if not settings.model:
-                raise _fail(f"no model configured: {SPEC_HELP}")
+        elif settings.model:
             spec = settings.model
-        if not idea or not idea.strip():
+        elif previous is not None and str(previous.meta.get("model_name") or previous.model).startswith("openai:"):
+            spec = str(previous.meta.get("model_name") or previous.model)  # the model the run began with
+        else:
+            raise _fail(f"no model configured: {SPEC_HELP}")
+        if previous is None and (not idea or not idea.strip()):
             raise _fail('say what to build: mgpt run "a todo app for the command line"')
         llm = infer_model(
             spec, base_url=settings.base_url, api_key=settings.api_key,
@@ -123,6 +129,8 @@ def run(
             if event.kind == "workspace":
                 console.print(f"[yellow]note: {event.detail}[/]", highlight=False, soft_wrap=True)
             view(event)
+        if reviewer is not None:
+            reviewer.pause = lambda: _paused(view)
         with warnings.catch_warnings(record=True) as drift, view:
             warnings.simplefilter("always", TranscriptDriftWarning)
             result = asyncio.run(
@@ -138,6 +146,10 @@ def run(
                     limits=Limits(timeout=test_timeout),
                     prices=prices,
                     on_event=on_event,
+                    resume=resume,
+                    review=steps,
+                    reviewer=reviewer,
+                    review_rounds=review_rounds,
                 )
             )
     except MgptError as exc:
@@ -152,6 +164,11 @@ def run(
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "
                       "answers were replayed anyway (re-record with --replay OLD --record NEW)[/]")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if resume and not result.already_finished:
+        console.print(f"resume: {result.replayed_calls} model call(s) answered from the workspace "
+                      f"transcript, {result.new_calls} made")
     _summary(
         console,
         result,
@@ -194,6 +211,51 @@ def report(
     except OSError as exc:
         raise _fail(f"{exc.strerror or exc}: {exc.filename or output or workspace}") from None
     typer.echo(str(path))
+
+
+
+def _review_and_resume(review, resume, workspace, console):
+    """Parse ``--review`` (refused without a terminal) and, for ``--resume``, read the
+    header of the run to continue (its review steps apply unless --review is given)."""
+    import sys
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    from mgpt.workflows.resume import load_for_resume
+    from mgpt.workflows.review import TerminalReviewer, parse_steps
+
+    previous = load_for_resume(workspace.resolve()) if resume else None
+    header = previous.header if previous is not None else None
+    finished = previous is not None and previous.end is not None and previous.end.stop_reason == "idle"
+    steps = parse_steps(review) if review is not None else list((header.meta.get("review") if header else None) or [])
+    if not steps or finished:
+        return steps, None, header
+    if not sys.stdin.isatty():
+        if review is None:
+            raise _fail(f"this run was started with --review {','.join(steps)}: resume it on a terminal, "
+                        "or pass --review '' to resume without review")
+        raise _fail("--review needs a terminal to ask you on (stdin is not a tty); from Python pass "
+                    "run_company(..., reviewer=...)")
+    return steps, TerminalReviewer(Console(), pause=nullcontext), header
+
+
+def _paused(view):
+    """Stop the live table while the user reviews (it would redraw over the prompt)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def pause():
+        live = getattr(view, "live", None)
+        if live is not None:
+            live.stop()
+        try:
+            yield
+        finally:
+            if live is not None:
+                live.start()
+
+    return pause()
 
 
 def _summary(

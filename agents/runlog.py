@@ -1,7 +1,8 @@
 """The durable run log: every event of a run, one JSON object per line.
 
 It lives at ``<workspace>/.mgpt/run.jsonl`` so a run can be read afterwards (``jq``, or
-:func:`read_log`). Lines are flushed as they are written: a crash loses nothing logged.
+:func:`read_log`). Each line is fsync'd as it is written (:mod:`.durable`): a crash loses
+nothing logged, and a line torn by a kill is cut off before a resumed run appends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import BaseModel, Field
+
+from .durable import append_line, complete_lines, repair_tail
 
 
 class Event(BaseModel):
@@ -32,13 +35,13 @@ class RunLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = self.path.open("a", encoding="utf-8")
+        repair_tail(self.path)  # a resumed run appends after the last whole line
+        self._file = self.path.open("ab")
 
     def write(self, event: Event) -> None:
         line = event.model_dump_json()
         with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
+            append_line(self._file, line)
 
     def close(self) -> None:
         with self._lock:
@@ -47,8 +50,8 @@ class RunLog:
 
 
 def read_log(path: str | Path) -> Iterator[Event]:
-    """The events of a run log, in order."""
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield Event.model_validate(json.loads(line))
+    """The events of a run log, in order (a last line torn by a kill is left out)."""
+    lines, _torn = complete_lines(Path(path).read_text(encoding="utf-8"))
+    for line in lines:
+        if line.strip():
+            yield Event.model_validate(json.loads(line))

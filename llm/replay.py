@@ -11,6 +11,16 @@ Replay matches a call on what is stable — role, action and turn — never on t
 prompt text, so editing a prompt template does not break every transcript. A request that
 differs from the recorded one only gives a :class:`TranscriptDriftWarning`; re-record the
 prompts with ``mgpt run --replay OLD --record NEW``.
+
+A workspace's own transcript is also what ``mgpt run --resume`` continues from, so every
+record is appended durably (one fsync'd line, :mod:`mgpt.agents.durable`) and a last line
+torn by a kill is ignored. Two more record types serve resume and review::
+
+    {"type": "review", "step": "prd", "round": 1, "decision": "feedback", "feedback": "..."}
+    {"type": "end", "stop_reason": "idle", "tests_passed": true, "report": {...}}
+
+:class:`ResumeModel` answers the calls a transcript holds and passes the rest to the real
+model.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from pydantic import BaseModel, Field, ValidationError
+
+from mgpt.agents.durable import append_line, complete_lines, repair_tail
 
 from .base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, accepts_output
 from .errors import TranscriptError
@@ -53,14 +65,46 @@ class CallRecord(BaseModel):
     output: str | None = None
 
 
+class ReviewRecord(BaseModel):
+    """A human review decision: repeated, without asking, when the run is resumed or replayed.
+
+    ``document`` holds the edited document (JSON data, or text for code) for ``edit``.
+    """
+
+    type: str = "review"
+    step: str
+    round: int
+    decision: str
+    feedback: str = ""
+    document: Any = None
+
+
+class EndRecord(BaseModel):
+    """Written last, when a run finishes: a resumed finished run reports this outcome."""
+
+    type: str = "end"
+    stop_reason: str
+    detail: str = ""
+    rounds: int = 0
+    tests_passed: bool = False
+    report: dict[str, Any] | None = None
+
+
 class Transcript(BaseModel):
     """A parsed transcript file."""
 
     header: TranscriptHeader = Field(default_factory=TranscriptHeader)
     calls: list[CallRecord] = Field(default_factory=list)
+    reviews: list[ReviewRecord] = Field(default_factory=list)
+    end: EndRecord | None = None
+    #: Bytes after the last newline: a record torn by a kill, ignored.
+    torn_bytes: int = 0
 
     @classmethod
-    def load(cls, path: str | Path) -> "Transcript":
+    def load(cls, path: str | Path, *, resuming: bool = False) -> "Transcript":
+        """Parse ``path``. A last line without its newline is a record torn by a kill and
+        is ignored when ``resuming``; otherwise (a file written by hand) it is read if it
+        parses."""
         path = Path(path)
         if not path.is_file():
             what = "is not a file" if path.exists() else "does not exist"
@@ -78,13 +122,22 @@ class Transcript(BaseModel):
                 "UTF-8 text; a transcript is JSON Lines written by mgpt run --record"
             ) from None
         transcript = cls()
-        for lineno, line in enumerate(text.splitlines(), 1):
+        lines, torn = complete_lines(text)
+        if torn.strip() and not resuming and _parses(torn):
+            lines, torn = [*lines, torn], ""
+        transcript.torn_bytes = len(torn.encode("utf-8"))
+        for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
-                if data.get("type") == "header":
+                kind = data.get("type")
+                if kind == "header":
                     transcript.header = TranscriptHeader.model_validate(data)
+                elif kind == "review":
+                    transcript.reviews.append(ReviewRecord.model_validate(data))
+                elif kind == "end":
+                    transcript.end = EndRecord.model_validate(data)
                 else:
                     transcript.calls.append(CallRecord.model_validate(data))
             except (ValueError, ValidationError, AttributeError, TypeError) as exc:
@@ -97,6 +150,13 @@ class Transcript(BaseModel):
                 f"up to {TRANSCRIPT_VERSION}: upgrade mgpt"
             )
         return transcript
+
+
+def _parses(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 class ReplayModel(Model):
@@ -153,19 +213,37 @@ class ReplayModel(Model):
 
 
 class RecordingModel(Model):
-    """Wraps any backend and appends each call, with its answer, to a transcript file."""
+    """Wraps any backend and appends each call, with its answer, to a transcript file.
 
-    def __init__(self, inner: Model, path: str | Path, *, header: TranscriptHeader | None = None):
+    A new recording starts a new file (mixing two runs' turns would make it unreplayable);
+    ``append=True`` continues a resumed run's file after its last whole record.
+    """
+
+    def __init__(
+        self,
+        inner: Model,
+        path: str | Path,
+        *,
+        header: TranscriptHeader | None = None,
+        append: bool = False,
+    ):
         self.inner = inner
         self.path = Path(path)
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A new recording starts a new file: mixing two runs' turns would make it unreplayable.
-        self.path.write_text(
-            (header or TranscriptHeader(model=inner.name)).model_dump_json() + "\n", encoding="utf-8"
-        )
+        if append and self.path.is_file():
+            repair_tail(self.path)
+            self._file = self.path.open("ab")
+        else:
+            self._file = self.path.open("wb")
+            self.append_record(header or TranscriptHeader(model=inner.name))
+
+    def append_record(self, record: BaseModel) -> None:
+        """Append one record (a call, a review decision, the end) durably."""
+        with self._lock:
+            append_line(self._file, record.model_dump_json())
 
     @property
     def max_tokens(self) -> int | None:
@@ -186,9 +264,8 @@ class RecordingModel(Model):
             request=list(messages), response=completion,
             output=output.label() if output is not None else None,
         )
-        line = record.model_dump_json(exclude={"output"} if record.output is None else None)
-        with self._lock, self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with self._lock:
+            append_line(self._file, record.model_dump_json(exclude={"output"} if record.output is None else None))
 
     async def complete(
         self,
@@ -217,6 +294,92 @@ class RecordingModel(Model):
         async for chunk in self.inner.stream(messages, context=context, **kwargs):
             if chunk.completion is not None:
                 self._append(messages, context, chunk.completion, output)
+            yield chunk
+
+    def close(self) -> None:
+        """Close the transcript file (the inner model stays open)."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await self.inner.aclose()
+
+
+class ResumeModel(Model):
+    """Answers the calls an interrupted run already made from its transcript; passes every
+    other call to ``inner`` (the real model, usually wrapped in a :class:`RecordingModel`).
+
+    Calls are matched by (role, action, turn), as in :class:`ReplayModel`, so the order in
+    which concurrent roles reach the model does not matter. ``replayed`` and ``made`` count
+    the two kinds of answers.
+    """
+
+    def __init__(self, inner: Model, calls: list[CallRecord], *, source: str | Path = "transcript"):
+        self.inner = inner
+        self.name = inner.name
+        self.priced_as = getattr(inner, "priced_as", "") or inner.name
+        self.source = Path(source)
+        self._records = {(c.role, c.action, c.turn): c for c in calls}
+        self.replayed: list[tuple[str, str, int]] = []
+        self.made: list[tuple[str, str, int]] = []
+        self.drifted: list[tuple[str, str, int]] = []
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The real model's cap on completion tokens per call (budgets plan with it)."""
+        return getattr(self.inner, "max_tokens", None)
+
+    def _recorded(self, messages: list[ChatMessage], context: CallContext) -> Completion | None:
+        key = (context.role, context.action, context.turn)
+        record = self._records.get(key)
+        if record is None:
+            return None
+        self.replayed.append(key)
+        if [m.model_dump() for m in messages] != [m.model_dump() for m in record.request]:
+            self.drifted.append(key)
+            warnings.warn(
+                f"resumed call for role {context.role!r}, action {context.action!r}, turn "
+                f"{context.turn}: the prompt differs from the one in {self.source.name}; using "
+                "the answer recorded there",
+                TranscriptDriftWarning,
+                stacklevel=3,
+            )
+        return record.response.model_copy()
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
+    ) -> Completion:
+        context = context or CallContext()
+        recorded = self._recorded(messages, context)
+        if recorded is not None:
+            return recorded
+        self.made.append((context.role, context.action, context.turn))
+        if output is not None and accepts_output(self.inner):
+            return await self.inner.complete(messages, context=context, output=output)
+        return await self.inner.complete(messages, context=context)
+
+    async def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        context: CallContext | None = None,
+        output: OutputFormat | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        context = context or CallContext()
+        recorded = self._recorded(messages, context)
+        if recorded is not None:
+            yield StreamChunk(delta=recorded.text)
+            yield StreamChunk(completion=recorded)
+            return
+        self.made.append((context.role, context.action, context.turn))
+        kwargs = {"output": output} if output is not None and accepts_output(self.inner) else {}
+        async for chunk in self.inner.stream(messages, context=context, **kwargs):
             yield chunk
 
     async def aclose(self) -> None:

@@ -2,8 +2,10 @@
 
 :func:`run_company` prepares the workspace (refusing a non-empty one unless told), wires
 the team with its bounds, records every model call to ``.mgpt/transcript.jsonl`` (and to
-``record`` when given), logs every event to ``.mgpt/run.jsonl``, writes the generated
-project's README, and returns what happened.
+``record`` when given), logs every event to ``.mgpt/run.jsonl``, commits each step to the
+workspace's git history (:mod:`.history`), pauses for human review where asked
+(:mod:`.review`), writes the generated project's README, and returns what happened.
+``resume=True`` continues an interrupted run from its transcript (:mod:`.resume`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,26 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from mgpt.actions.documents import PRD, SystemDesign, TestReport
 from mgpt.actions.sandbox import Limits
 from mgpt.actions.workspace import Workspace
-from mgpt.agents.budget import Budget
+from mgpt.agents.budget import Budget, Spend
 from mgpt.agents.environment import Environment
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event, RunLog
 from mgpt.agents.team import RunResult, Team
 from mgpt.llm.base import Model
 from mgpt.llm.cost import PriceTable, priced_as, require_price
-from mgpt.llm.replay import RecordingModel, TranscriptHeader
+from mgpt.llm.replay import EndRecord, RecordingModel, ResumeModel, Transcript, TranscriptHeader
 from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
 
 from mgpt import __version__
+
+from .history import GitError, GitHistory, git_available
+from .resume import check_same_run, load_for_resume, restore_workspace
+from .review import ReviewError, ReviewGate, Reviewer
 
 
 class WorkspaceNotEmpty(MgptError):
@@ -44,6 +50,13 @@ class CompanyResult:
     transcript: Path
     log: Path
     unused_replay_calls: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Resume: model calls answered from the workspace transcript / made to the model.
+    replayed_calls: int = 0
+    new_calls: int = 0
+    #: Resume found the run already finished: nothing was run again.
+    already_finished: bool = False
+    #: How the run was resumed, and what the git history says (or why there is none).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def tests_passed(self) -> bool:
@@ -118,7 +131,7 @@ def _project_readme(workspace: Workspace) -> str | None:
 
 
 async def run_company(
-    idea: str,
+    idea: str | None,
     *,
     model: Model,
     workspace: str | Path,
@@ -130,45 +143,184 @@ async def run_company(
     limits: Limits | None = None,
     prices: PriceTable | None = None,
     on_event: Callable[[Event], None] | None = None,
+    resume: bool = False,
+    review: list[str] | None = None,
+    reviewer: Reviewer | None = None,
+    review_rounds: int = 2,
+    history: bool = True,
 ) -> CompanyResult:
-    """Run the software company on ``idea`` into ``workspace``."""
-    if not idea.strip():
-        raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
+    """Run the software company on ``idea`` into ``workspace``.
+
+    ``resume`` continues the run the workspace holds (``idea`` may then be ``None``):
+    recorded model calls and review decisions are replayed, the rest made. ``review`` names
+    the steps (``prd``, ``design``, ``tasks``, ``code``) that ``reviewer`` sees before the
+    next role builds on them. ``history`` commits each step to the workspace's git
+    repository when git is installed.
+    """
     root = Path(workspace).resolve()
     if budget is not None and budget.max_cost is not None:
         require_price(priced_as(model), prices or PriceTable())  # refuse before touching the workspace
-    note = prepare_workspace(root, force=force)
     mgpt_dir = root / ".mgpt"
     transcript = mgpt_dir / "transcript.jsonl"
-    header = TranscriptHeader(idea=idea, model=priced_as(model), meta={"mgpt": __version__})
-    recorded: Model = RecordingModel(model, transcript, header=header)
+    previous: Transcript | None = load_for_resume(root) if resume else None
+    notes: list[str] = []
+    note = None
+    if previous is not None:
+        if previous.end is not None and previous.end.stop_reason == "idle":
+            await model.aclose()
+            return _finished(previous, root, transcript)
+        idea = previous.header.idea if idea is None else idea
+        notes += check_same_run(previous.header, idea=idea, model_name=model.name, force=force)
+    if idea is None or not idea.strip():
+        raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
+    if review is None:
+        review = list((previous.header.meta.get("review") if previous else None) or [])
+    if review and reviewer is None:
+        raise ReviewError(
+            f"reviewing {', '.join(review)} needs a reviewer: pass reviewer=... (or review=[] "
+            "to go on without review)"
+        )
+    if previous is None:
+        # A fresh run, or a resume of one killed before its first record: start over.
+        note = prepare_workspace(root, force=force or resume)
+    git = GitHistory(root) if history and git_available() else None
+    if history and git is None:
+        notes.append("no version history: git is not installed")
+    meta: dict[str, Any]
+    if previous is not None:
+        meta = previous.header.meta
+        note, used_git = restore_workspace(root, previous.header, git if meta.get("git_base") else None,
+                                           stopped=previous.end is not None)
+        notes.append(note)
+        if not used_git:
+            git = None  # the run began without history (or lost it): do not start one halfway
+    else:
+        # model_name: what resume compares (the header's model may be the priced-as name).
+        meta = {"mgpt": __version__, "model_name": model.name, "baseline": Workspace(root).files()}
+        if git is not None:
+            try:
+                meta["git_base"] = git.start(idea)
+            except GitError as exc:
+                notes.append(f"no version history: {exc}")
+                git = None
+    if previous is None:
+        meta.update({"review": review, "review_rounds": review_rounds})
+    header = TranscriptHeader(idea=idea, model=priced_as(model), meta=meta)
+    writer = RecordingModel(model, transcript, header=header, append=previous is not None)
+    recorders = [writer]
+    answering: Model = writer
     if record is not None:
-        recorded = RecordingModel(recorded, record, header=header)
+        if previous is not None:
+            notes.append(f"--record {record}: the full transcript is copied there when the run ends")
+        else:
+            answering = RecordingModel(writer, record, header=header)
+            recorders.append(answering)  # type: ignore[arg-type]
+    resumer: ResumeModel | None = None
+    if previous is not None:
+        resumer = ResumeModel(answering, previous.calls, source=transcript)
+        answering = resumer
     env = Environment(RunLog(mgpt_dir / "run.jsonl"))
     if on_event is not None:
         env.listen(on_event)
     if note:
         env.emit(Event(kind="workspace", detail=note))
+    if git is not None:
+        env.listen(_safe(git.on_event, notes))
+    if previous is not None:
+        env.emit(Event(kind="resume", detail="; ".join(notes), data={
+            "recorded_calls": len(previous.calls), "recorded_reviews": len(previous.reviews),
+            "torn_bytes": previous.torn_bytes,
+        }))
     team = build_team(
-        recorded, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env
+        answering, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env
     )
+    recorded_reviews = [*(previous.reviews if previous else []), *_replayed_reviews(model)]
+    if review or recorded_reviews:
+        steps = list(dict.fromkeys([*review, *(r.step for r in recorded_reviews)]))
+        gate = ReviewGate(
+            steps, reviewer=reviewer if review else None, rounds=review_rounds,
+            recorded=recorded_reviews,
+            record=lambda r: [rec.append_record(r) for rec in recorders],
+            commit=_safe(git.commit, notes) if git is not None else None, emit=env.emit,
+        )
+        gate.install(team.roles)
     try:
         result = await team.run(idea, max_rounds=max_rounds)
+        ws = Workspace(root)
+        readme = _project_readme(ws)
+        if readme is not None and not ws.exists("README.md"):
+            ws.write("README.md", readme)
+            if git is not None:
+                _safe(lambda: git.commit("mgpt", "README: how to run and test the project"), notes)()
+        reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
+        report = reports[-1] if reports else None
+        end = EndRecord(
+            stop_reason=result.stop_reason, detail=result.detail, rounds=result.rounds,
+            tests_passed=report is not None and report.ok,
+            report=report.model_dump(mode="json") if report else None,
+        )
+        for rec in recorders:
+            rec.append_record(end)
     finally:
         env.close()
+        for rec in recorders:
+            rec.close()
         await model.aclose()
-    ws = Workspace(root)
-    readme = _project_readme(ws)
-    if readme is not None and not ws.exists("README.md"):
-        ws.write("README.md", readme)
-    reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
+    if git is not None and git.matched:
+        notes.append(f"git cross-check: {git.matched} replayed step(s) made exactly their recorded commits")
+    if git is not None and git.diverged:
+        notes.append(f"history: {git.diverged}")
+    if record is not None and previous is not None:
+        Path(record).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(transcript, record)
     unused = list(getattr(model, "unused", []))
+    if resumer is not None:
+        done = set(resumer.replayed)
+        unused = [k for k in unused if k not in done]
     return CompanyResult(
         run=result,
         workspace=root,
         files=ws.files(),
-        report=reports[-1] if reports else None,
+        report=report,
         transcript=transcript,
         log=mgpt_dir / "run.jsonl",
         unused_replay_calls=unused,
+        replayed_calls=len(resumer.replayed) if resumer else 0,
+        new_calls=len(resumer.made) if resumer else result.spend.calls,
+        notes=notes,
+    )
+
+
+def _safe(fn: Callable[..., Any], notes: list[str]) -> Callable[..., Any]:
+    """History is best effort: a git failure becomes a note, never a failed run."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (GitError, OSError) as exc:
+            if str(exc) not in notes:
+                notes.append(f"history: {exc}")
+            return None
+
+    return call
+
+
+def _replayed_reviews(model: Model) -> list:
+    """Review decisions in a transcript being replayed (``--replay``): repeated as made."""
+    transcript = getattr(model, "transcript", None)
+    return list(getattr(transcript, "reviews", []) or [])
+
+
+def _finished(previous: Transcript, root: Path, transcript: Path) -> CompanyResult:
+    end = previous.end
+    assert end is not None
+    report = TestReport.model_validate(end.report) if end.report else None
+    run = RunResult(
+        stop_reason=end.stop_reason,  # type: ignore[arg-type]
+        rounds=end.rounds, seconds=0.0, spend=Spend(), messages=[], detail=end.detail,
+    )
+    return CompanyResult(
+        run=run, workspace=root, files=Workspace(root).files(), report=report,
+        transcript=transcript, log=root / ".mgpt" / "run.jsonl", already_finished=True,
+        notes=[f"this run already finished ({end.stop_reason}: {end.detail}); nothing was run again"],
     )
