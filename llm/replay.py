@@ -123,7 +123,7 @@ class Transcript(BaseModel):
             ) from None
         transcript = cls()
         lines, torn = complete_lines(text)
-        if torn.strip() and not resuming and _parses(torn):
+        if torn.strip() and not resuming:  # a file written by hand: read it (or say why not)
             lines, torn = [*lines, torn], ""
         transcript.torn_bytes = len(torn.encode("utf-8"))
         for lineno, line in enumerate(lines, 1):
@@ -150,13 +150,6 @@ class Transcript(BaseModel):
                 f"up to {TRANSCRIPT_VERSION}: upgrade mgpt"
             )
         return transcript
-
-
-def _parses(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
 
 
 class ReplayModel(Model):

@@ -64,7 +64,7 @@ def test_totals_match_the_log(bug_run):
     assert totals["cost_known"] and totals["cost"] == pytest.approx(sum(e["data"].get("cost") or 0.0 for e in calls))
     assert totals["cost"] > 0
     assert totals["rounds"] == 7 and totals["fixes"] == 1
-    assert totals["files"] == len([p for p in ws.rglob("*") if p.is_file() and ".mgpt" not in p.parts
+    assert totals["files"] == len([p for p in ws.rglob("*") if p.is_file() and ".mgpt" not in p.parts and ".git" not in p.parts
                                    and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts])
     assert totals["tests"]["passed"] == 11 and totals["tests"]["final"]
     # Per action: the engineer's WriteCode made four calls, the QA runs none.
