@@ -51,7 +51,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
 def run(
     idea: Optional[str] = typer.Argument(None, help="What to build, in one line. With --replay it defaults to the recorded idea."),
     workspace: Path = typer.Option(Path("workspace"), "--workspace", "-w", help="Folder the project is written into."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>. Default: $MGPT_MODEL or the config file."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, local[:<name>], replay:<file>. Default: $MGPT_MODEL, the config file, else the embedded local model."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp, Azure, mgpt serve)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (better: MGPT_API_KEY or OPENAI_API_KEY)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML). Default: ~/.config/mgpt/config.toml."),
@@ -63,6 +63,7 @@ def run(
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, free)."),
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -77,11 +78,12 @@ def run(
     from mgpt.config import load_settings
     from mgpt.live import RunView
     from mgpt.llm.cost import PriceTable
-    from mgpt.llm.models import SPEC_HELP, infer_model
+    from mgpt.llm.models import infer_model
     from mgpt.llm.replay import Transcript, TranscriptDriftWarning
     from mgpt.workflows.software_company import run_company
 
     console = Console(stderr=True)
+    spec, running = "", False
     try:
         if replay is not None and model:
             raise _fail("give either --model or --replay, not both")
@@ -91,16 +93,21 @@ def run(
             if idea is None:
                 idea = Transcript.load(replay).header.idea
         else:
-            if not settings.model:
-                raise _fail(f"no model configured: {SPEC_HELP}")
-            spec = settings.model
+            spec = settings.model or "local"
         if not idea or not idea.strip():
             raise _fail('say what to build: mgpt run "a todo app for the command line"')
-        llm = infer_model(spec, base_url=settings.base_url, api_key=settings.api_key)
+        if spec.partition(":")[0] == "local":
+            from mgpt.llm.models_cli import NO_MODEL_NOTICE, prepare_local
+
+            if not settings.model:
+                console.print(NO_MODEL_NOTICE, markup=False, highlight=False, soft_wrap=True)
+            prepare_local(spec, announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+        llm = infer_model(spec, base_url=settings.base_url, api_key=settings.api_key, threads=threads)
         started = time.perf_counter()
         view = RunView(console, ["ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"])
         with warnings.catch_warnings(record=True) as drift, view:
             warnings.simplefilter("always", TranscriptDriftWarning)
+            running = True
             result = asyncio.run(
                 run_company(
                     idea,
@@ -117,14 +124,16 @@ def run(
                 )
             )
     except MgptError as exc:
-        raise _fail(str(exc)) from None
+        from mgpt.llm.models_cli import SMALL_MODEL_NOTE, is_embedded
+
+        raise _fail(str(exc) + (f" ({SMALL_MODEL_NOTE})" if running and is_embedded(spec) else "")) from None
     except OSError as exc:  # e.g. the workspace path is a file, or not writable
         raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:
         console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "
                       "answers were replayed anyway (re-record with --replay OLD --record NEW)[/]")
-    _summary(console, result, time.perf_counter() - started)
+    _summary(console, result, time.perf_counter() - started, spec)
     if result.tests_passed:
         raise typer.Exit(EXIT_OK)
     if result.run.stop_reason != "idle":
@@ -132,8 +141,10 @@ def run(
     raise typer.Exit(EXIT_TESTS_FAILED)
 
 
-def _summary(console, result, seconds: float) -> None:
+def _summary(console, result, seconds: float, spec: str = "") -> None:
     from rich.table import Table
+
+    from mgpt.llm.models_cli import SMALL_MODEL_NOTE, is_embedded
 
     spend = result.run.spend
     report = result.report
@@ -157,6 +168,8 @@ def _summary(console, result, seconds: float) -> None:
     table.add_row("cost", cost)
     table.add_row("time", f"{seconds:.2f} s")
     table.add_row("log", f"{result.log} (transcript: {result.transcript})")
+    if is_embedded(spec):
+        table.add_row("note", SMALL_MODEL_NOTE)
     console.print(table)
 
 
@@ -164,10 +177,12 @@ def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
     transformers and the metric libraries load inside each command."""
     from mgpt.llm.eval.cli import register
+    from mgpt.llm.models_cli import register as register_models
     from mgpt.llm.train.cli import app as train_app
 
     app.add_typer(train_app, name="train")
     register(app)
+    register_models(app)
 
 
 _register_workshop()

@@ -5,6 +5,8 @@
                        llama.cpp, ``mgpt serve``): a base URL and a key
 ``replay:<file>``      a recorded transcript
 ``hf:<dir>``           a local HuggingFace transformers checkpoint
+``local[:<name>]``     a model folder in ``$MGPT_HOME/models`` (default: the embedded
+                       SmolLM2-135M-Instruct that ``mgpt models pull`` fetches)
 ``test``               :class:`~mgpt.llm.testing.TestModel` with no script (Python use)
 =====================  ======================================================
 """
@@ -26,7 +28,7 @@ SPEC_HELP = (
     "choose a model with --model, MGPT_MODEL or the config file, e.g. "
     "'openai:gpt-4o-mini' (with OPENAI_API_KEY or MGPT_API_KEY set), "
     "'openai:qwen2.5-coder' with --base-url http://localhost:11434/v1 for Ollama, "
-    "'hf:/path/to/checkpoint', or 'replay:transcript.jsonl'"
+    "'hf:/path/to/checkpoint', 'local' (the small embedded model, offline), or 'replay:transcript.jsonl'"
 )
 
 
@@ -41,9 +43,12 @@ def infer_model(
     base_url: str | None = None,
     api_key: str | None = None,
     env: dict[str, str] | None = None,
+    threads: int | None = None,
 ) -> Model:
     """Build the backend ``spec`` names. ``base_url`` and ``api_key`` fall back to
-    ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``."""
+    ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``;
+    ``threads`` sizes torch for the local backends (default: ``$MGPT_THREADS``, else the
+    free cores)."""
     env = os.environ if env is None else env
     kind, _, rest = spec.partition(":")
     if kind == "openai":
@@ -75,7 +80,13 @@ def infer_model(
             raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
         from .local import LocalModel
 
-        return LocalModel(Path(rest))
+        return LocalModel(Path(rest), threads=threads)
+    if kind == "local":
+        from .embedded import resolve_local
+        from .local import LocalModel
+
+        name, path = resolve_local(rest, env)
+        return LocalModel(path, threads=threads, name=f"local:{name}")
     if spec == "test":
         from .testing import TestModel
 
