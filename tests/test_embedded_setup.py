@@ -29,3 +29,25 @@ def test_constraints_pin_the_cpu_torch_and_all_has_the_converter():
     assert "torch==2.13.0" in pins
     extras = tomllib.loads(ROOT.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "mgpt[train,dev]" in extras["all"] and any(dep.startswith("gguf") for dep in extras["all"])
+
+
+def test_bench_embedded_counts_first_try_parses(tmp_path):
+    """The run benchmark's figures, on a replayed run whose design needed one re-ask."""
+    import subprocess
+
+    ws = tmp_path / "ws"
+    done = subprocess.run(
+        [sys.executable, "-m", "mgpt", "run", "--replay", str(ROOT / "tests/golden/unit_converter.jsonl"), "-w", str(ws)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_embedded
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    figures = bench_embedded.analyze(ws)
+    assert figures["calls"] == 11 and figures["by_action"]["Architect.WriteDesign"] == 2
+    assert (figures["structured_first_attempts"], figures["structured_first_try_ok"]) == (3, 2)
+    assert figures["structured_first_try_has_json"] == 3 and figures["hit_token_limit"] == 0
+    assert "PASSED" in " ".join(figures["qa_report"])
