@@ -391,7 +391,9 @@ def pull(
         }
         (converted / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if target.exists() or target.is_symlink():
-            # Only with force, or a broken folder: move it aside first so the rename is atomic.
+            # Only with force, or a folder that is not a whole model: move it aside first so
+            # the rename is atomic; it is deleted with the partial folder.
+            progress(f"replacing the folder at {target}")
             old = work / "old"
             os.replace(target, old)
         os.replace(converted, target)

@@ -94,7 +94,7 @@ def list_models() -> None:
         path = embedded.model_path(entry.name)
         ready = embedded.is_ready(path)
         size = f"{embedded.folder_size(path) / 1e6:.0f} MB" if ready else f"{entry.size / 1e6:.0f} MB download"
-        what = f"{entry.title} ({entry.parameters} parameters, {entry.license}), embedded"
+        what = f"{entry.title}, embedded ({entry.parameters} parameters, {entry.license})"
         rows.append((entry.name, what, size, "yes" if ready else f"no: {PULL_COMMAND}", str(path)))
     for path in embedded._folders():
         if path.name not in CATALOG:
@@ -102,10 +102,10 @@ def list_models() -> None:
             rows.append((path.name, "your Hugging Face folder", size, "yes", str(path)))
     table = Table(title=f"models in {embedded.models_dir()}", show_lines=False)
     for column in ("name", "model", "size", "pulled", "where"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("name", "size", "where"))
     for row in rows:
         table.add_row(*row)
-    console = Console(width=max(Console().width, 120))
+    console = Console(width=max(Console().width, 160))  # paths stay whole in pipes and logs
     console.print(table)
     console.print(f"run one with: mgpt run IDEA -m local:<name>   (-m local is {DEFAULT_MODEL})")
 

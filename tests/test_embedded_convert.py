@@ -110,3 +110,17 @@ def test_threads_setting(monkeypatch):
     assert pick_threads(env={}) == cores  # an idle machine: every core
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
     assert pick_threads(env={}) == 1  # every core busy elsewhere: one thread, never zero
+
+
+def test_dtype_follows_the_device(monkeypatch):
+    """bf16 on a CUDA device that has it (checked here without a GPU), float32 on CPU."""
+    import torch
+
+    from mgpt.llm.generate import pick_dtype
+
+    assert pick_dtype("cpu") == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert pick_dtype("cuda") == torch.bfloat16 and pick_dtype("cuda:1") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert pick_dtype("cuda") == torch.float32
