@@ -177,10 +177,13 @@ class Generation:
     chat_template_used: bool = False
 
 
-def load_model(model_dir: str | Path, *, device: str | None = None, threads: int | None = None) -> LoadedModel:
+def load_model(
+    model_dir: str | Path, *, device: str | None = None, dtype: Any = None, threads: int | None = None
+) -> LoadedModel:
     """Load the causal LM and tokenizer in ``model_dir`` onto ``device`` (default: CUDA
-    when available, else CPU), in eval mode: bfloat16 on CUDA, float32 on CPU. Sets
-    torch's intra-op threads (process-wide) to :func:`pick_threads` of ``threads``."""
+    when available, else CPU), in eval mode, in ``dtype`` (default: as saved;
+    :func:`pick_dtype` gives bfloat16 on CUDA). Sets torch's intra-op threads
+    (process-wide) to :func:`pick_threads` of ``threads``."""
     _require_workshop()
     path = check_checkpoint(model_dir)
     import torch
@@ -195,7 +198,7 @@ def load_model(model_dir: str | Path, *, device: str | None = None, threads: int
         raise ModelLoadError(f"Could not load the checkpoint in {path}: {exc}") from None
     device = pick_device(device)
     try:
-        model.to(device=device, dtype=pick_dtype(device))
+        model.to(device=device, dtype=dtype)
     except (RuntimeError, ValueError, AssertionError) as exc:
         raise ModelLoadError(f"Cannot put the model on device {device!r}: {exc}") from None
     model.eval()
