@@ -24,8 +24,8 @@ NO_MODEL_NOTICE = (
 
 #: The summary's note for a run on the embedded model: what its result means.
 SMALL_MODEL_NOTE = (
-    "the embedded model has 135M parameters: failing tests are the expected outcome, not a bug; "
-    "use -m openai:<model> or a larger -m hf:/path for working code"
+    "the embedded model has 135M parameters: documents it cannot format and tests that fail are "
+    "the expected outcome, not a bug; use -m openai:<model> or a larger -m hf:/path for working code"
 )
 
 
