@@ -84,9 +84,6 @@ def pull(
 def list_models() -> None:
     """Show the models -m local:<name> can run: the embedded ones (pulled or not) and any
     Hugging Face folder placed in $MGPT_HOME/models."""
-    from rich.console import Console
-    from rich.table import Table
-
     from . import embedded
 
     rows = []
@@ -95,19 +92,19 @@ def list_models() -> None:
         ready = embedded.is_ready(path)
         size = f"{embedded.folder_size(path) / 1e6:.0f} MB" if ready else f"{entry.size / 1e6:.0f} MB download"
         what = f"{entry.title}, embedded ({entry.parameters} parameters, {entry.license})"
-        rows.append((entry.name, what, size, "yes" if ready else f"no: {PULL_COMMAND}", str(path)))
+        rows.append((entry.name, "yes" if ready else f"no: {PULL_COMMAND}", size, what, path))
     for path in embedded._folders():
         if path.name not in CATALOG:
-            size = f"{embedded.folder_size(path) / 1e6:.0f} MB"
-            rows.append((path.name, "your Hugging Face folder", size, "yes", str(path)))
-    table = Table(title=f"models in {embedded.models_dir()}", show_lines=False)
-    for column in ("name", "model", "size", "pulled", "where"):
-        table.add_column(column, no_wrap=column in ("name", "size", "where"))
-    for row in rows:
-        table.add_row(*row)
-    console = Console(width=max(Console().width, 160))  # paths stay whole in pipes and logs
-    console.print(table)
-    console.print(f"run one with: mgpt run IDEA -m local:<name>   (-m local is {DEFAULT_MODEL})")
+            rows.append((path.name, "yes", f"{embedded.folder_size(path) / 1e6:.0f} MB", "your Hugging Face folder", path))
+    # Plain aligned lines, not a table: paths stay whole and greppable at any terminal width.
+    header = ("name", "pulled", "size", "model")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    typer.echo(f"models in {embedded.models_dir()}")
+    for row in [header, *rows]:
+        typer.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
+        if row is not header:
+            typer.echo(f"  {'':{widths[0]}}  at {row[4]}")
+    typer.echo(f"run one with: mgpt run IDEA -m local:<name>   (-m local is {DEFAULT_MODEL})")
 
 
 def register(parent: typer.Typer, name: Optional[str] = "models") -> None:

@@ -90,6 +90,14 @@ def test_local_spec_resolves_in_mgpt_home(converted, tmp_path, monkeypatch):
     with pytest.raises(ModelConfigError, match="not a model name"):
         resolve_local("../etc")
 
+    from typer.testing import CliRunner
+
+    from mgpt.cli import app
+
+    listing = CliRunner().invoke(app, ["models", "list"]).output
+    assert "my-model" in listing and "your Hugging Face folder" in listing
+    assert f"at {tmp_path / 'models' / 'my-model'}" in listing
+
 
 def test_missing_model_says_which_command(tmp_path):
     with pytest.raises(EmbeddedModelError, match="run `mgpt models pull`"):
