@@ -167,8 +167,11 @@ def _pip_error(stderr: str) -> str:
     """The line of pip's output that says what went wrong."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
-    pick = errors[0] if errors else (lines[-1] if lines else "pip failed")
-    return pick.removeprefix("ERROR:").strip()[:300]
+    pick = (errors[0] if errors else (lines[-1] if lines else "pip failed")).removeprefix("ERROR:").strip()[:300]
+    unreachable = ("Retrying", "NewConnectionError", "Failed to establish", "Max retries", "Name or service not known")
+    if any(mark in stderr for mark in unreachable):
+        return f"the index could not be reached ({pick})"
+    return pick
 
 
 def _pip_is_local(env: Mapping[str, str]) -> bool:
