@@ -52,7 +52,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
 def run(
     idea: Optional[str] = typer.Argument(None, help="What to build, in one line. With --replay it defaults to the recorded idea."),
     workspace: Path = typer.Option(Path("workspace"), "--workspace", "-w", help="Folder the project is written into."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>. Default: $MGPT_MODEL or the config file."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, local[:<name>], replay:<file>. Default: $MGPT_MODEL, the config file, else the embedded local model."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp, Azure, mgpt serve)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, help="Refused: a key in argv is visible to every user (ps, /proc) and in shell history."),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file (or set MGPT_API_KEY / OPENAI_API_KEY)."),
@@ -69,6 +69,7 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --workspace: recorded model calls are not made again."),
     review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -83,7 +84,7 @@ def run(
     from mgpt.config import load_settings
     from mgpt.live import RunView
     from mgpt.llm.cost import PriceTable, priced_as, require_price
-    from mgpt.llm.models import SPEC_HELP, infer_model
+    from mgpt.llm.models import infer_model
     from mgpt.llm.replay import Transcript, TranscriptDriftWarning
     from mgpt.workflows.software_company import run_company
 
@@ -94,6 +95,7 @@ def run(
             "machine (ps, /proc/PID/cmdline) and stays in your shell history (consider rotating it); "
             "set MGPT_API_KEY or OPENAI_API_KEY, or pass --api-key-file PATH (or api_key_file in the config file)"
         )
+    spec, running = "", False
     try:
         if replay is not None and model:
             raise _fail("give either --model or --replay, not both")
@@ -112,12 +114,18 @@ def run(
         elif previous is not None and str(previous.meta.get("model_name") or previous.model).startswith("openai:"):
             spec = str(previous.meta.get("model_name") or previous.model)  # the model the run began with
         else:
-            raise _fail(f"no model configured: {SPEC_HELP}")
+            spec = "local"
         if previous is None and (not idea or not idea.strip()):
             raise _fail('say what to build: mgpt run "a todo app for the command line"')
+        if spec.partition(":")[0] == "local":
+            from mgpt.llm.models_cli import NO_MODEL_NOTICE, prepare_local
+
+            if not settings.model:
+                console.print(NO_MODEL_NOTICE, markup=False, highlight=False, soft_wrap=True)
+            prepare_local(spec, announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
         llm = infer_model(
             spec, base_url=settings.base_url, api_key=settings.api_key,
-            timeout=settings.timeout, max_tokens=settings.max_tokens_per_call,
+            timeout=settings.timeout, max_tokens=settings.max_tokens_per_call, threads=threads,
         )
         prices = PriceTable(settings.prices)
         if budget is not None:
@@ -133,6 +141,7 @@ def run(
             reviewer.pause = lambda: _paused(view)
         with warnings.catch_warnings(record=True) as drift, view:
             warnings.simplefilter("always", TranscriptDriftWarning)
+            running = True
             result = asyncio.run(
                 run_company(
                     idea,
@@ -153,7 +162,9 @@ def run(
                 )
             )
     except MgptError as exc:
-        raise _fail(str(exc)) from None
+        from mgpt.llm.models_cli import SMALL_MODEL_NOTE, is_embedded
+
+        raise _fail(str(exc) + (f" ({SMALL_MODEL_NOTE})" if running and is_embedded(spec) else "")) from None
     except OSError as exc:  # e.g. the workspace path is a file, or not writable
         raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
     except KeyboardInterrupt:
@@ -175,6 +186,7 @@ def run(
         time.perf_counter() - started,
         _write_report(console, result.workspace),
         replayed=replay is not None or spec.startswith("replay:"),
+        spec=spec,
     )
     if result.tests_passed:
         raise typer.Exit(EXIT_OK)
@@ -259,9 +271,12 @@ def _paused(view):
 
 
 def _summary(
-    console, result, seconds: float, report_path: Optional[Path] = None, *, replayed: bool = False
+    console, result, seconds: float, report_path: Optional[Path] = None, *, replayed: bool = False,
+    spec: str = "",
 ) -> None:
     from rich.table import Table
+
+    from mgpt.llm.models_cli import SMALL_MODEL_NOTE, is_embedded
 
     spend = result.run.spend
     report = result.report
@@ -287,6 +302,8 @@ def _summary(
     table.add_row("log", f"{result.log} (transcript: {result.transcript})")
     if report_path is not None:
         table.add_row("report", str(report_path))
+    if is_embedded(spec):
+        table.add_row("note", SMALL_MODEL_NOTE)
     console.print(table)
 
 
@@ -294,10 +311,12 @@ def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
     transformers and the metric libraries load inside each command."""
     from mgpt.llm.eval.cli import register
+    from mgpt.llm.models_cli import register as register_models
     from mgpt.llm.train.cli import app as train_app
 
     app.add_typer(train_app, name="train")
     register(app)
+    register_models(app)
 
 
 _register_workshop()

@@ -29,24 +29,29 @@ class LocalModel(Model):
         top_p: float | None = None,
         seed: int | None = 0,
         device: str | None = None,
+        threads: int | None = None,
+        name: str | None = None,
     ):
         from .generate import check_checkpoint
 
         self.path = check_checkpoint(path)  # a clear error now, not at the first call
-        self.name = f"hf:{self.path.name}"
+        self.name = name or f"hf:{self.path.name}"
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
         self.device = device
+        #: torch intra-op threads; None sizes them to the free cores (see pick_threads).
+        self.threads = threads
         self._loaded: Any = None
         self._lock = asyncio.Lock()
 
     def _load(self) -> Any:
         if self._loaded is None:
-            from .generate import load_model
+            from .generate import load_model, pick_device, pick_dtype
 
-            self._loaded = load_model(self.path, device=self.device)
+            device = pick_device(self.device)  # bfloat16 on CUDA: half the memory, tensor cores
+            self._loaded = load_model(self.path, device=device, dtype=pick_dtype(device), threads=self.threads)
         return self._loaded
 
     def _generate(self, messages: list[ChatMessage], on_text=None, output: OutputFormat | None = None):

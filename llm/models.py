@@ -5,6 +5,8 @@
                        llama.cpp, ``mgpt serve``): a base URL and a key
 ``replay:<file>``      a recorded transcript
 ``hf:<dir>``           a local HuggingFace transformers checkpoint
+``local[:<name>]``     a model folder in ``$MGPT_HOME/models`` (default: the embedded
+                       SmolLM2-135M-Instruct that ``mgpt models pull`` fetches)
 ``test``               :class:`~mgpt.llm.testing.TestModel` with no script (Python use)
 =====================  ======================================================
 """
@@ -32,7 +34,7 @@ SPEC_HELP = (
     "choose a model with --model, MGPT_MODEL or the config file, e.g. "
     "'openai:gpt-4o-mini' (with OPENAI_API_KEY or MGPT_API_KEY set), "
     "'openai:qwen2.5-coder' with --base-url http://localhost:11434/v1 for Ollama, "
-    "'hf:/path/to/checkpoint', or 'replay:transcript.jsonl'"
+    "'hf:/path/to/checkpoint', 'local' (the small embedded model, offline), or 'replay:transcript.jsonl'"
 )
 
 
@@ -49,13 +51,16 @@ def infer_model(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     max_tokens: int | None = None,
+    threads: int | None = None,
 ) -> Model:
     """Build the backend ``spec`` names. ``base_url`` and ``api_key`` fall back to
     ``MGPT_BASE_URL``/``OPENAI_BASE_URL`` and ``MGPT_API_KEY``/``OPENAI_API_KEY``.
 
     ``timeout`` is the seconds one request to a server may take; ``max_tokens`` the
     completion tokens one call may use (:data:`DEFAULT_MAX_TOKENS_PER_CALL` for servers,
-    the checkpoint's default for ``hf:``). Every key resolved is registered as a secret."""
+    the checkpoint's default for ``hf:``). Every key resolved is registered as a secret.
+    ``threads`` sizes torch for the local backends (default: ``$MGPT_THREADS``, else the
+    free cores)."""
     env = os.environ if env is None else env
     if not isinstance(spec, str):
         raise ModelConfigError(f"the model spec must be a string, not {spec!r}: {SPEC_HELP}")
@@ -94,7 +99,15 @@ def infer_model(
             raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
         from .local import LocalModel
 
-        return LocalModel(Path(rest), **({"max_new_tokens": max_tokens} if max_tokens else {}))
+        cap = {"max_new_tokens": max_tokens} if max_tokens else {}
+        return LocalModel(Path(rest), threads=threads, **cap)
+    if kind == "local":
+        from .embedded import resolve_local
+        from .local import LocalModel
+
+        name, path = resolve_local(rest, env)
+        cap = {"max_new_tokens": max_tokens} if max_tokens else {}
+        return LocalModel(path, threads=threads, name=f"local:{name}", **cap)
     if spec == "test":
         from .testing import TestModel
 

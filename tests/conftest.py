@@ -19,3 +19,5 @@ def _no_real_models(monkeypatch, tmp_path_factory):
     for var in SECRET_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.setenv("MGPT_HOME", str(tmp_path_factory.mktemp("mgpt_home")))  # no user's pulled models
+    monkeypatch.setenv("MGPT_THREADS", "1")  # local models: one torch thread (the machine is shared)

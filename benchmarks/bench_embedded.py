@@ -1,0 +1,162 @@
+"""The embedded local model: how long a pull takes, and what a whole run on it achieves.
+
+    python benchmarks/bench_embedded.py pull [--home DIR]          # download + sha256 + convert
+    python benchmarks/bench_embedded.py run [--home DIR] [--max-rounds N] [IDEA]
+    python benchmarks/bench_embedded.py analyze WORKSPACE           # figures from a finished run
+
+``pull`` runs ``mgpt models pull --force`` into DIR (default: a fresh temporary folder) and
+reports wall time and the conversion time recorded in the model's manifest. ``run`` runs
+``mgpt run IDEA`` (default "build a todo app") with no model configured, so on the embedded
+model, then ``analyze``s its workspace: wall time, exit code, model calls, tokens,
+generation speed, how many answers hit the token limit, the first-try structured parse rate
+(replies to "Reply with one JSON object" prompts that needed no re-ask; and how many of those
+first replies held a JSON object at all), and the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RETRY_MARK = "That reply could not be used:"
+STRUCTURED_MARK = "Reply with one JSON object"
+
+
+def _mgpt(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mgpt", *args]
+
+
+def _machine() -> str:
+    try:
+        load = "load average %.1f %.1f %.1f" % os.getloadavg()
+    except OSError:
+        load = "load unknown"
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, {load}"
+
+
+def bench_pull(home: Path) -> None:
+    env = {**os.environ, "MGPT_HOME": str(home)}
+    started = time.perf_counter()
+    done = subprocess.run(_mgpt("models", "pull", "--force"), env=env)
+    wall = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"mgpt models pull exited {done.returncode}")
+    manifest = json.loads((home / "models" / "smollm2-135m-instruct" / "mgpt-model.json").read_text())
+    print(f"machine: {_machine()}")
+    print(f"mgpt models pull: {wall:.1f} s wall; pull as recorded in the manifest: {manifest['converted_in_s']} s")
+
+
+def _is_retry(call: dict) -> bool:
+    return any(m["role"] == "user" and m["content"].startswith(RETRY_MARK) for m in call["request"])
+
+
+def _is_structured(call: dict) -> bool:
+    return any(m["role"] == "user" and STRUCTURED_MARK in m["content"] for m in call["request"])
+
+
+def analyze(workspace: Path) -> dict:
+    """Figures from a finished run's transcript, event log and QA report."""
+    mgpt_dir = workspace / ".mgpt"
+    records = [json.loads(line) for line in (mgpt_dir / "transcript.jsonl").read_text().splitlines() if line.strip()]
+    calls = [r for r in records if r.get("type") == "call"]
+    events = [json.loads(line) for line in (mgpt_dir / "run.jsonl").read_text().splitlines() if line.strip()]
+    llm_events = [e for e in events if e["kind"] == "llm_call"]
+    seconds = sum(e["data"].get("seconds", 0.0) for e in llm_events)
+    completion = sum(c["response"]["usage"]["completion_tokens"] for c in calls)
+    prompt = sum(c["response"]["usage"]["prompt_tokens"] for c in calls)
+    # A structured first attempt succeeded when the same role/action's next call is not a re-ask.
+    from mgpt.actions.parsing import extract_json
+
+    first, first_ok, unknown, has_json = 0, 0, 0, 0
+    for i, call in enumerate(calls):
+        if not _is_structured(call) or _is_retry(call):
+            continue
+        first += 1
+        try:
+            extract_json(call["response"]["text"])
+            has_json += 1
+        except ValueError:
+            pass
+        later = [c for c in calls[i + 1 :] if (c["role"], c["action"]) == (call["role"], call["action"])]
+        if later and _is_retry(later[0]) and sum(m["content"].startswith(RETRY_MARK) for m in later[0]["request"] if m["role"] == "user") == 1:
+            continue
+        if not later and call is calls[-1]:
+            unknown += 1  # the run ended on it: an error after it would have been a re-ask
+            continue
+        first_ok += 1
+    stop = [e for e in events if e["kind"] == "stop"]
+    report = workspace / "docs" / "qa_report.md"
+    return {
+        "model": records[0].get("model") if records and records[0].get("type") == "header" else None,
+        "calls": len(calls),
+        "by_action": _count(f"{c['role']}.{c['action']}" for c in calls),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "hit_token_limit": sum(c["response"]["finish_reason"] == "length" for c in calls),
+        "model_seconds": round(seconds, 1),
+        "completion_tokens_per_s": round(completion / seconds, 2) if seconds else None,
+        "structured_first_attempts": first,
+        "structured_first_try_ok": first_ok,
+        "structured_unknown": unknown,
+        "structured_first_try_has_json": has_json,
+        "stop": stop[-1]["detail"] if stop else "no stop event (the run ended in an error)",
+        "qa_report": report.read_text().splitlines()[:6] if report.is_file() else None,
+        "files": sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file() and ".mgpt" not in p.parts),
+    }
+
+
+def _count(items) -> dict:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+def bench_run(home: Path, idea: str, max_rounds: int) -> None:
+    workspace = Path(tempfile.mkdtemp(prefix="mgpt-bench-embedded-")) / "ws"
+    env = {k: v for k, v in os.environ.items() if k not in ("MGPT_MODEL", "MGPT_CONFIG")}
+    env.update(MGPT_HOME=str(home), XDG_CONFIG_HOME=str(workspace.parent / "xdg"))  # nothing configured
+    print(f"machine: {_machine()}")
+    started = time.perf_counter()
+    done = subprocess.run(_mgpt("run", idea, "-w", str(workspace), "--max-rounds", str(max_rounds)), env=env)
+    wall = time.perf_counter() - started
+    figures = analyze(workspace)
+    print(json.dumps({"idea": idea, "exit_code": done.returncode, "wall_s": round(wall, 1), **figures}, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("pull")
+    p.add_argument("--home", type=Path, help="MGPT_HOME to pull into (default: a fresh temporary folder)")
+    r = sub.add_parser("run")
+    r.add_argument("idea", nargs="?", default="build a todo app")
+    r.add_argument("--home", type=Path, help="MGPT_HOME holding the pulled model (default: $MGPT_HOME)")
+    r.add_argument("--max-rounds", type=int, default=12)
+    a = sub.add_parser("analyze")
+    a.add_argument("workspace", type=Path)
+    args = parser.parse_args()
+    if args.what == "pull":
+        home = args.home or Path(tempfile.mkdtemp(prefix="mgpt-home-"))
+        try:
+            bench_pull(home)
+        finally:
+            if args.home is None:
+                shutil.rmtree(home, ignore_errors=True)
+    elif args.what == "run":
+        home = args.home or Path(os.environ.get("MGPT_HOME") or Path.home() / ".cache" / "mgpt")
+        bench_run(home, args.idea, args.max_rounds)
+    else:
+        print(json.dumps(analyze(args.workspace), indent=2))
+
+
+if __name__ == "__main__":
+    main()
