@@ -63,6 +63,7 @@ def run(
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, free)."),
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (isolated, default; needs bubblewrap) or none (unisolated). Default: $MGPT_SANDBOX or bwrap."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -111,9 +112,10 @@ def run(
                     fix_rounds=fix_rounds,
                     record=record,
                     force=force,
-                    limits=Limits(timeout=test_timeout),
+                    limits=Limits(timeout=test_timeout, hide=(str(config),) if config else ()),
                     prices=PriceTable(settings.prices),
                     on_event=view,
+                    sandbox=sandbox,
                 )
             )
     except MgptError as exc:
@@ -151,6 +153,8 @@ def _summary(console, result, seconds: float) -> None:
     table.add_row("workspace", str(result.workspace))
     table.add_row("files written", f"{len(result.files)} ({', '.join(project_files[:8])}{'…' if len(project_files) > 8 else ''})")
     table.add_row("tests", tests)
+    if report and getattr(result, "sandbox", "bwrap") == "none":
+        table.add_row("sandbox", "none: tests ran UNISOLATED (--sandbox none), as you, with your files and network")
     table.add_row("stopped", f"{result.run.stop_reason}: {result.run.detail}")
     table.add_row("model calls", f"{spend.calls} ({spend.prompt_chars} prompt characters)")
     table.add_row("tokens", f"{spend.prompt_tokens} prompt + {spend.completion_tokens} completion")

@@ -165,10 +165,33 @@ def extract_code(text: str, language: str = "python") -> str:
     raise ParseError("the answer is empty")
 
 
+_OPENER = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([\w.+#-]*)[^\n`]*$", re.MULTILINE)
+
+
+def extract_file(text: str, language: str = "text") -> str:
+    """The whole content of a file given as one fenced block, even when the file holds
+    fences of its own (a README with ```bash examples).
+
+    The block runs from the first opening fence to the *last* closing fence of the same
+    kind and at least its length in the answer (to the end when the answer was cut off);
+    a bare answer without any fence is the file itself."""
+    m = _OPENER.search(text)
+    if m is None:
+        if text.strip():
+            return text.strip() + "\n"
+        raise ParseError("the answer is empty")
+    fence = m.group(1)
+    body = text[m.end() + 1 :]
+    closers = list(re.finditer(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", body, re.MULTILINE))
+    if closers:
+        body = body[: closers[-1].start()]
+    return body.rstrip() + "\n"
+
+
 _PATH_LIKE = re.compile(r".*[A-Za-z_].*\.[A-Za-z][A-Za-z0-9]{0,7}")
 
 
-def _heading_path(line: str) -> str | None:
+def heading_path(line: str) -> str | None:
     """The file path a line before a code block announces: ``## pkg/mod.py``,
     ``**pkg/mod.py**``, ``File: pkg/mod.py``, ``Here is the corrected `pkg/mod.py`:``.
     The path is taken whole (``../x.py`` stays ``../x.py``, for the workspace to refuse)."""
@@ -186,7 +209,7 @@ def extract_files(text: str) -> list[tuple[str, str]]:
     files: list[tuple[str, str]] = []
     for m in _FENCE.finditer(text):
         before = [line for line in text[: m.start()].splitlines() if line.strip()]
-        path = _heading_path(before[-1]) if before else None
+        path = heading_path(before[-1]) if before else None
         if path:
             files.append((path, m.group(2).rstrip() + "\n"))
     if not files:

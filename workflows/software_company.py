@@ -9,12 +9,13 @@ project's README, and returns what happened.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from mgpt.actions.documents import PRD, SystemDesign, TestReport
 from mgpt.actions.sandbox import Limits
+from mgpt.actions.sandbox import require as require_sandbox
 from mgpt.actions.workspace import Workspace
 from mgpt.agents.budget import Budget
 from mgpt.agents.environment import Environment
@@ -44,6 +45,8 @@ class CompanyResult:
     transcript: Path
     log: Path
     unused_replay_calls: list[tuple[str, str, int]] = field(default_factory=list)
+    #: How generated code ran: "bwrap" (isolated) or "none" (unisolated).
+    sandbox: str = "bwrap"
 
     @property
     def tests_passed(self) -> bool:
@@ -115,10 +118,16 @@ async def run_company(
     limits: Limits | None = None,
     prices: PriceTable | None = None,
     on_event: Callable[[Event], None] | None = None,
+    sandbox: str | None = None,
 ) -> CompanyResult:
-    """Run the software company on ``idea`` into ``workspace``."""
+    """Run the software company on ``idea`` into ``workspace``.
+
+    ``sandbox`` is how generated code runs: ``"bwrap"`` (isolated; the default, also
+    ``$MGPT_SANDBOX``) or ``"none"`` (unisolated, by explicit choice). Checked before any
+    model call: a run that cannot isolate is refused with one line saying what to do."""
     if not idea.strip():
         raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
+    limits = replace(limits or Limits(), sandbox=require_sandbox(sandbox or (limits.sandbox if limits else None)))
     root = Path(workspace).resolve()
     prepare_workspace(root, force=force)
     mgpt_dir = root / ".mgpt"
@@ -140,7 +149,9 @@ async def run_company(
         await model.aclose()
     ws = Workspace(root)
     readme = _project_readme(ws)
-    if readme is not None and not ws.exists("README.md"):
+    # An engineer-written README (any README.* the task list had) is kept as written.
+    has_readme = any(p.name.lower().startswith("readme") for p in root.iterdir() if p.is_file())
+    if readme is not None and not has_readme:
         ws.write("README.md", readme)
     reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
     unused = list(getattr(model, "unused", []))
@@ -152,4 +163,5 @@ async def run_company(
         transcript=transcript,
         log=mgpt_dir / "run.jsonl",
         unused_replay_calls=unused,
+        sandbox=limits.sandbox or "bwrap",
     )
