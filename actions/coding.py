@@ -69,7 +69,7 @@ def file_kind(path: str) -> tuple[str, str]:
     return FILE_KINDS.get(PurePosixPath(path).suffix.lower(), ("text file", "text"))
 
 
-def test_paths(sources: list[str]) -> dict[str, str]:
+def tests_for_modules(sources: list[str]) -> dict[str, str]:
     """The test file for each source module, unique per module path.
 
     ``pkg/money.py`` -> ``tests/test_money.py`` (``__main__`` -> ``test_cli``); when two
@@ -207,7 +207,7 @@ class WriteTests(Action):
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
         written: list[str] = []
-        names = test_paths(sources)
+        names = tests_for_modules(sources)
         for path in sources:
             others = _interfaces(ws, [p for p in sources if p != path])
             test_path = names[path]

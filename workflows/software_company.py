@@ -105,6 +105,17 @@ def _project_readme(workspace: Workspace) -> str | None:
     )
 
 
+def write_project_readme(ws: Workspace) -> bool:
+    """Write the project's README from the PRD and design, unless the engineer wrote one
+    (any ``README*`` at the top: README.md, readme.md, README.rst are kept as written)."""
+    if any(p.name.lower().startswith("readme") for p in ws.root.iterdir() if p.is_file()):
+        return False
+    readme = _project_readme(ws)
+    if readme is not None:
+        ws.write("README.md", readme)
+    return readme is not None
+
+
 async def run_company(
     idea: str,
     *,
@@ -148,11 +159,7 @@ async def run_company(
         env.close()
         await model.aclose()
     ws = Workspace(root)
-    readme = _project_readme(ws)
-    # An engineer-written README (any README.* the task list had) is kept as written.
-    has_readme = any(p.name.lower().startswith("readme") for p in root.iterdir() if p.is_file())
-    if readme is not None and not has_readme:
-        ws.write("README.md", readme)
+    write_project_readme(ws)
     reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
     unused = list(getattr(model, "unused", []))
     return CompanyResult(
