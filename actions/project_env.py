@@ -134,14 +134,15 @@ def _install_commands(env: ProjectEnv, uv: str | None, reqs: list[str], wheels: 
     if uv:
         base = [uv, "pip", "install", "--quiet", "--python", str(env.python), *links]
         return [base + (["--offline", "--no-index"] if not online else []) + reqs]
-    pip = [_base_python(), "-m", "pip", "--disable-pip-version-check", "--no-input",
+    # mgpt's own pip drives the install into the venv (``pip --python``, pip >= 22.3).
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input",
            "--python", str(env.python)]
     if not online:
         return [pip + ["install", "--quiet", "--no-index", *links, *reqs]]
     # Online with pip: fill the wheel cache first (best effort: an sdist may not build
     # here), then install with the index as a fallback.
     names = [r for r in reqs if r != str(env.root)]
-    fill = [_base_python(), "-m", "pip", "--disable-pip-version-check", "--no-input",
+    fill = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input",
             "download", "--quiet", "-d", str(wheels), *[r for r in names if not r.startswith("-e")]]
     return [fill, pip + ["install", "--quiet", *links, *reqs]]
 
@@ -181,7 +182,8 @@ def ensure_project_env(workspace: Path, limits: Limits | None = None, *, network
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "UV_NO_PROGRESS": "1",
     }
-    readable = [Path(uv).resolve().parent] if uv else []
+    # The installer's own files: uv's binary, or mgpt's environment (pip) when it is a venv.
+    readable = [Path(uv).resolve().parent] if uv else [Path(sys.prefix).resolve()]
     attempts = [False, True] if network else [False]
     logs: list[str] = []
     for online in attempts:

@@ -223,6 +223,7 @@ class _PidsCgroup:
         self.path: Path | None = None
         if os.geteuid() != 0 or not (self.BASE / "cgroup.procs").exists():
             return
+        self._sweep()
         path = self.BASE / f"mgpt-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
         try:
             path.mkdir()
@@ -230,6 +231,20 @@ class _PidsCgroup:
             self.path = path
         except OSError:
             self.close()
+
+    def _sweep(self) -> None:
+        """Remove groups left by an mgpt that was killed (empty once their processes died)."""
+        for stale in self.BASE.glob("mgpt-*"):
+            try:
+                pid = int(stale.name.split("-")[1])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                try:
+                    stale.rmdir()
+                except OSError:
+                    pass
+            except (ValueError, IndexError, PermissionError):
+                pass
 
     def enter(self) -> None:  # runs in the child before exec
         if self.path is not None:
