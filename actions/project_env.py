@@ -29,8 +29,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
-from mgpt.agents.secrets import redact
+from mgpt.agents.secrets import redact, register
 
 from .sandbox import Limits, normalize_output, run_sandboxed
 
@@ -40,6 +41,13 @@ TEST_REQUIREMENTS = ("pytest",)
 DECLARING_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "setup.cfg")
 #: Bumped when the way environments are built changes, so old ones are rebuilt.
 ENV_FORMAT = 1
+#: The user's installer settings that reach the (sandboxed) install step: a private index
+#: or mirror, a proxy, a CA bundle. Credentials inside index URLs are registered as secrets.
+INSTALLER_ENV_VARS = (
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL", "UV_INDEX", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+    "https_proxy", "no_proxy", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+)
 
 
 def mgpt_home() -> Path:
@@ -133,17 +141,18 @@ def _install_commands(env: ProjectEnv, uv: str | None, reqs: list[str], wheels: 
     links = ["--find-links", str(wheels)]
     if uv:
         base = [uv, "pip", "install", "--quiet", "--python", str(env.python), *links]
-        return [base + (["--offline", "--no-index"] if not online else []) + reqs]
+        # --offline: the wheel cache, plus what uv's own cache holds from earlier online runs.
+        return [base + (["--offline"] if not online else []) + reqs]
     # mgpt's own pip drives the install into the venv (``pip --python``, pip >= 22.3).
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input",
            "--python", str(env.python)]
     if not online:
         return [pip + ["install", "--quiet", "--no-index", *links, *reqs]]
     # Online with pip: fill the wheel cache first (best effort: an sdist may not build
-    # here), then install with the index as a fallback.
-    names = [r for r in reqs if r != str(env.root)]
+    # here), then install with the index as a fallback. The project itself is not cached.
+    named = [r for i, r in enumerate(reqs) if r != "-e" and (i == 0 or reqs[i - 1] != "-e")]
     fill = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input",
-            "download", "--quiet", "-d", str(wheels), *[r for r in names if not r.startswith("-e")]]
+            "download", "--quiet", "-d", str(wheels), *links, *named]
     return [fill, pip + ["install", "--quiet", *links, *reqs]]
 
 
@@ -183,7 +192,20 @@ def ensure_project_env(workspace: Path, limits: Limits | None = None, *, network
         "UV_NO_PROGRESS": "1",
     }
     # The installer's own files: uv's binary, or mgpt's environment (pip) when it is a venv.
+    for name in INSTALLER_ENV_VARS:
+        if os.environ.get(name):
+            install_env[name] = os.environ[name]
+            for url in os.environ[name].split():
+                try:
+                    password = urlsplit(url).password
+                except ValueError:
+                    continue
+                register(password)
+                register(unquote(password) if password else None)
     readable = [Path(uv).resolve().parent] if uv else [Path(sys.prefix).resolve()]
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        if install_env.get(name) and Path(install_env[name]).exists():
+            readable.append(Path(install_env[name]).resolve())
     attempts = [False, True] if network else [False]
     logs: list[str] = []
     for online in attempts:

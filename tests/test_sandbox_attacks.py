@@ -37,10 +37,10 @@ def _ws(tmp_path: Path) -> Path:
     return ws
 
 
-def hostile_transcript(tmp_path: Path, test_code: str) -> Path:
-    """todo_cli's golden transcript with QA's first test file replaced by ``test_code``."""
+def hostile_transcript(tmp_path: Path, test_code: str, source: Path = TODO) -> Path:
+    """A golden transcript with QA's first test file replaced by ``test_code``."""
     out = tmp_path / "hostile.jsonl"
-    lines = [json.loads(line) for line in TODO.read_text().splitlines()]
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
     first = next(line for line in lines if line.get("action") == "WriteTests")
     first["response"]["text"] = f"```python\n{textwrap.dedent(test_code)}\n```"
     out.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -81,7 +81,11 @@ def test_steal():
 """
 
 
-def test_keys_do_not_reach_generated_code_or_any_record(tmp_path, monkeypatch):
+@pytest.mark.parametrize("golden, fix_rounds", [("todo_cli", 0), ("bank_ledger_bug", 1)],
+                         ids=["report", "fix-prompt"])
+def test_keys_do_not_reach_generated_code_or_any_record(tmp_path, monkeypatch, golden, fix_rounds):
+    """The hostile test's failure travels into the QA report, the run log and (with a fix
+    round) the FixBug prompt, recorded in the transcript: no key in any of them."""
     from typer.testing import CliRunner
 
     from mgpt.cli import app
@@ -91,10 +95,16 @@ def test_keys_do_not_reach_generated_code_or_any_record(tmp_path, monkeypatch):
     config = Path(os.environ["XDG_CONFIG_HOME"]) / "mgpt" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f'api_key = "{CONFIG_CANARY}"\n')
-    transcript = hostile_transcript(tmp_path, STEAL.replace("CONFIG", repr(str(config))))
+    transcript = hostile_transcript(tmp_path, STEAL.replace("CONFIG", repr(str(config))),
+                                    HERE / "golden" / f"{golden}.jsonl")
     ws = tmp_path / "ws"
-    result = CliRunner().invoke(app, ["run", "--replay", str(transcript), "-w", str(ws), "--fix-rounds", "0"])
+    result = CliRunner().invoke(app, ["run", "--replay", str(transcript), "-w", str(ws),
+                                      "--fix-rounds", str(fix_rounds)])
     assert result.exit_code == 1, result.output
+    calls = [json.loads(line) for line in (ws / ".mgpt" / "transcript.jsonl").read_text().splitlines()]
+    fix_prompts = [json.dumps(c["request"]) for c in calls if c.get("action") == "FixBug"]
+    assert len(fix_prompts) == fix_rounds
+    assert all("test_steal" in p for p in fix_prompts)  # the hostile output reached the prompt...
     report = (ws / "docs" / "qa_report.md").read_text()
     assert "test_steal" in report and "/proc/" in report  # the hostile test ran and reported
     secrets = [*CANARIES.values(), CONFIG_CANARY]
@@ -103,7 +113,7 @@ def test_keys_do_not_reach_generated_code_or_any_record(tmp_path, monkeypatch):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()
             leaked = [n for n in needles if n in data]
-            assert not leaked, f"{path} holds {leaked}"
+            assert not leaked, f"{path} holds {leaked}"  # ...but no key did
     assert not any(n.decode() in result.output for n in needles)
 
 

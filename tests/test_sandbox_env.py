@@ -229,3 +229,57 @@ def test_limits_carry_the_mode(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap_problem", lambda: "no bwrap here")
     result = sandbox.run_sandboxed([sys.executable, "-c", "print('hi')"], tmp_path, Limits(sandbox="none"))
     assert result.ok and "hi" in result.output and not result.isolated
+
+
+def _serve_index(root: Path):
+    """A PEP 503 simple index of ``root``'s wheels on 127.0.0.1 (the only network a test
+    may use); returns (url, server)."""
+    import functools
+    import http.server
+    import threading
+
+    simple = root / "simple"
+    for whl in root.glob("*.whl"):
+        name = whl.name.split("-")[0].lower().replace("_", "-")
+        (simple / name).mkdir(parents=True, exist_ok=True)
+        (simple / name / "index.html").write_text(f'<a href="../../{whl.name}">{whl.name}</a>\n')
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/simple", server
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_online_only_when_the_cache_fails_and_then_cached(tmp_path, home, monkeypatch, installer):
+    """Not in the wheel cache: fetched from the index (a local one here) in the install
+    step, then a fresh project installs it offline."""
+    if installer == "pip":
+        monkeypatch.setattr(project_env, "find_uv", lambda: None)
+    elif project_env.find_uv() is None:
+        pytest.skip("uv is not installed")
+    index_root = tmp_path / "index"
+    index_root.mkdir()
+    build_wheel(index_root, "remotedep", "2.0", {"remotedep/__init__.py": "VALUE = 7\n"})
+    url, server = _serve_index(index_root)
+    try:
+        monkeypatch.delenv("MGPT_OFFLINE")
+        monkeypatch.setenv("PIP_INDEX_URL", url)
+        monkeypatch.setenv("UV_INDEX_URL", url)
+        test = "import remotedep\n\ndef test_remote():\n    assert remotedep.VALUE == 7\n"
+        ws = project(tmp_path / "a", {"requirements.txt": "remotedep\n", "tests/test_r.py": test})
+        env = ensure_project_env(ws)
+        assert env.ok, env.log
+        assert "from the package index" in env.log  # the offline try failed first
+        assert run_pytest(ws, python=str(env.python), path=[str(env.bin)]).passed == 1
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("MGPT_OFFLINE", "1")
+    again = project(tmp_path / "b", {"requirements.txt": "remotedep\n", "tests/test_r.py": test})
+    env = ensure_project_env(again)
+    assert env.ok, env.log
+    assert "from the package index" not in env.log
