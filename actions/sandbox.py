@@ -180,11 +180,6 @@ def _bwrap_args(
     home = Path.home().resolve()
     if home != Path("/"):
         args += ["--tmpfs", str(home)]
-    for path in _hidden_paths(limits.hide):
-        if path.is_dir():
-            args += ["--tmpfs", str(path)]
-        else:
-            args += ["--ro-bind", "/dev/null", str(path)]
     for path in [*_python_roots(), *readable]:
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(workspace), str(workspace)]
@@ -193,6 +188,12 @@ def _bwrap_args(
         args += ["--ro-bind", str(mgpt_dir), str(mgpt_dir)]
     for path in writable:
         args += ["--bind", str(path), str(path)]
+    # Last, so a secret file stays hidden even inside a folder bound above.
+    for path in _hidden_paths(limits.hide):
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(path)]
     args += ["--chdir", str(workspace), "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -446,7 +447,14 @@ def run_sandboxed(
 def _snapshot(reader: _CappedReader) -> str:
     """What a still-running reader holds (an escaped process keeps the pipe open)."""
     head = bytes(reader.head)
-    tail = b"".join(list(reader.tail))
+    for _ in range(10):  # the reader may append while we copy
+        try:
+            tail = b"".join(list(reader.tail))
+            break
+        except RuntimeError:
+            time.sleep(0.01)
+    else:
+        tail = b""
     note = b"\n[mgpt] ... output still open: a process escaped the run ...\n"
     return (head + note + tail[-reader.half:]).decode("utf-8", "replace")
 

@@ -358,3 +358,31 @@ def test_output_is_capped_and_mgpt_memory_stays_flat(tmp_path):
     assert int(dropped) > 190 * 1024 * 1024
     assert int(length) < 300 * 1024
     assert int(after) - int(before) < 30 * 1024, (before, after)  # KiB: flat, not +200 MB
+
+
+def test_secret_files_are_hidden_even_inside_the_workspace(tmp_path):
+    """mgpt's config (and a --config file, wherever it is) reads as empty inside."""
+    ws = _ws(tmp_path)
+    secret = ws / "my-config.toml"
+    secret.write_text(f'api_key = "{CONFIG_CANARY}"\n')
+    home_config = Path(os.environ["XDG_CONFIG_HOME"]) / "mgpt" / "config.toml"
+    home_config.parent.mkdir(parents=True, exist_ok=True)
+    home_config.write_text(f'api_key = "{CONFIG_CANARY}"\n')
+    result = run_sandboxed(_py(f"""
+        import os
+        for path in {[str(secret), str(home_config)]!r}:
+            try:
+                print(path, repr(open(path).read().encode().hex()))
+            except OSError as exc:
+                print(path, "unreadable", exc.errno)
+        print(sorted(os.listdir({str(Path.home())!r})))
+    """), ws, Limits(hide=(str(secret),)))
+    assert result.ok, result.output
+    assert CONFIG_CANARY.encode().hex() not in result.output
+    # $HOME is an empty tmpfs but for the Python install bound back (pyenv lives there).
+    listed = eval(result.output.strip().splitlines()[-1])
+    home = Path.home().resolve()
+    bound = {Path(p).resolve().relative_to(home).parts[0] for p in (sys.base_prefix, sys.base_exec_prefix)
+             if Path(p).resolve().is_relative_to(home)}
+    assert set(listed) <= bound, listed
+    assert secret.read_text().startswith("api_key")  # hidden, not harmed
