@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from mgpt.agents.errors import MgptError
 from mgpt.agents.secrets import redact, register
 
 from .sandbox import Limits, normalize_output, run_sandboxed
@@ -48,6 +49,11 @@ INSTALLER_ENV_VARS = (
     "UV_EXTRA_INDEX_URL", "UV_INDEX", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
     "https_proxy", "no_proxy", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
 )
+
+
+class ProjectEnvError(MgptError):
+    """pytest itself cannot be installed into a project environment: the machine's
+    problem (no wheel cache, no network), not one the engineer can fix in the code."""
 
 
 def mgpt_home() -> Path:
@@ -208,20 +214,38 @@ def ensure_project_env(workspace: Path, limits: Limits | None = None, *, network
             readable.append(Path(install_env[name]).resolve())
     attempts = [False, True] if network else [False]
     logs: list[str] = []
-    for online in attempts:
-        for cmd in _install_commands(env, uv, reqs, wheels, online):
-            result = run_sandboxed(
-                cmd, workspace, _install_limits(limits), network=online,
-                writable=[env.root, wheels, cache], readable=readable, env=install_env,
+
+    def install(reqs: list[str]) -> None:
+        for online in attempts:
+            for cmd in _install_commands(env, uv, reqs, wheels, online):
+                result = run_sandboxed(
+                    cmd, workspace, _install_limits(limits), network=online,
+                    writable=[env.root, wheels, cache], readable=readable, env=install_env,
+                )
+                if "download" not in cmd:  # filling the cache is best effort, not logged
+                    where = "the wheel cache (offline)" if not online else "the package index"
+                    logs.append(f"$ install {' '.join(reqs)} from {where}\n{result.output.strip()}")
+                    env.exit_code, env.timed_out = result.exit_code, result.timed_out
+            if env.exit_code == 0 and not env.timed_out:
+                env.ok = True
+                return
+
+    install(reqs)
+    if not env.ok:
+        # Is it the project's declarations, or can pytest itself not be had here?
+        failed, failed_code, failed_timeout = list(logs), env.exit_code, env.timed_out
+        if reqs != list(TEST_REQUIREMENTS):
+            install(list(TEST_REQUIREMENTS))
+        if not env.ok:
+            tail = normalize_output(logs[-1], workspace)[-1500:]
+            raise ProjectEnvError(
+                f"cannot install pytest into the project environment ({' '.join(tail.split())[-300:]}); "
+                f"fill the wheel cache with `python3 -m pip download -d {wheels} pytest setuptools wheel`"
+                + (" or unset MGPT_OFFLINE" if not network else " or allow access to the package index")
             )
-            is_fill = "download" in cmd
-            if not is_fill:
-                where = "the wheel cache (offline)" if not online else "the package index"
-                logs.append(f"$ install {' '.join(reqs)} from {where}\n{result.output.strip()}")
-                env.exit_code, env.timed_out = result.exit_code, result.timed_out
-        if env.exit_code == 0 and not env.timed_out:
-            env.ok = True
-            break
+        # pytest installs: the declared dependencies are at fault, for the engineer to fix.
+        env.ok, logs = False, failed
+        env.exit_code, env.timed_out = failed_code, failed_timeout
     env.log = normalize_output("\n\n".join(logs), workspace)
     if env.ok:
         stamp.write_text(json.dumps({"key": key, "installer": "uv" if uv else "pip"}) + "\n")

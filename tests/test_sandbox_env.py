@@ -283,3 +283,14 @@ def test_online_only_when_the_cache_fails_and_then_cached(tmp_path, home, monkey
     env = ensure_project_env(again)
     assert env.ok, env.log
     assert "from the package index" not in env.log
+
+
+def test_no_pytest_to_be_had_is_the_users_problem_in_one_line(tmp_path, monkeypatch):
+    """An empty wheel cache offline: not a bug for the engineer (the replay would run out
+    of answers for FixBug), but one line telling the user how to fill the cache."""
+    monkeypatch.setenv("MGPT_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("MGPT_OFFLINE", "1")
+    ws = project(tmp_path, {"requirements.txt": "tinydep\n", "tests/test_x.py": "def test_x():\n    pass\n"})
+    with pytest.raises(project_env.ProjectEnvError, match="pip download -d .*pytest") as info:
+        ensure_project_env(ws)
+    assert "\n" not in str(info.value) and "MGPT_OFFLINE" in str(info.value)
