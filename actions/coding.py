@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import threading
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
@@ -235,6 +237,35 @@ class WriteTests(Action):
         return CodeBundle(files=written)
 
 
+def _test_report(ws: Workspace, limits: Limits, rounds_used: int, cancel: threading.Event) -> TestReport:
+    """Build (or reuse) the project environment, run the tests in the sandbox, report."""
+    env = ensure_project_env(ws.root, limits, cancel=cancel)
+    if not env.ok:
+        # A dependency that does not install is the engineer's to fix, like a failing test.
+        declared = ", ".join(f for f in DECLARING_FILES if ws.exists(f)) or "the declared dependencies"
+        header = (f"Installing the project's dependencies failed: fix {declared} (or the "
+                  "code that needs a package that cannot be installed).\n")
+        return TestReport(
+            passed=0,
+            failed=0,
+            errors=1,
+            exit_code=env.exit_code or 1,
+            timed_out=env.timed_out,
+            output=header + env.log[-(OUTPUT_TAIL - len(header)):],
+            fix_round=rounds_used,
+        )
+    result = run_pytest(ws.root, limits, python=str(env.python), path=[str(env.bin)], cancel=cancel)
+    return TestReport(
+        passed=result.passed,
+        failed=result.failed,
+        errors=result.errors,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        output=result.output[-OUTPUT_TAIL:],
+        fix_round=rounds_used,
+    )
+
+
 class RunTests(Action):
     description = "Run the project's tests in the sandbox and report"
 
@@ -243,32 +274,15 @@ class RunTests(Action):
         limits = ctx.settings.get("limits") or Limits()
         fix_rounds = int(ctx.settings.get("fix_rounds", 2))
         rounds_used = len(await ctx.memory.find(cause_by=FixBug))
-        env = ensure_project_env(ws.root, limits)
-        if env.ok:
-            result = run_pytest(ws.root, limits, python=str(env.python), path=[str(env.bin)])
-            report = TestReport(
-                passed=result.passed,
-                failed=result.failed,
-                errors=result.errors,
-                exit_code=result.exit_code,
-                timed_out=result.timed_out,
-                output=result.output[-OUTPUT_TAIL:],
-                fix_round=rounds_used,
-            )
-        else:
-            # A dependency that does not install is the engineer's to fix, like a failing test.
-            declared = ", ".join(f for f in DECLARING_FILES if ws.exists(f)) or "the declared dependencies"
-            header = (f"Installing the project's dependencies failed: fix {declared} (or the "
-                      "code that needs a package that cannot be installed).\n")
-            report = TestReport(
-                passed=0,
-                failed=0,
-                errors=1,
-                exit_code=env.exit_code or 1,
-                timed_out=env.timed_out,
-                output=header + env.log[-(OUTPUT_TAIL - len(header)):],
-                fix_round=rounds_used,
-            )
+        # The sandbox blocks: it runs in a worker thread (which spawns and waits, as the
+        # parent-death signal requires), so Ctrl-C's cancellation reaches this task at once
+        # and stops the run through ``cancel``.
+        cancel = threading.Event()
+        try:
+            report = await asyncio.to_thread(_test_report, ws, limits, rounds_used, cancel)
+        except BaseException:
+            cancel.set()
+            raise
         if not report.ok and rounds_used < fix_rounds:
             engineer = ctx.settings.get("engineer", "Engineer")
             return Message(content=report.to_markdown(), payload=report, send_to={engineer})

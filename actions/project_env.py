@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -162,7 +163,13 @@ def _install_commands(env: ProjectEnv, uv: str | None, reqs: list[str], wheels: 
     return [fill, pip + ["install", "--quiet", *links, *reqs]]
 
 
-def ensure_project_env(workspace: Path, limits: Limits | None = None, *, network: bool | None = None) -> ProjectEnv:
+def ensure_project_env(
+    workspace: Path,
+    limits: Limits | None = None,
+    *,
+    network: bool | None = None,
+    cancel: threading.Event | None = None,
+) -> ProjectEnv:
     """The workspace's project environment, built or reused. Never raises for a failed
     install: see :attr:`ProjectEnv.ok` and :attr:`ProjectEnv.log`."""
     workspace = Path(workspace).resolve()
@@ -221,6 +228,7 @@ def ensure_project_env(workspace: Path, limits: Limits | None = None, *, network
                 result = run_sandboxed(
                     cmd, workspace, _install_limits(limits), network=online,
                     writable=[env.root, wheels, cache], readable=readable, env=install_env,
+                    cancel=cancel,
                 )
                 if "download" not in cmd:  # filling the cache is best effort, not logged
                     where = "the wheel cache (offline)" if not online else "the package index"

@@ -53,6 +53,10 @@ class SandboxUnavailable(MgptError):
     """Isolation was asked for (the default) but bubblewrap cannot run here."""
 
 
+class RunCancelled(Exception):
+    """The caller cancelled a sandboxed run (its processes are dead when this is raised)."""
+
+
 @dataclass
 class Limits:
     """Bounds on one sandboxed run. ``sandbox`` is the mode (``bwrap`` or ``none``); None
@@ -361,12 +365,16 @@ def run_sandboxed(
     writable: list[Path] | None = None,
     readable: list[Path] | None = None,
     env: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> SandboxResult:
     """Run ``args`` in ``workspace`` under ``limits``; never raises for the child's failures.
 
     ``path`` is put first on PATH (a project venv's bin); ``network`` lets the run reach
     the network (installing dependencies only); ``writable``/``readable`` are extra
     folders bound into the sandbox; ``env`` adds variables to the allow-listed ones.
+    Setting ``cancel`` (from another thread: an async caller runs this in a worker thread)
+    kills the run and raises :class:`RunCancelled` within a quarter of a second; so does
+    Ctrl-C (KeyboardInterrupt) when this runs in the main thread.
     Raises :class:`SandboxUnavailable` when isolation was asked for and cannot be had.
     """
     limits = limits or Limits()
@@ -415,6 +423,8 @@ def run_sandboxed(
                 proc.wait(timeout=max(0.0, min(0.25, deadline - time.perf_counter())))
                 break
             except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelled("the run was cancelled") from None
                 if time.perf_counter() >= deadline:
                     timed_out = True
                     _kill(proc, isolated)
@@ -495,6 +505,7 @@ def run_pytest(
     *,
     python: str | None = None,
     path: list[str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> SandboxResult:
     """Run the workspace's pytest suite in the sandbox and count the outcome.
 
@@ -513,6 +524,7 @@ def run_pytest(
         limits,
         path=path,
         writable=[tmp],
+        cancel=cancel,
     )
     result.output = normalize_output(result.output, workspace)
     return parse_counts(result)

@@ -205,7 +205,7 @@ def test_a_detached_daemon_dies_at_the_deadline(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["SIGKILL", "SIGTERM", "SIGINT"])
 def test_killing_mgpt_run_leaves_no_process_behind(tmp_path, how):
     ws = tmp_path / "ws"
     marker, started = ws / "daemon_alive", ws / "started"
@@ -220,8 +220,11 @@ def test_killing_mgpt_run_leaves_no_process_behind(tmp_path, how):
         while not started.exists() and time.monotonic() < deadline and mgpt.poll() is None:
             time.sleep(0.1)
         assert started.exists(), "the hostile test never started"
+        t0 = time.perf_counter()
         mgpt.send_signal(how)
         mgpt.wait(timeout=10)
+        if how == signal.SIGINT:  # Ctrl-C: the run stops, mgpt exits, promptly
+            assert time.perf_counter() - t0 < 2.0
     finally:
         if mgpt.poll() is None:
             mgpt.kill()
