@@ -94,9 +94,12 @@ def tests_for_modules(sources: list[str]) -> dict[str, str]:
 
 
 def _is_test_support(path: str) -> bool:
-    """Files QA may add beside a test file: conftest.py and fixtures under tests/."""
+    """Files QA may add beside a test file: conftest.py and fixtures or data under tests/
+    (not another ``test_*.py``: that would overwrite another module's tests)."""
     pure = PurePosixPath(path)
-    return (pure.parts[:1] == ("tests",) and len(pure.parts) > 1) or path == "conftest.py"
+    if path == "conftest.py":
+        return True
+    return pure.parts[:1] == ("tests",) and len(pure.parts) > 1 and not pure.name.startswith("test_")
 
 
 def _interfaces(ws: Workspace, paths: list[str]) -> str:

@@ -93,6 +93,7 @@ def test_qa_may_add_conftest_and_fixture_files(tmp_path):
         "## tests/conftest.py\n```python\nimport pytest\n\n@pytest.fixture\ndef sample():\n    return 1\n```\n"
         "tests/data/prices.csv\n```csv\nname,price\napple,1\n```\n"
         "## ../evil.py\n```python\nboom\n```\n"
+        "## tests/test_other.py\n```python\nclobbered = True\n```\n"
     )
     prd = PRD.model_construct(project_name="pkg", summary="s", acceptance_criteria=["parses"])
     ctx = ActionContext(role_name="QaEngineer", workspace=tmp_path,
@@ -103,6 +104,7 @@ def test_qa_may_add_conftest_and_fixture_files(tmp_path):
     assert "def sample" in (tmp_path / "tests/conftest.py").read_text()
     assert (tmp_path / "tests/data/prices.csv").read_text() == "name,price\napple,1\n"
     assert not (tmp_path.parent / "evil.py").exists()
+    assert not (tmp_path / "tests/test_other.py").exists()  # another module's tests are not QA's to add here
 
 
 def test_an_engineer_written_readme_is_kept(tmp_path):
