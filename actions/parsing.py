@@ -203,15 +203,64 @@ def heading_path(line: str) -> str | None:
     return paths[-1] if paths else None
 
 
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+
+
+def _file_blocks(text: str) -> list[tuple[int, str, str]]:
+    """``(start offset, language, body)`` of each top-level fenced block, line by line.
+
+    Inside a non-Python block, a fence line with a language (```bash) opens a nested block
+    and a bare fence closes it, so a README's own examples stay inside the README. (A
+    Python block ends at its first bare fence, as it always did.) A block still open at
+    the end (an answer cut off) runs to the end."""
+    blocks: list[tuple[int, str, str]] = []
+    lines = text.splitlines(keepends=True)
+    offset = 0
+    i = 0
+    while i < len(lines):
+        m = _FENCE_LINE.match(lines[i].rstrip("\n"))
+        if not m:
+            offset += len(lines[i])
+            i += 1
+            continue
+        start, fence, lang = offset, m.group(1), m.group(2).lower()
+        nests = lang not in ("python", "py")
+        depth, body = 1, []
+        offset += len(lines[i])
+        i += 1
+        while i < len(lines):
+            line = lines[i].rstrip("\n")
+            inner = _FENCE_LINE.match(line)
+            offset += len(lines[i])
+            i += 1
+            if inner and inner.group(1)[0] == fence[0] and len(inner.group(1)) >= len(fence):
+                if not inner.group(2) and line.strip() == inner.group(1):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif nests:
+                    depth += 1
+            elif depth == 1 and line.rstrip().endswith(fence[0] * 3):
+                body.append(line.rstrip()[: -len(fence)].rstrip("`~") + "\n")  # `code```` closes too
+                break
+            body.append(lines[i - 1])
+        blocks.append((start, lang, "".join(body)))
+    return blocks
+
+
 def extract_files(text: str) -> list[tuple[str, str]]:
     """``(path, content)`` pairs from answers shaped as a line naming a path followed by a
-    fenced block, e.g. ``## src/app.py`` then a python fence. Raises if there are none."""
+    fenced block, e.g. ``## src/app.py`` then a python fence. Raises if there are none.
+    A Markdown file with its own fenced examples comes back whole (see :func:`_file_blocks`)."""
     files: list[tuple[str, str]] = []
-    for m in _FENCE.finditer(text):
-        before = [line for line in text[: m.start()].splitlines() if line.strip()]
+    blocks = _file_blocks(text)
+    if not blocks:  # fences not on lines of their own: the plain pattern still finds them
+        blocks = [(m.start(), m.group(1), m.group(2)) for m in _FENCE.finditer(text)]
+    for start, _lang, body in blocks:
+        before = [line for line in text[:start].splitlines() if line.strip()]
         path = heading_path(before[-1]) if before else None
         if path:
-            files.append((path, m.group(2).rstrip() + "\n"))
+            files.append((path, body.rstrip() + "\n"))
     if not files:
         raise ParseError("no file found: expected a path line followed by a fenced code block")
     return files

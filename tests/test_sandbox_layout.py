@@ -51,6 +51,14 @@ def test_a_file_with_its_own_fences_is_not_cut_short():
     assert extract_file("```json\n{\"a\": 1}", "json") == '{"a": 1}\n'  # cut-off answer
 
 
+def test_a_fix_answer_keeps_a_readme_with_its_own_fences_whole():
+    from mgpt.actions.parsing import extract_files
+
+    answer = f"Fixed.\n\n## README.md\n```markdown\n{README}```\n\n## pkg/a.py\n```python\na = 1\n```\n"
+    assert extract_files(answer) == [("README.md", README), ("pkg/a.py", "a = 1\n")]
+    assert extract_files("## pkg/a.py\n```python\na = 1```") == [("pkg/a.py", "a = 1\n")]
+
+
 def test_kinds():
     assert file_kind("pkg/x.py")[1] == "python"
     assert file_kind("README.md") == ("Markdown document", "markdown")
