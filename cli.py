@@ -153,7 +153,7 @@ def _summary(console, result, seconds: float) -> None:
     table.add_row("workspace", str(result.workspace))
     table.add_row("files written", f"{len(result.files)} ({', '.join(project_files[:8])}{'…' if len(project_files) > 8 else ''})")
     table.add_row("tests", tests)
-    if report and getattr(result, "sandbox", "bwrap") == "none":
+    if report and result.sandbox == "none":
         table.add_row("sandbox", "none: tests ran UNISOLATED (--sandbox none), as you, with your files and network")
     table.add_row("stopped", f"{result.run.stop_reason}: {result.run.detail}")
     table.add_row("model calls", f"{spend.calls} ({spend.prompt_chars} prompt characters)")
