@@ -70,6 +70,7 @@ def run(
     review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (isolated, default; needs bubblewrap) or none (unisolated). Default: $MGPT_SANDBOX or bwrap."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -152,13 +153,14 @@ def run(
                     fix_rounds=fix_rounds,
                     record=record,
                     force=force,
-                    limits=Limits(timeout=test_timeout),
+                    limits=Limits(timeout=test_timeout, hide=(str(config),) if config else ()),
                     prices=prices,
                     on_event=on_event,
                     resume=resume,
                     review=steps,
                     reviewer=reviewer,
                     review_rounds=review_rounds,
+                    sandbox=sandbox,
                 )
             )
     except MgptError as exc:
@@ -294,6 +296,8 @@ def _summary(
     table.add_row("workspace", str(result.workspace))
     table.add_row("files written", f"{len(result.files)} ({', '.join(project_files[:8])}{'…' if len(project_files) > 8 else ''})")
     table.add_row("tests", tests)
+    if report and result.sandbox == "none":
+        table.add_row("sandbox", "none: tests ran UNISOLATED (--sandbox none), as you, with your files and network")
     table.add_row("stopped", f"{result.run.stop_reason}: {result.run.detail}")
     table.add_row("model calls", f"{spend.calls} ({spend.prompt_chars} prompt characters)")
     table.add_row("tokens", f"{spend.prompt_tokens} prompt + {spend.completion_tokens} completion")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import threading
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
@@ -11,8 +13,9 @@ from mgpt.llm.base import OutputFormat
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
 from .interfaces import python_interface
-from .parsing import extract_files
+from .parsing import ParseError, extract_code, extract_file, extract_files, fenced_blocks
 from .planning import WriteDesign, WritePRD, WriteTasks, _system
+from .project_env import DECLARING_FILES, ensure_project_env
 from .sandbox import Limits, run_pytest
 from .workspace import Workspace
 
@@ -39,6 +42,65 @@ def module_name(path: str) -> str:
     if parts and parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+#: How a non-Python file is asked for: its kind, and the fence language of the answer.
+FILE_KINDS = {
+    ".md": ("Markdown document", "markdown"),
+    ".rst": ("reStructuredText document", "rst"),
+    ".txt": ("plain text file", "text"),
+    ".json": ("JSON file", "json"),
+    ".toml": ("TOML file", "toml"),
+    ".yaml": ("YAML file", "yaml"),
+    ".yml": ("YAML file", "yaml"),
+    ".cfg": ("INI-style configuration file", "ini"),
+    ".ini": ("INI-style configuration file", "ini"),
+    ".html": ("HTML template", "html"),
+    ".j2": ("Jinja template", "jinja"),
+    ".csv": ("CSV file", "csv"),
+    ".sh": ("shell script", "bash"),
+}
+
+
+def file_kind(path: str) -> tuple[str, str]:
+    """``(what the file is, fence language)`` for a task's path."""
+    name = PurePosixPath(path).name
+    if name == "requirements.txt":
+        return "pip requirements file (one dependency per line)", "text"
+    if name.endswith(".py"):
+        return "Python module", "python"
+    return FILE_KINDS.get(PurePosixPath(path).suffix.lower(), ("text file", "text"))
+
+
+def tests_for_modules(sources: list[str]) -> dict[str, str]:
+    """The test file for each source module, unique per module path.
+
+    ``pkg/money.py`` -> ``tests/test_money.py`` (``__main__`` -> ``test_cli``); when two
+    modules would share a name (``pkg/cli.py`` and ``pkg/__main__.py``, or ``a/util.py`` and
+    ``b/util.py``) each gets its full path instead (``tests/test_pkg_cli.py``,
+    ``tests/test_pkg_main.py``), so no test file overwrites another."""
+
+    def short(path: str) -> str:
+        stem = PurePosixPath(path).stem
+        return f"tests/test_{'cli' if stem == '__main__' else stem}.py"
+
+    def full(path: str) -> str:
+        parts = [p.strip("_") or p for p in PurePosixPath(path).with_suffix("").parts if p != "__init__"]
+        return f"tests/test_{'_'.join(parts)}.py"
+
+    counts: dict[str, int] = {}
+    for path in sources:
+        counts[short(path)] = counts.get(short(path), 0) + 1
+    return {p: short(p) if counts[short(p)] == 1 else full(p) for p in sources}
+
+
+def _is_test_support(path: str) -> bool:
+    """Files QA may add beside a test file: conftest.py and fixtures or data under tests/
+    (not another ``test_*.py``: that would overwrite another module's tests)."""
+    pure = PurePosixPath(path)
+    if path == "conftest.py":
+        return True
+    return pure.parts[:1] == ("tests",) and len(pure.parts) > 1 and not pure.name.startswith("test_")
 
 
 def _interfaces(ws: Workspace, paths: list[str]) -> str:
@@ -70,7 +132,8 @@ def files_for_fix(ws: Workspace, output: str) -> list[str]:
     """The files a fix needs to see: those the failure output names, plus the project
     modules the named test files import (a wrong return value shows up only in the test's
     traceback). All project files when the output names none."""
-    files = [f for f in ws.files() if f.endswith(".py")]
+    declaring = [f for f in ws.files() if f in DECLARING_FILES]
+    files = [f for f in ws.files() if f.endswith(".py")] + declaring
     named = {f for f in files if f in output}
     if not named:
         return files
@@ -94,19 +157,50 @@ class WriteCode(Action):
             # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
             # files already written (signatures, not bodies; no earlier documents in full).
             deps = _interfaces(ws, written)
-            prompt = (
-                f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n"
+            kind, fence = file_kind(task.path)
+            context = (
                 f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
                 f"Design approach: {design.implementation_approach}\n\n"
                 f"Interfaces (mermaid):\n{design.class_diagram}\n"
                 + (f"\nFiles already written (interfaces only):\n{deps}\n" if deps else "")
-                + "\nImport other project files by their full module path. Reply with the "
-                "complete file in one ```python code block."
             )
-            code = await self.ask_code(prompt, system=_system(ctx))
+            if fence == "python":
+                prompt = (
+                    f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n{context}"
+                    "\nImport other project files by their full module path. Reply with the "
+                    "complete file in one ```python code block."
+                )
+                code = await self.ask_code(prompt, system=_system(ctx))
+            else:
+                prompt = (
+                    f"Write the file `{task.path}`, a {kind}.\n{context}"
+                    f"\nReply with the complete content of `{task.path}` in one ```{fence} "
+                    "code block (it may itself contain fenced blocks)."
+                )
+                reply = await self.ask(prompt, system=_system(ctx))
+                try:
+                    code = extract_file(reply, fence)
+                except ParseError as exc:
+                    raise ActionError(f"action {self.name}: {exc}") from None
             ws.write(task.path, code)
             written.append(task.path)
         return CodeBundle(files=written)
+
+
+def _support_files(reply: str) -> list[tuple[str, str]]:
+    """conftest.py and fixture files a test answer adds after its first block: each a
+    block whose heading line names a path under tests/ (or ``conftest.py``)."""
+    try:
+        files = extract_files(reply)
+    except ParseError:
+        return []
+    first = fenced_blocks(reply)[0][1].rstrip() + "\n" if fenced_blocks(reply) else ""
+    found = []
+    for path, content in files:
+        path = path.removeprefix("./")
+        if _is_test_support(path) and content != first:
+            found.append((path, content))
+    return found
 
 
 class WriteTests(Action):
@@ -119,10 +213,10 @@ class WriteTests(Action):
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
         written: list[str] = []
+        names = tests_for_modules(sources)
         for path in sources:
             others = _interfaces(ws, [p for p in sources if p != path])
-            stem = PurePosixPath(path).stem
-            test_path = f"tests/test_{'cli' if stem == '__main__' else stem}.py"
+            test_path = names[path]
             prompt = (
                 f"Write pytest tests for `{path}` (import it as `{module_name(path)}`).\n\n"
                 f"Acceptance criteria:\n{criteria}\n\nSource of {path}:\n```python\n{ws.read(path)}```\n"
@@ -130,11 +224,50 @@ class WriteTests(Action):
                 + "\nTests run from the project root with `python -m pytest`, offline; use "
                 "tmp_path for any files. Test behaviour the source really has. Reply with the "
                 "complete test file in one ```python code block."
+                " If the tests need shared fixtures or data files, add each after it as a line "
+                "with its path (tests/conftest.py, tests/data/...) followed by its code block."
             )
-            code = await self.ask_code(prompt, system=_system(ctx))
+            reply = await self.ask(prompt, system=_system(ctx))
+            try:
+                code = extract_code(reply)
+            except ParseError as exc:
+                raise ActionError(f"action {self.name}: {exc}") from None
             ws.write(test_path, code)
             written.append(test_path)
+            for extra, content in _support_files(reply):
+                ws.write(extra, content)
+                if extra not in written:
+                    written.append(extra)
         return CodeBundle(files=written)
+
+
+def _test_report(ws: Workspace, limits: Limits, rounds_used: int, cancel: threading.Event) -> TestReport:
+    """Build (or reuse) the project environment, run the tests in the sandbox, report."""
+    env = ensure_project_env(ws.root, limits, cancel=cancel)
+    if not env.ok:
+        # A dependency that does not install is the engineer's to fix, like a failing test.
+        declared = ", ".join(f for f in DECLARING_FILES if ws.exists(f)) or "the declared dependencies"
+        header = (f"Installing the project's dependencies failed: fix {declared} (or the "
+                  "code that needs a package that cannot be installed).\n")
+        return TestReport(
+            passed=0,
+            failed=0,
+            errors=1,
+            exit_code=env.exit_code or 1,
+            timed_out=env.timed_out,
+            output=header + env.log[-(OUTPUT_TAIL - len(header)):],
+            fix_round=rounds_used,
+        )
+    result = run_pytest(ws.root, limits, python=str(env.python), path=[str(env.bin)], cancel=cancel)
+    return TestReport(
+        passed=result.passed,
+        failed=result.failed,
+        errors=result.errors,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        output=result.output[-OUTPUT_TAIL:],
+        fix_round=rounds_used,
+    )
 
 
 class RunTests(Action):
@@ -145,16 +278,15 @@ class RunTests(Action):
         limits = ctx.settings.get("limits") or Limits()
         fix_rounds = int(ctx.settings.get("fix_rounds", 2))
         rounds_used = len(await ctx.memory.find(cause_by=FixBug))
-        result = run_pytest(ws.root, limits)
-        report = TestReport(
-            passed=result.passed,
-            failed=result.failed,
-            errors=result.errors,
-            exit_code=result.exit_code,
-            timed_out=result.timed_out,
-            output=result.output[-OUTPUT_TAIL:],
-            fix_round=rounds_used,
-        )
+        # The sandbox blocks: it runs in a worker thread (which spawns and waits, as the
+        # parent-death signal requires), so Ctrl-C's cancellation reaches this task at once
+        # and stops the run through ``cancel``.
+        cancel = threading.Event()
+        try:
+            report = await asyncio.to_thread(_test_report, ws, limits, rounds_used, cancel)
+        except BaseException:
+            cancel.set()
+            raise
         if not report.ok and rounds_used < fix_rounds:
             engineer = ctx.settings.get("engineer", "Engineer")
             return Message(content=report.to_markdown(), payload=report, send_to={engineer})
@@ -170,7 +302,7 @@ class FixBug(Action):
         ws = _workspace(ctx)
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
         named = files_for_fix(ws, report.output)
-        sources = "\n\n".join(f"## {f}\n```python\n{ws.read(f)}```" for f in named)
+        sources = "\n\n".join(f"## {f}\n```{file_kind(f)[1]}\n{ws.read(f)}```" for f in named)
         prompt = (
             f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
             f"Files involved:\n{sources}\n\nFix the bug. If a test expects behaviour the "

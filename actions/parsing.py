@@ -165,10 +165,33 @@ def extract_code(text: str, language: str = "python") -> str:
     raise ParseError("the answer is empty")
 
 
+_OPENER = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([\w.+#-]*)[^\n`]*$", re.MULTILINE)
+
+
+def extract_file(text: str, language: str = "text") -> str:
+    """The whole content of a file given as one fenced block, even when the file holds
+    fences of its own (a README with ```bash examples).
+
+    The block runs from the first opening fence to the *last* closing fence of the same
+    kind and at least its length in the answer (to the end when the answer was cut off);
+    a bare answer without any fence is the file itself."""
+    m = _OPENER.search(text)
+    if m is None:
+        if text.strip():
+            return text.strip() + "\n"
+        raise ParseError("the answer is empty")
+    fence = m.group(1)
+    body = text[m.end() + 1 :]
+    closers = list(re.finditer(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", body, re.MULTILINE))
+    if closers:
+        body = body[: closers[-1].start()]
+    return body.rstrip() + "\n"
+
+
 _PATH_LIKE = re.compile(r".*[A-Za-z_].*\.[A-Za-z][A-Za-z0-9]{0,7}")
 
 
-def _heading_path(line: str) -> str | None:
+def heading_path(line: str) -> str | None:
     """The file path a line before a code block announces: ``## pkg/mod.py``,
     ``**pkg/mod.py**``, ``File: pkg/mod.py``, ``Here is the corrected `pkg/mod.py`:``.
     The path is taken whole (``../x.py`` stays ``../x.py``, for the workspace to refuse)."""
@@ -180,15 +203,64 @@ def _heading_path(line: str) -> str | None:
     return paths[-1] if paths else None
 
 
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+
+
+def _file_blocks(text: str) -> list[tuple[int, str, str]]:
+    """``(start offset, language, body)`` of each top-level fenced block, line by line.
+
+    Inside a non-Python block, a fence line with a language (```bash) opens a nested block
+    and a bare fence closes it, so a README's own examples stay inside the README. (A
+    Python block ends at its first bare fence, as it always did.) A block still open at
+    the end (an answer cut off) runs to the end."""
+    blocks: list[tuple[int, str, str]] = []
+    lines = text.splitlines(keepends=True)
+    offset = 0
+    i = 0
+    while i < len(lines):
+        m = _FENCE_LINE.match(lines[i].rstrip("\n"))
+        if not m:
+            offset += len(lines[i])
+            i += 1
+            continue
+        start, fence, lang = offset, m.group(1), m.group(2).lower()
+        nests = lang not in ("python", "py")
+        depth, body = 1, []
+        offset += len(lines[i])
+        i += 1
+        while i < len(lines):
+            line = lines[i].rstrip("\n")
+            inner = _FENCE_LINE.match(line)
+            offset += len(lines[i])
+            i += 1
+            if inner and inner.group(1)[0] == fence[0] and len(inner.group(1)) >= len(fence):
+                if not inner.group(2) and line.strip() == inner.group(1):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif nests:
+                    depth += 1
+            elif depth == 1 and line.rstrip().endswith(fence[0] * 3):
+                body.append(line.rstrip()[: -len(fence)].rstrip("`~") + "\n")  # `code```` closes too
+                break
+            body.append(lines[i - 1])
+        blocks.append((start, lang, "".join(body)))
+    return blocks
+
+
 def extract_files(text: str) -> list[tuple[str, str]]:
     """``(path, content)`` pairs from answers shaped as a line naming a path followed by a
-    fenced block, e.g. ``## src/app.py`` then a python fence. Raises if there are none."""
+    fenced block, e.g. ``## src/app.py`` then a python fence. Raises if there are none.
+    A Markdown file with its own fenced examples comes back whole (see :func:`_file_blocks`)."""
     files: list[tuple[str, str]] = []
-    for m in _FENCE.finditer(text):
-        before = [line for line in text[: m.start()].splitlines() if line.strip()]
-        path = _heading_path(before[-1]) if before else None
+    blocks = _file_blocks(text)
+    if not blocks:  # fences not on lines of their own: the plain pattern still finds them
+        blocks = [(m.start(), m.group(1), m.group(2)) for m in _FENCE.finditer(text)]
+    for start, _lang, body in blocks:
+        before = [line for line in text[:start].splitlines() if line.strip()]
+        path = heading_path(before[-1]) if before else None
         if path:
-            files.append((path, m.group(2).rstrip() + "\n"))
+            files.append((path, body.rstrip() + "\n"))
     if not files:
         raise ParseError("no file found: expected a path line followed by a fenced code block")
     return files

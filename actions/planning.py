@@ -12,11 +12,13 @@ from .base import Action, ActionContext
 from .documents import PRD, SystemDesign, TaskList
 from .workspace import Workspace
 
-#: The shape every generated project takes; it keeps generated tests runnable offline.
+#: The shape every generated project takes. Third-party packages are allowed when declared
+#: (mgpt installs them into the project's own environment before the tests run).
 PROJECT_RULES = (
-    "The project is Python 3.10+ using only the standard library, organised as one package "
-    "whose modules can be imported by pytest tests, with a command-line entry point in the "
-    "package's __main__.py where the idea calls for one."
+    "The project is Python 3.10+, organised as one package whose modules can be imported by "
+    "pytest tests, with a command-line entry point in the package's __main__.py where the "
+    "idea calls for one. Prefer the standard library; a third-party package the idea really "
+    "needs is allowed when declared in requirements.txt (list that file too)."
 )
 
 

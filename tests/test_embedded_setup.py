@@ -12,16 +12,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def _commands(text):
-    return [line.split("#")[0].strip() for line in text.splitlines() if "pip install" in line or "pytest" in line]
-
-
 def test_ci_runs_the_readme_install_and_test_commands():
     readme = ROOT.joinpath("README.md").read_text()
     install = re.search(r"## Install\n.*?```bash\n(.*?)```", readme, re.DOTALL).group(1).strip().splitlines()
-    assert install == ['python -m pip install -e ".[all]" -c constraints.txt', "python -m pytest -q"]
-    ci = [c.replace("python3 ", "python ") for c in _commands(ROOT.joinpath(".ci/run").read_text()) if c.startswith("python")]
-    assert ci == install
+    assert install == ['bash tools/install.sh && mgpt run "build a todo app"', "python -m pytest -q"]
+    ci = [line.strip() for line in ROOT.joinpath(".ci/run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert "bash tools/install.sh" in ci and ci[-1] == "python3 -m pytest -q"
+    script = ROOT.joinpath("tools/install.sh").read_text()
+    assert '-m pip install -e ".[all]" -c constraints.txt' in script
 
 
 def test_constraints_pin_the_cpu_torch_and_all_has_the_converter():

@@ -157,3 +157,34 @@ def test_fix_sees_the_modules_a_failing_test_imports(ws):
     output = "tests/test_money.py:4: AssertionError\nassert 1998 == 1999"
     assert files_for_fix(ws, output) == ["pkg/money.py", "tests/test_money.py"]
     assert files_for_fix(ws, "no file named") == ws.files()
+
+
+def test_deadline_holds_unisolated_too_with_a_grandchild_holding_the_pipe(tmp_path):
+    """--sandbox none keeps the deadline even when a setsid grandchild (out of the killed
+    process group) keeps the output pipe open: mgpt stops waiting for it."""
+    import time
+
+    code = "import subprocess, time\nsubprocess.Popen(['setsid', 'sleep', '4.321'])\ntime.sleep(60)\n"
+    start = time.perf_counter()
+    result = run_sandboxed([sys.executable, "-c", code], tmp_path, Limits(timeout=1, sandbox="none"))
+    assert result.timed_out and not result.isolated
+    assert time.perf_counter() - start < 3
+
+
+def test_output_is_capped_with_head_and_tail_kept(tmp_path):
+    code = "import sys\nprint('FIRST')\nfor i in range(20000): print('line', i)\nprint('LAST')\n"
+    result = run_sandboxed([sys.executable, "-c", code], tmp_path, Limits(output_kb=16, sandbox="none"))
+    assert result.ok
+    assert result.output.startswith("FIRST") and result.output.rstrip().endswith("LAST")
+    assert result.dropped_bytes > 100_000
+    assert f"{result.dropped_bytes} bytes of output left out" in result.output
+    assert len(result.output) < 17 * 1024
+
+
+def test_sandbox_output_is_redacted(tmp_path, monkeypatch):
+    from mgpt.agents import secrets
+
+    secrets.register("sk-registered-canary-42")
+    code = "print('key: sk-registered-canary-42')"
+    result = run_sandboxed([sys.executable, "-c", code], tmp_path, Limits(sandbox="none"))
+    assert "sk-registered-canary-42" not in result.output and "[redacted]" in result.output

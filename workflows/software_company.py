@@ -11,12 +11,13 @@ workspace's git history (:mod:`.history`), pauses for human review where asked
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from mgpt.actions.documents import PRD, SystemDesign, TestReport
 from mgpt.actions.sandbox import Limits
+from mgpt.actions.sandbox import require as require_sandbox
 from mgpt.actions.workspace import Workspace
 from mgpt.agents.budget import Budget, Spend
 from mgpt.agents.environment import Environment
@@ -57,6 +58,8 @@ class CompanyResult:
     already_finished: bool = False
     #: How the run was resumed, and what the git history says (or why there is none).
     notes: list[str] = field(default_factory=list)
+    #: How generated code ran: "bwrap" (isolated) or "none" (unisolated).
+    sandbox: str = "bwrap"
 
     @property
     def tests_passed(self) -> bool:
@@ -130,6 +133,17 @@ def _project_readme(workspace: Workspace) -> str | None:
     )
 
 
+def write_project_readme(ws: Workspace) -> bool:
+    """Write the project's README from the PRD and design, unless the engineer wrote one
+    (any ``README*`` at the top: README.md, readme.md, README.rst are kept as written)."""
+    if any(p.name.lower().startswith("readme") for p in ws.root.iterdir() if p.is_file()):
+        return False
+    readme = _project_readme(ws)
+    if readme is not None:
+        ws.write("README.md", readme)
+    return readme is not None
+
+
 async def run_company(
     idea: str | None,
     *,
@@ -148,6 +162,7 @@ async def run_company(
     reviewer: Reviewer | None = None,
     review_rounds: int = 2,
     history: bool = True,
+    sandbox: str | None = None,
 ) -> CompanyResult:
     """Run the software company on ``idea`` into ``workspace``.
 
@@ -156,7 +171,12 @@ async def run_company(
     the steps (``prd``, ``design``, ``tasks``, ``code``) that ``reviewer`` sees before the
     next role builds on them. ``history`` commits each step to the workspace's git
     repository when git is installed.
+
+    ``sandbox`` is how generated code runs: ``"bwrap"`` (isolated; the default, also
+    ``$MGPT_SANDBOX``) or ``"none"`` (unisolated, by explicit choice). Checked before any
+    model call: a run that cannot isolate is refused with one line saying what to do.
     """
+    limits = replace(limits or Limits(), sandbox=require_sandbox(sandbox or (limits.sandbox if limits else None)))
     root = Path(workspace).resolve()
     if budget is not None and budget.max_cost is not None:
         require_price(priced_as(model), prices or PriceTable())  # refuse before touching the workspace
@@ -247,9 +267,7 @@ async def run_company(
     try:
         result = await team.run(idea, max_rounds=max_rounds)
         ws = Workspace(root)
-        readme = _project_readme(ws)
-        if readme is not None and not ws.exists("README.md"):
-            ws.write("README.md", readme)
+        if write_project_readme(ws):
             if git is not None:
                 _safe(lambda: git.commit("mgpt", "README: how to run and test the project"), notes)()
         reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
@@ -288,6 +306,7 @@ async def run_company(
         replayed_calls=len(resumer.replayed) if resumer else 0,
         new_calls=len(resumer.made) if resumer else result.spend.calls,
         notes=notes,
+        sandbox=limits.sandbox or "bwrap",
     )
 
 
