@@ -62,8 +62,9 @@ def mgpt_home() -> Path:
 
 
 def wheelhouse() -> Path:
-    """The wheel cache shared by every project environment (fill it with ``pip download``)."""
-    return mgpt_home() / "wheels"
+    """The wheel cache shared by every project environment (fill it with ``pip download``).
+    Resolved: the sandbox binds the real folder, and a link to one outside would dangle there."""
+    return (mgpt_home() / "wheels").resolve()
 
 
 def find_uv() -> str | None:
