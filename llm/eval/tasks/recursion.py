@@ -79,5 +79,5 @@ TASKS = [
       "from functools import lru_cache\n\ndef can_segment(text, words):\n    @lru_cache(maxsize=None)\n    def ok(i):\n        return i == len(text) or any(ok(i + len(w)) for w in words if w and text.startswith(w, i))\n    return ok(0)",
       "def can_segment(text, words):\n    i = 0\n    while i < len(text):\n        for w in sorted(words, key=len, reverse=True):\n            if w and text.startswith(w, i):\n                i += len(w)\n                break\n        else:\n            return False\n    return True",
       cases=[("can_segment('applepenapple', {'apple', 'pen'})", "True"), ("can_segment('catsandog', {'cats', 'dog', 'sand', 'and', 'cat'})", "False"),
-             ("can_segment('aab', {'aa', 'ab'}) or can_segment('aab', {'aa', 'a', 'ab'})", "True"), ("can_segment('', {'a'})", "True")]),
+             ("can_segment('aab', {'aa', 'a', 'ab'})", "True"), ("can_segment('', {'a'})", "True")]),
 ]
