@@ -194,8 +194,15 @@ def _register_workshop() -> None:
     from mgpt.llm.eval.cli import register
     from mgpt.llm.train.cli import app as train_app
 
+    def code_eval(**options):
+        # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
+        # llm layer may not import; imported here lazily to keep `mgpt --help` fast.
+        from mgpt.workflows.code_eval import run_code_eval
+
+        return run_code_eval(**options)
+
     app.add_typer(train_app, name="train")
-    register(app)
+    register(app, code_eval=code_eval)
 
 
 _register_workshop()
