@@ -201,8 +201,13 @@ def _register_workshop() -> None:
 
         return run_code_eval(**options)
 
+    def company_eval(**options):
+        from mgpt.workflows.company_eval import run_company_eval
+
+        return run_company_eval(**options)
+
     app.add_typer(train_app, name="train")
-    register(app, code_eval=code_eval)
+    register(app, code_eval=code_eval, company_eval=company_eval)
 
 
 _register_workshop()

@@ -386,12 +386,82 @@ def _code_command(runner: Callable[..., Any]) -> Callable[..., None]:
     return code_command
 
 
-def register(app: typer.Typer, *, code_eval: Optional[Callable[..., Any]] = None) -> None:
+def _company_command(runner: Callable[..., Any]) -> Callable[..., None]:
+    """``mgpt eval company`` calling ``runner`` (:func:`mgpt.workflows.company_eval.run_company_eval`)."""
+
+    def company_command(
+        ideas: Path = typer.Argument(..., help="Text file with one idea per line (# comments and blank lines skipped)."),
+        model: str = typer.Option(..., "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>."),
+        out: Path = typer.Option(..., "--out", "-o", help="New folder for the runs' workspaces (one per idea)."),
+        max_rounds: int = typer.Option(12, "--max-rounds", min=1, help="Stop each run after this many rounds."),
+        fix_rounds: int = typer.Option(2, "--fix-rounds", min=0, help="Fix rounds QA may ask for per run."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+        api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file."),
+        json_out: Path = typer.Option(Path("eval-company.json"), "--json", help="Where to write the results."),
+    ) -> None:
+        """Run the whole company on a list of ideas: share of projects whose tests pass, share
+        of structured answers that parse on the first try, tokens and time."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        out_console = Console(highlight=False)
+        err = Console(stderr=True, highlight=False)
+
+        def progress(item: Any) -> None:
+            state = "tests pass" if item.tests_passed else (f"error: {item.error}" if item.error else "tests fail")
+            err.print(f"[dim]{escape(item.idea[:60])}: {escape(state)} ({item.seconds:.1f} s)[/]")
+
+        try:
+            from .errors import EvalInputError
+
+            idea_list = [line.strip() for line in _read_lines(ideas) if line.strip() and not line.lstrip().startswith("#")]
+            if not idea_list:
+                raise EvalInputError(f"{ideas} holds no ideas: write one idea per line")
+            api_key = _read_key(api_key_file)
+            result = runner(model=model, ideas=idea_list, out_dir=out, max_rounds=max_rounds, fix_rounds=fix_rounds,
+                            json_out=json_out, on_idea=progress, base_url=base_url, api_key=api_key)
+        except MgptError as exc:
+            _fail(str(exc))
+            return
+        first = result.first_try_parse_share
+        data = result.to_dict()
+        out_console.print(_table("Company", [
+            ("model", result.model), ("ideas", str(len(result.ideas))),
+            ("projects whose tests pass", f"{result.tests_pass_share:.3f}"),
+            ("structured answers parsed first try", "n/a" if first is None else f"{first:.3f}"),
+            ("tokens", f"{data['prompt_tokens']} prompt + {data['completion_tokens']} completion"),
+            ("time", f"{result.seconds:.1f} s"),
+        ]))
+        err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
+
+    return company_command
+
+
+def _read_lines(path: Path) -> list[str]:
+    from .errors import EvalInputError
+
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _read_key(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else (_read_lines(path) or [""])[0].strip() or None
+
+
+def register(
+    app: typer.Typer,
+    *,
+    code_eval: Optional[Callable[..., Any]] = None,
+    company_eval: Optional[Callable[..., Any]] = None,
+) -> None:
     """Add ``generate`` and the ``eval`` group to the top-level ``mgpt`` app.
 
-    ``code_eval`` runs ``mgpt eval code`` (the top-level CLI passes
-    :func:`mgpt.workflows.code_eval.run_code_eval` behind a lazy import); without it the
-    group has no ``code`` command.
+    ``code_eval`` runs ``mgpt eval code`` and ``company_eval`` runs ``mgpt eval company``
+    (the top-level CLI passes :func:`mgpt.workflows.code_eval.run_code_eval` and
+    :func:`mgpt.workflows.company_eval.run_company_eval` behind lazy imports); without
+    them the group has no such command.
     """
     app.command("generate")(generate_command)
     group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k.", no_args_is_help=True)
@@ -400,4 +470,6 @@ def register(app: typer.Typer, *, code_eval: Optional[Callable[..., Any]] = None
     group.command("all")(eval_command)
     if code_eval is not None:
         group.command("code")(_code_command(code_eval))
+    if company_eval is not None:
+        group.command("company")(_company_command(company_eval))
     app.add_typer(group, name="eval")
