@@ -119,6 +119,22 @@ def test_eval_code_command_against_an_openai_compatible_server(tmp_path):
     assert "pass@1" in result.stdout and "0.500" in result.stdout and "recursion" in result.stdout
 
 
+@pytest.mark.slow
+def test_eval_code_on_a_local_checkpoint(tmp_path):
+    """hf: plumbing: a random tiny model writes gibberish, so pass@1 is 0, but every step runs."""
+    pytest.importorskip("transformers")
+    from mgpt.llm.eval.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny", chat_template=True, n_positions=512)
+    out = tmp_path / "hf.json"
+    r = CliRunner().invoke(_cli(), ["eval", "code", "--model", f"hf:{ckpt}", "--limit", "1", "--max-tokens", "8",
+                                    "-n", "2", "--temperature", "1.0", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["pass@1"] == 0.0 and data["pass@2"] == 0.0 and data["temperature"] == 1.0
+    assert data["completion_tokens"] > 0 and len(data["tasks"][0]["samples"]) == 2
+
+
 def test_eval_code_bad_input_exits_2(tmp_path):
     runner = CliRunner()
     r = runner.invoke(_cli(), ["eval", "code", "--model", "test", "-n", "1", "--k", "3", "--json", str(tmp_path / "x.json")])

@@ -135,13 +135,13 @@ def generate_command(
     )
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> Any:
+def _table(title: str, rows: list[tuple[str, str]], columns: tuple[str, str] = ("metric", "value")) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=escape(title))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column(columns[0])
+    table.add_column(columns[1], justify="right")
     for name, value in rows:
         table.add_row(name, value)
     return table
@@ -379,7 +379,7 @@ def _code_command(runner: Callable[..., Any]) -> Callable[..., None]:
                  ("time", f"{result.seconds:.1f} s")]
         out.print(_table("Code task bank", rows))
         fam = _table("pass@1 by family", [(f, f"{v['pass@1']:.3f} ({int(v['tasks'])} tasks)")
-                                          for f, v in result.by_family.items()])
+                                          for f, v in result.by_family.items()], columns=("family", "pass@1"))
         out.print(fam)
         err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
 
