@@ -464,7 +464,7 @@ def register(
     them the group has no such command.
     """
     app.command("generate")(generate_command)
-    group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k.", no_args_is_help=True)
+    group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k, whole company runs.", no_args_is_help=True)
     group.command("perplexity")(perplexity_command)
     group.command("text")(text_command)
     group.command("all")(eval_command)
