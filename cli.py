@@ -318,8 +318,20 @@ def _register_workshop() -> None:
     from mgpt.llm.models_cli import register as register_models
     from mgpt.llm.train.cli import app as train_app
 
+    def code_eval(**options):
+        # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
+        # llm layer may not import; imported here lazily to keep `mgpt --help` fast.
+        from mgpt.workflows.code_eval import run_code_eval
+
+        return run_code_eval(**options)
+
+    def company_eval(**options):
+        from mgpt.workflows.company_eval import run_company_eval
+
+        return run_company_eval(**options)
+
     app.add_typer(train_app, name="train")
-    register(app)
+    register(app, code_eval=code_eval, company_eval=company_eval)
     register_models(app)
 
 

@@ -1,4 +1,4 @@
-"""``mgpt eval`` through typer's CliRunner: tables, JSON output, and bad input answered
+"""The ``mgpt eval`` group (perplexity, text, all) through typer's CliRunner: tables, JSON output, and bad input answered
 with a message and exit code 2 (no traceback)."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def _app() -> typer.Typer:
     return app
 
 
-def _invoke(*args: str):
-    return CliRunner().invoke(_app(), ["eval", *args])
+def _invoke(*args: str, command: str = "all"):
+    return CliRunner().invoke(_app(), ["eval", command, *args])
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ def test_text_metrics_table_and_json(files, tmp_path):
     pytest.importorskip("sacrebleu")
     preds, refs = files
     out = tmp_path / "out" / "results.json"
-    result = _invoke("--predictions", str(preds), "--references", str(refs), "--json", str(out), "--no-meteor-wordnet")
+    result = _invoke("--predictions", str(preds), "--references", str(refs), "--json", str(out), "--no-meteor-wordnet",
+                     command="text")
     assert result.exit_code == 0, result.output
     for label in ("BLEU", "ROUGE-1", "ROUGE-L", "METEOR (no WordNet)"):
         assert label in result.stdout
@@ -94,12 +95,28 @@ def test_bad_input_exits_2_with_a_message(files, tmp_path, make_args, message):
 
 
 def test_perplexity_missing_text_file_exits_2(tiny_dir, tmp_path):
-    result = _invoke("--model", str(tiny_dir), "--text", str(tmp_path / "nope.txt"))
+    result = _invoke("--model", str(tiny_dir), "--text", str(tmp_path / "nope.txt"), command="perplexity")
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
 def test_help_explains_options():
     result = CliRunner().invoke(_app(), ["eval", "--help"])
     assert result.exit_code == 0
+    for command in ("perplexity", "text", "all"):
+        assert command in result.stdout
+    result = CliRunner().invoke(_app(), ["eval", "all", "--help"])
     for option in ("--model", "--text", "--predictions", "--references", "--json", "--stride"):
         assert option in result.stdout
+
+
+def test_perplexity_command_alone(tiny_dir, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog.")
+    out = tmp_path / "p.json"
+    result = _invoke("--model", str(tiny_dir), "--text", str(text), "--block-size", "8", "--json", str(out),
+                     command="perplexity")
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data) == {"perplexity"} and data["perplexity"]["perplexity"] > 1
+    result = _invoke("--text", str(text), command="perplexity")
+    assert result.exit_code == 2 and "--model" in result.output

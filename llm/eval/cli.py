@@ -1,5 +1,11 @@
-"""``mgpt generate`` and ``mgpt eval``: thin commands over :mod:`mgpt.llm.generate`,
-:mod:`mgpt.llm.eval.perplexity` and :mod:`mgpt.llm.eval.metrics`.
+"""``mgpt generate`` and the ``mgpt eval`` group: thin commands over :mod:`mgpt.llm.generate`,
+:mod:`mgpt.llm.eval.perplexity`, :mod:`mgpt.llm.eval.metrics` and :mod:`mgpt.llm.eval.code`.
+
+``mgpt eval`` is a group: ``perplexity`` (a checkpoint on a text file), ``text`` (BLEU,
+ROUGE, METEOR of generations), ``all`` (both at once, the old ``mgpt eval`` options), and
+``code`` (pass@k on the task bank). ``code`` runs candidates in the sandbox, which lives a
+layer above ``llm``; so its runner is passed in by the top-level CLI (``register(app,
+code_eval=...)``) and this module never imports ``mgpt.actions`` or ``mgpt.workflows``.
 
 Nothing heavy is imported here at module level, so ``mgpt --help`` stays fast; the
 commands import torch, transformers and the metric libraries when they run.
@@ -10,13 +16,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
 from mgpt.agents.errors import MgptError
 
-__all__ = ["eval_command", "generate_command", "register"]
+__all__ = ["eval_command", "generate_command", "perplexity_command", "register", "text_command"]
 
 
 def _fail(message: str) -> None:
@@ -129,13 +135,13 @@ def generate_command(
     )
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> Any:
+def _table(title: str, rows: list[tuple[str, str]], columns: tuple[str, str] = ("metric", "value")) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=escape(title))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column(columns[0])
+    table.add_column(columns[1], justify="right")
     for name, value in rows:
         table.add_row(name, value)
     return table
@@ -186,7 +192,7 @@ def eval_command(
         help="Torch device for perplexity (default: CUDA when available, else CPU).",
     ),
 ) -> None:
-    """Evaluate a model and/or its generations; always prints a table, --json saves it.
+    """Perplexity and text metrics in one run (the options of the old single `mgpt eval`).
 
     Perplexity: --model DIR --text FILE.
 
@@ -282,7 +288,188 @@ def eval_command(
         err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``generate`` and ``eval`` to the top-level ``mgpt`` app."""
+def perplexity_command(
+    model: Path = typer.Option(..., "--model", "-m", help="Checkpoint folder (written by save_pretrained)."),
+    text: Path = typer.Option(..., "--text", help="UTF-8 text file to measure the model's perplexity on."),
+    block_size: Optional[int] = typer.Option(
+        None, "--block-size", min=2, help="Window length in tokens (default: the model's maximum positions)."
+    ),
+    stride: Optional[int] = typer.Option(
+        None, "--stride", min=1, help="New tokens scored per window, below the block size (default: half the block)."
+    ),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="Torch device (default: CUDA when available, else CPU)."
+    ),
+) -> None:
+    """Perplexity of a local checkpoint on a text file (sliding windows)."""
+    eval_command(model=model, text=text, block_size=block_size, stride=stride, predictions=None,
+                 references=None, json_out=json_out, meteor_wordnet=True, device=device)
+
+
+def text_command(
+    predictions: Path = typer.Option(
+        ...,
+        "--predictions",
+        "-p",
+        help="Generations, one per line; or .jsonl with a 'prediction' field (and 'reference', then --references is optional).",
+    ),
+    references: Optional[Path] = typer.Option(
+        None,
+        "--references",
+        "-r",
+        help="References, one per line in the same order; or .jsonl with a 'reference' field.",
+    ),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    meteor_wordnet: bool = typer.Option(
+        True,
+        "--meteor-wordnet/--no-meteor-wordnet",
+        help="Match WordNet synonyms in METEOR when WordNet is installed (off: exact and stem matches only).",
+    ),
+) -> None:
+    """BLEU (sacrebleu, 0-100), ROUGE-1/2/L F1 and METEOR (0-1) of generations against references."""
+    eval_command(model=None, text=None, block_size=None, stride=None, predictions=predictions,
+                 references=references, json_out=json_out, meteor_wordnet=meteor_wordnet, device=None)
+
+
+def _code_command(runner: Callable[..., Any]) -> Callable[..., None]:
+    """``mgpt eval code`` calling ``runner`` (:func:`mgpt.workflows.code_eval.run_code_eval`'s
+    signature, with ``model`` a spec string resolved by the runner)."""
+
+    def code_command(
+        model: str = typer.Option(..., "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>, test."),
+        split: str = typer.Option("test", "--split", help="Task bank split: test, train or all."),
+        family: List[str] = typer.Option([], "--family", help="Only these task families (repeatable)."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N tasks of the split."),
+        n: int = typer.Option(1, "-n", "--samples", min=1, help="Answers sampled per task."),
+        k: List[int] = typer.Option([], "--k", help="pass@k to report (repeatable; default 1, and n when n > 1)."),
+        temperature: Optional[float] = typer.Option(
+            None, "--temperature", "-t", min=0.0,
+            help="Sampling temperature for backends that take one (hf:, openai:); use > 0 with -n > 1."),
+        timeout: float = typer.Option(20.0, "--timeout", min=1.0, help="Seconds one candidate's tests may run."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+        api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most tokens per answer."),
+        json_out: Path = typer.Option(Path("eval-code.json"), "--json", help="Where to write the results."),
+    ) -> None:
+        """pass@1 and pass@k on the code task bank: each answer's code block runs against the
+        task's hidden tests in the sandbox."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        out = Console(highlight=False)
+        err = Console(stderr=True, highlight=False)
+        ks = sorted(set(k or ([1, n] if n > 1 else [1])))
+
+        def progress(task: Any, i: int, sample: Any) -> None:
+            if i == n:
+                err.print(f"[dim]{escape(task.id)}: {'pass' if sample.passed else 'fail'} ({i}/{n})[/]")
+
+        try:
+            result = runner(model=model, split=split, families=family or None, limit=limit, n=n, ks=ks,
+                            temperature=temperature, timeout=timeout, json_out=json_out, on_sample=progress,
+                            base_url=base_url, api_key_file=api_key_file, max_tokens=max_tokens)
+        except (MgptError, ValueError) as exc:
+            _fail(str(exc))
+            return
+        rows = [("model", result.model), ("split", f"{result.split} ({len(result.tasks)} tasks)"),
+                ("samples per task", str(result.n))]
+        rows += [(name, f"{value:.3f}") for name, value in result.pass_at.items()]
+        rows += [("tokens", f"{result.prompt_tokens} prompt + {result.completion_tokens} completion"),
+                 ("time", f"{result.seconds:.1f} s")]
+        out.print(_table("Code task bank", rows))
+        fam = _table("pass@1 by family", [(f, f"{v['pass@1']:.3f} ({int(v['tasks'])} tasks)")
+                                          for f, v in result.by_family.items()], columns=("family", "pass@1"))
+        out.print(fam)
+        err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
+
+    return code_command
+
+
+def _company_command(runner: Callable[..., Any]) -> Callable[..., None]:
+    """``mgpt eval company`` calling ``runner`` (:func:`mgpt.workflows.company_eval.run_company_eval`)."""
+
+    def company_command(
+        ideas: Path = typer.Argument(..., help="Text file with one idea per line (# comments and blank lines skipped)."),
+        model: str = typer.Option(..., "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>."),
+        out: Path = typer.Option(..., "--out", "-o", help="New folder for the runs' workspaces (one per idea)."),
+        max_rounds: int = typer.Option(12, "--max-rounds", min=1, help="Stop each run after this many rounds."),
+        fix_rounds: int = typer.Option(2, "--fix-rounds", min=0, help="Fix rounds QA may ask for per run."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+        api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file."),
+        json_out: Path = typer.Option(Path("eval-company.json"), "--json", help="Where to write the results."),
+    ) -> None:
+        """Run the whole company on a list of ideas: share of projects whose tests pass, share
+        of structured answers that parse on the first try, tokens and time."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        out_console = Console(highlight=False)
+        err = Console(stderr=True, highlight=False)
+
+        def progress(item: Any) -> None:
+            state = "tests pass" if item.tests_passed else (f"error: {item.error}" if item.error else "tests fail")
+            err.print(f"[dim]{escape(item.idea[:60])}: {escape(state)} ({item.seconds:.1f} s)[/]")
+
+        try:
+            from .errors import EvalInputError
+
+            idea_list = [line.strip() for line in _read_lines(ideas) if line.strip() and not line.lstrip().startswith("#")]
+            if not idea_list:
+                raise EvalInputError(f"{ideas} holds no ideas: write one idea per line")
+            api_key = _read_key(api_key_file)
+            result = runner(model=model, ideas=idea_list, out_dir=out, max_rounds=max_rounds, fix_rounds=fix_rounds,
+                            json_out=json_out, on_idea=progress, base_url=base_url, api_key=api_key)
+        except MgptError as exc:
+            _fail(str(exc))
+            return
+        first = result.first_try_parse_share
+        data = result.to_dict()
+        out_console.print(_table("Company", [
+            ("model", result.model), ("ideas", str(len(result.ideas))),
+            ("projects whose tests pass", f"{result.tests_pass_share:.3f}"),
+            ("structured answers parsed first try", "n/a" if first is None else f"{first:.3f}"),
+            ("tokens", f"{data['prompt_tokens']} prompt + {data['completion_tokens']} completion"),
+            ("time", f"{result.seconds:.1f} s"),
+        ]))
+        err.print(f"[dim]Wrote {escape(str(json_out))}[/]")
+
+    return company_command
+
+
+def _read_lines(path: Path) -> list[str]:
+    from .errors import EvalInputError
+
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _read_key(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else (_read_lines(path) or [""])[0].strip() or None
+
+
+def register(
+    app: typer.Typer,
+    *,
+    code_eval: Optional[Callable[..., Any]] = None,
+    company_eval: Optional[Callable[..., Any]] = None,
+) -> None:
+    """Add ``generate`` and the ``eval`` group to the top-level ``mgpt`` app.
+
+    ``code_eval`` runs ``mgpt eval code`` and ``company_eval`` runs ``mgpt eval company``
+    (the top-level CLI passes :func:`mgpt.workflows.code_eval.run_code_eval` and
+    :func:`mgpt.workflows.company_eval.run_company_eval` behind lazy imports); without
+    them the group has no such command.
+    """
     app.command("generate")(generate_command)
-    app.command("eval")(eval_command)
+    group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k, whole company runs.", no_args_is_help=True)
+    group.command("perplexity")(perplexity_command)
+    group.command("text")(text_command)
+    group.command("all")(eval_command)
+    if code_eval is not None:
+        group.command("code")(_code_command(code_eval))
+    if company_eval is not None:
+        group.command("company")(_company_command(company_eval))
+    app.add_typer(group, name="eval")

@@ -59,6 +59,29 @@ def _config(config: str, sets: List[str], out: Optional[Path], model: Optional[P
     return load_config(config, overrides)
 
 
+TRANSCRIPTS_HELP = ("Distil these recorded runs first (files, folders or a quoted glob such as "
+                    "'runs/**/transcript.jsonl'; repeatable): one chat example per model call, validation on "
+                    "held-out runs. The examples go to OUT/distil/ and become data.path and data.val_path.")
+
+
+def _with_transcripts(cfg, transcripts: List[str], val_fraction: float):
+    """``cfg`` training on the distilled ``transcripts`` (written under its out_dir)."""
+    if not transcripts:
+        return cfg
+    from .distil import distil
+
+    result = distil(transcripts, Path(cfg.out_dir) / "distil", val_fraction=val_fraction)
+    _report_distil(result)
+    cfg.data.path, cfg.data.val_path, cfg.data.format = result.train_path, result.val_path, "chat"
+    return cfg
+
+
+def _report_distil(result) -> None:
+    typer.echo(f"distilled {result.train_examples} training examples from {len(result.train_runs)} run(s) and "
+               f"{result.val_examples} validation examples from {len(result.val_runs)} held-out run(s) "
+               f"({result.duplicates} duplicates dropped) -> {Path(result.train_path).parent}")
+
+
 def _report(result) -> None:
     val = f", val loss {result.val_loss:.4f}" if result.val_loss is not None else ""
     typer.echo(f"done: iter {result.iter_num}{val}, {result.ms_per_iter:.1f} ms/iter, "
@@ -110,13 +133,17 @@ def sft(
     resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    transcripts: List[str] = typer.Option([], "--transcripts", "-t", help=TRANSCRIPTS_HELP),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="With --transcripts: share of runs held out."),
 ) -> None:
-    """Fine-tune a model folder on chat JSONL; the loss counts assistant tokens only."""
+    """Fine-tune a model folder on chat JSONL (or on recorded runs, --transcripts); the loss
+    counts assistant tokens only."""
 
     def run():
         from .sft import sft as _sft
 
-        return _sft(_config(config, sets, out, model), resume=resume, progress=not quiet)
+        cfg = _with_transcripts(_config(config, sets, out, model), transcripts, val_fraction)
+        return _sft(cfg, resume=resume, progress=not quiet)
 
     _report(_guard(run))
 
@@ -130,13 +157,16 @@ def lora(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Adapter folder (overrides out_dir in the config)."),
     merge: Optional[Path] = typer.Option(None, "--merge", help="Also save base + adapter merged, as a standard HF folder, here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    transcripts: List[str] = typer.Option([], "--transcripts", "-t", help=TRANSCRIPTS_HELP),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="With --transcripts: share of runs held out."),
 ) -> None:
     """Train a LoRA adapter (only adapter weights change); optionally merge it into the base."""
 
     def run():
         from .lora import train_lora
 
-        return train_lora(_config(config, sets, out, model), resume=resume, progress=not quiet, merge_to=merge)
+        cfg = _with_transcripts(_config(config, sets, out, model), transcripts, val_fraction)
+        return train_lora(cfg, resume=resume, progress=not quiet, merge_to=merge)
 
     _report(_guard(run))
     if merge is not None:
@@ -154,3 +184,20 @@ def merge(
 
     _guard(lambda: merge_lora(adapter, out, base))
     typer.echo(f"merged model -> {out}")
+
+
+@app.command()
+def distil(
+    transcripts: List[str] = typer.Argument(..., help="Recorded runs: files, folders or quoted globs ('runs/**/transcript.jsonl')."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for train.jsonl, val.jsonl and distil.json."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of runs (whole transcript files) held out for validation."),
+    role: List[str] = typer.Option([], "--role", help="Keep only this role's calls (repeatable), e.g. --role Engineer."),
+) -> None:
+    """Turn recorded runs into chat JSONL for sft/lora: one example per model call, tagged
+    with role and action, deduplicated, split into train and validation by run."""
+    from .distil import distil as _distil
+
+    result = _guard(lambda: _distil(transcripts, out, val_fraction=val_fraction, roles=role or None))
+    _report_distil(result)
+    for name, count in result.by_action.items():
+        typer.echo(f"  {name}: {count}")

@@ -60,6 +60,15 @@ class DataConfig(_Section):
     format: Literal["auto", "text", "chat"] = "auto"
     """``auto``: ``.jsonl`` files are chat, anything else is text."""
     val_fraction: float = 0.1
+    """Share of the data held out for validation (the end of a text file, the last chat
+    examples); unused when ``val_path`` is set."""
+    val_path: str | None = None
+    """Chat only: a ``.jsonl`` file of validation examples (e.g. the held-out runs that
+    ``mgpt train distil`` writes), so validation never shares a source with training."""
+    keep: Literal["start", "end"] = "start"
+    """Chat only: which part of an example longer than ``block_size`` to train on. ``end``
+    keeps the answer and the end of a long prompt (distilled agent calls have prompts of
+    thousands of tokens); ``start`` keeps the beginning."""
 
 
 class TokenizerConfig(_Section):
@@ -272,6 +281,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     except ValidationError as e:
         raise TrainError(_format_errors(e, source)) from None
     cfg.data.path = _resolve(cfg.data.path, base) or ""
+    cfg.data.val_path = _resolve(cfg.data.val_path, base)
     cfg.tokenizer.path = _resolve(cfg.tokenizer.path, base)
     cfg.init_from = _resolve(cfg.init_from, base)
     return cfg

@@ -239,23 +239,34 @@ class ChatBatches(_Sampler):
     """
 
     def __init__(self, path: str | Path, tokenizer: PreTrainedTokenizerBase, batch_size: int, block_size: int,
-                 val_fraction: float = 0.1, seed: int = 1337, rank: int = 0, device: str = "cpu") -> None:
+                 val_fraction: float = 0.1, seed: int = 1337, rank: int = 0, device: str = "cpu",
+                 val_path: str | Path | None = None, keep: str = "start") -> None:
         super().__init__(seed, rank)
         self.batch_size, self.block_size, self.device = batch_size, block_size, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        examples = self._encode(path, tokenizer, keep)
+        if val_path:  # a separate held-out file (distilled runs): every line of `path` trains
+            self.data = {"train": examples, "val": self._encode(val_path, tokenizer, keep)}
+        else:
+            n_val = int(len(examples) * val_fraction) if len(examples) > 1 else 0
+            self.data = {"train": examples[: len(examples) - n_val]}
+            if n_val:
+                self.data["val"] = examples[len(examples) - n_val:]
+        self.splits = list(self.data)
+
+    def _encode(self, path: str | Path, tokenizer: PreTrainedTokenizerBase, keep: str) -> list[tuple[list[int], list[int]]]:
         examples = []
+        n = self.block_size
         for msgs in read_chat_jsonl(path):
             ids, labels = encode_chat(tokenizer, msgs)
-            x, y = ids[:-1][:block_size], labels[1:][:block_size]  # y[t] is the token after x[t]
+            x, y = ids[:-1], labels[1:]  # y[t] is the token after x[t]
+            x, y = (x[-n:], y[-n:]) if keep == "end" else (x[:n], y[:n])
             if any(t != -100 for t in y):  # cut so short that no assistant token is left: nothing to learn
                 examples.append((x, y))
         if not examples:
-            raise TrainError(f"no example in {path} has an assistant token within block_size {block_size}")
-        n_val = int(len(examples) * val_fraction) if len(examples) > 1 else 0
-        self.data = {"train": examples[: len(examples) - n_val]}
-        if n_val:
-            self.data["val"] = examples[len(examples) - n_val:]
-        self.splits = list(self.data)
+            raise TrainError(f"no example in {path} has an assistant token within block_size {n}"
+                             + ("" if keep == "end" else "; raise block_size or set data.keep=\"end\""))
+        return examples
 
     def get_batch(self, split: str, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         import torch

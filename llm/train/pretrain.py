@@ -221,7 +221,11 @@ def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: P
     fmt = data_format(cfg.data.path, cfg.data.format)
     if fmt == "chat":
         return ChatBatches(cfg.data.path, tokenizer, cfg.batch_size, cfg.block_size, cfg.data.val_fraction,
-                           seed=cfg.seed, rank=rt.rank, device=rt.device)
+                           seed=cfg.seed, rank=rt.rank, device=rt.device,
+                           val_path=cfg.data.val_path, keep=cfg.data.keep)
+    if cfg.data.val_path:
+        raise TrainError("data.val_path is for chat data (.jsonl); a text file's validation split is its last "
+                         "data.val_fraction")
     from .data import prepare_text
 
     data_dir = out_dir / "data"

@@ -1,0 +1,179 @@
+"""Functional correctness on the code task bank: pass@1 and pass@k.
+
+For each task the model is asked ``n`` times (the engineer's prompt, :attr:`CodeTask.prompt`);
+each answer's code block is run against the task's hidden tests, and ``c`` of the ``n``
+pass. pass@k is the unbiased estimator of the Codex paper (Chen et al. 2021, eq. 1),
+
+    pass@k = 1 - C(n - c, k) / C(n, k)      averaged over tasks,
+
+the chance that at least one of k answers drawn from the n passes; it needs n >= k.
+
+This module is the ``llm`` layer's half: it samples and scores. Running a candidate is
+the caller's ``check`` (the sandbox lives in ``mgpt.actions``, a layer above, so
+:mod:`mgpt.workflows.code_eval` passes it in), and so is ``extract`` (the code block
+parser, also in ``mgpt.actions``). Tests pass plain functions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from math import comb
+from typing import Awaitable, Callable, Sequence
+
+from mgpt.agents.secrets import redact
+
+from ..base import CallContext, ChatMessage, Model
+from .errors import EvalInputError
+from .tasks import CodeTask
+
+__all__ = ["CheckResult", "CodeEvalResult", "TaskResult", "evaluate_code", "pass_at_k", "ENGINEER_SYSTEM"]
+
+#: The engineer role's system prompt, so the eval asks exactly what the company asks.
+ENGINEER_SYSTEM = "You are Engineer, a software engineer. Your goal: correct, readable, tested Python."
+
+#: Candidate output kept per sample in the results (the tail, where pytest's summary is).
+OUTPUT_CHARS = 1500
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one task with ``c`` of ``n`` samples correct (needs ``k <= n``)."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"need 0 <= c <= n and k >= 1 (n={n}, c={c}, k={k})")
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per task, got n={n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+@dataclass
+class CheckResult:
+    """How one candidate did against the hidden tests."""
+
+    passed: bool
+    tests_passed: int = 0
+    tests_failed: int = 0
+    timed_out: bool = False
+    seconds: float = 0.0
+    output: str = ""
+
+
+@dataclass
+class SampleResult:
+    passed: bool
+    error: str = ""
+    """Why the sample could not run (no code in the answer), else ''."""
+    tests_passed: int = 0
+    tests_failed: int = 0
+    timed_out: bool = False
+    completion_tokens: int = 0
+    output: str = ""
+
+
+@dataclass
+class TaskResult:
+    id: str
+    family: str
+    n: int
+    correct: int
+    pass_at: dict[str, float]
+    samples: list[SampleResult] = field(default_factory=list)
+
+
+@dataclass
+class CodeEvalResult:
+    """The whole run; :meth:`to_dict` is what ``--json`` writes."""
+
+    model: str
+    split: str
+    n: int
+    ks: list[int]
+    temperature: float | None
+    tasks: list[TaskResult]
+    seconds: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def pass_at(self) -> dict[str, float]:
+        """pass@k averaged over tasks."""
+        if not self.tasks:
+            return {f"pass@{k}": 0.0 for k in self.ks}
+        return {f"pass@{k}": sum(t.pass_at[f"pass@{k}"] for t in self.tasks) / len(self.tasks) for k in self.ks}
+
+    @property
+    def by_family(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for family in sorted({t.family for t in self.tasks}):
+            ts = [t for t in self.tasks if t.family == family]
+            out[family] = {"tasks": len(ts), **{f"pass@{k}": sum(t.pass_at[f"pass@{k}"] for t in ts) / len(ts)
+                                                for k in self.ks}}
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "split": self.split, "n": self.n, "ks": self.ks, "temperature": self.temperature,
+            "tasks_evaluated": len(self.tasks), **self.pass_at, "by_family": self.by_family,
+            "seconds": round(self.seconds, 2), "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "tasks": [asdict(t) for t in self.tasks],
+        }
+
+
+Check = Callable[[CodeTask, str], CheckResult]
+
+
+async def evaluate_code(
+    model: Model,
+    tasks: Sequence[CodeTask],
+    *,
+    check: Check,
+    extract: Callable[[str], str],
+    n: int = 1,
+    ks: Sequence[int] = (1,),
+    split: str = "",
+    temperature: float | None = None,
+    on_sample: Callable[[CodeTask, int, SampleResult], None] | None = None,
+) -> CodeEvalResult:
+    """Ask ``model`` ``n`` times per task, check every answer, and compute pass@k for ``ks``.
+
+    ``extract(answer)`` returns the code to run and raises ``ValueError`` when there is
+    none (that sample fails); ``check(task, code)`` runs it against the task's tests.
+    Each call carries ``CallContext(role="Engineer", action="CodeEval:<task id>", turn=i)``.
+    """
+    if n < 1:
+        raise EvalInputError(f"-n must be at least 1, not {n}")
+    bad = [k for k in ks if k < 1 or k > n]
+    if bad:
+        raise EvalInputError(f"pass@{bad[0]} needs 1 <= k <= n, and n is {n}: raise -n or lower --k")
+    if not tasks:
+        raise EvalInputError("no tasks to evaluate (check --split and --family)")
+    start = time.perf_counter()
+    results, prompt_tokens, completion_tokens = [], 0, 0
+    for task in tasks:
+        messages = [ChatMessage(role="system", content=ENGINEER_SYSTEM), ChatMessage(role="user", content=task.prompt)]
+        samples = []
+        for i in range(1, n + 1):
+            completion = await model.complete(
+                messages, context=CallContext(role="Engineer", action=f"CodeEval:{task.id}", turn=i))
+            prompt_tokens += completion.usage.prompt_tokens
+            completion_tokens += completion.usage.completion_tokens
+            try:
+                code = extract(completion.text)
+            except ValueError as exc:
+                sample = SampleResult(passed=False, error=f"no code: {exc}",
+                                      completion_tokens=completion.usage.completion_tokens)
+            else:
+                r = check(task, code)
+                sample = SampleResult(passed=r.passed, tests_passed=r.tests_passed, tests_failed=r.tests_failed,
+                                      timed_out=r.timed_out, completion_tokens=completion.usage.completion_tokens,
+                                      output=redact(r.output[-OUTPUT_CHARS:]))
+            samples.append(sample)
+            if on_sample:
+                on_sample(task, i, sample)
+        c = sum(s.passed for s in samples)
+        results.append(TaskResult(task.id, task.family, n, c, {f"pass@{k}": pass_at_k(n, c, k) for k in ks}, samples))
+    return CodeEvalResult(
+        model=getattr(model, "name", type(model).__name__), split=split, n=n, ks=list(ks), temperature=temperature,
+        tasks=results, seconds=time.perf_counter() - start, prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens)
