@@ -27,12 +27,21 @@ class Requirement(BaseModel):
 class PRD(BaseModel):
     """Product requirements document (the product manager's output)."""
 
-    project_name: str = Field(description="snake_case Python package name for the project")
+    # The schema carries the checks the validators below make (pattern, minItems), so a
+    # grammar-constrained local model cannot write a PRD that parses but is then refused.
+    project_name: str = Field(
+        description="snake_case Python package name for the project",
+        json_schema_extra={"pattern": _IDENT.pattern},
+    )
     summary: str = Field(description="the product in one or two sentences")
-    goals: list[str] = Field(description="product goals, at most 3")
-    user_stories: list[str] = Field(description="'As a <user>, I want <x> so that <y>'")
-    requirements: list[Requirement] = Field(description="functional requirements")
-    acceptance_criteria: list[str] = Field(description="checkable statements a test can verify")
+    goals: list[str] = Field(description="product goals, at most 3", json_schema_extra={"minItems": 1})
+    user_stories: list[str] = Field(
+        description="'As a <user>, I want <x> so that <y>'", json_schema_extra={"minItems": 1}
+    )
+    requirements: list[Requirement] = Field(description="functional requirements", json_schema_extra={"minItems": 1})
+    acceptance_criteria: list[str] = Field(
+        description="checkable statements a test can verify", json_schema_extra={"minItems": 1}
+    )
     anything_unclear: str = Field("", description="open questions, or empty")
 
     @field_validator("project_name")

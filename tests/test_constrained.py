@@ -266,3 +266,16 @@ def test_bench_script_runs_quickly(tmp_path):
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert [r["library"] for r in rows] == ["xgrammar", "mgpt", "mgpt-closing"]
     assert all(r["tokens"] > 0 and r["ms_median"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_constrained_prd_passes_its_own_validators(loaded, seed):
+    """The PRD's schema carries what its validators check (snake_case name, non-empty
+    lists), so a constrained answer is never refused after it parses."""
+    from mgpt.actions.documents import PRD
+
+    out = generate_text(
+        loaded, PROMPT, max_new_tokens=700, temperature=1.0, seed=seed, output=OutputFormat.from_model(PRD)
+    )
+    prd = PRD.model_validate_json(out.text)  # runs the validators too
+    assert prd.goals and prd.requirements and prd.acceptance_criteria and prd.user_stories
