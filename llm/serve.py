@@ -27,9 +27,11 @@ import asyncio
 import hmac
 import json
 import logging
+import signal
+import threading
 import time
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -138,6 +140,8 @@ class RequestError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
+
+SHUTTING_DOWN = RequestError(503, "the server is shutting down; try again later", type="server_error", code="shutting_down")
 
 ConstraintFactory = Callable[[dict, Any], Constraint]
 
@@ -407,7 +411,7 @@ def create_app(
             try:
                 handle = engine.submit(ids, params, on_event)
             except RuntimeError:
-                raise RequestError(503, "the server is shutting down", type="server_error", code="shutting_down") from None
+                raise SHUTTING_DOWN from None
         except RequestError as exc:
             return error_response(exc)
 
@@ -442,6 +446,8 @@ def create_app(
             logged(event)
             if event.finish_reason == "error":
                 return error_response(RequestError(500, f"generation failed: {event.error}", type="server_error"))
+            if event.finish_reason == "cancelled":
+                return error_response(SHUTTING_DOWN)
             return JSONResponse(
                 {
                     "id": completion_id,
@@ -480,8 +486,12 @@ def create_app(
                     if event.finished:
                         break
                 logged(event)
-                if event.finish_reason == "error":
-                    error = RequestError(500, f"generation failed: {event.error}", type="server_error")
+                if event.finish_reason in ("error", "cancelled"):
+                    # An error event, as vLLM sends mid-stream: the client knows the answer is cut.
+                    error = (
+                        SHUTTING_DOWN if event.finish_reason == "cancelled"
+                        else RequestError(500, f"generation failed: {event.error}", type="server_error")
+                    )
                     yield f"data: {json.dumps(error.body())}\n\n"
                     return
                 yield chunk({}, event.finish_reason)
@@ -525,13 +535,44 @@ def create_app(
     )
 
 
-def run_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000, graceful_timeout: int = 10) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM. On a signal the server stops accepting, lets
-    in-flight requests finish for up to ``graceful_timeout`` seconds, cancels the rest
-    and stops the engine."""
+def run_server(
+    app: Any, *, host: str = "127.0.0.1", port: int = 8000, graceful_timeout: int = 10, engine: Engine | None = None
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM. On a signal the server stops accepting and lets
+    in-flight requests finish; after ``graceful_timeout`` seconds (less one, so their
+    clients get a proper "shutting down" error rather than a dropped connection) the
+    ``engine`` cancels whatever still runs, and the server exits with status 0."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        _deadline: threading.Timer | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            if engine is not None and self._deadline is None:
+                log.info("shutting down: in-flight requests have %d s to finish", graceful_timeout)
+                self._deadline = threading.Timer(
+                    max(0.0, graceful_timeout - 1.0), engine.stop, kwargs={"cancel": True, "timeout": 5.0}
+                )
+                self._deadline.daemon = True
+                self._deadline.start()
+
+        @contextmanager
+        def capture_signals(self):
+            # uvicorn re-raises the signal after its graceful shutdown, so a SIGTERM ends
+            # the process as "killed" and a SIGINT as a KeyboardInterrupt traceback. The
+            # shutdown is complete by then: exit normally instead.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
 
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", timeout_graceful_shutdown=graceful_timeout, lifespan="on"
     )
-    uvicorn.Server(config).run()
+    Server(config).run()

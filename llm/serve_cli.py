@@ -159,7 +159,7 @@ def serve_command(
         f"(torch threads {torch.get_num_threads()}, batch up to {max_batch}{', key required' if key else ''})",
         err=True,
     )
-    serve.run_server(app, host=host, port=port, graceful_timeout=graceful_timeout)
+    serve.run_server(app, host=host, port=port, graceful_timeout=graceful_timeout, engine=served.engine)
 
 
 def register(app: typer.Typer) -> None:
