@@ -5,7 +5,7 @@ another leaves the hardware idle between small matrix products; running them tog
 makes every forward pass serve all of them. The engine does that:
 
 * **Continuous batching.** One worker thread owns the model. Each loop it admits waiting
-  requests (prefilling each prompt alone), then runs one decode step for every running
+  requests (prefilling their prompts together), then runs one decode step for every running
   sequence at once, in a single forward pass. A request joins between two steps and
   leaves the moment it finishes; nobody waits for the slowest sequence of a "batch".
 * **An explicit KV cache.** The running batch keeps one ``DynamicCache`` whose tensors are
@@ -226,6 +226,7 @@ class Engine:
         context: the model's context length (prompt + answer), or None for no limit.
         prefix_cache_tokens: tokens of prompt keys/values kept for reuse (0 switches the
             prefix cache off).
+        max_prefill_tokens: most (padded) tokens in one batched prefill.
     """
 
     def __init__(
@@ -237,6 +238,7 @@ class Engine:
         max_batch: int = 16,
         context: int | None = None,
         prefix_cache_tokens: int = 8192,
+        max_prefill_tokens: int = 8192,
     ):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -244,6 +246,7 @@ class Engine:
         self.tokenizer = tokenizer
         self.eos_ids = frozenset(int(i) for i in eos_ids)
         self.max_batch = max_batch
+        self.max_prefill_tokens = max_prefill_tokens
         self.context = context
         self.device = next(model.parameters()).device
         self.stats = EngineStats()
@@ -370,8 +373,8 @@ class Engine:
                     while self._pending and len(self._rows) + len(admit) < self.max_batch:
                         admit.append(self._pending.popleft())
                 try:
-                    for request in admit:
-                        self._admit(request)
+                    if admit:
+                        self._admit(admit)
                     if self._rows:
                         self._step()
                 except Exception as exc:  # a bug or out-of-memory: fail these, keep serving
@@ -392,58 +395,121 @@ class Engine:
     def _layers(cache) -> list[tuple[Any, Any]]:
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _admit(self, request: Request) -> None:
-        """Prefill one prompt (reusing a cached prefix), pick its first token, and add it
-        to the running batch."""
+    def _admit(self, requests: list[Request]) -> None:
+        """Prefill newly admitted prompts together (each reusing its longest cached
+        prefix), pick their first tokens, and add them to the running batch.
+
+        Row *i* of the prefill batch is laid out as ``[pad | prefix_i | pad | suffix_i]``:
+        the prefix comes from the prefix cache (keys/values only), the suffix is computed
+        now. Padding is masked out and positions are each row's own, so every row computes
+        what it would alone. Groups are cut so that no prefill exceeds
+        ``max_prefill_tokens`` padded tokens (one prompt always goes, however long).
+        """
+        import torch
+
+        live = []
+        for r in requests:
+            if r.cancelled:
+                self._finish(r, "cancelled")
+            else:
+                live.append(r)
+        plans = []
+        for r in live:
+            self.stats.requests += 1
+            ids = torch.tensor(r.prompt_ids, device=self.device)
+            reuse, layers = self._prefix.lookup(ids)
+            reuse = min(reuse, len(ids) - 1)  # at least one token must run to give the next logits
+            if reuse <= 0 or layers is None:
+                reuse, layers = 0, None
+            else:
+                self.stats.prefix_hits += 1
+                self.stats.prefix_tokens_reused += reuse
+            r.cached_tokens = reuse
+            plans.append((r, ids, reuse, layers))
+        group: list = []
+        for plan in plans:
+            widths = [max(p[2] for p in group + [plan]), max(len(p[1]) - p[2] for p in group + [plan])]
+            if group and (len(group) + 1) * sum(widths) > self.max_prefill_tokens:
+                self._prefill(group)
+                group = []
+            group.append(plan)
+        if group:
+            self._prefill(group)
+
+    def _prefill(self, plans: list) -> None:
         import torch
         from transformers import DynamicCache
 
-        if request.cancelled:
-            self._finish(request, "cancelled")
-            return
-        self.stats.requests += 1
-        ids = torch.tensor(request.prompt_ids, device=self.device)
-        n = len(ids)
-        reuse, layers = self._prefix.lookup(ids)
-        reuse = min(reuse, n - 1)  # at least one token must run to give the next logits
-        if reuse > 0 and layers is not None:
-            cache = DynamicCache(ddp_cache_data=[(k[:, :, :reuse], v[:, :, :reuse]) for k, v in layers])
-            self.stats.prefix_hits += 1
-            self.stats.prefix_tokens_reused += reuse
+        dev = self.device
+        prefix_w = max(reuse for _, _, reuse, _ in plans)
+        suffix_w = max(len(ids) - reuse for _, ids, reuse, _ in plans)
+        input_ids = torch.zeros(len(plans), suffix_w, dtype=torch.long, device=dev)
+        positions = torch.zeros(len(plans), suffix_w, dtype=torch.long, device=dev)
+        mask = torch.zeros(len(plans), prefix_w + suffix_w, dtype=torch.long, device=dev)
+        for i, (_, ids, reuse, _) in enumerate(plans):
+            m = len(ids) - reuse
+            input_ids[i, suffix_w - m :] = ids[reuse:]
+            positions[i] = torch.arange(reuse + m - suffix_w, reuse + m, device=dev).clamp(min=0)
+            mask[i, prefix_w - reuse : prefix_w] = 1
+            mask[i, prefix_w + suffix_w - m :] = 1
+        if prefix_w:
+            prefix = []
+            for layer in range(len(next(p[3] for p in plans if p[3] is not None))):
+                ks, vs = [], []
+                for _, ids, reuse, layers in plans:
+                    if reuse:
+                        k, v = layers[layer][0][:, :, :reuse], layers[layer][1][:, :, :reuse]
+                    else:  # no cached prefix: an empty one, padded below
+                        k0, v0 = next(p[3] for p in plans if p[3] is not None)[layer]
+                        k, v = k0[:, :, :0], v0[:, :, :0]
+                    ks.append(_left_pad(k, prefix_w - reuse))
+                    vs.append(_left_pad(v, prefix_w - reuse))
+                prefix.append((torch.cat(ks, dim=0), torch.cat(vs, dim=0)))
+            cache = DynamicCache(ddp_cache_data=prefix)
         else:
-            reuse, cache = 0, DynamicCache()
-        request.cached_tokens = reuse
-        todo = ids[reuse:].unsqueeze(0)
-        positions = torch.arange(reuse, n, device=self.device).unsqueeze(0)
-        logits, cache = self._forward(todo, torch.ones(1, n, dtype=torch.long, device=self.device), positions, cache)
-        self.stats.prefill_tokens += n - reuse
+            cache = DynamicCache()
+        logits, cache = self._forward(input_ids, mask, positions, cache)
+        self.stats.prefill_tokens += sum(len(ids) - reuse for _, ids, reuse, _ in plans)
         layers = self._layers(cache)
-        self._prefix.store(ids, layers)
+        keep = mask.bool()
+        for i, (r, ids, _, _) in enumerate(plans):
+            if len(plans) == 1:
+                own = layers
+            else:  # this row's real positions only
+                own = [(k[i : i + 1, :, keep[i]], v[i : i + 1, :, keep[i]]) for k, v in layers]
+            self._prefix.store(ids, own)
+            r.length = len(ids)
+            if r.params.temperature > 0:
+                r.generator = torch.Generator(device=dev)
+                if r.params.seed is not None:
+                    r.generator.manual_seed(r.params.seed)
+                else:
+                    r.generator.seed()
+        tokens = self._pick(logits, [p[0] for p in plans])
+        rows = [i for i, (p, token) in enumerate(zip(plans, tokens)) if self._accept(p[0], token)]
+        if not rows:
+            return
+        index = torch.tensor(rows, device=dev)
+        sub_mask = mask.index_select(0, index)
+        first = int(sub_mask.any(dim=0).nonzero()[0, 0])
+        self._join(
+            [plans[i][0] for i in rows],
+            [(k.index_select(0, index)[:, :, first:], v.index_select(0, index)[:, :, first:]) for k, v in layers],
+            sub_mask[:, first:],
+        )
 
-        request.length = n
-        if request.params.temperature > 0:
-            request.generator = torch.Generator(device=self.device)
-            if request.params.seed is not None:
-                request.generator.manual_seed(request.params.seed)
-            else:
-                request.generator.seed()
-        token = self._pick(logits, [request])[0]
-        if self._accept(request, token):
-            self._join(request, layers)
-
-    def _join(self, request: Request, layers: list[tuple[Any, Any]]) -> None:
-        """Add a prefilled sequence to the running batch, left-padding whichever side is
+    def _join(self, requests: list[Request], layers: list[tuple[Any, Any]], new_mask) -> None:
+        """Add prefilled rows to the running batch, left-padding whichever side is
         shorter so all rows share one width."""
         import torch
         from transformers import DynamicCache
 
-        t = layers[0][0].shape[2]
-        new_mask = torch.ones(1, t, dtype=torch.long, device=self.device)
         if not self._rows:
             self._cache = DynamicCache(ddp_cache_data=layers)
             self._mask = new_mask
-            self._rows = [request]
+            self._rows = list(requests)
             return
+        t = new_mask.shape[1]
         width = self._mask.shape[1]
         full = max(width, t)
         merged = []
@@ -458,7 +524,7 @@ class Engine:
         self._mask = torch.cat(
             [_left_pad_mask(self._mask, full - width), _left_pad_mask(new_mask, full - t)], dim=0
         )
-        self._rows.append(request)
+        self._rows.extend(requests)
 
     def _step(self) -> None:
         """One decode step for every running sequence, in one forward pass."""

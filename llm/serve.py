@@ -214,6 +214,7 @@ class ChatRequest:
     stop: list[str]
     seed: int | None
     response_format: dict | None
+    ignore_eos: bool = False
 
 
 def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> ChatRequest:
@@ -286,7 +287,11 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
             response_format = None
         elif response_format["type"] == "json_schema" and not isinstance(response_format.get("json_schema"), dict):
             raise RequestError(400, "response_format json_schema needs a json_schema object", param="response_format")
+    ignore_eos = body.get("ignore_eos", False)  # vLLM's extension; benchmarks want fixed lengths
+    if not isinstance(ignore_eos, bool):
+        raise RequestError(400, "ignore_eos must be true or false", param="ignore_eos")
     return ChatRequest(
+        ignore_eos=ignore_eos,
         messages=messages,
         stream=stream,
         include_usage=bool(options.get("include_usage")),
@@ -400,6 +405,7 @@ def create_app(
                 top_p=parsed.top_p,
                 stop=parsed.stop,
                 seed=parsed.seed,
+                ignore_eos=parsed.ignore_eos,
                 constraint=constraint,
             )
             loop = asyncio.get_running_loop()

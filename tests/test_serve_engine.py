@@ -151,6 +151,17 @@ def test_prefix_cache_reuses_a_shared_start(tokenizer):
     assert engine.stats.prefix_tokens_reused >= 80
     for prompt, r in zip(prompts, [first] + rest):
         assert r.token_ids == _hf_greedy(model, prompt, 8)
+    # One batched prefill mixing rows with and without a cached prefix, of other lengths.
+    engine = _engine(model, tokenizer)
+    mixed = [system + [21, 22], [99, 98, 97], system[:25] + [1], PROMPTS[3]]
+    try:
+        engine.generate(prompts[:1], params)
+        out = engine.generate(mixed, params)
+    finally:
+        engine.stop()
+    assert [r.cached_tokens for r in out] == [40, 0, 25, 0]
+    for prompt, r in zip(mixed, out):
+        assert r.token_ids == _hf_greedy(model, prompt, 8)
     # The same prompt again reuses all but the last token (which must run for the logits).
     engine = _engine(model, tokenizer)
     try:
