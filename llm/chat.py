@@ -134,7 +134,9 @@ class _Display:
             from rich.live import Live
             from rich.text import Text
 
-            self.live = Live(Text(""), console=self.console, transient=True, refresh_per_second=12)
+            self.live = Live(
+                Text(""), console=self.console, transient=True, refresh_per_second=12, vertical_overflow="crop"
+            )
             self.live.__enter__()
         return self
 
@@ -143,7 +145,9 @@ class _Display:
         if self.live is not None:
             from rich.text import Text
 
-            self.live.update(Text(self.text))
+            # Show the tail: a live view taller than the terminal cannot be redrawn.
+            tail = "\n".join(self.text.split("\n")[-max(1, self.console.height - 2) :])
+            self.live.update(Text(tail))
         else:
             self.console.file.write(piece)
             self.console.file.flush()

@@ -327,6 +327,8 @@ class Engine:
         if not prompts:
             return []
         with self._wake:  # submit all before the worker looks: they prefill in one admission round
+            if self._stopping:
+                raise RuntimeError("the engine is shutting down")
             for i, (prompt, p) in enumerate(zip(prompts, plist)):
                 p.check()
                 requests.append(Request(next(self._ids), [int(t) for t in prompt], p, callback(i)))
