@@ -164,7 +164,7 @@ def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
     transformers and the metric libraries load inside each command."""
     from mgpt.llm.eval.cli import register
-    from mgpt.llm.serve_cli import register as register_chat_and_serve
+    from mgpt.serve_cli import register as register_chat_and_serve
     from mgpt.llm.train.cli import app as train_app
 
     app.add_typer(train_app, name="train")

@@ -13,9 +13,9 @@ model's context.
 
 ``response_format`` (``json_object``, ``json_schema``) constrains decoding through a
 per-request hook, ``constraint(generated_ids) -> allowed-token mask | None``, made by the
-app's ``constraint_factory``. The default factory asks :mod:`mgpt.llm.constrained` for
-``response_format_constraint(response_format, tokenizer)``; without it such requests get
-a 400 that says which extra is missing.
+app's ``constraint_factory``. The default factory compiles the schema with
+:mod:`mgpt.llm.constrained` (xgrammar); without it such requests get a 400 that says
+which extra is missing.
 
 Starlette, uvicorn, torch and transformers are needed here (``pip install
 'mgpt[train,serve]'``); this module is imported only by the ``serve`` command.
@@ -82,6 +82,11 @@ class ServedModel:
     def context(self) -> int | None:
         return self.engine.context
 
+    @property
+    def vocab_size(self) -> int:
+        """The width of the model's logits (may exceed the tokenizer's size)."""
+        return int(self.loaded.model.get_output_embeddings().weight.shape[0])
+
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The chat prompt's token ids, formatted exactly as :func:`generate_text` does
         (the tokenizer's chat template, else ``role: content`` lines)."""
@@ -143,11 +148,16 @@ class RequestError(Exception):
 
 SHUTTING_DOWN = RequestError(503, "the server is shutting down; try again later", type="server_error", code="shutting_down")
 
-ConstraintFactory = Callable[[dict, Any], Constraint]
+ConstraintFactory = Callable[[dict, "ServedModel"], Constraint]
 
 
-def default_constraint_factory(response_format: dict, tokenizer: Any) -> Constraint:
-    """The constraint for ``response_format`` from :mod:`mgpt.llm.constrained`."""
+def default_constraint_factory(response_format: dict, served: "ServedModel") -> Constraint:
+    """The per-request constraint for ``response_format``, from :mod:`mgpt.llm.constrained`
+    (a grammar compiled once per schema and tokenizer, one matcher per request).
+
+    ``json_object`` is any JSON object; ``json_schema`` its ``schema``. Without
+    constrained decoding installed the request gets a 400 naming what is missing.
+    """
     kind = response_format.get("type")
     try:
         from . import constrained  # type: ignore[attr-defined]
@@ -159,19 +169,29 @@ def default_constraint_factory(response_format: dict, tokenizer: Any) -> Constra
             param="response_format",
             code="unsupported_response_format",
         ) from None
-    make = getattr(constrained, "response_format_constraint", None)
-    if make is None:
-        raise RequestError(
-            400,
-            f"response_format {kind} needs the constrained-decoding extra "
-            "(mgpt.llm.constrained has no response_format_constraint)",
-            param="response_format",
-            code="unsupported_response_format",
-        )
+    if kind == "json_object":
+        schema: dict = {"type": "object", "additionalProperties": True}
+    else:
+        schema = response_format["json_schema"].get("schema") or {"type": "object", "additionalProperties": True}
+        if not isinstance(schema, dict):
+            raise RequestError(400, "response_format.json_schema.schema must be an object", param="response_format")
     try:
-        return make(response_format, tokenizer)
-    except (ValueError, TypeError) as exc:
-        raise RequestError(400, f"bad response_format: {exc}", param="response_format") from None
+        grammar = constrained.compile_schema(
+            served.loaded.tokenizer,
+            schema,
+            vocab_size=served.vocab_size,
+            stop_token_ids=sorted(served.engine.eos_ids) or None,
+        )
+        matcher = grammar.matcher()
+    except ModelConfigError as exc:  # ConstraintError: xgrammar missing, a schema it cannot compile
+        raise RequestError(400, str(exc), param="response_format", code="unsupported_response_format") from None
+
+    def constraint(generated: list[int]) -> Any:
+        for token in generated[len(matcher.tokens) :]:  # the tokens picked since the last call
+            matcher.advance(token)
+        return matcher.allowed_mask()
+
+    return constraint
 
 
 # -- request parsing ------------------------------------------------------------------------
@@ -397,7 +417,7 @@ def create_app(
                 if context is not None:
                     max_tokens = min(max_tokens, context - len(ids))
             constraint = (
-                make_constraint(parsed.response_format, served.loaded.tokenizer) if parsed.response_format else None
+                make_constraint(parsed.response_format, served) if parsed.response_format else None
             )
             params = SamplingParams(
                 max_tokens=max_tokens,

@@ -272,6 +272,24 @@ def test_json_schema_without_the_constrained_extra_is_a_clear_400(client):
     assert info.value.body["param"] == "response_format"
 
 
+def test_json_schema_is_decoded_under_the_constraint(client):
+    pytest.importorskip("xgrammar", reason="constrained decoding needs xgrammar")
+    pytest.importorskip("mgpt.llm.constrained", reason="constrained decoding is not installed")
+    schema = {
+        "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
+    for question in ("is it ok?", "another question", "a third one"):  # a random model obeys the grammar
+        response = ask(client, question, max_tokens=40, response_format=fmt)
+        assert json.loads(response.choices[0].message.content) in ({"ok": True}, {"ok": False})
+        assert response.choices[0].finish_reason == "stop"
+    answer = ask(client, "an object", max_tokens=60, response_format={"type": "json_object"}, temperature=0)
+    text = answer.choices[0].message.content
+    assert text.startswith("{")
+    if answer.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(text), dict)
+
+
 def test_a_constraint_factory_plugs_into_decoding(checkpoint):
     """The per-request hook: a factory turns response_format into a token mask."""
     served = load_served_model(checkpoint, name=NAME, device="cpu")
@@ -279,9 +297,9 @@ def test_a_constraint_factory_plugs_into_decoding(checkpoint):
     digits = [tokenizer.convert_tokens_to_ids(d) for d in "0123456789"]
     calls = []
 
-    def factory(response_format, tok):
+    def factory(response_format, served):
         calls.append(response_format["type"])
-        allowed = torch.zeros(len(tok), dtype=torch.bool)
+        allowed = torch.zeros(served.vocab_size, dtype=torch.bool)
         allowed[digits] = True
         return lambda generated: allowed
 
