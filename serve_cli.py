@@ -110,7 +110,7 @@ def serve_command(
     max_body: int = typer.Option(1_000_000, "--max-body-bytes", min=1, help="Largest request body accepted."),
     max_messages: int = typer.Option(512, "--max-messages", min=1, help="Most messages in one request."),
     prefix_cache: int = typer.Option(8192, "--prefix-cache-tokens", min=0, help="Prompt tokens of keys/values kept for reuse (0: off)."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads. Default: the cores not already busy."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads. Default: $MGPT_THREADS, else the cores not already busy."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda... Default: cuda when available."),
     graceful_timeout: int = typer.Option(10, "--graceful-timeout", min=0, help="Seconds in-flight requests get to finish on SIGINT/SIGTERM."),
 ) -> None:
@@ -132,7 +132,8 @@ def serve_command(
         path = _checkpoint(model)
         import torch
 
-        torch.set_num_threads(threads or free_cores())
+        env_threads = os.environ.get("MGPT_THREADS", "")
+        torch.set_num_threads(threads or (int(env_threads) if env_threads.isdigit() and int(env_threads) > 0 else free_cores()))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
             from transformers.utils import logging as hf_logging

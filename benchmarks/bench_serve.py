@@ -1,6 +1,6 @@
 """Throughput of ``mgpt serve``: concurrent clients batched vs the same clients one at a time.
 
-    python benchmarks/bench_serve.py [--clients 4 8] [--max-tokens 64] [--threads N]
+    python benchmarks/bench_serve.py [--clients 4 8] [--max-tokens 32] [--rounds 3] [--threads N]
 
 Builds a randomly initialised Llama with SmolLM2-135M's shape (30 layers, 576 wide, 9
 heads / 3 KV heads, vocabulary 49152; random weights are fine for throughput) with a tiny
@@ -12,8 +12,8 @@ every answer has exactly that length):
 * **concurrent**: all N at once from N clients (the engine batches them).
 
 It prints the aggregate decode rate (completion tokens / wall seconds) of both, side by side,
-and the speed-up. Both runs hit the same server in the same process tree, one after the
-other. Tokens outside the tiny tokenizer's vocabulary decode to nothing, so the text is
+and the speed-up: medians of ``--rounds`` rounds, each round measuring both sides against
+the same server, in alternating order (on a shared machine the load drifts). Tokens outside the tiny tokenizer's vocabulary decode to nothing, so the text is
 shorter than the token count; the count is what the server reports.
 """
 
@@ -24,6 +24,7 @@ import asyncio
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,28 +79,39 @@ async def one(client, prompt: str, max_tokens: int) -> int:
     return response.usage.completion_tokens
 
 
-async def measure(base_url: str, n: int, max_tokens: int) -> tuple[float, float]:
-    """(one-at-a-time tokens/s, concurrent tokens/s) for n clients."""
+async def measure(base_url: str, n: int, max_tokens: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Tokens/s one at a time and concurrent for n clients, ``rounds`` times each. The
+    order alternates by round so a change in the machine's load hits both sides."""
     import openai
 
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
+    sequential, concurrent = [], []
     async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600) as client:
         await one(client, "warm up", 4)
-        start = time.perf_counter()
-        tokens = 0
-        for p in prompts:
-            tokens += await one(client, p, max_tokens)
-        sequential = tokens / (time.perf_counter() - start)
-        start = time.perf_counter()
-        tokens = sum(await asyncio.gather(*(one(client, p, max_tokens) for p in prompts)))
-        concurrent = tokens / (time.perf_counter() - start)
+
+        async def one_at_a_time() -> None:
+            start = time.perf_counter()
+            tokens = 0
+            for p in prompts:
+                tokens += await one(client, p, max_tokens)
+            sequential.append(tokens / (time.perf_counter() - start))
+
+        async def together() -> None:
+            start = time.perf_counter()
+            tokens = sum(await asyncio.gather(*(one(client, p, max_tokens) for p in prompts)))
+            concurrent.append(tokens / (time.perf_counter() - start))
+
+        for r in range(rounds):
+            for side in ((one_at_a_time, together) if r % 2 == 0 else (together, one_at_a_time)):
+                await side()
     return sequential, concurrent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="server torch threads (default: free cores)")
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
@@ -137,11 +149,14 @@ def main() -> None:
                   f"Python {platform.python_version()}")
             print(banner)
             print(f"model: random Llama, SmolLM2-135M shape; {args.max_tokens} tokens per answer (EOS ignored)")
-            print(f"{'clients':>7} | {'one at a time':>15} | {'concurrent':>15} | speed-up")
+            print(f"medians of {args.rounds} rounds (each round: both sides, order alternating)")
+            print(f"{'clients':>7} | {'one at a time':>15} | {'concurrent':>15} | speed-up | rounds' speed-ups")
             for n in args.clients:
-                sequential, concurrent = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", n, args.max_tokens))
-                print(f"{n:>7} | {sequential:>9.1f} tok/s | {concurrent:>9.1f} tok/s | {concurrent / sequential:5.2f}x",
-                      flush=True)
+                seq, con = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", n, args.max_tokens, args.rounds))
+                s, c = statistics.median(seq), statistics.median(con)
+                each = ", ".join(f"{b / a:.2f}x" for a, b in zip(seq, con))
+                print(f"{n:>7} | {s:>9.1f} tok/s | {c:>9.1f} tok/s | {c / s:7.2f}x | {each}", flush=True)
+            print(f"load after: {os.getloadavg()[0]:.1f}")
         finally:
             server.terminate()
             server.wait(60)
