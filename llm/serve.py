@@ -317,7 +317,7 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
         include_usage=bool(options.get("include_usage")),
         max_tokens=max_tokens,
         temperature=0.0 if temperature is None else temperature,
-        top_p=1.0 if not top_p else top_p,
+        top_p=1.0 if top_p is None else max(top_p, 1e-9),  # 0 keeps only the likeliest token
         stop=[s for s in stop if s],
         seed=seed,
         response_format=response_format,
@@ -396,7 +396,8 @@ def create_app(
         try:
             check_key(request)
             parsed = parse_chat_request(await _read_json(request, limits.max_body_bytes), served.name, limits)
-            ids = served.prompt_ids(parsed.messages)
+            # Tokenizing a long prompt and compiling a schema take a while: not on the event loop.
+            ids = await asyncio.to_thread(served.prompt_ids, parsed.messages)
             context = served.context
             if context is not None and len(ids) >= context:
                 raise RequestError(
@@ -417,7 +418,8 @@ def create_app(
                 if context is not None:
                     max_tokens = min(max_tokens, context - len(ids))
             constraint = (
-                make_constraint(parsed.response_format, served) if parsed.response_format else None
+                await asyncio.to_thread(make_constraint, parsed.response_format, served)
+                if parsed.response_format else None
             )
             params = SamplingParams(
                 max_tokens=max_tokens,
