@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "EngineEvent", "EngineStats", "Request", "SamplingParams", "free_cores"]
+__all__ = ["Engine", "EngineEvent", "EngineStats", "Request", "Result", "SamplingParams", "free_cores", "wait_idle"]
 
 #: ``constraint(generated_ids) -> bool tensor [vocab] of allowed tokens, or None``.
 Constraint = Callable[[list[int]], Any]
@@ -157,7 +157,7 @@ class Request:
     sent: int = 0  # characters of ``text`` already reported
     cached_tokens: int = 0
     generator: Any = None
-    #: Generated tokens that will not be fed back (end-of-sequence).
+    #: Why it finished (the finish_reason), or None while it runs.
     done_reason: str | None = None
 
     def cancel(self) -> None:
@@ -278,14 +278,7 @@ class Engine:
     ) -> Request:
         """Queue a request; ``on_event`` is called from the worker thread with text as it
         comes and once with ``finished=True``. Returns the handle (``cancel()``)."""
-        params.check()
-        if not prompt_ids:
-            raise ValueError("the prompt has no tokens")
-        if self.context is not None and len(prompt_ids) >= self.context:
-            raise ValueError(
-                f"the prompt is {len(prompt_ids)} tokens but the model reads at most {self.context}"
-            )
-        request = Request(next(self._ids), [int(t) for t in prompt_ids], params, on_event)
+        request = self._request(prompt_ids, params, on_event)
         with self._wake:
             if self._stopping:
                 raise RuntimeError("the engine is shutting down")
@@ -293,6 +286,16 @@ class Engine:
             self._wake.notify()
         self.start()
         return request
+
+    def _request(self, prompt_ids: Sequence[int], params: SamplingParams, on_event: Callable[[EngineEvent], Any]) -> Request:
+        params.check()
+        if not prompt_ids:
+            raise ValueError("the prompt has no tokens")
+        if self.context is not None and len(prompt_ids) >= self.context:
+            raise ValueError(
+                f"the prompt is {len(prompt_ids)} tokens but the model reads at most {self.context}"
+            )
+        return Request(next(self._ids), [int(t) for t in prompt_ids], params, on_event)
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams | Sequence[SamplingParams]) -> list[Result]:
         """Submit every prompt at once, wait for all, and return their results in order."""
@@ -330,8 +333,7 @@ class Engine:
             if self._stopping:
                 raise RuntimeError("the engine is shutting down")
             for i, (prompt, p) in enumerate(zip(prompts, plist)):
-                p.check()
-                requests.append(Request(next(self._ids), [int(t) for t in prompt], p, callback(i)))
+                requests.append(self._request(prompt, p, callback(i)))
             self._pending.extend(requests)
             self._wake.notify()
         self.start()
