@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "EngineEvent", "EngineStats", "Request", "Result", "SamplingParams", "free_cores", "wait_idle"]
 
-#: ``constraint(generated_ids) -> bool tensor [vocab] of allowed tokens, or None``.
+#: ``constraint(generated_ids) -> bool tensor [vocab] of allowed tokens, or None``. A
+#: constraint may instead offer ``mask_logits(row, generated_ids, remaining)``, masking the
+#: row of logits in place knowing the tokens left in the budget (see ``Engine._constrain``).
 Constraint = Callable[[list[int]], Any]
 
 
@@ -159,6 +161,8 @@ class Request:
     generator: Any = None
     #: Why it finished (the finish_reason), or None while it runs.
     done_reason: str | None = None
+    #: Set when this request's constraint failed; it then ends with finish_reason "error".
+    error: str | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -572,18 +576,18 @@ class Engine:
 
         logits = logits.float()
         for i, r in enumerate(rows):
-            if r.params.constraint is not None:
-                allowed = r.params.constraint(list(r.generated))
-                if allowed is not None:
-                    allowed = torch.as_tensor(allowed, dtype=torch.bool, device=logits.device)
-                    if not bool(allowed.any()):
-                        raise ValueError("the constraint allows no next token")
-                    logits[i, : allowed.shape[0]].masked_fill_(~allowed, float("-inf"))
-                    logits[i, allowed.shape[0] :] = float("-inf")
+            if r.params.constraint is None:
+                continue
+            try:
+                self._constrain(r, logits[i])
+            except Exception as exc:  # this request's constraint failed: end it, not the batch
+                log.warning("request %s: constraint failed: %s", r.id, exc)
+                r.error = f"constraint: {exc}"
+                logits[i] = 0.0  # any token: the request ends before it is used
         tokens = logits.argmax(dim=-1).tolist()
         for i, r in enumerate(rows):
             p = r.params
-            if p.temperature <= 0:
+            if p.temperature <= 0 or r.error:
                 continue
             scores = logits[i] / p.temperature
             if p.top_k and p.top_k < scores.shape[0]:
@@ -599,10 +603,40 @@ class Engine:
             tokens[i] = int(torch.multinomial(probs, 1, generator=r.generator))
         return tokens
 
+    def _constrain(self, r: Request, row) -> None:
+        """Mask ``row`` (this request's logits, in place) by its constraint.
+
+        A constraint with ``mask_logits(row, generated, remaining)`` masks the row itself,
+        knowing how many tokens the budget has left (so a grammar can close the answer in
+        time); a plain one returns the allowed-token mask (or None: anything goes).
+        """
+        import torch
+
+        constraint = r.params.constraint
+        generated = list(r.generated)
+        masker = getattr(constraint, "mask_logits", None)
+        if masker is not None:
+            remaining = r.params.max_tokens - len(generated)
+            if self.context is not None:
+                remaining = min(remaining, self.context - r.length)
+            masker(row, generated, remaining)
+        else:
+            allowed = constraint(generated)
+            if allowed is None:
+                return
+            allowed = torch.as_tensor(allowed, dtype=torch.bool, device=row.device)
+            row[: allowed.shape[0]].masked_fill_(~allowed, float("-inf"))
+            row[allowed.shape[0] :] = float("-inf")
+        if not bool(torch.isfinite(row).any()):
+            raise ValueError("the constraint allows no next token")
+
     def _accept(self, r: Request, token: int) -> bool:
         """Record ``token`` for ``r``; report new text; False once ``r`` has finished."""
         if r.cancelled:
             self._finish(r, "cancelled")
+            return False
+        if r.error:
+            self._finish(r, "error", error=r.error)
             return False
         p = r.params
         if token in self.eos_ids and not p.ignore_eos:

@@ -288,3 +288,39 @@ def test_bad_sampling_params_are_refused(tokenizer):
             engine.submit([1, 2], bad, lambda e: None)
     with pytest.raises(ValueError, match="no tokens"):
         engine.submit([], SamplingParams(), lambda e: None)
+
+
+def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_request(tokenizer):
+    model = _llama(len(tokenizer))
+    budgets = []
+
+    class Closing:
+        """Forces token 50 once three tokens are left, as a grammar closing an answer would."""
+
+        def __call__(self, generated):  # pragma: no cover - the engine prefers mask_logits
+            raise AssertionError("mask_logits should be used")
+
+        def mask_logits(self, row, generated, remaining):
+            budgets.append(remaining)
+            if remaining <= 3:
+                row.fill_(float("-inf"))
+                row[50] = 0.0
+
+    def broken(generated):
+        if len(generated) == 2:
+            raise RuntimeError("grammar exploded")
+        return None
+
+    engine = _engine(model, tokenizer)
+    try:
+        closing, failed, plain = engine.generate(
+            [PROMPTS[0], PROMPTS[1], PROMPTS[2]],
+            [SamplingParams(max_tokens=8, constraint=Closing()), SamplingParams(max_tokens=8, constraint=broken),
+             SamplingParams(max_tokens=8)],
+        )
+    finally:
+        engine.stop()
+    assert budgets == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert closing.token_ids[-3:] == [50, 50, 50] and closing.finish_reason == "length"
+    assert failed.finish_reason == "error" and "grammar exploded" in failed.error and len(failed.token_ids) == 2
+    assert plain.finish_reason == "length" and plain.token_ids == _hf_greedy(model, PROMPTS[2], 8)
