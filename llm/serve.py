@@ -14,8 +14,9 @@ model's context.
 ``response_format`` (``json_object``, ``json_schema``) constrains decoding through a
 per-request hook, ``constraint(generated_ids) -> allowed-token mask | None``, made by the
 app's ``constraint_factory``. The default factory compiles the schema with
-:mod:`mgpt.llm.constrained` (xgrammar); without it such requests get a 400 that says
-which extra is missing.
+:mod:`mgpt.llm.constrained` (xgrammar, the ``[local]`` extra) and wraps the request's
+matcher (:class:`MatcherConstraint`); without it such requests get a 400 that says which
+extra is missing.
 
 Starlette, uvicorn, torch and transformers are needed here (``pip install
 'mgpt[train,serve]'``); this module is imported only by the ``serve`` command.
