@@ -241,6 +241,7 @@ def chat_loop(
                     loop.run_until_complete(session.ask(text, display.delta))
                 answered += 1
             except KeyboardInterrupt:
+                _cancel_pending(loop)
                 console.print("[yellow](interrupted; that turn was dropped)[/]")
             except MgptError as exc:
                 console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
@@ -250,6 +251,15 @@ def chat_loop(
         finally:
             loop.close()
     return answered
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the interrupted answer's task and let it clean up (close its stream)."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def ask_once(session: ChatSession, question: str, write: Callable[[str], Any]) -> Completion:

@@ -165,3 +165,53 @@ def test_read_message_is_bounded_by_its_input():
 
     assert chat.read_message(read) == "a \nb \n"
     assert chat.read_message(read) is None
+
+
+def test_ctrl_c_during_an_answer_drops_the_turn(monkeypatch):
+    """An interrupt while the answer streams: the turn is dropped, the stream closed, and
+    the next question is asked without it."""
+    import asyncio
+
+    from rich.console import Console
+
+    closed = []
+
+    class Slow(Model):
+        name = "slow"
+
+        async def complete(self, messages, *, context=None):
+            return Completion(text="fine")
+
+        async def stream(self, messages, *, context=None):
+            if messages[-1].content == "interrupt me":
+                try:
+                    yield StreamChunk(delta="partial")
+                    await asyncio.sleep(30)
+                finally:
+                    closed.append(True)
+            else:
+                yield StreamChunk(delta=f"{len(messages)} messages")
+                yield StreamChunk(completion=Completion(text=f"{len(messages)} messages"))
+
+    session = chat.ChatSession(Slow())
+    lines = iter(["interrupt me", "next", "/exit"])
+    deltas = []
+
+    def read_line(prompt):
+        return next(lines)
+
+    real_delta = chat._Display.delta
+
+    def delta(self, piece):
+        real_delta(self, piece)
+        deltas.append(piece)
+        if piece == "partial":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(chat._Display, "delta", delta)
+    console = Console(file=__import__("io").StringIO(), width=100)
+    assert chat.chat_loop(session, console=console, read_line=read_line) == 1
+    assert closed == [True]
+    assert deltas == ["partial", "1 messages"]
+    assert "interrupted" in console.file.getvalue()
+    assert [m.content for m in session.turns] == ["next", "1 messages"]
