@@ -316,6 +316,7 @@ def _register_workshop() -> None:
     transformers and the metric libraries load inside each command."""
     from mgpt.llm.eval.cli import register
     from mgpt.llm.models_cli import register as register_models
+    from mgpt.serve_cli import register as register_chat_and_serve
     from mgpt.llm.train.cli import app as train_app
 
     def code_eval(**options):
@@ -333,6 +334,7 @@ def _register_workshop() -> None:
     app.add_typer(train_app, name="train")
     register(app, code_eval=code_eval, company_eval=company_eval)
     register_models(app)
+    register_chat_and_serve(app)
 
 
 _register_workshop()

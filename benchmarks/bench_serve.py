@@ -1,0 +1,166 @@
+"""Throughput of ``mgpt serve``: concurrent clients batched vs the same clients one at a time.
+
+    python benchmarks/bench_serve.py [--clients 4 8] [--max-tokens 32] [--rounds 3] [--threads N]
+
+Builds a randomly initialised Llama with SmolLM2-135M's shape (30 layers, 576 wide, 9
+heads / 3 KV heads, vocabulary 49152; random weights are fine for throughput) with a tiny
+byte-level tokenizer, starts ``mgpt serve`` on it in a child process, and for each client
+count N sends N chat requests (different prompts, fixed ``max_tokens``, ``ignore_eos`` so
+every answer has exactly that length):
+
+* **one at a time**: request after request, each alone on the server;
+* **concurrent**: all N at once from N clients (the engine batches them).
+
+It prints the aggregate decode rate (completion tokens / wall seconds) of both, side by side,
+and the speed-up: medians of ``--rounds`` rounds, each round measuring both sides against
+the same server, in alternating order (on a shared machine the load drifts). Tokens outside the tiny tokenizer's vocabulary decode to nothing, so the text is
+shorter than the token count; the count is what the server reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMOLLM2_135M_SHAPE = dict(
+    vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+    num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
+    max_position_embeddings=8192, rope_theta=100000,
+)
+
+PROMPTS = [
+    "Write a haiku about the sea.",
+    "List three uses of a paperclip.",
+    "What is the capital of France, and why?",
+    "Explain recursion to a child.",
+    "Summarise the plot of Hamlet in two sentences.",
+    "Give me a name for a grey cat.",
+    "How do I reverse a list in Python?",
+    "Why is the sky blue?",
+]
+
+
+def build_model(folder: Path) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from mgpt.llm.eval.testing import make_tiny_checkpoint
+
+    make_tiny_checkpoint(folder, chat_template=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(**SMOLLM2_135M_SHAPE, bos_token_id=0, eos_token_id=0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def one(client, prompt: str, max_tokens: int) -> int:
+    response = await client.chat.completions.create(
+        model="bench", messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+        extra_body={"ignore_eos": True},
+    )
+    assert response.usage.completion_tokens == max_tokens, response.usage
+    return response.usage.completion_tokens
+
+
+async def measure(base_url: str, n: int, max_tokens: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Tokens/s one at a time and concurrent for n clients, ``rounds`` times each. The
+    order alternates by round so a change in the machine's load hits both sides."""
+    import openai
+
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
+    sequential, concurrent = [], []
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600) as client:
+        await one(client, "warm up", 4)
+
+        async def one_at_a_time() -> None:
+            start = time.perf_counter()
+            tokens = 0
+            for p in prompts:
+                tokens += await one(client, p, max_tokens)
+            sequential.append(tokens / (time.perf_counter() - start))
+
+        async def together() -> None:
+            start = time.perf_counter()
+            tokens = sum(await asyncio.gather(*(one(client, p, max_tokens) for p in prompts)))
+            concurrent.append(tokens / (time.perf_counter() - start))
+
+        for r in range(rounds):
+            for side in ((one_at_a_time, together) if r % 2 == 0 else (together, one_at_a_time)):
+                await side()
+    return sequential, concurrent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="server torch threads (default: free cores)")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = build_model(Path(tmp) / "smollm2-135m-shape")
+        port = free_port()
+        command = [sys.executable, "-m", "mgpt", "serve", "-m", f"hf:{folder}", "--port", str(port),
+                   "--served-name", "bench", "--max-batch", str(max(args.clients))]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        if args.device:
+            command += ["--device", args.device]
+        log = open(Path(tmp) / "serve.log", "w+")
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            import httpx
+
+            deadline = time.monotonic() + 300
+            while True:
+                if server.poll() is not None:
+                    log.seek(0)
+                    sys.exit(f"mgpt serve exited:\n{log.read()}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    sys.exit("mgpt serve did not start in 300 s")
+                time.sleep(0.5)
+            log.seek(0)
+            banner = next((line.strip() for line in log if line.startswith("mgpt serve:")), "")
+            print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+                  f"Python {platform.python_version()}")
+            print(banner)
+            print(f"model: random Llama, SmolLM2-135M shape; {args.max_tokens} tokens per answer (EOS ignored)")
+            print(f"medians of {args.rounds} rounds (each round: both sides, order alternating)")
+            print(f"{'clients':>7} | {'one at a time':>15} | {'concurrent':>15} | speed-up | rounds' speed-ups")
+            for n in args.clients:
+                seq, con = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", n, args.max_tokens, args.rounds))
+                s, c = statistics.median(seq), statistics.median(con)
+                each = ", ".join(f"{b / a:.2f}x" for a, b in zip(seq, con))
+                print(f"{n:>7} | {s:>9.1f} tok/s | {c:>9.1f} tok/s | {c / s:7.2f}x | {each}", flush=True)
+            print(f"load after: {os.getloadavg()[0]:.1f}")
+        finally:
+            server.terminate()
+            server.wait(60)
+
+
+if __name__ == "__main__":
+    main()
