@@ -5,5 +5,6 @@
 """
 
 from .base import InMemory, JsonlMemory, Memory
+from .retrieval import BM25, RetrievalMemory, select_blocks
 
-__all__ = ["InMemory", "JsonlMemory", "Memory"]
+__all__ = ["BM25", "InMemory", "JsonlMemory", "Memory", "RetrievalMemory", "select_blocks"]

@@ -286,3 +286,8 @@ def register(app: typer.Typer) -> None:
     """Add ``generate`` and ``eval`` to the top-level ``mgpt`` app."""
     app.command("generate")(generate_command)
     app.command("eval")(eval_command)
+    # Retrieval evaluation (issue 11), kept apart for the merge: when `mgpt eval` becomes a
+    # group this line becomes eval_app.command("retrieval")(retrieval_command).
+    from .retrieval import retrieval_command
+
+    app.command("eval-retrieval")(retrieval_command)
