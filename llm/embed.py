@@ -216,8 +216,15 @@ def encode(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) ->
     batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     device = next(model.parameters()).device
     ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-    return mean_pool(out.hidden_states[-1], mask)
+    out = backbone(model)(input_ids=ids, attention_mask=mask)
+    return mean_pool(out.last_hidden_state, mask)
+
+
+def backbone(model: Any) -> Any:
+    """The transformer under a causal LM (or under its peft wrapper): hidden states without
+    the LM head, whose vocabulary-sized logits would cost more than the rest of a small model."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(inner, "base_model", inner)
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
@@ -270,4 +277,7 @@ def load_embedder(path: str | Path, *, max_length: int | None = None) -> Embedde
     meta = json.loads((p / EMBED_CONFIG).read_text(encoding="utf-8")) if (p / EMBED_CONFIG).is_file() else {}
     loaded = load_model(p)
     length = max_length or int(meta.get("max_length", 128))
+    cfg = loaded.model.config
+    n_pos = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    length = min(length, n_pos) if n_pos else length  # a longer text is cut, never indexed past the positions
     return Embedder(loaded.model, loaded.tokenizer, max_length=length, name=f"{p.resolve()}@{meta.get('trained_at', '')}")

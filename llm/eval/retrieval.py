@@ -96,8 +96,9 @@ def retrieval_command(
     """Retrieval recall@1, recall@10 and MRR on held-out pairs: trained embedder, its base, BM25."""
     from mgpt.agents.errors import MgptError
 
-    from .cli import _fail
+    from .cli import _fail, _quiet_transformers
 
+    _quiet_transformers()
     try:
         from mgpt.llm.embed import EMBED_CONFIG, read_pairs
 
