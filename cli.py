@@ -48,6 +48,15 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def _load_embedder(path: Optional[Path]):
+    """The --embedder folder as an embed(texts) callable (torch only when one is given)."""
+    if path is None:
+        return None
+    from mgpt.llm.embed import load_embedder
+
+    return load_embedder(path)
+
+
 @app.command()
 def run(
     idea: Optional[str] = typer.Argument(None, help="What to build, in one line. With --replay it defaults to the recorded idea."),
@@ -66,6 +75,9 @@ def run(
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer model calls from this recorded transcript (offline, nothing spent; costs shown as recorded)."),
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
+    context_budget: Optional[int] = typer.Option(None, "--context-budget", min=0, help="Cap the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping the most relevant (BM25, or --embedder)."),
+    recall: Optional[Path] = typer.Option(None, "--recall", help="Folder of past fixes kept across runs: FixBug prompts recall similar ones, and new fixes are added."),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="Embedder folder (mgpt train embed) to rank context and recall by; default BM25."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -138,6 +150,9 @@ def run(
                     limits=Limits(timeout=test_timeout),
                     prices=prices,
                     on_event=on_event,
+                    context_budget=context_budget,
+                    recall=recall,
+                    embed=_load_embedder(embedder),
                 )
             )
     except MgptError as exc:

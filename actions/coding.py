@@ -6,6 +6,7 @@ import ast
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
+from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
@@ -40,12 +41,14 @@ def module_name(path: str) -> str:
     return ".".join(parts)
 
 
-def _interfaces(ws: Workspace, paths: list[str]) -> str:
+def _interfaces(ws: Workspace, paths: list[str], ctx: ActionContext | None = None, query: str = "") -> str:
     blocks = []
     for path in paths:
         if ws.exists(path) and path.endswith(".py"):
             interface = python_interface(ws.read(path)).strip()
             blocks.append(f"# {path} ({module_name(path)})\n{interface or '# (no public names)'}")
+    if ctx is not None and ctx.settings.get("context_budget") is not None:  # opt-in: the blocks relevant to query
+        blocks = select_blocks(query, blocks, int(ctx.settings["context_budget"]), embed=ctx.settings.get("embed"))
     return "\n\n".join(blocks)
 
 
@@ -92,7 +95,7 @@ class WriteCode(Action):
         for task in tasks.tasks:
             # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
             # files already written (signatures, not bodies; no earlier documents in full).
-            deps = _interfaces(ws, written)
+            deps = _interfaces(ws, written, ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
             prompt = (
                 f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n"
                 f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
@@ -119,7 +122,7 @@ class WriteTests(Action):
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
         written: list[str] = []
         for path in sources:
-            others = _interfaces(ws, [p for p in sources if p != path])
+            others = _interfaces(ws, [p for p in sources if p != path], ctx, ws.read(path))
             stem = PurePosixPath(path).stem
             test_path = f"tests/test_{'cli' if stem == '__main__' else stem}.py"
             prompt = (
@@ -172,7 +175,7 @@ class FixBug(Action):
         sources = "\n\n".join(f"## {f}\n```python\n{ws.read(f)}```" for f in named)
         prompt = (
             f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
-            f"Files involved:\n{sources}\n\nFix the bug. If a test expects behaviour the "
+            f"Files involved:\n{sources}\n\n{await recall_fixes(ctx.settings.get('recall'), report.output)}Fix the bug. If a test expects behaviour the "
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
@@ -194,6 +197,7 @@ class FixBug(Action):
         for path, content in changes:
             ws.write(path, content)
         diffs = {path: unified_diff(path, before[path], content) for path, content in changes}
+        await remember_fix(ctx.settings.get("recall"), report.output, diffs, cause_by=FixBug)
         return CodeBundle(files=[p for p, _ in changes], diffs=diffs)
 
 

@@ -29,7 +29,8 @@ from mgpt.agents.message import Message
 
 from .base import InMemory
 
-__all__ = ["BM25", "Embed", "RetrievalError", "RetrievalMemory", "select_blocks", "tokenize"]
+__all__ = ["BM25", "Embed", "RetrievalError", "RetrievalMemory", "failure_summary", "recall_fixes", "remember_fix",
+           "select_blocks", "tokenize"]
 
 #: ``embed(texts) -> vectors``: one unit-length vector (a list of floats) per text.
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
@@ -272,3 +273,47 @@ def select_blocks(query: str, blocks: Sequence[str], budget: int, *, embed: Embe
             chosen.add(i)
             used += len(blocks[i])
     return [blocks[i] for i in sorted(chosen)]
+
+
+# -- recalling past fixes (the engineer's FixBug prompt, behind the ``recall`` option) ----------
+
+#: Characters of past fixes one FixBug prompt may carry.
+RECALL_BUDGET = 1500
+#: Characters of one remembered fix (failure lines + diff).
+FIX_CHARS = 1200
+
+
+def failure_summary(output: str) -> str:
+    """The lines of pytest output that say what failed (``E ...``, ``FAILED ...``, errors);
+    the output's tail when it has none. This is what a similar failure shares."""
+    lines = [ln.strip() for ln in output.splitlines()
+             if ln.startswith(("E ", "FAILED", "ERROR")) or re.search(r"\w+(Error|Exception):", ln)]
+    return "\n".join(dict.fromkeys(lines)) or output[-600:]
+
+
+async def recall_fixes(memory: RetrievalMemory | None, output: str, *, k: int = 2,
+                       budget: int = RECALL_BUDGET) -> str:
+    """A prompt section with the past fixes most similar to this failure (best first, whole
+    fixes only, at most ``budget`` characters), or ``""`` when there is no memory or no match."""
+    if memory is None:
+        return ""
+    blocks: list[str] = []
+    used = 0
+    for message, _ in await memory.search(failure_summary(output), k):
+        if used + len(message.content) <= budget:
+            blocks.append(message.content)
+            used += len(message.content)
+    if not blocks:
+        return ""
+    return ("Similar failures fixed in earlier runs (a hint; the code here may differ):\n"
+            + "\n\n".join(blocks) + "\n\n")
+
+
+async def remember_fix(memory: RetrievalMemory | None, output: str, diffs: dict[str, str], *,
+                       cause_by: type | None = None) -> None:
+    """Store a failure and the diffs that fixed it, for :func:`recall_fixes` in later runs."""
+    if memory is None:
+        return
+    text = "Failure:\n" + failure_summary(output) + "\nFix:\n" + "".join(diffs.values())
+    fields = {"cause_by": cause_by} if cause_by is not None else {}
+    await memory.add(Message(content=text[:FIX_CHARS], sent_from="Engineer", **fields))
