@@ -29,13 +29,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from mgpt.memory.retrieval import tokenize
+
 from .errors import ModelConfigError
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["EMBED_CONFIG", "Embedder", "Pair", "load_embedder", "mine_stdlib_pairs", "mine_transcript_pairs",
-           "read_pairs", "split_by_source", "write_pairs"]
+           "normalize_text", "read_pairs", "split_by_source", "write_pairs"]
 
 EMBED_CONFIG = "embed_config.json"
 #: Characters kept of a mined document (a long function is cut; the model sees max_length tokens anyway).
@@ -165,8 +167,25 @@ def mine_transcript_pairs(paths: Sequence[str | Path]) -> list[Pair]:
                 failure = m.group(1) if m else prompt
                 errors = [ln for ln in failure.splitlines() if ln.startswith(("E ", "FAILED", "ERROR"))]
                 query = "\n".join(errors) or failure[-MAX_DOC_CHARS:]
-                pairs.append(Pair(query[:MAX_DOC_CHARS], "\n".join(blocks)[:MAX_DOC_CHARS], "error2fix", source))
+                fix = _fix_diff(prompt, call.response.text) or "\n".join(blocks)
+                pairs.append(Pair(query[:MAX_DOC_CHARS], fix[:MAX_DOC_CHARS], "error2fix", source))
     return pairs
+
+
+_FILE_IN_PROMPT = re.compile(r"^## (\S+)\n```python\n(.*?)```", re.S | re.M)
+_FILE_IN_ANSWER = re.compile(r"`?([\w./-]+\.py)`?\s*:?\s*\n```(?:python)?\n(.*?)```", re.S)
+
+
+def _fix_diff(prompt: str, answer: str) -> str:
+    """The lines a FixBug answer changed (a unified diff against the files in its prompt)."""
+    import difflib
+
+    old = dict(_FILE_IN_PROMPT.findall(prompt))
+    parts = []
+    for path, new in _FILE_IN_ANSWER.findall(answer):
+        parts.extend(difflib.unified_diff(old.get(path, "").splitlines(), new.splitlines(), f"a/{path}", f"b/{path}",
+                                          n=1, lineterm=""))
+    return "\n".join(parts)
 
 
 def split_by_source(pairs: Sequence[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
@@ -200,6 +219,15 @@ def read_pairs(path: str | Path) -> list[Pair]:
 
 
 # -- the embedder ----------------------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """Lower-cased words with identifiers split (``parseDate(s)`` -> ``parse date parsedate s``).
+
+    Used with models trained from scratch: "date" in a docstring and ``_date`` in code are then
+    the same token, which a byte-level BPE would otherwise keep apart (``Ġdate`` vs ``date``).
+    """
+    return " ".join(tokenize(text))
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -239,11 +267,12 @@ class Embedder:
     """``embed(texts)`` -> unit vectors, from a model folder. Call it like a function too."""
 
     def __init__(self, model: Any, tokenizer: Any, *, max_length: int = 128, name: str = "embedder",
-                 batch_size: int = 32):
+                 batch_size: int = 32, normalize: bool = False):
         self.model = model.eval()
         self.tokenizer = prepare_tokenizer(tokenizer)
         self.max_length = max_length
         self.batch_size = batch_size
+        self.normalize = normalize
         #: Names the vectors' space: a retrieval store re-embeds when it changes.
         self.name = name
 
@@ -254,13 +283,15 @@ class Embedder:
         if not texts:
             hidden = getattr(self.model.config, "hidden_size", None) or self.model.config.n_embd
             return torch.zeros(0, hidden)
+        if self.normalize:
+            texts = [normalize_text(t) for t in texts]
         with torch.no_grad():
             parts = [encode(self.model, self.tokenizer, texts[i:i + self.batch_size], self.max_length)
                      for i in range(0, len(texts), self.batch_size)]
         return torch.cat(parts).float().cpu()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One unit vector (a list of floats) per text."""
+        """One unit vector (a list of floats) per text; an empty text gets the zero vector."""
         return self.encode(list(texts)).tolist()
 
     __call__ = embed
@@ -280,4 +311,5 @@ def load_embedder(path: str | Path, *, max_length: int | None = None) -> Embedde
     cfg = loaded.model.config
     n_pos = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
     length = min(length, n_pos) if n_pos else length  # a longer text is cut, never indexed past the positions
-    return Embedder(loaded.model, loaded.tokenizer, max_length=length, name=f"{p.resolve()}@{meta.get('trained_at', '')}")
+    return Embedder(loaded.model, loaded.tokenizer, max_length=length, normalize=bool(meta.get("normalize", False)),
+                    name=f"{p.resolve()}@{meta.get('trained_at', '')}")

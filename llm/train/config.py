@@ -116,6 +116,11 @@ class EmbedConfig(_Section):
     """Stdlib modules to mine (sorted by name, then sampled with the seed); None: all."""
     max_length: int = 96
     """Tokens per text; longer texts are cut."""
+    normalize: bool | None = None
+    """Feed the model lower-cased words with identifiers split (``read_file`` -> ``read file
+    read_file``). Default: on for a model built from scratch here, off for a pretrained
+    folder (init_from), whose tokenizer already knows code. Recorded in the saved folder;
+    load_embedder applies it."""
     val_fraction: float = 0.2
     """Share of source modules held out for evaluation (split by module, never by pair)."""
     lora: bool = False

@@ -81,8 +81,10 @@ def _hard_negative_index(pairs: list[Pair]) -> dict[tuple[str, str], list[int]]:
     return index
 
 
-def _build(cfg: RunConfig, train: list[Pair], out_dir: Path) -> tuple[Any, Any, Path]:
+def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) -> tuple[Any, Any, Path]:
     """Model, tokenizer and the folder of the untrained start."""
+    from mgpt.llm.embed import EMBED_CONFIG
+
     from .pretrain import build_model, quiet_hf
     from .sft import load_model_folder
     from .tokenizer import train_tokenizer
@@ -99,6 +101,9 @@ def _build(cfg: RunConfig, train: list[Pair], out_dir: Path) -> tuple[Any, Any, 
     model = build_model(small, tok)
     with quiet_hf():
         model.save_pretrained(base_dir)
+    (base_dir / EMBED_CONFIG).write_text(json.dumps({
+        "pooling": "mean", "max_length": cfg.embed.max_length, "normalize": normalize, "untrained": True,
+    }, indent=2), encoding="utf-8")
     return model, tok, base_dir
 
 
@@ -106,7 +111,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
     """Train an embedder on mined (or given) pairs; save it, the held-out pairs and metrics in ``cfg.out_dir``."""
     import torch
 
-    from mgpt.llm.embed import EMBED_CONFIG, encode, prepare_tokenizer, split_by_source, write_pairs
+    from mgpt.llm.embed import EMBED_CONFIG, Pair, encode, normalize_text, prepare_tokenizer, split_by_source, write_pairs
 
     from .lora import add_lora
     from .pretrain import get_lr, quiet_hf
@@ -119,12 +124,17 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = pairs if pairs is not None else training_pairs(cfg)
     train, held = split_by_source(pairs, cfg.embed.val_fraction, cfg.seed)
+    # Held-out pairs are written raw: the saved embedder normalizes at encode time itself.
     if len(train) < 2:
         raise TrainError(f"only {len(train)} training pairs after the split: mine more (embed.max_modules) "
                          "or lower embed.val_fraction")
     write_pairs(train, out_dir / "train_pairs.jsonl")
     write_pairs(held, out_dir / "heldout_pairs.jsonl")
-    model, tok, base_dir = _build(cfg, train, out_dir)
+    normalize = cfg.embed.normalize if cfg.embed.normalize is not None else not cfg.init_from
+    settings = {"pooling": "mean", "max_length": cfg.embed.max_length, "normalize": normalize}
+    if normalize:
+        train = [Pair(normalize_text(p.query), normalize_text(p.doc), p.kind, p.source) for p in train]
+    model, tok, base_dir = _build(cfg, train, out_dir, normalize)
     prepare_tokenizer(tok)
     if cfg.init_from and cfg.embed.lora:
         model = add_lora(model, cfg)
@@ -175,7 +185,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
         model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     (out_dir / EMBED_CONFIG).write_text(json.dumps({
-        "pooling": "mean", "max_length": cfg.embed.max_length, "base": str(Path(base_dir).resolve()),
+        **settings, "base": str(Path(base_dir).resolve()),
         "temperature": cfg.embed.temperature, "lora": bool(cfg.init_from and cfg.embed.lora),
         "iters": cfg.max_iters, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=2), encoding="utf-8")
