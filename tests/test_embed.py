@@ -187,3 +187,15 @@ def test_train_embed_cli_with_lora_on_a_model_folder(tmp_path):
     ev = CliRunner().invoke(app, ["eval-retrieval", "--model", str(tmp_path / "emb")])
     assert ev.exit_code == 0, ev.output
     assert "trained" in ev.output and "base" in ev.output and "bm25" in ev.output
+
+
+def test_train_embed_bad_input_is_one_error_line(tmp_path):
+    _torch()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "only a query"}\n')
+    result = CliRunner().invoke(app, ["train", "embed", "--set", f'data.path="{bad}"', "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not a pair" in result.output
+    lora = CliRunner().invoke(app, ["train", "embed", "--set", "embed.lora=true", "--out", str(tmp_path / "o")])
+    assert lora.exit_code == 2 and "--model" in lora.output
+    temp = CliRunner().invoke(app, ["train", "embed", "--set", "embed.temperature=0"])
+    assert temp.exit_code == 2 and "temperature" in temp.output

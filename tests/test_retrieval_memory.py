@@ -117,3 +117,69 @@ def test_select_blocks_keeps_the_relevant_ones_in_order_under_the_budget():
     assert select_blocks("save path", blocks, budget=len(blocks[2]) + 1, keep=1) == [blocks[2]]
     with pytest.raises(ValueError):
         select_blocks("q", blocks, budget=-1)
+
+
+# -- the options on the company's roles ------------------------------------------------------
+
+
+def _calls(ws):
+    lines = (ws / ".mgpt" / "transcript.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if '"type":"call"' in line.replace(" ", "")]
+
+
+def _recorded(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if '"type":"call"' in line]
+
+
+@pytest.mark.slow
+def test_context_budget_and_recall_change_the_prompts_and_the_golden_replay_still_passes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from mgpt.cli import app
+
+    golden = Path(__file__).parent / "golden" / "bank_ledger_bug.jsonl"
+    store = tmp_path / "recall"
+    runs = {}
+    for name, extra in (("budget", ["--context-budget", "300", "--recall", str(store)]),
+                        ("again", ["--recall", str(store)])):
+        ws = tmp_path / name
+        result = CliRunner().invoke(app, ["run", "--replay", str(golden), "-w", str(ws), *extra])
+        assert result.exit_code == 0, result.output
+        assert "passed" in result.output
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ws,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        runs[name] = _calls(ws)
+    recorded = _recorded(golden)
+    # The same calls, keyed as recorded: the options never add a model call.
+    key = lambda c: (c["role"], c["action"], c["turn"])  # noqa: E731
+    assert [key(c) for c in runs["budget"]] == [key(c) for c in recorded] == [key(c) for c in runs["again"]]
+    chars = lambda calls, action: sum(len(m["content"]) for c in calls if c["action"] == action  # noqa: E731
+                                      for m in c["request"])
+    for action in ("WriteCode", "WriteTests"):
+        assert chars(runs["budget"], action) < chars(recorded, action)
+    # The first run remembered its fix; the second run's FixBug prompt recalls it.
+    assert "Similar failures fixed in earlier runs" not in runs["budget"][-1]["request"][-1]["content"]
+    fix_prompt = next(c for c in runs["again"] if c["action"] == "FixBug")["request"][-1]["content"]
+    assert "Similar failures fixed in earlier runs" in fix_prompt and "+        if amount > balance:" in fix_prompt
+    assert len(run(RetrievalMemory(store).get())) == 2  # one fix per run
+
+
+async def _recall_empty():
+    from mgpt.memory.retrieval import recall_fixes, remember_fix
+
+    assert await recall_fixes(None, "E   boom") == ""
+    await remember_fix(None, "E   boom", {"a.py": "diff"})  # no memory: nothing to do, no error
+    mem = RetrievalMemory()
+    await remember_fix(mem, "x\nE   KeyError: 'amount'\nFAILED tests/test_a.py::test_b", {"a.py": "-old\n+new\n"})
+    text = await recall_fixes(mem, "E   KeyError: 'amount'")
+    assert "KeyError" in text and "+new" in text
+    assert await recall_fixes(mem, "E   KeyError: 'amount'", budget=10) == ""  # a fix is whole or absent
+
+
+def test_recall_fixes_and_remember_fix_without_a_model():
+    run(_recall_empty())

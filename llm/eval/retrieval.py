@@ -96,9 +96,13 @@ def retrieval_command(
     """Retrieval recall@1, recall@10 and MRR on held-out pairs: trained embedder, its base, BM25."""
     from mgpt.agents.errors import MgptError
 
-    from .cli import _fail, _quiet_transformers
+    try:
+        from transformers.utils import logging
 
-    _quiet_transformers()
+        logging.set_verbosity_error()  # no loading bars between the table's rows
+        logging.disable_progress_bar()
+    except ImportError:  # BM25 alone needs no transformers
+        pass
     try:
         from mgpt.llm.embed import EMBED_CONFIG, read_pairs
 
@@ -115,8 +119,8 @@ def retrieval_command(
             base = None
         results = compare(held, model, base)
     except MgptError as e:
-        _fail(str(e))
-        return
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(code=2) from None
     typer.echo(f"{'ranker':8} {'kind':10} {'recall@1':>8} {'recall@10':>9} {'MRR':>7} {'queries':>8}")
     for name, by_kind in results.items():
         for kind, s in by_kind.items():

@@ -184,7 +184,7 @@ def embed(
 @app.command()
 def meta(
     config: str = typer.Argument("meta_tiny", help=CONFIG_HELP + " Default: meta_tiny."),
-    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Meta settings: meta.inner_lr, meta.k, ..."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Meta settings: meta.inner_lr, meta.outer_lr, meta.inner_steps (k), meta.tasks_per_batch, ..."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Evaluate over this many seeds (train and baselines each)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),

@@ -193,8 +193,13 @@ class RunConfig(_Section):
             raise ValueError(f"model.n_embd ({self.model.n_embd}) must be divisible by model.n_head ({self.model.n_head})")
         if self.model.n_kv_head is not None and self.model.family != "llama":
             raise ValueError(f"model.n_kv_head is for the llama family only (family is {self.model.family!r})")
-        if self.embed.temperature <= 0 or self.meta.inner_steps < 1 or self.meta.tasks_per_batch < 1:
-            raise ValueError("embed.temperature must be > 0; meta.inner_steps and meta.tasks_per_batch at least 1")
+        if self.embed.temperature <= 0:
+            raise ValueError("embed.temperature must be > 0")
+        for name in ("inner_steps", "tasks_per_batch", "train_families", "eval_families", "seq_len"):
+            if getattr(self.meta, name) < 1:
+                raise ValueError(f"meta.{name} must be at least 1")
+        if any(s < 0 for s in self.meta.eval_steps):
+            raise ValueError("meta.eval_steps must be >= 0")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ValueError("data.val_fraction must be in [0, 1)")
         return self

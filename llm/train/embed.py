@@ -60,9 +60,13 @@ def info_nce(q: torch.Tensor, d: torch.Tensor, temperature: float, hard: torch.T
 def training_pairs(cfg: RunConfig) -> list[Pair]:
     """Mined pairs for ``cfg.embed.sources`` (stdlib sampled by seed; golden transcripts of the repo)."""
     from mgpt.llm.embed import mine_stdlib_pairs, mine_transcript_pairs, read_pairs
+    from mgpt.llm.errors import MgptError
 
     if cfg.data.path:  # a pairs file given explicitly wins
-        return read_pairs(cfg.data.path)
+        try:
+            return read_pairs(cfg.data.path)
+        except MgptError as e:
+            raise TrainError(str(e)) from None
     pairs: list[Pair] = []
     if "stdlib" in cfg.embed.sources:
         pairs += mine_stdlib_pairs(max_modules=cfg.embed.max_modules, seed=cfg.seed)
@@ -116,6 +120,8 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
     from .lora import add_lora
     from .pretrain import get_lr, quiet_hf
 
+    if cfg.embed.lora and not cfg.init_from:
+        raise TrainError("embed.lora trains adapters on a model folder: pass --model DIR (or set init_from)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
