@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import typer
 
-from mgpt.llm.embed import Pair
-from mgpt.memory.retrieval import BM25
+if TYPE_CHECKING:  # `mgpt --help` imports this module: keep it to typer
+    from mgpt.llm.embed import Pair
 
 __all__ = ["RetrievalScores", "bm25_ranker", "embed_ranker", "evaluate_retrieval", "retrieval_command"]
 
@@ -36,6 +36,8 @@ class RetrievalScores:
 
 
 def bm25_ranker(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
+    from mgpt.memory.retrieval import BM25
+
     index = BM25(docs)
     return [index.scores(q) for q in queries]
 
