@@ -111,6 +111,14 @@ def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) ->
     return model, tok, base_dir
 
 
+def _device(cfg: RunConfig) -> str:
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
+    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
 def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | None = None) -> EmbedResult:
     """Train an embedder on mined (or given) pairs; save it, the held-out pairs and metrics in ``cfg.out_dir``."""
     import torch
@@ -142,6 +150,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
         train = [Pair(normalize_text(p.query), normalize_text(p.doc), p.kind, p.source) for p in train]
     model, tok, base_dir = _build(cfg, train, out_dir, normalize)
     prepare_tokenizer(tok)
+    model.to(_device(cfg))
     if cfg.init_from and cfg.embed.lora:
         model = add_lora(model, cfg)
     model.train()

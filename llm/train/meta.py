@@ -82,6 +82,8 @@ def task_loss(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     """Cross-entropy on the answer tokens (predicted from the token before each), and accuracy."""
     import torch.nn.functional as F
 
+    device = next(model.parameters()).device
+    ids, labels = ids.to(device), labels.to(device)
     logits = model(input_ids=ids).logits[:, :-1]  # (B, T-1, V+2): position t predicts t+1
     target = labels[:, 1:]
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100)
@@ -108,7 +110,9 @@ def build_meta_model(cfg: RunConfig, seed: int) -> Any:
         from .lora import add_lora
 
         model = add_lora(model, cfg)
-    return model
+    from .embed import _device
+
+    return model.to(_device(cfg))
 
 
 def _params(model: Any) -> list[torch.Tensor]:
