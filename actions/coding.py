@@ -173,9 +173,10 @@ class FixBug(Action):
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
         named = files_for_fix(ws, report.output)
         sources = "\n\n".join(f"## {f}\n```python\n{ws.read(f)}```" for f in named)
+        past = await recall_fixes(ctx.settings.get("recall"), report.output)  # "" unless the run has a recall store
         prompt = (
             f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
-            f"Files involved:\n{sources}\n\n{await recall_fixes(ctx.settings.get('recall'), report.output)}Fix the bug. If a test expects behaviour the "
+            f"Files involved:\n{sources}\n\n{past}Fix the bug. If a test expects behaviour the "
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
