@@ -151,6 +151,22 @@ def test_contrastive_training_lowers_the_loss_and_saves_a_loadable_embedder(tmp_
     assert len(vectors) == 3 and all(abs(sum(v * v for v in vec) - 1) < 1e-4 for vec in vectors[:2])
     assert not any(vectors[2])  # an empty text has no tokens: the zero vector, similar to nothing
     assert embedder(["x"]) == embedder.embed(["x"])
+    # The embedder plugs into the retrieval memory (memory/ never imports it: it is injected).
+    import asyncio
+
+    from mgpt.agents.message import Message
+    from mgpt.memory import RetrievalMemory
+
+    async def remember_and_search():
+        mem = RetrievalMemory(tmp_path / "store", embed=embedder)
+        for text in ("def handle_alpha(x): return x", "def handle_hotel(x): return x"):
+            await mem.add(Message(content=text))
+        hits = await RetrievalMemory(tmp_path / "store", embed=embedder).search("find the apple please", k=2)
+        return [m.content for m, _ in hits]
+
+    assert len(asyncio.run(remember_and_search())) == 2
+    meta_store = json.loads((tmp_path / "store" / "meta.json").read_text())
+    assert meta_store["embedder"] == embedder.name and meta_store["count"] == 2
     # The held-out modules' pairs: the trained model ranks them better than its random start.
     from mgpt.llm.eval.retrieval import compare
 
