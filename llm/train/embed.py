@@ -95,6 +95,10 @@ def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) ->
 
     if cfg.init_from:
         model, tok = load_model_folder(cfg.init_from)
+        n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        if n_pos is not None and cfg.embed.max_length > n_pos:
+            raise TrainError(f"embed.max_length {cfg.embed.max_length} is longer than the model's {n_pos} positions; "
+                             "lower embed.max_length")
         return model, tok, Path(cfg.init_from)
     corpus = out_dir / "data" / "corpus.txt"
     corpus.parent.mkdir(parents=True, exist_ok=True)
