@@ -48,6 +48,15 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def _load_embedder(path: Optional[Path]):
+    """The --embedder folder as an embed(texts) callable (torch only when one is given)."""
+    if path is None:
+        return None
+    from mgpt.llm.embed import load_embedder
+
+    return load_embedder(path)
+
+
 @app.command()
 def run(
     idea: Optional[str] = typer.Argument(None, help="What to build, in one line. With --replay it defaults to the recorded idea."),
@@ -71,6 +80,9 @@ def run(
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
     sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (isolated, default; needs bubblewrap) or none (unisolated). Default: $MGPT_SANDBOX or bwrap."),
+    context_budget: Optional[int] = typer.Option(None, "--context-budget", min=0, help="Cap the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping the most relevant (BM25, or --embedder)."),
+    recall: Optional[Path] = typer.Option(None, "--recall", help="Folder of past fixes kept across runs: FixBug prompts recall similar ones, and new fixes are added."),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="Embedder folder (mgpt train embed) to rank context and recall by; default BM25."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     import asyncio
@@ -161,6 +173,9 @@ def run(
                     reviewer=reviewer,
                     review_rounds=review_rounds,
                     sandbox=sandbox,
+                    context_budget=context_budget,
+                    recall=recall,
+                    embed=_load_embedder(embedder),
                 )
             )
     except MgptError as exc:

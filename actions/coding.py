@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
 from mgpt.llm.base import OutputFormat
+from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
@@ -103,12 +104,14 @@ def _is_test_support(path: str) -> bool:
     return pure.parts[:1] == ("tests",) and len(pure.parts) > 1 and not pure.name.startswith("test_")
 
 
-def _interfaces(ws: Workspace, paths: list[str]) -> str:
+def _interfaces(ws: Workspace, paths: list[str], ctx: ActionContext | None = None, query: str = "") -> str:
     blocks = []
     for path in paths:
         if ws.exists(path) and path.endswith(".py"):
             interface = python_interface(ws.read(path)).strip()
             blocks.append(f"# {path} ({module_name(path)})\n{interface or '# (no public names)'}")
+    if ctx is not None and ctx.settings.get("context_budget") is not None:  # opt-in: the blocks relevant to query
+        blocks = select_blocks(query, blocks, int(ctx.settings["context_budget"]), embed=ctx.settings.get("embed"))
     return "\n\n".join(blocks)
 
 
@@ -156,7 +159,7 @@ class WriteCode(Action):
         for task in tasks.tasks:
             # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
             # files already written (signatures, not bodies; no earlier documents in full).
-            deps = _interfaces(ws, written)
+            deps = _interfaces(ws, written, ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
             kind, fence = file_kind(task.path)
             context = (
                 f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
@@ -215,7 +218,7 @@ class WriteTests(Action):
         written: list[str] = []
         names = tests_for_modules(sources)
         for path in sources:
-            others = _interfaces(ws, [p for p in sources if p != path])
+            others = _interfaces(ws, [p for p in sources if p != path], ctx, ws.read(path))
             test_path = names[path]
             prompt = (
                 f"Write pytest tests for `{path}` (import it as `{module_name(path)}`).\n\n"
@@ -303,9 +306,10 @@ class FixBug(Action):
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
         named = files_for_fix(ws, report.output)
         sources = "\n\n".join(f"## {f}\n```{file_kind(f)[1]}\n{ws.read(f)}```" for f in named)
+        past = await recall_fixes(ctx.settings.get("recall"), report.output)  # "" unless the run has a recall store
         prompt = (
             f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
-            f"Files involved:\n{sources}\n\nFix the bug. If a test expects behaviour the "
+            f"Files involved:\n{sources}\n\n{past}Fix the bug. If a test expects behaviour the "
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
@@ -328,6 +332,7 @@ class FixBug(Action):
         for path, content in changes:
             ws.write(path, content)
         diffs = {path: unified_diff(path, before[path], content) for path, content in changes}
+        await remember_fix(ctx.settings.get("recall"), report.output, diffs, cause_by=FixBug)
         return CodeBundle(files=[p for p, _ in changes], diffs=diffs)
 
 

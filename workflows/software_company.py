@@ -27,6 +27,7 @@ from mgpt.agents.team import RunResult, Team
 from mgpt.llm.base import Model
 from mgpt.llm.cost import PriceTable, priced_as, require_price
 from mgpt.llm.replay import EndRecord, RecordingModel, ResumeModel, Transcript, TranscriptHeader
+from mgpt.memory.retrieval import Embed, RetrievalMemory
 from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
 
 from mgpt import __version__
@@ -101,16 +102,35 @@ def build_team(
     limits: Limits | None = None,
     prices: PriceTable | None = None,
     env: Environment | None = None,
+    context_budget: int | None = None,
+    recall: str | Path | RetrievalMemory | None = None,
+    embed: Embed | None = None,
 ) -> Team:
-    """The five roles on one bus, with the run's model, budget and workspace."""
+    """The five roles on one bus, with the run's model, budget and workspace.
+
+    Options (off by default; the number of model calls never changes): ``context_budget``
+    caps the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping
+    the most relevant; ``recall`` (a folder, or a :class:`RetrievalMemory`) lets FixBug recall
+    similar fixes from earlier runs and remembers its own; ``embed`` ranks by a trained
+    embedder instead of BM25.
+    """
     if fix_rounds < 0:
         raise ValueError("fix_rounds must be >= 0")
+    if context_budget is not None and context_budget < 0:
+        raise ValueError("context_budget must be >= 0")
+    settings = {"fix_rounds": fix_rounds, "limits": limits or Limits(), "prices": prices}
+    if context_budget is not None:
+        settings["context_budget"] = context_budget
+    if embed is not None:
+        settings["embed"] = embed
+    if recall is not None:
+        settings["recall"] = recall if isinstance(recall, RetrievalMemory) else RetrievalMemory(recall, embed=embed)
     team = Team(
         model=model,
         env=env,
         budget=budget,
         workspace=workspace,
-        settings={"fix_rounds": fix_rounds, "limits": limits or Limits(), "prices": prices},
+        settings=settings,
     )
     team.hire(ProductManager(), Architect(), ProjectManager(), Engineer(), QaEngineer())
     return team
@@ -163,6 +183,9 @@ async def run_company(
     review_rounds: int = 2,
     history: bool = True,
     sandbox: str | None = None,
+    context_budget: int | None = None,
+    recall: str | Path | RetrievalMemory | None = None,
+    embed: Embed | None = None,
 ) -> CompanyResult:
     """Run the software company on ``idea`` into ``workspace``.
 
@@ -252,7 +275,8 @@ async def run_company(
             "torn_bytes": previous.torn_bytes,
         }))
     team = build_team(
-        answering, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env
+        answering, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env,
+        context_budget=context_budget, recall=recall, embed=embed,
     )
     recorded_reviews = [*(previous.reviews if previous else []), *_replayed_reviews(model)]
     if review or recorded_reviews:

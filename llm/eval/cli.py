@@ -472,4 +472,7 @@ def register(
         group.command("code")(_code_command(code_eval))
     if company_eval is not None:
         group.command("company")(_company_command(company_eval))
+    from .retrieval import retrieval_command
+
+    group.command("retrieval")(retrieval_command)
     app.add_typer(group, name="eval")

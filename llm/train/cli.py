@@ -201,3 +201,47 @@ def distil(
     _report_distil(result)
     for name, count in result.by_action.items():
         typer.echo(f"  {name}: {count}")
+
+
+# -- issue 11: contrastive embeddings and meta-learning ------------------------------------
+
+
+@app.command()
+def embed(
+    config: str = typer.Argument("embed_tiny", help=CONFIG_HELP + " Default: embed_tiny."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF causal-LM folder to start from "
+                                         "(default: a small model built from [model])."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Embedding settings: embed.temperature, ..."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Train a text embedder contrastively (InfoNCE, in-batch and hard negatives) on mined pairs."""
+
+    def run():
+        from .embed import train_embed
+
+        return train_embed(_config(config, sets, out, model), progress=not quiet)
+
+    r = _guard(run)
+    typer.echo(f"done: {r.iter_num} iters, loss {r.first_loss:.3f} -> {r.last_loss:.3f}, {r.train_pairs} train / "
+               f"{r.heldout_pairs} held-out pairs, {r.seconds:.0f} s -> {r.out_dir} "
+               f"(evaluate: mgpt eval retrieval --model {r.out_dir})")
+
+
+@app.command()
+def meta(
+    config: str = typer.Argument("meta_tiny", help=CONFIG_HELP + " Default: meta_tiny."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Meta settings: meta.inner_lr, meta.outer_lr, meta.inner_steps (k), meta.tasks_per_batch, ..."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Evaluate over this many seeds (train and baselines each)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Reptile: meta-learn an initialization that adapts to a new task family in k steps; compare
+    it on held-out families with the plain base and a base fine-tuned on all training families."""
+
+    def run():
+        from .meta import format_curves, run_meta
+
+        return format_curves(run_meta(_config(config, sets, out), seeds=seeds, progress=not quiet))
+
+    typer.echo(_guard(run))

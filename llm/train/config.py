@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from .errors import TrainError
 
 __all__ = [
-    "DataConfig", "LoraConfig", "ModelConfig", "OptimConfig", "RunConfig", "ScheduleConfig",
+    "DataConfig", "EmbedConfig", "LoraConfig", "MetaConfig", "ModelConfig", "OptimConfig", "RunConfig", "ScheduleConfig",
     "TokenizerConfig", "load_config", "parse_overrides", "shipped_config",
 ]
 
@@ -111,6 +111,54 @@ class LoraConfig(_Section):
     """Default: peft's choice for the model family (gpt2: c_attn; llama: q_proj, v_proj)."""
 
 
+class EmbedConfig(_Section):
+    """Contrastive embedding training (used by ``mgpt train embed`` only)."""
+
+    temperature: float = 0.05
+    """InfoNCE temperature: logits are cosine similarities divided by this."""
+    hard_negatives: bool = True
+    """Add one hard negative per pair (another function of the same module) to the batch."""
+    sources: list[Literal["stdlib", "golden"]] = ["stdlib", "golden"]
+    """Where training pairs come from: the Python standard library's sources (docstring <->
+    body, name <-> docstring) and/or the golden transcripts (requirement <-> code, error <-> fix)."""
+    max_modules: int | None = 120
+    """Stdlib modules to mine (sorted by name, then sampled with the seed); None: all."""
+    max_length: int = 96
+    """Tokens per text; longer texts are cut."""
+    normalize: bool | None = None
+    """Feed the model lower-cased words with identifiers split (``read_file`` -> ``read file
+    read_file``). Default: on for a model built from scratch here, off for a pretrained
+    folder (init_from), whose tokenizer already knows code. Recorded in the saved folder;
+    load_embedder applies it."""
+    val_fraction: float = 0.2
+    """Share of source modules held out for evaluation (split by module, never by pair)."""
+    lora: bool = False
+    """With init_from: train LoRA adapters (settings in [lora]) instead of all weights; the
+    saved model has them merged."""
+
+
+class MetaConfig(_Section):
+    """Reptile meta-learning over task families (used by ``mgpt train meta`` only)."""
+
+    inner_lr: float = 0.01
+    """SGD learning rate of the k adaptation steps on one task."""
+    outer_lr: float = 0.5
+    """Reptile step size: init += outer_lr * (mean adapted weights - init)."""
+    inner_steps: int = 5
+    """k: adaptation steps per task in meta-training."""
+    tasks_per_batch: int = 4
+    """Tasks (families) adapted per meta-update."""
+    train_families: int = 24
+    """Synthetic task families to meta-train on; as many more (other seeds) are held out."""
+    eval_families: int = 8
+    eval_steps: list[int] = [0, 1, 5, 20]
+    """Adaptation steps after which held-out loss is reported."""
+    seq_len: int = 8
+    """Characters per task example (input and output each)."""
+    lora: bool = False
+    """Meta-learn LoRA adapters on a fixed base instead of the full weights."""
+
+
 class RunConfig(_Section):
     """Everything one training run needs. Passed in; nothing is read at import time."""
 
@@ -120,6 +168,8 @@ class RunConfig(_Section):
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     lora: LoraConfig = LoraConfig()
+    embed: EmbedConfig = EmbedConfig()
+    meta: MetaConfig = MetaConfig()
 
     init_from: str | None = None
     """An HF model folder to fine-tune (sft, lora); pretraining starts from scratch."""
@@ -152,6 +202,13 @@ class RunConfig(_Section):
             raise ValueError(f"model.n_embd ({self.model.n_embd}) must be divisible by model.n_head ({self.model.n_head})")
         if self.model.n_kv_head is not None and self.model.family != "llama":
             raise ValueError(f"model.n_kv_head is for the llama family only (family is {self.model.family!r})")
+        if self.embed.temperature <= 0:
+            raise ValueError("embed.temperature must be > 0")
+        for name in ("inner_steps", "tasks_per_batch", "train_families", "eval_families", "seq_len"):
+            if getattr(self.meta, name) < 1:
+                raise ValueError(f"meta.{name} must be at least 1")
+        if any(s < 0 for s in self.meta.eval_steps):
+            raise ValueError("meta.eval_steps must be >= 0")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ValueError("data.val_fraction must be in [0, 1)")
         return self

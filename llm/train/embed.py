@@ -1,0 +1,212 @@
+"""Contrastive training of a text embedder: InfoNCE with in-batch negatives (+ hard negatives).
+
+For a batch of B (query, doc) pairs, queries and docs are embedded (mean pooling, unit
+length) and ``logits = Q @ [D; H].T / temperature`` (B, B + B_hard): each query's own doc is
+the positive, the other docs of the batch and the hard negatives (another function of the
+same module: similar words, different meaning) are negatives. The loss is the mean of that
+cross-entropy and the docs->queries one (as in CLIP), so both directions learn.
+
+The model is a causal-LM folder (``init_from``; all weights, or LoRA adapters merged at
+the end with ``embed.lora``) or, without one, a small model built from ``[model]`` with a
+byte-BPE tokenizer trained on the training pairs. The untrained start is saved in
+``out_dir/base`` so evaluation can compare against it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import RunConfig
+from .errors import TrainError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mgpt.llm.embed import Pair
+
+__all__ = ["EmbedResult", "info_nce", "train_embed", "training_pairs"]
+
+
+@dataclass
+class EmbedResult:
+    out_dir: Path
+    base_dir: Path
+    iter_num: int
+    first_loss: float
+    last_loss: float
+    train_pairs: int
+    heldout_pairs: int
+    seconds: float
+
+
+def info_nce(q: torch.Tensor, d: torch.Tensor, temperature: float, hard: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE: q (B, C) and d (B, C) unit vectors, row i of each a positive pair;
+    ``hard`` (H, C) extra negatives for the queries."""
+    import torch
+    import torch.nn.functional as F
+
+    docs = d if hard is None or len(hard) == 0 else torch.cat([d, hard])
+    logits = q @ docs.T / temperature  # (B, B + H)
+    target = torch.arange(len(q), device=q.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(d @ q.T / temperature, target))
+
+
+def training_pairs(cfg: RunConfig) -> list[Pair]:
+    """Mined pairs for ``cfg.embed.sources`` (stdlib sampled by seed; golden transcripts of the repo)."""
+    from mgpt.llm.embed import mine_stdlib_pairs, mine_transcript_pairs, read_pairs
+    from mgpt.llm.errors import MgptError
+
+    if cfg.data.path:  # a pairs file given explicitly wins
+        try:
+            return read_pairs(cfg.data.path)
+        except MgptError as e:
+            raise TrainError(str(e)) from None
+    pairs: list[Pair] = []
+    if "stdlib" in cfg.embed.sources:
+        pairs += mine_stdlib_pairs(max_modules=cfg.embed.max_modules, seed=cfg.seed)
+    if "golden" in cfg.embed.sources:
+        golden = sorted((Path(__file__).resolve().parents[2] / "tests" / "golden").glob("*.jsonl"))
+        pairs += mine_transcript_pairs(golden)
+    if not pairs:
+        raise TrainError("no training pairs: set embed.sources (stdlib, golden) or data.path to a pairs JSONL")
+    return pairs
+
+
+def _hard_negative_index(pairs: list[Pair]) -> dict[tuple[str, str], list[int]]:
+    index: dict[tuple[str, str], list[int]] = {}
+    for i, p in enumerate(pairs):
+        index.setdefault((p.source, p.kind), []).append(i)
+    return index
+
+
+def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) -> tuple[Any, Any, Path]:
+    """Model, tokenizer and the folder of the untrained start."""
+    from mgpt.llm.embed import EMBED_CONFIG
+
+    from .pretrain import build_model, quiet_hf
+    from .sft import load_model_folder
+    from .tokenizer import train_tokenizer
+
+    if cfg.init_from:
+        model, tok = load_model_folder(cfg.init_from)
+        n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        if n_pos is not None and cfg.embed.max_length > n_pos:
+            raise TrainError(f"embed.max_length {cfg.embed.max_length} is longer than the model's {n_pos} positions; "
+                             "lower embed.max_length")
+        return model, tok, Path(cfg.init_from)
+    corpus = out_dir / "data" / "corpus.txt"
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    corpus.write_text("\n".join(t for p in train for t in (p.query, p.doc)), encoding="utf-8")
+    base_dir = out_dir / "base"
+    tok = train_tokenizer(corpus, base_dir, kind="bytebpe", vocab_size=max(cfg.tokenizer.vocab_size, 300))
+    small = cfg.model_copy(update={"block_size": cfg.embed.max_length})
+    model = build_model(small, tok)
+    with quiet_hf():
+        model.save_pretrained(base_dir)
+    (base_dir / EMBED_CONFIG).write_text(json.dumps({
+        "pooling": "mean", "max_length": cfg.embed.max_length, "normalize": normalize, "untrained": True,
+    }, indent=2), encoding="utf-8")
+    return model, tok, base_dir
+
+
+def _device(cfg: RunConfig) -> str:
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
+    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | None = None) -> EmbedResult:
+    """Train an embedder on mined (or given) pairs; save it, the held-out pairs and metrics in ``cfg.out_dir``."""
+    import torch
+
+    from mgpt.llm.embed import EMBED_CONFIG, Pair, encode, normalize_text, prepare_tokenizer, split_by_source, write_pairs
+
+    from .lora import add_lora
+    from .pretrain import get_lr, quiet_hf
+
+    if cfg.embed.lora and not cfg.init_from:
+        raise TrainError("embed.lora trains adapters on a model folder: pass --model DIR (or set init_from)")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = pairs if pairs is not None else training_pairs(cfg)
+    train, held = split_by_source(pairs, cfg.embed.val_fraction, cfg.seed)
+    # Held-out pairs are written raw: the saved embedder normalizes at encode time itself.
+    if len(train) < 2:
+        raise TrainError(f"only {len(train)} training pairs after the split: mine more (embed.max_modules) "
+                         "or lower embed.val_fraction")
+    write_pairs(train, out_dir / "train_pairs.jsonl")
+    write_pairs(held, out_dir / "heldout_pairs.jsonl")
+    normalize = cfg.embed.normalize if cfg.embed.normalize is not None else not cfg.init_from
+    settings = {"pooling": "mean", "max_length": cfg.embed.max_length, "normalize": normalize}
+    if normalize:
+        train = [Pair(normalize_text(p.query), normalize_text(p.doc), p.kind, p.source) for p in train]
+    model, tok, base_dir = _build(cfg, train, out_dir, normalize)
+    prepare_tokenizer(tok)
+    model.to(_device(cfg))
+    if cfg.init_from and cfg.embed.lora:
+        model = add_lora(model, cfg)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    by_group = _hard_negative_index(train)
+    bsz = min(cfg.batch_size, len(train))
+    t0 = time.perf_counter()
+    first = last = float("nan")
+    metrics = (out_dir / "metrics.jsonl").open("w", encoding="utf-8")
+    try:
+        for it in range(cfg.max_iters):
+            lr = get_lr(it, cfg) if cfg.schedule.decay_lr else cfg.optim.lr
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = rng.sample(range(len(train)), bsz)
+            batch = [train[i] for i in idx]
+            hard_docs = []
+            if cfg.embed.hard_negatives:
+                for i in idx:
+                    group = [j for j in by_group[(train[i].source, train[i].kind)] if j != i]
+                    if group:
+                        hard_docs.append(train[rng.choice(group)].doc)
+            q = encode(model, tok, [p.query for p in batch], cfg.embed.max_length)
+            d = encode(model, tok, [p.doc for p in batch] + hard_docs, cfg.embed.max_length)
+            loss = info_nce(q, d[:bsz], cfg.embed.temperature, d[bsz:])
+            if not math.isfinite(loss.item()):
+                raise TrainError(f"the loss became {loss.item()} at iteration {it}: lower optim.lr "
+                                 "or raise embed.temperature")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            opt.step()
+            last = loss.item()
+            first = last if it == 0 else first
+            if it % cfg.log_interval == 0 or it == cfg.max_iters - 1:
+                metrics.write(json.dumps({"iter": it, "loss": last, "lr": lr}) + "\n")
+                if progress:
+                    print(f"iter {it}: loss {last:.4f}, lr {lr:.2e}", flush=True)
+    finally:
+        metrics.close()
+    if cfg.init_from and cfg.embed.lora:
+        model = model.merge_and_unload()  # a standard folder: load_embedder needs no peft
+    model.eval()
+    with quiet_hf():
+        model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    (out_dir / EMBED_CONFIG).write_text(json.dumps({
+        **settings, "base": str(Path(base_dir).resolve()),
+        "temperature": cfg.embed.temperature, "lora": bool(cfg.init_from and cfg.embed.lora),
+        "iters": cfg.max_iters, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }, indent=2), encoding="utf-8")
+    return EmbedResult(out_dir, Path(base_dir), cfg.max_iters, first, last, len(train), len(held),
+                       time.perf_counter() - t0)
