@@ -70,6 +70,7 @@ def run(
     review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
+    inc: bool = typer.Option(False, "--inc", help="Extend the project already in --workspace with IDEA (a change): only changed and new files are written, old tests must still pass."),
     sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (isolated, default; needs bubblewrap) or none (unisolated). Default: $MGPT_SANDBOX or bwrap."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
@@ -161,6 +162,7 @@ def run(
                     reviewer=reviewer,
                     review_rounds=review_rounds,
                     sandbox=sandbox,
+                    incremental=inc,
                 )
             )
     except MgptError as exc:
