@@ -101,34 +101,43 @@ def project_files(root: Path) -> list[str]:
 
 
 def project_map(root: Path, sources: list[str], budget: int) -> str:
-    """The interfaces of ``sources`` (Python modules), whole modules until ``budget``
-    characters are used; the rest named in a closing note (and, when even the names do
-    not fit, counted)."""
+    """The interfaces of ``sources`` (Python modules), whole modules in order while they
+    fit in ``budget`` characters; when some do not, a closing note (counted in the budget)
+    names what was left out (and, when even the names do not fit, how many more)."""
     from .coding import module_name
 
-    blocks: list[str] = []
-    used = 0
-    left: list[str] = []
+    blocks: list[tuple[str, str]] = []
     for path in sources:
-        if not path.endswith(".py"):
-            continue
-        text = (root / path).read_text(encoding="utf-8", errors="replace")
-        block = f"# {path} ({module_name(path)})\n{python_interface(text).strip() or '# (no public names)'}"
-        if left or used + len(block) > budget:
-            left.append(path)
-            continue
-        blocks.append(block)
+        if path.endswith(".py"):
+            text = (root / path).read_text(encoding="utf-8", errors="replace")
+            blocks.append((path, f"# {path} ({module_name(path)})\n"
+                                 f"{python_interface(text).strip() or '# (no public names)'}"))
+    kept: list[str] = []
+    used = 0
+    for _, block in blocks:
+        if used + len(block) > budget:
+            break
+        kept.append(block)
         used += len(block) + 2
-    if left:
-        names, shown = "", 0
-        for path in left:
-            if len(names) + len(path) > max(200, budget // 4):
-                break
-            names += ("" if not names else ", ") + path
-            shown += 1
-        more = f" and {len(left) - shown} more" if shown < len(left) else ""
-        blocks.append(f"# (map truncated to {budget} characters: {len(left)} module(s) left out: {names}{more})")
-    return "\n\n".join(blocks)
+    # Make room for the note by leaving out more modules (bounded: one pass over kept).
+    while len(kept) < len(blocks):
+        note = _left_out_note([p for p, _ in blocks[len(kept):]], budget)
+        if used + len(note) <= budget or not kept:
+            return "\n\n".join([*kept, note])
+        used -= len(kept.pop()) + 2
+    return "\n\n".join(kept)
+
+
+def _left_out_note(left: list[str], budget: int) -> str:
+    head = f"# (map truncated to {budget} characters: {len(left)} module(s) left out: "
+    room = max(60, budget // 4 - len(head))
+    names: list[str] = []
+    for path in left:
+        if len(", ".join([*names, path])) > room:
+            break
+        names.append(path)
+    more = f" and {len(left) - len(names)} more" if len(names) < len(left) else ""
+    return head + ", ".join(names) + more + ")"
 
 
 def _project_name(root: Path, sources: list[str], prd: PRD | None) -> str:
