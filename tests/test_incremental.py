@@ -296,3 +296,11 @@ def test_inc_with_resume_of_a_run_that_was_not_incremental_is_refused(tmp_path):
     no_git = TranscriptHeader(idea="x", model="test", meta={"incremental": True})
     with pytest.raises(IncrementalRefused, match="no git history"):
         check_resumable(no_git, tmp_path, incremental=False)
+
+
+def test_inc_refuses_review_of_the_change_documents(tmp_path):
+    _plain(tmp_path)
+    with pytest.raises(IncrementalRefused, match="--review prd is not available with --inc"):
+        asyncio.run(run_company("x", model=TestModel([]), workspace=tmp_path, incremental=True,
+                                review=["prd", "code"], reviewer=lambda step, doc: None))
+    assert not (tmp_path / ".mgpt").exists()  # refused before anything was touched

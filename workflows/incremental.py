@@ -93,3 +93,14 @@ def check_resumable(header: TranscriptHeader, root: Path, *, incremental: bool) 
             "files back from; start the change again with --inc --force"
         )
     return was
+
+
+def check_review(steps: list[str]) -> None:
+    """Review of an incremental run: the task list and the code are the same documents as
+    in a first run; the change request and design change are not (yet) reviewable."""
+    odd = [s for s in steps if s in ("prd", "design")]
+    if odd:
+        raise IncrementalRefused(
+            f"--review {','.join(odd)} is not available with --inc (the change request and design "
+            "change are not reviewable yet): review tasks and/or code, or drop --review"
+        )

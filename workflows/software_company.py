@@ -34,7 +34,7 @@ from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectMana
 from mgpt import __version__
 
 from .history import GitError, GitHistory, git_available
-from .incremental import check_resumable, prepare_incremental
+from .incremental import check_resumable, check_review, prepare_incremental
 from .resume import check_same_run, load_for_resume, restore_workspace
 from .review import ReviewError, ReviewGate, Reviewer
 
@@ -211,6 +211,8 @@ async def run_company(
         raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
     if review is None:
         review = list((previous.header.meta.get("review") if previous else None) or [])
+    if incremental:
+        check_review(review)
     if review and reviewer is None:
         raise ReviewError(
             f"reviewing {', '.join(review)} needs a reviewer: pass reviewer=... (or review=[] "
