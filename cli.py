@@ -174,6 +174,8 @@ def run(
     except KeyboardInterrupt:
         log = workspace / ".mgpt" / "run.jsonl"
         where = f"; the run log is {log}, and the same command starts over" if log.is_file() else ""
+        if inc and log.is_file():  # the change is half made: --inc again would refuse it
+            where = f"; the run log is {log}; continue the change with: mgpt run --resume -w {workspace}"
         raise _fail(f"interrupted{where}", EXIT_INTERRUPTED) from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:
