@@ -16,6 +16,9 @@ planning and coding action hands over to the function here when the team's setti
 * QA adds new test files for the change; the old test files are never written (a fix that
   tries is refused that file), so the run passes only when old and new tests pass.
 
+planning.py and coding.py import this module (to hand over), so what this module needs
+from them is imported inside the functions.
+
 The project map is the interfaces of the project's modules within a character budget
 (``settings["map_budget"]``); a project too big for it gets a truncated map that says
 what was left out.
@@ -27,11 +30,14 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .base import Action, ActionContext, ActionError
+from mgpt.llm.base import OutputFormat
+
+from .base import Action, ActionContext, ActionError, describe_schema
 from .documents import PRD, ChangeRequest, DesignChange, SystemDesign, Task, TaskList, slugify
 from .interfaces import python_interface
+from .parsing import ParseError, extract_code, extract_file, extract_json
 from .project_env import DECLARING_FILES
-from .workspace import Workspace
+from .workspace import UnsafePathError, Workspace
 
 #: Characters of project map a prompt may carry (``map_budget`` setting overrides).
 MAP_BUDGET = 6000
@@ -232,15 +238,15 @@ def _check_design_change(change: DesignChange, ws: Workspace, project: ProjectSt
         if ws.exists(spec.path):
             raise ValueError(f"new file {spec.path} already exists; list it under changed_files")
     for path in change.paths:
-        ws.check(path)
+        try:
+            ws.check(path)
+        except UnsafePathError as exc:  # the model can fix this one: send it back
+            raise ValueError(str(exc)) from None
     return change
 
 
 async def write_design_change(action: Action, ctx: ActionContext, system: str) -> DesignChange:
-    from .parsing import extract_json
     from .planning import PROJECT_RULES, save_document
-    from .base import describe_schema
-    from mgpt.llm.base import OutputFormat
 
     project = state(ctx)
     assert project is not None and project.change is not None
@@ -310,7 +316,6 @@ async def write_change_tasks(action: Action, ctx: ActionContext, system: str) ->
 
 async def write_changed_code(action: Action, ctx: ActionContext, tasks: TaskList, system: str) -> list[str]:
     from .coding import file_kind, module_name
-    from .parsing import ParseError, extract_file
 
     project = state(ctx)
     assert project is not None and project.design_change is not None
@@ -372,21 +377,17 @@ def new_test_path(ws: Workspace, source: str, slug: str, taken: set[str]) -> str
 
 
 def old_tests_for(project: ProjectState, source: str) -> list[str]:
-    """The old test files that import ``source``'s module (by name match)."""
-    from .coding import module_name
-
+    """The old test files that look like ``source``'s (``store.py`` -> ``test_store*.py``;
+    ``__main__.py`` -> ``test_*cli*``/``test_*main*``): named in the prompt as kept."""
     stem = PurePosixPath(source).stem
-    hits = []
-    for test in project.old_tests:
-        name = PurePosixPath(test).stem
-        if stem != "__init__" and (stem in name or ("main" in stem and "cli" in name)):
-            hits.append(test)
-    return hits or [t for t in project.old_tests if module_name(source).split(".")[-1] in t]
+    if stem == "__init__":
+        return []
+    keys = ("cli", "main") if stem == "__main__" else (stem,)
+    return [t for t in project.old_tests if any(k in PurePosixPath(t).stem for k in keys)]
 
 
 async def write_change_tests(action: Action, ctx: ActionContext, files: list[str], system: str) -> list[str]:
     from .coding import _interfaces, _support_files, module_name
-    from .parsing import ParseError, extract_code
 
     project = state(ctx)
     assert project is not None and project.change is not None
