@@ -79,6 +79,7 @@ def run(
     review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
+    inc: bool = typer.Option(False, "--inc", help="Extend the project already in --workspace with IDEA (a change): only changed and new files are written, old tests must still pass."),
     sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (isolated, default; needs bubblewrap) or none (unisolated). Default: $MGPT_SANDBOX or bwrap."),
     context_budget: Optional[int] = typer.Option(None, "--context-budget", min=0, help="Cap the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping the most relevant (BM25, or --embedder)."),
     recall: Optional[Path] = typer.Option(None, "--recall", help="Folder of past fixes kept across runs: FixBug prompts recall similar ones, and new fixes are added."),
@@ -176,6 +177,7 @@ def run(
                     context_budget=context_budget,
                     recall=recall,
                     embed=_load_embedder(embedder),
+                    incremental=inc,
                 )
             )
     except MgptError as exc:
@@ -187,6 +189,8 @@ def run(
     except KeyboardInterrupt:
         log = workspace / ".mgpt" / "run.jsonl"
         where = f"; the run log is {log}, and the same command starts over" if log.is_file() else ""
+        if inc and log.is_file():  # the change is half made: --inc again would refuse it
+            where = f"; the run log is {log}; continue the change with: mgpt run --resume -w {workspace}"
         raise _fail(f"interrupted{where}", EXIT_INTERRUPTED) from None
     drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
     if drifted:

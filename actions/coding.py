@@ -11,6 +11,7 @@ from mgpt.agents.message import Message
 from mgpt.llm.base import OutputFormat
 from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
+from . import incremental
 from .base import Action, ActionContext, ActionError
 from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
 from .interfaces import python_interface
@@ -152,8 +153,10 @@ class WriteCode(Action):
 
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
-        design: SystemDesign = await _latest_payload(ctx, WriteDesign)
         tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
+        if incremental.state(ctx) is not None:  # --inc: only the changed and new files
+            return CodeBundle(files=await incremental.write_changed_code(self, ctx, tasks, _system(ctx)))
+        design: SystemDesign = await _latest_payload(ctx, WriteDesign)
         purposes = {f.path: f.purpose for f in design.files}
         written: list[str] = []
         for task in tasks.tasks:
@@ -211,8 +214,10 @@ class WriteTests(Action):
 
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
-        prd: PRD = await _latest_payload(ctx, WritePRD)
         bundle: CodeBundle = ctx.latest(WriteCode).payload  # type: ignore[union-attr, assignment]
+        if incremental.state(ctx) is not None:  # --inc: new test files for the change
+            return CodeBundle(files=await incremental.write_change_tests(self, ctx, bundle.files, _system(ctx)))
+        prd: PRD = await _latest_payload(ctx, WritePRD)
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
         written: list[str] = []
@@ -313,6 +318,10 @@ class FixBug(Action):
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
+        protected = incremental.protected_tests(ctx)  # --inc: the old tests are the contract
+        if protected:
+            prompt += (f"\n\nThese old tests must pass unchanged (changes to them are refused): "
+                       f"{', '.join(sorted(protected))}.")
         changes = await self.ask_parsed(
             prompt,
             extract_files,
@@ -321,6 +330,7 @@ class FixBug(Action):
             again="Give each changed file as a path line followed by a code block.",
             output=OutputFormat.files(),  # local models decode under this shape
         )
+        changes = [(path, content) for path, content in changes if path not in protected]
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:
             ws.check(path)

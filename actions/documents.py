@@ -209,3 +209,136 @@ class TestReport(BaseModel):
             + (", timed out" if self.timed_out else "")
             + f"; fix rounds used: {self.fix_round})\n\n```\n{self.output}\n```\n"
         )
+
+
+# -- incremental runs (``mgpt run --inc``): documents that change a finished project ---------
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    """``"Add due dates!"`` -> ``add_due_dates``: a file-name-safe, identifier-safe slug."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit].strip("_")
+    return slug or "change"
+
+
+class ChangeRequest(BaseModel):
+    """The product manager's output in an incremental run: what changes in a finished
+    product. Applied to the old PRD it gives the updated one (:meth:`apply`)."""
+
+    title: str = Field(description="the change in a few words, e.g. 'due dates'")
+    summary: str = Field(description="what changes for the user and why, in one or two sentences")
+    user_stories: list[str] = Field(description="'As a <user>, I want <x> so that <y>' for the change")
+    requirements: list[Requirement] = Field(
+        description="new or changed requirements; reusing an existing id replaces that requirement"
+    )
+    removed_requirements: list[str] = Field(default_factory=list, description="ids of requirements dropped, or empty")
+    acceptance_criteria: list[str] = Field(description="checkable statements a test of the change can verify")
+    anything_unclear: str = Field("", description="open questions, or empty")
+
+    @field_validator("user_stories", "requirements", "acceptance_criteria")
+    @classmethod
+    def _not_empty(cls, value: list) -> list:
+        if not value:
+            raise ValueError("must list at least one item")
+        return value
+
+    def apply(self, prd: PRD | None, project_name: str) -> PRD:
+        """The PRD after this change. Without an old PRD (a project mgpt did not make) the
+        change request is the first PRD of the project's known requirements."""
+        if prd is None:
+            return PRD(
+                project_name=project_name,
+                summary=f"An existing project, extended: {self.summary}",
+                goals=[self.title],
+                user_stories=self.user_stories,
+                requirements=self.requirements,
+                acceptance_criteria=self.acceptance_criteria,
+                anything_unclear=self.anything_unclear,
+            )
+        new = {r.id: r for r in self.requirements}
+        dropped = set(self.removed_requirements)
+        kept = [new.pop(r.id, r) for r in prd.requirements if r.id not in dropped]
+        return prd.model_copy(update={
+            "user_stories": [*prd.user_stories, *(s for s in self.user_stories if s not in prd.user_stories)],
+            "requirements": [*kept, *new.values()] or prd.requirements,
+            "acceptance_criteria": [*prd.acceptance_criteria,
+                                    *(c for c in self.acceptance_criteria if c not in prd.acceptance_criteria)],
+            "anything_unclear": self.anything_unclear,
+        })
+
+    def brief(self) -> str:
+        """What downstream roles need: the change, its requirements and criteria."""
+        reqs = "\n".join(f"- {r.id} ({r.priority}): {r.text}" for r in self.requirements)
+        removed = f"Removed requirements: {', '.join(self.removed_requirements)}\n" if self.removed_requirements else ""
+        return (
+            f"Change: {self.title}\n{self.summary}\nNew or changed requirements:\n{reqs}\n{removed}"
+            f"Acceptance criteria of the change:\n{_bullets(self.acceptance_criteria)}"
+        )
+
+    def to_markdown(self) -> str:
+        reqs = "\n".join(f"- **{r.id}** ({r.priority}) {r.text}" for r in self.requirements)
+        md = (
+            f"# Change request: {self.title}\n\n{self.summary}\n\n## User stories\n"
+            f"{_bullets(self.user_stories)}\n\n## New or changed requirements\n{reqs}\n"
+        )
+        if self.removed_requirements:
+            md += f"\n## Removed requirements\n{_bullets(self.removed_requirements)}\n"
+        md += f"\n## Acceptance criteria\n{_bullets(self.acceptance_criteria)}\n"
+        if self.anything_unclear:
+            md += f"\n## Open questions\n{self.anything_unclear}\n"
+        return md
+
+
+class DesignChange(BaseModel):
+    """The architect's output in an incremental run: which files change, which are new,
+    and the interfaces after the change. Applied to the old design it gives the new one."""
+
+    implementation_approach: str = Field(description="how the change is made, key choices")
+    changed_files: list[FileSpec] = Field(description="existing source files that must change (purpose after the change)")
+    new_files: list[FileSpec] = Field(default_factory=list, description="source files to add (not tests), or empty")
+    class_diagram: str = Field(description="mermaid classDiagram of the data structures and interfaces after the change")
+    sequence_diagram: str = Field(description="mermaid sequenceDiagram of the changed call flow")
+    anything_unclear: str = Field("", description="open questions, or empty")
+
+    _mermaid = field_validator("class_diagram", "sequence_diagram")(SystemDesign._mermaid.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _files(self) -> "DesignChange":
+        paths = [f.path for f in [*self.changed_files, *self.new_files]]
+        if not paths:
+            raise ValueError("changed_files and new_files are both empty: name the files the change touches")
+        if len(set(paths)) != len(paths):
+            raise ValueError("a file is listed twice (a file is either changed or new)")
+        for path in paths:
+            if path.startswith("tests/") or path.split("/")[-1].startswith("test_"):
+                raise ValueError(f"{path}: list source files only; QA writes the tests")
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in [*self.changed_files, *self.new_files]]
+
+    def apply(self, design: SystemDesign | None, existing: dict[str, str]) -> SystemDesign:
+        """The design after the change: the old files (``existing`` path -> purpose when
+        there is no old design), changed purposes updated, new files added."""
+        files = list(design.files) if design is not None else [FileSpec(path=p, purpose=s) for p, s in existing.items()]
+        changed = {f.path: f for f in self.changed_files}
+        files = [changed.pop(f.path, f) for f in files]
+        files += [*changed.values(), *(f for f in self.new_files if f.path not in {g.path for g in files})]
+        return SystemDesign(
+            implementation_approach=(
+                f"{design.implementation_approach}\n\nChange: {self.implementation_approach}"
+                if design is not None else self.implementation_approach
+            ),
+            files=files,
+            class_diagram=self.class_diagram,
+            sequence_diagram=self.sequence_diagram,
+            anything_unclear=self.anything_unclear,
+        )
+
+    def to_markdown(self) -> str:
+        changed = "\n".join(f"- `{f.path}`: {f.purpose}" for f in self.changed_files) or "- (none)"
+        new = "\n".join(f"- `{f.path}`: {f.purpose}" for f in self.new_files) or "- (none)"
+        return (
+            f"## Design change\n\n{self.implementation_approach}\n\n### Changed files\n{changed}\n\n"
+            f"### New files\n{new}\n"
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mgpt.agents.message import UserRequirement
 
+from . import incremental
 from .base import Action, ActionContext
 from .documents import PRD, SystemDesign, TaskList
 from .workspace import Workspace
@@ -43,6 +44,8 @@ class WritePRD(Action):
 
     async def run(self, ctx: ActionContext) -> PRD:
         idea = ctx.latest(UserRequirement)
+        if incremental.state(ctx) is not None:  # --inc: a change request against the product
+            return await incremental.write_change_request(self, ctx, idea.content if idea else "", _system(ctx))
         prompt = (
             f"Write a product requirements document for this idea:\n{idea.content if idea else ''}\n\n"
             f"Keep the scope small enough for a few files. {PROJECT_RULES}"
@@ -56,6 +59,8 @@ class WriteDesign(Action):
     description = "Design the system: approach, files, class and sequence diagrams"
 
     async def run(self, ctx: ActionContext) -> SystemDesign:
+        if incremental.state(ctx) is not None:  # --inc: which files change, which are new
+            return await incremental.write_design_change(self, ctx, _system(ctx))
         message = ctx.latest(WritePRD)
         prd: PRD = message.payload  # type: ignore[union-attr, assignment]
         prompt = (
@@ -73,6 +78,8 @@ class WriteTasks(Action):
     description = "Break the design into ordered tasks, one per file"
 
     async def run(self, ctx: ActionContext) -> TaskList:
+        if incremental.state(ctx) is not None:  # --inc: tasks for changed and new files only
+            return await incremental.write_change_tasks(self, ctx, _system(ctx))
         message = ctx.latest(WriteDesign)
         design: SystemDesign = message.payload  # type: ignore[union-attr, assignment]
         files = "\n".join(f"- {f.path}: {f.purpose}" for f in design.files)

@@ -5,7 +5,8 @@ the team with its bounds, records every model call to ``.mgpt/transcript.jsonl``
 ``record`` when given), logs every event to ``.mgpt/run.jsonl``, commits each step to the
 workspace's git history (:mod:`.history`), pauses for human review where asked
 (:mod:`.review`), writes the generated project's README, and returns what happened.
-``resume=True`` continues an interrupted run from its transcript (:mod:`.resume`).
+``resume=True`` continues an interrupted run from its transcript (:mod:`.resume`);
+``incremental=True`` extends the project a workspace holds (:mod:`.incremental`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mgpt.actions.documents import PRD, SystemDesign, TestReport
+from mgpt.actions.incremental import MAP_BUDGET, ProjectState, scan_project
 from mgpt.actions.sandbox import Limits
 from mgpt.actions.sandbox import require as require_sandbox
 from mgpt.actions.workspace import Workspace
@@ -33,6 +35,7 @@ from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectMana
 from mgpt import __version__
 
 from .history import GitError, GitHistory, git_available
+from .incremental import check_resumable, check_review, prepare_incremental
 from .resume import check_same_run, load_for_resume, restore_workspace
 from .review import ReviewError, ReviewGate, Reviewer
 
@@ -79,9 +82,9 @@ def prepare_workspace(workspace: Path, *, force: bool) -> str:
         failed = Workspace(workspace).failed_attempt()
         if failed is None:
             raise WorkspaceNotEmpty(
-                f"workspace {workspace} is not empty; choose another with --workspace, or pass "
-                "--force to write into it anyway (a workspace holding only the files of a failed "
-                "run is reused without --force)"
+                f"workspace {workspace} is not empty; choose another with --workspace, pass "
+                "--inc to extend the project in it, or --force to write into it anyway (a "
+                "workspace holding only the files of a failed run is reused without --force)"
             )
         Workspace(workspace).clear(failed.files)
         return (
@@ -105,6 +108,8 @@ def build_team(
     context_budget: int | None = None,
     recall: str | Path | RetrievalMemory | None = None,
     embed: Embed | None = None,
+    incremental: ProjectState | None = None,
+    map_budget: int = MAP_BUDGET,
 ) -> Team:
     """The five roles on one bus, with the run's model, budget and workspace.
 
@@ -112,7 +117,7 @@ def build_team(
     caps the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping
     the most relevant; ``recall`` (a folder, or a :class:`RetrievalMemory`) lets FixBug recall
     similar fixes from earlier runs and remembers its own; ``embed`` ranks by a trained
-    embedder instead of BM25.
+    embedder instead of BM25. ``incremental``: the project an incremental run extends.
     """
     if fix_rounds < 0:
         raise ValueError("fix_rounds must be >= 0")
@@ -130,7 +135,7 @@ def build_team(
         env=env,
         budget=budget,
         workspace=workspace,
-        settings=settings,
+        settings={**settings, "incremental": incremental, "map_budget": map_budget},
     )
     team.hire(ProductManager(), Architect(), ProjectManager(), Engineer(), QaEngineer())
     return team
@@ -186,6 +191,8 @@ async def run_company(
     context_budget: int | None = None,
     recall: str | Path | RetrievalMemory | None = None,
     embed: Embed | None = None,
+    incremental: bool = False,
+    map_budget: int = MAP_BUDGET,
 ) -> CompanyResult:
     """Run the software company on ``idea`` into ``workspace``.
 
@@ -198,6 +205,12 @@ async def run_company(
     ``sandbox`` is how generated code runs: ``"bwrap"`` (isolated; the default, also
     ``$MGPT_SANDBOX``) or ``"none"`` (unisolated, by explicit choice). Checked before any
     model call: a run that cannot isolate is refused with one line saying what to do.
+
+    ``incremental`` extends the project already in ``workspace`` (``--inc``): a change
+    request, a design change, tasks and code for the changed and new files only, new tests
+    beside the old ones (which must still pass). ``map_budget`` caps, in characters, the
+    map of the project's modules the prompts carry. Resuming an interrupted incremental run
+    needs only ``resume`` (its transcript says it was incremental).
     """
     limits = replace(limits or Limits(), sandbox=require_sandbox(sandbox or (limits.sandbox if limits else None)))
     root = Path(workspace).resolve()
@@ -209,6 +222,7 @@ async def run_company(
     notes: list[str] = []
     note = None
     if previous is not None:
+        incremental = check_resumable(previous.header, root, incremental=incremental)
         if previous.end is not None and previous.end.stop_reason == "idle":
             await model.aclose()
             return _finished(previous, root, transcript)
@@ -218,12 +232,17 @@ async def run_company(
         raise MgptError("the idea is empty: say what to build, e.g. mgpt run \"a todo CLI\"")
     if review is None:
         review = list((previous.header.meta.get("review") if previous else None) or [])
+    if incremental:
+        check_review(review)
     if review and reviewer is None:
         raise ReviewError(
             f"reviewing {', '.join(review)} needs a reviewer: pass reviewer=... (or review=[] "
             "to go on without review)"
         )
-    if previous is None:
+    project: ProjectState | None = None
+    if previous is None and incremental:
+        project, note = prepare_incremental(root, force=force or resume, budget=map_budget)
+    elif previous is None:
         # A fresh run, or a resume of one killed before its first record: start over.
         note = prepare_workspace(root, force=force or resume)
     git = GitHistory(root) if history and git_available() else None
@@ -248,6 +267,11 @@ async def run_company(
                 git = None
     if previous is None:
         meta.update({"review": review, "review_rounds": review_rounds})
+        if incremental:
+            meta.update({"incremental": True, "map_budget": map_budget})
+    if incremental and project is None:
+        # Resuming: the workspace is back at the run's first commit, the project as it was.
+        project = scan_project(root, int(meta.get("map_budget") or map_budget))
     header = TranscriptHeader(idea=idea, model=priced_as(model), meta=meta)
     writer = RecordingModel(model, transcript, header=header, append=previous is not None)
     recorders = [writer]
@@ -277,6 +301,7 @@ async def run_company(
     team = build_team(
         answering, root, budget=budget, fix_rounds=fix_rounds, limits=limits, prices=prices, env=env,
         context_budget=context_budget, recall=recall, embed=embed,
+        incremental=project, map_budget=int(meta.get("map_budget") or map_budget),
     )
     recorded_reviews = [*(previous.reviews if previous else []), *_replayed_reviews(model)]
     if review or recorded_reviews:
@@ -291,7 +316,9 @@ async def run_company(
     try:
         result = await team.run(idea, max_rounds=max_rounds)
         ws = Workspace(root)
-        if write_project_readme(ws):
+        # An incremental run leaves the project's README to the project (a plain project's
+        # README, if any, is the user's; mgpt's own was written by the first run).
+        if not incremental and write_project_readme(ws):
             if git is not None:
                 _safe(lambda: git.commit("mgpt", "README: how to run and test the project"), notes)()
         reports = [m.payload for m in result.messages if isinstance(m.payload, TestReport)]
