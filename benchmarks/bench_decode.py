@@ -18,7 +18,8 @@ decode tok/s is the remaining tokens over the time after it. Reported: median an
 min-max over rounds.
 
 ``--quality`` instead scores ``--windows`` windows of the text: perplexity and top-1
-agreement with fp32 for each mode (and llama.cpp's Q4_1 if installed).
+agreement with fp32 for each mode (``fast`` in ``--engines``) and llama.cpp's Q4_1
+(``llama.cpp`` in ``--engines``, if installed).
 ``--profile`` prints where a decode step's time goes (torch.profiler) for HF and ours.
 llama-cpp-python is a benchmark-only tool, never a dependency of mgpt: missing, its
 rows are skipped with a note.
@@ -163,22 +164,22 @@ def speed(args, hf_dir: Path, ids: list[int]) -> None:
     runners = {}
     if "hf-fp32" in engines:
         hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
-        runners["hf-fp32"] = lambda th: run_hf(hf, ids, args.new_tokens, th)
+        runners["hf-fp32"] = lambda th, n=args.new_tokens: run_hf(hf, ids, n, th)
     for mode in ("fp32", "int8", "int4"):
         if f"fast-{mode}" in engines:
             t = time.perf_counter()
             fast = FastLlama.from_pretrained(hf_dir, quant=None if mode == "fp32" else mode)
             print(f"fast-{mode}: packed in {time.perf_counter() - t:.1f} s", flush=True)
-            runners[f"fast-{mode}"] = (lambda f: lambda th: run_fast(f, ids, args.new_tokens, th))(fast)
+            runners[f"fast-{mode}"] = (lambda f: lambda th, n=args.new_tokens: run_fast(f, ids, n, th))(fast)
     if "llama.cpp" in engines:
         llms = load_llama(Path(args.gguf), args.threads, len(ids) + args.new_tokens + 64)
         if llms:
-            runners["llama.cpp"] = lambda th: run_llama(llms, ids, args.new_tokens, th)
+            runners["llama.cpp"] = lambda th, n=args.new_tokens: run_llama(llms, ids, n, th)
 
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
     tokens: dict[str, list[int]] = {}
     for name, run in runners.items():  # warm-up: first-call allocations, lazy inits
-        run(args.threads[0])
+        run(args.threads[0], 16)
     for rnd in range(args.repeat):
         for th in args.threads:
             for name, run in runners.items():
@@ -228,8 +229,9 @@ def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     size = args.window
     starts = [i * (len(text_ids) - size - 1) // max(1, args.windows - 1) for i in range(args.windows)]
     windows = [text_ids[s:s + size] for s in starts]
-    modes = [("fp32", None, None), ("int8", "int8", "int8"), ("int4", "int4", "int4"),
-             ("int4 + int8 head", "int4", "int8")]
+    modes = [("fp32", None, None)]  # the reference for agreement, always scored
+    if "fast" in args.engines:
+        modes += [("int8", "int8", "int8"), ("int4", "int4", "int4"), ("int4 + int8 head", "int4", "int8")]
     ref_top = []
     rows = []
     for label, quant, head in modes:
