@@ -52,7 +52,9 @@ from typing import Any, Callable, Sequence
 
 from .errors import ModelConfigError
 
-__all__ = ["FastGeneration", "FastLlama", "FastLlamaError", "QUANT_MODES", "dequantize", "quantize_int4", "quantize_int8"]
+__all__ = [
+    "FastGeneration", "FastLlama", "FastLlamaError", "QUANT_MODES", "dequantize", "quantize_int4", "quantize_int8",
+]
 
 #: Weight formats for the matmuls: None keeps ``dtype``.
 QUANT_MODES = (None, "int8", "int4")
@@ -269,8 +271,9 @@ class FastLlama:
 
         ``quant``: None, ``"int8"`` or ``"int4"`` (CPU only). ``head_quant``: the LM
         head's format; ``"default"`` is int8 when ``quant`` is set (as GGUF Q4_1 files
-        keep it: an int4 head cost SmolLM2 5.6% perplexity, int8 0.3%), else none. ``dtype``: weights and activations when
-        ``quant`` is None (default fp32 on CPU, bf16 on CUDA). ``threads``: torch
+        keep it: an int4 head cost SmolLM2 5.6% perplexity, int8 0.3%), else none.
+        ``dtype``: the unquantized weights, activations and KV cache (default fp32 on
+        CPU, bf16 on CUDA). ``threads``: torch
         intra-op threads during calls (None leaves torch's setting). ``max_positions``
         caps the context (default: the config's ``max_position_embeddings``).
         The HF model is not modified."""
@@ -321,16 +324,14 @@ class FastLlama:
             raise FastLlamaError("Expected a *ForCausalLM model with a .model backbone.")
 
         def linear(w, bias=None, mode=quant):
+            fn = None
             if mode == "int4":
-                fn = _int4_linear(w)
-                if fn is not None and bias is None:
-                    return fn
-                mode = "int8"  # shape outside the int4 kernel's: int8 still halves it
-            if mode == "int8":
-                fn = _int8_linear(w)
+                fn = _int4_linear(w)  # None: shape outside the int4 kernel's; int8 then
+            if mode in ("int4", "int8"):
+                fn = fn or _int8_linear(w)
                 if bias is None:
                     return fn
-                b = bias.to(act)
+                b = bias.to(torch.bfloat16)
                 return lambda x: fn(x).add_(b)
             return _dense_linear(w.to(device=device, dtype=dtype),
                                  None if bias is None else bias.to(device=device, dtype=dtype))
@@ -360,7 +361,7 @@ class FastLlama:
 
         embed = sd[prefix + "embed_tokens.weight"].to(device=device, dtype=torch.float32)
         head_w = sd.get("lm_head.weight", sd[prefix + "embed_tokens.weight"])
-        head = linear(head_w, None, mode=head_quant) if head_quant else _dense_linear(head_w.to(device=device, dtype=dtype))
+        head = linear(head_w, None, mode=head_quant)
         final_norm = sd[prefix + "norm.weight"].to(device=device, dtype=torch.float32)
         cis = cls._rotary_table(model, head_dim, limit).to(device)
         return cls(layers=layers, embed=embed, final_norm=final_norm, head=head, config=config,

@@ -141,10 +141,11 @@ def test_second_call_reuses_the_cache_without_leaking_the_first(tiny):
     assert fast.generate(b, max_new_tokens=25).tokens == _hf_greedy(tiny, b, 25)
 
 
-@pytest.mark.parametrize("mode", ["int8", "int4"])
-def test_quantized_matches_hf_on_dequantized_weights(tiny, mode):
-    fast = FastLlama.from_model(tiny, quant=mode)
-    ref_model = _dequantized_copy(tiny, mode)
+@pytest.mark.parametrize("kind,mode", [("llama", "int8"), ("llama", "int4"), ("qwen2", "int4")])
+def test_quantized_matches_hf_on_dequantized_weights(tiny, kind, mode):
+    model = tiny if kind == "llama" else _tiny(kind)  # qwen2: q/k/v biases on packed matmuls
+    fast = FastLlama.from_model(model, quant=mode, head_quant=mode)
+    ref_model = _dequantized_copy(model, mode)
     ids = _prompt(60, 7)
     with torch.no_grad():
         ref = ref_model(ids).logits[0]
