@@ -254,3 +254,31 @@ def test_unsupported_models_and_options_are_clear_errors(tmp_path, tiny):
         FastLlama.from_pretrained(tmp_path / "missing")
     with pytest.raises(ValueError, match="max_new_tokens"):
         FastLlama.from_model(tiny).generate([5], max_new_tokens=0)
+
+
+@pytest.mark.slow
+def test_bench_decode_runs_end_to_end(tmp_path):
+    """benchmarks/bench_decode.py on a tiny Llama with a real tokenizer (speed and quality
+    modes; llama.cpp left out, so the script needs no llama-cpp-python)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mgpt.llm.eval.testing import make_tiny_checkpoint
+
+    folder = make_tiny_checkpoint(tmp_path / "ckpt")
+    vocab = len(transformers.AutoTokenizer.from_pretrained(folder))
+    _tiny(vocab_size=-(-vocab // 16) * 16).save_pretrained(folder)  # replaces the GPT-2 weights
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_decode.py"
+    common = [sys.executable, str(bench), "--hf-dir", str(folder), "--text", str(text), "--threads", "1"]
+    speed = subprocess.run(common + ["--engines", "hf-fp32,fast-fp32,fast-int4", "--repeat", "1",
+                                     "--new-tokens", "6", "--prompt-tokens", "20"],
+                           capture_output=True, text=True, timeout=300)
+    assert speed.returncode == 0, speed.stderr[-2000:]
+    assert "| fast-int4 |" in speed.stdout and "fast-fp32: 6 of 6" in speed.stdout
+    quality = subprocess.run(common + ["--quality", "--engines", "fast", "--windows", "2", "--window", "32"],
+                             capture_output=True, text=True, timeout=300)
+    assert quality.returncode == 0, quality.stderr[-2000:]
+    assert "int4 + int8 head" in quality.stdout and "perplexity" in quality.stdout
