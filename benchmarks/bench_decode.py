@@ -20,7 +20,8 @@ min-max over rounds.
 ``--quality`` instead scores ``--windows`` windows of the text: perplexity and top-1
 agreement with fp32 for each mode (``fast`` in ``--engines``) and llama.cpp's Q4_1
 (``llama.cpp`` in ``--engines``, if installed).
-``--profile`` prints where a decode step's time goes (torch.profiler) for HF and ours.
+``--profile`` splits a decode step's CPU time (layer matmuls, LM head, the rest) for HF
+fp32 and ours (fp32, int4).
 llama-cpp-python is a benchmark-only tool, never a dependency of mgpt: missing, its
 rows are skipped with a note.
 """
@@ -273,41 +274,77 @@ def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
           "dequantized, so quantization here is on top of Q4_1 already)")
 
 
+def _median_cpu_ms(fn, steps: int) -> float:
+    """Median thread CPU time of ``fn(i)`` over ``steps`` calls (CPU time, not wall: on a
+    shared box it leaves out the time other jobs held the core)."""
+    times = []
+    for i in range(steps):
+        start = time.thread_time()
+        fn(i)
+        times.append(time.thread_time() - start)
+    return statistics.median(times) * 1e3
+
+
 def profile(args, hf_dir: Path, ids: list[int]) -> None:
+    """Split a decode step's CPU time into layer matmuls, LM head and everything else,
+    for HF fp32 (its nn.Linear calls timed by hooks) and fastllama fp32 / int4 (the
+    packed matmuls timed alone with the same shapes). One thread."""
     import torch
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
     from transformers import AutoModelForCausalLM
 
     from mgpt.llm.fastllama import FastLlama
 
-    th = args.threads[0]
-    torch.set_num_threads(th)
-    steps = 16
+    torch.set_num_threads(1)
+    steps = 24
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
-    x = torch.tensor([ids])
+    linear_ms: list[float] = []
+
+    def pre(module, _):
+        module._t0 = time.thread_time()
+
+    def post(module, *_):
+        linear_ms.append((time.thread_time() - module._t0) * 1e3)
+
+    for module in hf.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_pre_hook(pre)
+            module.register_forward_hook(post)
+    rows = []
     with torch.no_grad():
-        out = hf(x, use_cache=True)
-        past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
-        hf(token, past_key_values=past, use_cache=True)  # warm
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(steps):
-                out = hf(token, past_key_values=past, use_cache=True)
-                token = out.logits[:, -1:].argmax(-1)
-    print(f"HF fp32, {steps} decode steps, {th} thread(s):")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        out = hf(torch.tensor([ids]), use_cache=True)
+        state = {"past": out.past_key_values, "token": out.logits[:, -1:].argmax(-1)}
+        layers, heads = [], []
+
+        def hf_step(_):
+            linear_ms.clear()
+            out = hf(state["token"], past_key_values=state["past"], use_cache=True)
+            state["token"] = out.logits[:, -1:].argmax(-1)
+            layers.append(sum(linear_ms[:-1]))
+            heads.append(linear_ms[-1])
+
+        total = _median_cpu_ms(hf_step, steps)
+    rows.append(("HF fp32", total, statistics.median(layers), statistics.median(heads)))
     for mode in (None, "int4"):
-        fast = FastLlama.from_pretrained(hf_dir, quant=mode, threads=th)
-        fast.generate(ids, max_new_tokens=4)
+        fast = FastLlama.from_pretrained(hf_dir, quant=mode, threads=1)
+        one = torch.tensor([5])
+        x = torch.zeros(1, fast.hidden).to(fast._act)
+        x_mid = torch.zeros(1, fast.config.intermediate_size).to(fast._act)
+        x_head = torch.zeros(1, fast.hidden).to(fast._head_dtype)
+
+        def matmuls(_):
+            for _ln1, qkv, o, _ln2, gu, down in fast._layers:
+                qkv(x), o(x), gu(x), down(x_mid)
+
         with torch.inference_mode():
             fast._ensure_cache(len(ids) + steps + 8)
             fast._forward(torch.tensor(ids), 0)
-            one = torch.tensor([5])
-            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-                for i in range(steps):
-                    fast._forward(one, len(ids) + i)
-        print(f"fast {mode or 'fp32'}, {steps} decode steps, {th} thread(s):")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+            total = _median_cpu_ms(lambda i: fast._forward(one, len(ids) + i), steps)
+            rows.append((f"fastllama {mode or 'fp32'}", total, _median_cpu_ms(matmuls, steps),
+                         _median_cpu_ms(lambda i: fast._head(x_head), steps)))
+    print(f"decode step after a {len(ids)}-token prompt, 1 thread, median CPU ms of {steps} steps")
+    print("| | whole step | layer matmuls | LM head | everything else |\n|---|---|---|---|---|")
+    for name, total, layer, head in rows:
+        print(f"| {name} | {total:.1f} | {layer:.1f} | {head:.1f} | {total - layer - head:.1f} |")
 
 
 def main() -> None:
