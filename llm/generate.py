@@ -147,6 +147,9 @@ class LoadedModel:
     tokenizer: Any
     device: str
     path: Path
+    #: A :class:`~mgpt.llm.fastllama.FastLlama` that decodes instead of HF ``generate``
+    #: (see :func:`use_fast_decoder`); None: HF ``generate``.
+    fast: Any = None
 
     @property
     def has_chat_template(self) -> bool:
@@ -365,6 +368,11 @@ def generate_text(
         if torch.cuda.is_available():
             torch.cuda.manual_seed_all(seed)
 
+    if loaded.fast is not None:
+        return _generate_fast(
+            loaded, input_ids, output, eos_ids, max_new_tokens=max_new_tokens, temperature=temperature,
+            top_k=top_k, top_p=top_p, seed=seed, on_text=on_text, templated=templated,
+        )
     streamer = _CallbackStreamer(tokenizer, on_text)
     with torch.no_grad():
         output = loaded.model.generate(
@@ -424,6 +432,85 @@ def _logits_width(loaded: LoadedModel) -> int:
     if head is not None and getattr(head, "weight", None) is not None:
         return int(head.weight.shape[0])
     return len(loaded.tokenizer)
+
+
+#: Decoders for local models: HF ``generate`` (exact, any architecture) or mgpt's lean
+#: Llama-family decoder, in full precision or with int8/int4 weights (mgpt.llm.fastllama).
+DECODERS = ("hf", "fast", "fast-int8", "fast-int4")
+
+
+def use_fast_decoder(loaded: LoadedModel, decoder: str, *, threads: int | None = None) -> bool:
+    """Decode ``loaded`` with the lean decoder ``decoder`` names (``fast``, ``fast-int8``,
+    ``fast-int4``); ``hf`` keeps HF ``generate``. An architecture the lean decoder does not
+    cover (it takes Llama, Mistral and Qwen2 models) keeps HF ``generate``: returns False."""
+    from .errors import ModelConfigError
+    from .fastllama import FastLlama, FastLlamaError
+
+    if decoder not in DECODERS:
+        raise ModelConfigError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+    if decoder == "hf":
+        loaded.fast = None
+        return False
+    quant = {"fast": None, "fast-int8": "int8", "fast-int4": "int4"}[decoder]
+    if quant is not None and loaded.device != "cpu":
+        quant = None  # the int8/int4 kernels are CPU ones; a GPU decodes bf16 weights
+    try:
+        loaded.fast = FastLlama.from_model(loaded.model, quant=quant, threads=threads, device=loaded.device)
+    except FastLlamaError:
+        loaded.fast = None
+    return loaded.fast is not None
+
+
+def _generate_fast(
+    loaded: LoadedModel, input_ids: Any, output: Any, eos_ids: list[int], *, max_new_tokens: int,
+    temperature: float, top_k: int | None, top_p: float | None, seed: int | None,
+    on_text: Callable[[str], Any] | None, templated: bool,
+) -> Generation:
+    """:func:`generate_text` on the lean decoder: the same prompt, stop tokens, streaming
+    and grammar (a matcher masks each step's logits and advances on each token)."""
+    import torch
+
+    hook = None
+    matcher = None
+    if output is not None:
+        from .constrained import ConstraintError, compile_output
+
+        grammar = compile_output(
+            loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
+        )
+        if max_new_tokens < grammar.min_tokens:
+            raise ConstraintError(
+                f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
+                f"but only {max_new_tokens} may be generated; raise max_new_tokens or shorten the prompt."
+            )
+        matcher = grammar.matcher()
+    produced: list[int] = []
+
+    if matcher is not None:
+        def hook(logits: Any) -> Any:
+            return matcher.mask_logits(logits, remaining=max_new_tokens - len(produced))
+
+    streamer = _CallbackStreamer(loaded.tokenizer, on_text)
+    streamer._prompt_seen = True  # fed new tokens only
+
+    def on_token(token: int) -> None:
+        produced.append(token)
+        if matcher is not None and token not in eos_ids:
+            matcher.advance(token)
+        streamer.put(torch.tensor([token]))
+
+    gen = loaded.fast.generate(
+        input_ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+        eos_ids=eos_ids, logits_hook=hook, on_token=on_token, seed=seed,
+    )
+    streamer.end()
+    return Generation(
+        text=streamer.text,
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=len(gen.tokens),
+        finish_reason=gen.finish_reason,
+        chat_template_used=templated,
+    )
 
 
 def _constrained_options(

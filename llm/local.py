@@ -11,6 +11,7 @@ extra), so structured answers always parse.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -31,6 +32,7 @@ class LocalModel(Model):
         device: str | None = None,
         threads: int | None = None,
         name: str | None = None,
+        decoder: str | None = None,
     ):
         from .generate import check_checkpoint
 
@@ -43,6 +45,14 @@ class LocalModel(Model):
         self.device = device
         #: torch intra-op threads; None sizes them to the free cores (see pick_threads).
         self.threads = threads
+        #: ``hf`` (HF generate), ``fast``, ``fast-int8`` or ``fast-int4`` (mgpt's lean Llama
+        #: decoder; about 3x HF's decode speed on CPU with int4): ``$MGPT_DECODER``, else hf.
+        self.decoder = decoder or os.environ.get("MGPT_DECODER") or "hf"
+        from .generate import DECODERS
+        from .errors import ModelConfigError
+
+        if self.decoder not in DECODERS:
+            raise ModelConfigError(f"unknown decoder {self.decoder!r} (MGPT_DECODER): choose one of {', '.join(DECODERS)}")
         self._loaded: Any = None
         self._lock = asyncio.Lock()
 
@@ -51,7 +61,12 @@ class LocalModel(Model):
             from .generate import load_model, pick_device, pick_dtype
 
             device = pick_device(self.device)  # bfloat16 on CUDA: half the memory, tensor cores
-            self._loaded = load_model(self.path, device=device, dtype=pick_dtype(device), threads=self.threads)
+            loaded = load_model(self.path, device=device, dtype=pick_dtype(device), threads=self.threads)
+            if self.decoder != "hf":
+                from .generate import use_fast_decoder
+
+                use_fast_decoder(loaded, self.decoder, threads=self.threads)
+            self._loaded = loaded
         return self._loaded
 
     def _generate(self, messages: list[ChatMessage], on_text=None, output: OutputFormat | None = None):

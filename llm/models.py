@@ -107,7 +107,10 @@ def infer_model(
 
         name, path = resolve_local(rest, env)
         cap = {"max_new_tokens": max_tokens} if max_tokens else {}
-        return LocalModel(path, threads=threads, name=f"local:{name}", **cap)
+        # The embedded model decodes with int4 weights by default (~3x HF generate on CPU,
+        # perplexity +0.3%: docs/benchmarks.md); MGPT_DECODER=hf gives HF generate.
+        decoder = env.get("MGPT_DECODER") or "fast-int4"
+        return LocalModel(path, threads=threads, name=f"local:{name}", decoder=decoder, **cap)
     if spec == "test":
         from .testing import TestModel
 
