@@ -1,0 +1,133 @@
+"""Learning from test results on the embedded base model: pass@1 before and after RFT and DPO.
+
+One RFT iteration per seed on a handful of training tasks of the code bank (k answers
+each, checked in the sandbox, passing ones fine-tuned on), then DPO from the same
+checked samples; greedy pass@1 on a small held-out subset (test split) for the base model,
+the RFT model and the DPO model, all in one run. Tiny on purpose: a shared 2-core CPU
+generates a few tokens per second.
+
+    PYTHONPATH=. python3 benchmarks/bench_reinforce.py --model /tmp/local_home/models/smollm2-135m-instruct \
+        --train-tasks 4 --eval-tasks 6 --k 4 --max-new-tokens 200 --seeds 1
+
+Writes a JSON summary (``--out``, default runs/bench_reinforce/summary.json) and prints a
+markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def greedy_sampler(max_new_tokens: int):
+    def sample(model, tokenizer, messages, k):
+        import torch
+
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
+        return [tokenizer.decode(out[0][ids.shape[1]:], skip_special_tokens=True)] * k
+
+    return sample
+
+
+def pass_at_1(model_dir, tasks, max_new_tokens: int, check, extract) -> tuple[float, list[str]]:
+    from mgpt.llm.train.rft import collect_samples
+    from mgpt.llm.train.sft import load_model_folder
+
+    model, tok = load_model_folder(model_dir)
+    model.eval()
+    samples = collect_samples(model, tok, tasks, sample=greedy_sampler(max_new_tokens), check=check,
+                              extract=extract, k=1)
+    return sum(s.passed for s in samples) / len(samples), [s.task for s in samples if s.passed]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="/tmp/local_home/models/smollm2-135m-instruct")
+    ap.add_argument("--families", nargs="*", default=["lists", "math"])
+    ap.add_argument("--train-tasks", type=int, default=4)
+    ap.add_argument("--eval-tasks", type=int, default=6)
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--seeds", type=int, nargs="*", default=[1])
+    ap.add_argument("--no-dpo", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench_reinforce"))
+    args = ap.parse_args()
+
+    import torch
+
+    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.eval.tasks import load_tasks
+    from mgpt.llm.train.config import load_config
+    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.rft import Sample, prompt_messages, rft
+    from mgpt.workflows.code_eval import sandbox_check
+
+    torch.set_num_threads(2)
+    train = load_tasks("train", args.families)[: args.train_tasks]
+    held = load_tasks("test", args.families)[: args.eval_tasks]
+    check = lambda t, c: sandbox_check(t, c, timeout=20)  # noqa: E731
+    t0 = time.perf_counter()
+    base_p1, base_ok = pass_at_1(args.model, held, args.max_new_tokens, check, extract_code)
+    print(f"base pass@1 {base_p1:.3f} on {len(held)} held-out tasks ({base_ok}) [{time.perf_counter() - t0:.0f}s]",
+          flush=True)
+    runs = []
+    for seed in args.seeds:
+        out = args.out / f"seed{seed}"
+        cfg = load_config(None, {
+            "init_from": args.model, "out_dir": str(out / "rft"), "device": "cpu", "threads": 2, "seed": seed,
+            "batch_size": 4, "block_size": 512, "eval_iters": 2, "log_interval": 1, "data.keep": "end",
+            "optim.weight_decay": 0.0, "reinforce.k": args.k, "reinforce.iterations": 1,
+            "reinforce.temperature": 0.8, "reinforce.max_new_tokens": args.max_new_tokens,
+            "reinforce.lr": args.lr, "reinforce.steps": args.steps})
+        t1 = time.perf_counter()
+        res = rft(cfg, train, check=check, extract=extract_code, progress=True,
+                  log=lambda m: print(m, flush=True))
+        it = res.iterations[0]
+        row = {"seed": seed, "train_pass_rate": it.pass_rate, "kept": it.kept, "tasks_solved": it.tasks_solved,
+               "loss_before": it.loss_before, "loss_after": it.loss_after, "rft_seconds": time.perf_counter() - t1}
+        if it.model_dir:
+            row["rft_pass@1"], row["rft_solved"] = pass_at_1(it.model_dir, held, args.max_new_tokens, check,
+                                                             extract_code)
+        else:
+            row["rft_pass@1"] = None  # nothing passed: no fine-tune, the model is the base
+        print(row, flush=True)
+        if not args.no_dpo:
+            samples = [Sample(**{k: v for k, v in json.loads(line).items()})
+                       for line in (out / "rft" / "iter_1" / "samples.jsonl").read_text().splitlines()]
+            by_id = {t.id: t for t in train}
+            pairs = pairs_from_samples(samples, lambda t: prompt_messages(by_id[t]), per_task=args.k)
+            row["dpo_pairs"] = len(pairs)
+            if pairs:
+                dcfg = cfg.model_copy(deep=True)
+                dcfg.out_dir = str(out / "dpo")
+                dcfg.reinforce.steps = args.steps
+                dres = dpo(dcfg, pairs, progress=True, log=lambda m: print(m, flush=True))
+                row["dpo_loss"] = [dres.first_loss, dres.last_loss]
+                row["dpo_pass@1"], row["dpo_solved"] = pass_at_1(dres.model_dir, held, args.max_new_tokens, check,
+                                                                 extract_code)
+            print(row, flush=True)
+        runs.append(row)
+    summary = {"model": args.model, "train_tasks": [t.id for t in train], "held_out": [t.id for t in held],
+               "k": args.k, "max_new_tokens": args.max_new_tokens, "steps": args.steps, "lr": args.lr,
+               "base_pass@1": base_p1, "base_solved": base_ok, "runs": runs,
+               "seconds": time.perf_counter() - t0, "python": sys.version.split()[0]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    vals = [r["rft_pass@1"] for r in runs if r.get("rft_pass@1") is not None]
+    if len(vals) > 1:
+        print(f"RFT pass@1 mean {statistics.mean(vals):.3f} sd {statistics.stdev(vals):.3f}")
+
+
+if __name__ == "__main__":
+    main()
