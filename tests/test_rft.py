@@ -137,3 +137,20 @@ def test_bad_config_is_a_one_line_error(args, message):
     assert result.exit_code == 2, result.output
     out = result.output.strip()
     assert out.startswith("error:") and len(out.splitlines()) == 1 and message in out, out
+
+
+def test_hf_sampler_returns_k_decoded_answers(base_model):
+    import torch
+
+    from mgpt.llm.train.rft import hf_sampler, prompt_messages
+    from mgpt.llm.train.sft import load_model_folder
+
+    torch.manual_seed(0)
+    model, tok = load_model_folder(base_model)
+    model.train()
+    sample = hf_sampler(temperature=1.0, max_new_tokens=6)
+    answers = sample(model, tok, [{"role": "user", "content": "Write it."}], 3)
+    assert len(answers) == 3 and all(isinstance(a, str) and len(a) <= 6 for a in answers)
+    assert model.training  # put back as it was
+    with pytest.raises(TrainError, match="exceed the model's 96 positions"):
+        sample(model, tok, prompt_messages(TASKS[IDS[0]]), 3)

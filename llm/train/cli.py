@@ -16,7 +16,7 @@ app = typer.Typer(help="Train tokenizers and models.", no_args_is_help=True)
 T = TypeVar("T")
 
 CONFIG_HELP = ("Run config, TOML or YAML, or the name of a shipped one (tiny, shakespeare_char, shakespeare_char_llama, "
-               "shakespeare_char_neox, sft_tiny). Relative data paths in it are tried against its folder, then the "
+               "shakespeare_char_neox, sft_tiny, reinforce). Relative data paths in it are tried against its folder, then the "
                "current directory.")
 SET_HELP = ("Override a config key, repeatable: --set optim.lr=3e-4 --set max_iters=100. "
             "Values are TOML literals (3e-4, true, [0.9, 0.99], \"text\"); an unknown key is an error.")

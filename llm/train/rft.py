@@ -57,6 +57,10 @@ def hf_sampler(temperature: float, max_new_tokens: int) -> Sampler:
         enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
         device = next(model.parameters()).device
         ids = enc["input_ids"].to(device)
+        n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        if n_pos is not None and ids.shape[1] + max_new_tokens > n_pos:
+            raise TrainError(f"the prompt ({ids.shape[1]} tokens) and reinforce.max_new_tokens ({max_new_tokens}) "
+                             f"exceed the model's {n_pos} positions; lower reinforce.max_new_tokens")
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         was_training = model.training
         model.eval()
@@ -199,7 +203,8 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
     sample = sample or hf_sampler(r.temperature, r.max_new_tokens)
     out_dir = Path(cfg.out_dir)
     model_dir = cfg.init_from
-    load_model_folder(model_dir)  # fail on a bad --model before any sampling
+    if not model_dir or not (Path(model_dir) / "config.json").is_file():
+        load_model_folder(model_dir)  # raises the error that says what is wrong, before any sampling
     rank, world = _rank_world()
     result = RftResult(out_dir=out_dir, model_dir=str(model_dir))
     for it in range(1, r.iterations + 1):  # bounded: reinforce.iterations rounds at most
