@@ -48,6 +48,93 @@ def pass_at_1(model_dir, tasks, max_new_tokens: int, check, extract) -> tuple[fl
     return sum(s.passed for s in samples) / len(samples), [s.task for s in samples if s.passed]
 
 
+TOY_TASKS = ["digit_sum", "transpose_matrix", "count_vowels"]
+
+
+def sampled_pass_rate(model_dir, tasks, n: int, max_new_tokens: int, check, extract, seed: int) -> float:
+    """Share of ``n`` sampled answers per task (temperature 1) that pass: pass@1 estimated as c/n."""
+    import torch
+
+    from mgpt.llm.train.rft import collect_samples, hf_sampler
+    from mgpt.llm.train.sft import load_model_folder
+
+    torch.manual_seed(seed)
+    model, tok = load_model_folder(model_dir)
+    samples = collect_samples(model, tok, tasks, sample=hf_sampler(1.0, max_new_tokens), check=check,
+                              extract=extract, k=n)
+    return sum(s.passed for s in samples) / len(samples)
+
+
+def toy(args) -> None:
+    """A tiny char-level model trained from scratch on three bank tasks, half of its examples
+    the reference and half the wrong solution, so it passes about half the time; then one RFT
+    round and, separately, DPO from the same checked samples, per seed."""
+    import torch
+
+    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.eval.tasks import load_tasks
+    from mgpt.llm.train.config import load_config
+    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.pretrain import pretrain
+    from mgpt.llm.train.rft import Sample, prompt_messages, rft
+    from mgpt.workflows.code_eval import sandbox_check
+
+    torch.set_num_threads(2)
+    by_id = {t.id: t for t in load_tasks("train")}
+    tasks = [by_id[i] for i in TOY_TASKS]
+    check = lambda t, c: sandbox_check(t, c, timeout=20)  # noqa: E731
+    out = args.out / "toy"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for t in tasks:
+        for code in (t.reference, t.wrong):
+            rows.append({"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{code}```"}]})
+    (out / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
+    t0 = time.perf_counter()
+    base = load_config(None, {
+        "data.path": str(out / "chat.jsonl"), "data.val_fraction": 0.0, "data.keep": "end", "out_dir": str(out / "base"),
+        "device": "cpu", "threads": 2, "model.n_layer": 2, "model.n_head": 4, "model.n_embd": 64, "block_size": 640,
+        "batch_size": 8, "max_iters": args.toy_iters, "eval_interval": args.toy_iters, "eval_iters": 2,
+        "log_interval": 50, "optim.lr": 3e-3, "optim.min_lr": 3e-4, "schedule.warmup_iters": 20, "seed": 0})
+    pretrain(base, progress=False)
+    print(f"toy base trained in {time.perf_counter() - t0:.0f}s", flush=True)
+    n, mnt = args.k * 2, 120
+    before = sampled_pass_rate(out / "base", tasks, n, mnt, check, extract_code, seed=0)
+    print(f"toy base: sampled pass rate {before:.3f} ({n} per task)", flush=True)
+    runs = []
+    for seed in args.seeds:
+        cfg = load_config(None, {
+            "init_from": str(out / "base"), "out_dir": str(out / f"rft_seed{seed}"), "device": "cpu", "threads": 2,
+            "seed": seed, "batch_size": 8, "block_size": 640, "eval_iters": 2, "log_interval": 10,
+            "data.keep": "end", "optim.weight_decay": 0.0, "reinforce.k": args.k, "reinforce.temperature": 1.0,
+            "reinforce.max_new_tokens": mnt, "reinforce.lr": 1e-3, "reinforce.steps": 30, "reinforce.beta": 0.1})
+        res = rft(cfg, tasks, check=check, extract=extract_code, progress=False)
+        it = res.iterations[0]
+        row = {"seed": seed, "rft_sampled_pass_rate": it.pass_rate, "kept": it.kept,
+               "loss_before": it.loss_before, "loss_after": it.loss_after}
+        if it.model_dir:
+            row["after_rft"] = sampled_pass_rate(it.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed)
+        samples = [Sample(**json.loads(x)) for x in (out / f"rft_seed{seed}" / "iter_1" / "samples.jsonl")
+                   .read_text().splitlines()]
+        pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.k)
+        row["dpo_pairs"] = len(pairs)
+        if pairs:
+            dcfg = cfg.model_copy(deep=True)
+            dcfg.out_dir = str(out / f"dpo_seed{seed}")
+            dres = dpo(dcfg, pairs, progress=False)
+            row["dpo_loss"] = [round(dres.first_loss, 4), round(dres.last_loss, 4)]
+            row["after_dpo"] = sampled_pass_rate(dres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed)
+        print(row, flush=True)
+        runs.append(row)
+    summary = {"toy_tasks": TOY_TASKS, "before": before, "runs": runs, "seconds": time.perf_counter() - t0}
+    for key in ("after_rft", "after_dpo"):
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            summary[key] = {"mean": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="/tmp/local_home/models/smollm2-135m-instruct")
@@ -58,10 +145,15 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--seeds", type=int, nargs="*", default=[1])
     ap.add_argument("--no-dpo", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_reinforce"))
+    ap.add_argument("--toy", action="store_true", help="a tiny model trained from scratch instead (minutes)")
+    ap.add_argument("--toy-iters", type=int, default=300)
     args = ap.parse_args()
+    if args.toy:
+        return toy(args)
 
     import torch
 
@@ -85,7 +177,7 @@ def main() -> None:
         out = args.out / f"seed{seed}"
         cfg = load_config(None, {
             "init_from": args.model, "out_dir": str(out / "rft"), "device": "cpu", "threads": 2, "seed": seed,
-            "batch_size": 4, "block_size": 512, "eval_iters": 2, "log_interval": 1, "data.keep": "end",
+            "batch_size": args.batch_size, "block_size": 512, "eval_iters": 2, "log_interval": 1, "data.keep": "end",
             "optim.weight_decay": 0.0, "reinforce.k": args.k, "reinforce.iterations": 1,
             "reinforce.temperature": 0.8, "reinforce.max_new_tokens": args.max_new_tokens,
             "reinforce.lr": args.lr, "reinforce.steps": args.steps})
