@@ -51,8 +51,9 @@ def pass_at_1(model_dir, tasks, max_new_tokens: int, check, extract) -> tuple[fl
 TOY_TASKS = ["digit_sum", "transpose_matrix", "count_vowels"]
 
 
-def sampled_pass_rate(model_dir, tasks, n: int, max_new_tokens: int, check, extract, seed: int) -> float:
-    """Share of ``n`` sampled answers per task (temperature 1) that pass: pass@1 estimated as c/n."""
+def sampled_pass_rate(model_dir, tasks, n: int, max_new_tokens: int, check, extract, seed: int,
+                      temperature: float) -> float:
+    """Share of ``n`` sampled answers per task that pass: pass@1 at ``temperature`` estimated as c/n."""
     import torch
 
     from mgpt.llm.train.rft import collect_samples, hf_sampler
@@ -60,7 +61,7 @@ def sampled_pass_rate(model_dir, tasks, n: int, max_new_tokens: int, check, extr
 
     torch.manual_seed(seed)
     model, tok = load_model_folder(model_dir)
-    samples = collect_samples(model, tok, tasks, sample=hf_sampler(1.0, max_new_tokens), check=check,
+    samples = collect_samples(model, tok, tasks, sample=hf_sampler(temperature, max_new_tokens), check=check,
                               extract=extract, k=n)
     return sum(s.passed for s in samples) / len(samples)
 
@@ -99,21 +100,22 @@ def toy(args) -> None:
     pretrain(base, progress=False)
     print(f"toy base trained in {time.perf_counter() - t0:.0f}s", flush=True)
     n, mnt = args.k * 2, 120
-    before = sampled_pass_rate(out / "base", tasks, n, mnt, check, extract_code, seed=0)
+    before = sampled_pass_rate(out / "base", tasks, n, mnt, check, extract_code, seed=0, temperature=args.toy_temperature)
     print(f"toy base: sampled pass rate {before:.3f} ({n} per task)", flush=True)
     runs = []
     for seed in args.seeds:
         cfg = load_config(None, {
             "init_from": str(out / "base"), "out_dir": str(out / f"rft_seed{seed}"), "device": "cpu", "threads": 2,
-            "seed": seed, "batch_size": 8, "block_size": 640, "eval_iters": 2, "log_interval": 10,
-            "data.keep": "end", "optim.weight_decay": 0.0, "reinforce.k": args.k, "reinforce.temperature": 1.0,
-            "reinforce.max_new_tokens": mnt, "reinforce.lr": 1e-3, "reinforce.steps": 30, "reinforce.beta": 0.1})
+            "seed": seed, "batch_size": 4, "block_size": 640, "eval_iters": 2, "log_interval": 10,
+            "data.keep": "end", "optim.weight_decay": 0.0, "reinforce.k": args.k, "reinforce.temperature": args.toy_temperature,
+            "reinforce.max_new_tokens": mnt, "reinforce.lr": 1e-3, "reinforce.steps": args.toy_steps, "reinforce.beta": 0.1})
         res = rft(cfg, tasks, check=check, extract=extract_code, progress=False)
         it = res.iterations[0]
         row = {"seed": seed, "rft_sampled_pass_rate": it.pass_rate, "kept": it.kept,
                "loss_before": it.loss_before, "loss_after": it.loss_after}
         if it.model_dir:
-            row["after_rft"] = sampled_pass_rate(it.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed)
+            row["after_rft"] = sampled_pass_rate(it.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed,
+                                                 temperature=args.toy_temperature)
         samples = [Sample(**json.loads(x)) for x in (out / f"rft_seed{seed}" / "iter_1" / "samples.jsonl")
                    .read_text().splitlines()]
         pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.k)
@@ -123,7 +125,8 @@ def toy(args) -> None:
             dcfg.out_dir = str(out / f"dpo_seed{seed}")
             dres = dpo(dcfg, pairs, progress=False)
             row["dpo_loss"] = [round(dres.first_loss, 4), round(dres.last_loss, 4)]
-            row["after_dpo"] = sampled_pass_rate(dres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed)
+            row["after_dpo"] = sampled_pass_rate(dres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed,
+                                                 temperature=args.toy_temperature)
         print(row, flush=True)
         runs.append(row)
     summary = {"toy_tasks": TOY_TASKS, "before": before, "runs": runs, "seconds": time.perf_counter() - t0}
@@ -150,7 +153,9 @@ def main() -> None:
     ap.add_argument("--no-dpo", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_reinforce"))
     ap.add_argument("--toy", action="store_true", help="a tiny model trained from scratch instead (minutes)")
-    ap.add_argument("--toy-iters", type=int, default=300)
+    ap.add_argument("--toy-temperature", type=float, default=0.7, help="--toy: sampling temperature")
+    ap.add_argument("--toy-iters", type=int, default=300, help="--toy: pretraining steps of the tiny model")
+    ap.add_argument("--toy-steps", type=int, default=15, help="--toy: RFT and DPO steps")
     args = ap.parse_args()
     if args.toy:
         return toy(args)

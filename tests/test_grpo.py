@@ -51,11 +51,17 @@ def test_loss_clips_the_ratio_and_penalises_kl():
 
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory):
-    from tests.test_dpo import tiny_base
+    from mgpt.llm.train.pretrain import pretrain
 
     tasks = load_tasks("train")[:1]
     corpus = tasks[0].prompt + "You are Engineer, a software engineer. Your goal: correct, readable, tested Python."
-    return tiny_base(tmp_path_factory.mktemp("grpo_base"), (corpus + " yes no\n") * 4)
+    tmp = tmp_path_factory.mktemp("grpo_base")
+    (tmp / "corpus.txt").write_text((corpus + " yes no\n") * 4)
+    pretrain(load_config(None, {
+        "data.path": str(tmp / "corpus.txt"), "out_dir": str(tmp / "base"), "device": "cpu", "threads": 1,
+        "model.n_layer": 1, "model.n_head": 2, "model.n_embd": 16, "block_size": 64, "batch_size": 4,
+        "max_iters": 4, "eval_interval": 4, "eval_iters": 1}), progress=False)
+    return tmp / "base"
 
 
 def test_grpo_steps_move_the_policy_toward_rewarded_answers(tmp_path, base_model):
