@@ -97,8 +97,11 @@ def toy(args) -> None:
         "device": "cpu", "threads": 2, "model.n_layer": 2, "model.n_head": 4, "model.n_embd": 64, "block_size": 640,
         "batch_size": 8, "max_iters": args.toy_iters, "eval_interval": args.toy_iters, "eval_iters": 2,
         "log_interval": 50, "optim.lr": 3e-3, "optim.min_lr": 3e-4, "schedule.warmup_iters": 20, "seed": 0})
-    pretrain(base, progress=False)
-    print(f"toy base trained in {time.perf_counter() - t0:.0f}s", flush=True)
+    if args.toy_reuse and (out / "base" / "config.json").is_file():
+        print(f"toy base reused from {out / 'base'}", flush=True)
+    else:
+        pretrain(base, progress=False)
+        print(f"toy base trained in {time.perf_counter() - t0:.0f}s", flush=True)
     n, mnt = args.k * 2, 120
     before = sampled_pass_rate(out / "base", tasks, n, mnt, check, extract_code, seed=0, temperature=args.toy_temperature)
     print(f"toy base: sampled pass rate {before:.3f} ({n} per task)", flush=True)
@@ -123,13 +126,14 @@ def toy(args) -> None:
         if pairs:
             dcfg = cfg.model_copy(deep=True)
             dcfg.out_dir = str(out / f"dpo_seed{seed}")
+            dcfg.reinforce.lr = args.toy_dpo_lr
             dres = dpo(dcfg, pairs, progress=False)
             row["dpo_loss"] = [round(dres.first_loss, 4), round(dres.last_loss, 4)]
             row["after_dpo"] = sampled_pass_rate(dres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed,
                                                  temperature=args.toy_temperature)
         print(row, flush=True)
         runs.append(row)
-    summary = {"toy_tasks": TOY_TASKS, "before": before, "runs": runs, "seconds": time.perf_counter() - t0}
+    summary = {"toy_tasks": TOY_TASKS, "dpo_lr": args.toy_dpo_lr, "before": before, "runs": runs, "seconds": time.perf_counter() - t0}
     for key in ("after_rft", "after_dpo"):
         vals = [r[key] for r in runs if key in r]
         if vals:
@@ -155,6 +159,8 @@ def main() -> None:
     ap.add_argument("--toy", action="store_true", help="a tiny model trained from scratch instead (minutes)")
     ap.add_argument("--toy-temperature", type=float, default=0.7, help="--toy: sampling temperature")
     ap.add_argument("--toy-iters", type=int, default=300, help="--toy: pretraining steps of the tiny model")
+    ap.add_argument("--toy-dpo-lr", type=float, default=1e-3, help="--toy: DPO learning rate")
+    ap.add_argument("--toy-reuse", action="store_true", help="--toy: reuse OUT/toy/base if it is there")
     ap.add_argument("--toy-steps", type=int, default=15, help="--toy: RFT and DPO steps")
     args = ap.parse_args()
     if args.toy:
