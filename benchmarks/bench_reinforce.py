@@ -131,10 +131,20 @@ def toy(args) -> None:
             row["dpo_loss"] = [round(dres.first_loss, 4), round(dres.last_loss, 4)]
             row["after_dpo"] = sampled_pass_rate(dres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed,
                                                  temperature=args.toy_temperature)
+        if args.toy_grpo_steps:
+            from mgpt.llm.train.grpo import grpo
+
+            gcfg = cfg.model_copy(deep=True)
+            gcfg.out_dir = str(out / f"grpo_seed{seed}")
+            gcfg.reinforce.steps, gcfg.reinforce.lr = args.toy_grpo_steps, args.toy_grpo_lr
+            gres = grpo(gcfg, tasks, check=check, extract=extract_code, progress=False)
+            row["grpo_reward"] = [round(gres.first_rewards, 3), round(gres.last_rewards, 3)]
+            row["after_grpo"] = sampled_pass_rate(gres.model_dir, tasks, n, mnt, check, extract_code, seed=100 + seed,
+                                                  temperature=args.toy_temperature)
         print(row, flush=True)
         runs.append(row)
     summary = {"toy_tasks": TOY_TASKS, "dpo_lr": args.toy_dpo_lr, "before": before, "runs": runs, "seconds": time.perf_counter() - t0}
-    for key in ("after_rft", "after_dpo"):
+    for key in ("after_rft", "after_dpo", "after_grpo"):
         vals = [r[key] for r in runs if key in r]
         if vals:
             summary[key] = {"mean": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0}
@@ -160,6 +170,8 @@ def main() -> None:
     ap.add_argument("--toy-temperature", type=float, default=0.7, help="--toy: sampling temperature")
     ap.add_argument("--toy-iters", type=int, default=300, help="--toy: pretraining steps of the tiny model")
     ap.add_argument("--toy-dpo-lr", type=float, default=1e-3, help="--toy: DPO learning rate")
+    ap.add_argument("--toy-grpo-steps", type=int, default=0, help="--toy: also run GRPO for this many steps")
+    ap.add_argument("--toy-grpo-lr", type=float, default=1e-4, help="--toy: GRPO learning rate")
     ap.add_argument("--toy-reuse", action="store_true", help="--toy: reuse OUT/toy/base if it is there")
     ap.add_argument("--toy-steps", type=int, default=15, help="--toy: RFT and DPO steps")
     args = ap.parse_args()
