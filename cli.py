@@ -337,6 +337,7 @@ def _register_workshop() -> None:
     from mgpt.llm.models_cli import register as register_models
     from mgpt.serve_cli import register as register_chat_and_serve
     from mgpt.llm.train.cli import app as train_app
+    from mgpt.llm.train.cli import register_reinforce
 
     def code_eval(**options):
         # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
@@ -350,6 +351,13 @@ def _register_workshop() -> None:
 
         return run_company_eval(**options)
 
+    def reinforce(method, cfg, **options):
+        # rft/dpo/grpo check answers in the sandbox (mgpt.actions): wired in the workflow layer.
+        from mgpt.workflows.reinforce import run_reinforce
+
+        return run_reinforce(method, cfg, **options)
+
+    register_reinforce(reinforce)
     app.add_typer(train_app, name="train")
     register(app, code_eval=code_eval, company_eval=company_eval)
     register_models(app)

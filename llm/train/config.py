@@ -17,12 +17,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import TrainError
 
 __all__ = [
-    "DataConfig", "EmbedConfig", "LoraConfig", "MetaConfig", "ModelConfig", "OptimConfig", "RunConfig", "ScheduleConfig",
+    "DataConfig", "EmbedConfig", "LoraConfig", "MetaConfig", "ModelConfig", "OptimConfig", "ReinforceConfig", "RunConfig",
+    "ScheduleConfig",
     "TokenizerConfig", "load_config", "parse_overrides", "shipped_config",
 ]
 
@@ -159,6 +160,37 @@ class MetaConfig(_Section):
     """Meta-learn LoRA adapters on a fixed base instead of the full weights."""
 
 
+class ReinforceConfig(_Section):
+    """Learning from test results (``mgpt train rft``, ``dpo``, ``grpo``): sample answers to the
+    code task bank, run them against the hidden tests, train on what passed."""
+
+    k: int = Field(4, ge=1)
+    """Answers sampled per task (rft, dpo); the group size of grpo."""
+    iterations: int = Field(1, ge=1)
+    """rft: sample -> check -> fine-tune rounds, each starting from the previous round's model."""
+    temperature: float = Field(0.8, gt=0)
+    max_new_tokens: int = Field(200, ge=1)
+    lr: float = Field(1e-5, gt=0)
+    """Learning rate of each fine-tune (constant after a short warmup); replaces optim.lr."""
+    steps: int = Field(20, ge=1)
+    """Optimizer steps per rft iteration, of a dpo run, or of a grpo run."""
+    lora: bool = False
+    """Train a LoRA adapter (settings in [lora]) instead of all weights; the model of each
+    round is the base with the adapter merged in."""
+    tasks: int | None = Field(None, ge=1)
+    """Use only the first this many tasks of the split (default: all)."""
+    families: list[str] | None = None
+    """Task families to use (default: all the split has)."""
+    beta: float = Field(0.1, gt=0)
+    """dpo: how far from the reference the policy may move (the DPO temperature)."""
+    clip: float = Field(0.2, gt=0)
+    """grpo: the PPO clip range of the probability ratio."""
+    kl_coef: float = Field(0.04, ge=0)
+    """grpo: weight of the KL penalty to the reference model."""
+    timeout: float = Field(20.0, gt=0)
+    """Seconds one candidate may run against its tests in the sandbox."""
+
+
 class RunConfig(_Section):
     """Everything one training run needs. Passed in; nothing is read at import time."""
 
@@ -170,6 +202,7 @@ class RunConfig(_Section):
     lora: LoraConfig = LoraConfig()
     embed: EmbedConfig = EmbedConfig()
     meta: MetaConfig = MetaConfig()
+    reinforce: ReinforceConfig = ReinforceConfig()
 
     init_from: str | None = None
     """An HF model folder to fine-tune (sft, lora); pretraining starts from scratch."""
