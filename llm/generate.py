@@ -471,19 +471,7 @@ def _generate_fast(
     import torch
 
     hook = None
-    matcher = None
-    if output is not None:
-        from .constrained import ConstraintError, compile_output
-
-        grammar = compile_output(
-            loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
-        )
-        if max_new_tokens < grammar.min_tokens:
-            raise ConstraintError(
-                f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
-                f"but only {max_new_tokens} may be generated; raise max_new_tokens or shorten the prompt."
-            )
-        matcher = grammar.matcher()
+    matcher = _matcher(loaded, output, eos_ids, max_new_tokens) if output is not None else None
     produced: list[int] = []
 
     if matcher is not None:
@@ -513,6 +501,22 @@ def _generate_fast(
     )
 
 
+def _matcher(loaded: LoadedModel, output: Any, eos_ids: list[int], max_new_tokens: int) -> Any:
+    """A fresh :class:`~mgpt.llm.constrained.Matcher` for ``output``'s grammar, or
+    ConstraintError when ``max_new_tokens`` cannot hold even its shortest answer."""
+    from .constrained import ConstraintError, compile_output
+
+    grammar = compile_output(
+        loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
+    )
+    if max_new_tokens < grammar.min_tokens:
+        raise ConstraintError(
+            f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
+            f"but only {max_new_tokens} may be generated; raise max_new_tokens or shorten the prompt."
+        )
+    return grammar.matcher()
+
+
 def _constrained_options(
     loaded: LoadedModel, output: Any, eos_ids: list[int], prompt_len: int, max_new_tokens: int
 ) -> dict[str, Any]:
@@ -524,17 +528,7 @@ def _constrained_options(
     """
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    from .constrained import ConstraintError, compile_output
-
-    grammar = compile_output(
-        loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
-    )
-    if max_new_tokens < grammar.min_tokens:
-        raise ConstraintError(
-            f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
-            f"but only {max_new_tokens} may be generated; raise max_new_tokens or shorten the prompt."
-        )
-    matcher = grammar.matcher()
+    matcher = _matcher(loaded, output, eos_ids, max_new_tokens)
 
     class _Constrain(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
