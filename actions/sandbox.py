@@ -155,8 +155,10 @@ def _hidden_paths(extra: tuple[str, ...]) -> list[Path]:
 
 
 def _python_roots() -> list[Path]:
-    """Where the interpreter lives (pyenv installs under $HOME, which is hidden)."""
-    roots = {Path(sys.base_prefix).resolve(), Path(sys.base_exec_prefix).resolve()}
+    """Where the interpreter lives (pyenv installs under $HOME, which is hidden), and mgpt's
+    own venv when it runs from one (a venv under $HOME or /tmp would be hidden too, and
+    ``sys.executable`` with it): bound read-only, like the rest of the system."""
+    roots = {Path(p).resolve() for p in (sys.base_prefix, sys.base_exec_prefix, sys.prefix)}
     return sorted(roots)
 
 

@@ -188,3 +188,14 @@ def test_sandbox_output_is_redacted(tmp_path, monkeypatch):
     code = "print('key: sk-registered-canary-42')"
     result = run_sandboxed([sys.executable, "-c", code], tmp_path, Limits(sandbox="none"))
     assert "sk-registered-canary-42" not in result.output and "[redacted]" in result.output
+
+
+def test_mgpt_own_interpreter_is_visible_inside_when_it_runs_from_a_venv(monkeypatch, tmp_path):
+    """mgpt installed in a venv under a folder the sandbox hides (/tmp, $HOME) still finds
+    its interpreter there: the venv is bound back read-only, like the base install."""
+    from mgpt.actions import sandbox
+
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    (tmp_path / "venv").mkdir()
+    assert (tmp_path / "venv").resolve() in sandbox._python_roots()
+    assert Path(sys.base_prefix).resolve() in sandbox._python_roots()
