@@ -99,7 +99,7 @@ def test_declared_dependency_installs_offline_and_tests_use_the_project_venv(tmp
 
 def test_pyproject_project_is_installed_with_its_console_script(tmp_path, home):
     if not list((home / "wheels").glob("setuptools-*.whl")):
-        pytest.skip("no setuptools wheel in the wheel cache (.ci/run downloads one)")
+        pytest.skip("no setuptools wheel in the wheel cache (tools/install.sh downloads one)")
     ws = project(tmp_path, {
         "pyproject.toml": """
             [build-system]
