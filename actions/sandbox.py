@@ -3,7 +3,7 @@
 Generated code is written by a model that may be wrong or hostile. On Linux with
 bubblewrap (``bwrap``) every run gets its own user, PID and network namespaces: a read-only
 view of the system with ``$HOME`` and mgpt's config hidden, the workspace as the only
-writable path (its ``.mgpt/`` folder read-only), a private ``/tmp``, a fresh ``/proc`` that
+writable path (its ``.mgpt/`` and ``.git/`` read-only), a private ``/tmp``, a fresh ``/proc`` that
 shows only the sandbox's processes, no network, an environment built from an allow-list,
 and a process cap. Everything in the sandbox dies at the deadline, when the command ends,
 and when mgpt dies (``--die-with-parent``; the thread that spawns waits, since the parent
@@ -189,9 +189,14 @@ def _bwrap_args(
     for path in [*_python_roots(), *readable]:
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(workspace), str(workspace)]
-    mgpt_dir = workspace / ".mgpt"
-    if mgpt_dir.is_dir():
-        args += ["--ro-bind", str(mgpt_dir), str(mgpt_dir)]
+    # mgpt's records, and the git repository whose config mgpt's own (unsandboxed) git
+    # commands read: writable, a test could plant core.fsmonitor or a filter driver there
+    # and have the host run it at the next commit.
+    for name in (".mgpt", ".git"):
+        inside = workspace / name
+        if inside.exists():
+            real = inside.resolve()  # a link's target: the mount goes where writes would
+            args += ["--ro-bind", str(real), str(real)]
     for path in writable:
         args += ["--bind", str(path), str(path)]
     # Last, so a secret file stays hidden even inside a folder bound above.

@@ -389,3 +389,42 @@ def test_secret_files_are_hidden_even_inside_the_workspace(tmp_path):
              if Path(p).resolve().is_relative_to(home)}
     assert set(listed) <= bound, listed
     assert secret.read_text().startswith("api_key")  # hidden, not harmed
+
+
+PLANT_GIT_CONFIG = """
+import os, pathlib
+results = []
+for attempt in ("config", "hooks/post-commit", "info/attributes"):
+    try:
+        with open(os.path.join(".git", attempt), "a") as f:
+            f.write("[core]\\n\\tfsmonitor = \\"touch CANARY; false\\"\\n[filter \\"x\\"]\\n\\tclean = \\"touch CANARY\\"\\n")
+        results.append(attempt + " written")
+    except OSError as exc:
+        results.append(attempt + " refused")
+pathlib.Path(".gitattributes").write_text("* filter=x\\n")
+# A nested repository with its own hostile config.
+os.makedirs("sub/.git", exist_ok=True)
+pathlib.Path("sub/.git/config").write_text("[core]\\n\\tfsmonitor = \\"touch CANARY; false\\"\\n")
+print(results)
+"""
+
+
+def test_generated_code_cannot_plant_commands_for_mgpt_git(tmp_path):
+    """mgpt commits each step with git *outside* the sandbox: a test that could write
+    .git/config (core.fsmonitor, a filter driver) would have the host run its command."""
+    from mgpt.workflows.history import GitHistory
+
+    ws = _ws(tmp_path)
+    (ws / "app.py").write_text("x = 1\n")
+    history = GitHistory(ws)
+    history.start("an idea")
+    config_before = (ws / ".git" / "config").read_text()
+    canary = tmp_path / "canary"
+    result = run_sandboxed(_py(PLANT_GIT_CONFIG.replace("CANARY", str(canary))), ws)
+    assert "config refused" in result.output and "written" not in result.output, result.output
+    assert (ws / ".git" / "config").read_text() == config_before
+    (ws / "more.py").write_text("y = 2\n")
+    history.git("add", "-A")
+    history.git("status", "--porcelain", check=False)
+    history.git("commit", "-q", "-m", "step", check=False)
+    assert not canary.exists(), "a command planted by generated code ran on the host"

@@ -57,7 +57,7 @@ class GitHistory:
 
     def git(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
         base = [
-            "git", "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false",
+            "git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "commit.gpgSign=false",
             "-c", "tag.gpgSign=false", "-c", "core.autocrlf=false", "-c", "init.defaultBranch=main",
             "-c", "user.name=mgpt", "-c", f"user.email={EMAIL}",
         ]
