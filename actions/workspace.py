@@ -18,12 +18,15 @@ import json
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mgpt.agents.errors import MgptError
 
 RESERVED = (".mgpt", ".git")
+#: The most :meth:`Workspace.read` reads of one file (a generated file is far smaller).
+READ_LIMIT = 8 * 1024 * 1024
 #: Where each file an mgpt run wrote is noted, one JSON object a line: {"path", "sha256"}.
 MANIFEST = ".mgpt/files.jsonl"
 RUN_LOG = ".mgpt/run.jsonl"
@@ -188,8 +191,23 @@ class Workspace:
             shutil.rmtree(self.root / cache, ignore_errors=True)
         shutil.rmtree(self.root / ".mgpt", ignore_errors=True)
 
-    def read(self, rel: str) -> str:
-        return self.check(rel).read_text(encoding="utf-8")
+    def read(self, rel: str, *, limit: int = READ_LIMIT) -> str:
+        """The text of the regular file ``rel``. Generated code may have replaced any file
+        with a link, a FIFO or a device while it ran: a link out of the workspace is
+        refused by :meth:`check`, anything but a regular file (which could block or never
+        end) and anything over ``limit`` bytes by :class:`UnsafePathError`."""
+        path = self.check(rel)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePathError(f"refused to read {rel!r}: it is not a regular file")
+            if info.st_size > limit:
+                raise UnsafePathError(f"refused to read {rel!r}: {info.st_size} bytes, over the {limit}-byte limit")
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise UnsafePathError(f"refused to read {rel!r}: over the {limit}-byte limit")
+        return data.decode("utf-8", errors="replace")
 
     def exists(self, rel: str) -> bool:
         try:

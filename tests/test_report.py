@@ -332,3 +332,17 @@ def test_browser_shows_a_broken_diagram_as_its_source(tmp_path):
     assert 'data-diagrams="1/2"' in dom
     assert "This diagram could not be drawn" in dom and "A-&gt;&gt;: ???" in dom
     assert len(console) == 1 and "mermaid: diagram 1 not drawn" in console[0]
+
+
+def test_a_document_linked_to_a_host_file_is_left_out(bug_run, tmp_path):
+    """Generated code ran in the workspace: it may have turned docs/prd.md into a link to
+    a file of the host's, which the report must not copy into a page people share."""
+    ws, _ = bug_run
+    copy = tmp_path / "ws"
+    shutil.copytree(ws, copy, symlinks=True)
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN PRIVATE KEY----- host-only")
+    (copy / "docs" / "prd.md").unlink()
+    (copy / "docs" / "prd.md").symlink_to(secret)
+    run = rpt.load_run(copy)
+    assert run.documents["prd"] is None and run.documents["design"]

@@ -57,6 +57,30 @@ def test_links_inside_the_workspace_are_fine(ws):
     assert (ws.root / "real" / "ok.py").read_text() == "x = 1\n"
 
 
+def test_read_refuses_what_generated_code_could_leave_behind(ws, tmp_path):
+    """After a test run a file may be a link to the host's files, a FIFO (a read would
+    block for ever), a link to a device (one that never ends), or enormous."""
+    import os
+
+    secret = tmp_path / "host_secret.txt"
+    secret.write_text("sk-host-secret")
+    (ws.root / "docs").mkdir()
+    (ws.root / "docs" / "prd.md").symlink_to(secret)
+    with pytest.raises(UnsafePathError, match="link"):
+        ws.read("docs/prd.md")
+    os.mkfifo(ws.root / "pipe.py")
+    with pytest.raises(UnsafePathError, match="not a regular file"):
+        ws.read("pipe.py")
+    (ws.root / "inner").symlink_to(ws.root / "pipe.py")  # a link inside, to a FIFO
+    with pytest.raises(UnsafePathError, match="not a regular file"):
+        ws.read("inner")
+    (ws.root / "big.py").write_bytes(b"x" * 2048)
+    with pytest.raises(UnsafePathError, match="limit"):
+        ws.read("big.py", limit=1024)
+    (ws.root / "latin1.py").write_bytes(b"caf\xe9\n")
+    assert ws.read("latin1.py") == "caf\ufffd\n"
+
+
 def test_write_read_and_list(ws):
     ws.write("pkg/mod.py", "a = 1\n")
     ws.write("./docs/x.md", "# x\n")

@@ -26,7 +26,7 @@ from typing import Any
 
 from mgpt.actions.coding import unified_diff
 from mgpt.actions.parsing import extract_files
-from mgpt.actions.workspace import Workspace
+from mgpt.actions.workspace import UnsafePathError, Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event
 
@@ -275,9 +275,12 @@ def load_run(workspace: str | Path) -> Run:
     idea = str(header.get("idea") or next((m.content for m in messages if m.sender == "user"), ""))
     models = [str(e.data.get("model")) for e in events if e.kind == "llm_call" and e.data.get("model")]
     documents = {}
+    workspace = Workspace(root)
     for key, _, rel in DOCUMENTS:
-        path = root / rel
-        documents[key] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+        try:  # generated code ran here: a document may be a link to a file of the host's
+            documents[key] = workspace.read(rel) if workspace.exists(rel) else None
+        except (OSError, UnsafePathError):
+            documents[key] = None
     return Run(
         workspace=root.resolve(),
         idea=idea,

@@ -20,7 +20,7 @@ from mgpt.actions.documents import PRD, SystemDesign, TestReport
 from mgpt.actions.incremental import MAP_BUDGET, ProjectState, scan_project
 from mgpt.actions.sandbox import Limits
 from mgpt.actions.sandbox import require as require_sandbox
-from mgpt.actions.workspace import Workspace
+from mgpt.actions.workspace import UnsafePathError, Workspace
 from mgpt.agents.budget import Budget, Spend
 from mgpt.agents.environment import Environment
 from mgpt.agents.errors import MgptError
@@ -142,11 +142,10 @@ def build_team(
 
 
 def _project_readme(workspace: Workspace) -> str | None:
-    docs = workspace.root / "docs"
     try:
-        prd = PRD.model_validate_json((docs / "prd.json").read_text(encoding="utf-8"))
-        design = SystemDesign.model_validate_json((docs / "design.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        prd = PRD.model_validate_json(workspace.read("docs/prd.json"))
+        design = SystemDesign.model_validate_json(workspace.read("docs/design.json"))
+    except (OSError, ValueError, UnsafePathError):
         return None
     files = "\n".join(f"- `{f.path}`: {f.purpose}" for f in design.files)
     has_main = any(f.path == f"{prd.project_name}/__main__.py" for f in design.files)
