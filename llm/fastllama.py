@@ -53,7 +53,7 @@ from typing import Any, Callable, Sequence
 from .errors import ModelConfigError
 
 __all__ = [
-    "FastGeneration", "FastLlama", "FastLlamaError", "QUANT_MODES", "dequantize", "quantize_int4", "quantize_int8",
+    "FastBatch", "FastGeneration", "FastLlama", "FastLlamaError", "QUANT_MODES", "dequantize", "quantize_int4", "quantize_int8",
 ]
 
 #: Weight formats for the matmuls: None keeps ``dtype``.
@@ -399,10 +399,11 @@ class FastLlama:
         self._cache = (torch.empty(shape, dtype=self._cache_dtype, device=self.device),
                        torch.empty(shape, dtype=self._cache_dtype, device=self.device))
 
-    def _forward(self, ids, pos: int, all_logits: bool = False):
+    def _forward(self, ids, pos: int, all_logits: bool = False, cache=None):
         """Run tokens ``ids`` ([T] long) at positions pos..pos+T-1 through the model,
-        writing their keys/values into the cache; logits fp32 for the last token
-        ([vocab]) or every token ([T, vocab])."""
+        writing their keys/values into the cache (``cache``, default this stream's:
+        ``(k, v)`` each ``[layers, n_kv, length, head_dim]``); logits fp32 for the last
+        token ([vocab]) or every token ([T, vocab])."""
         import torch
         import torch.nn.functional as F
 
@@ -411,7 +412,7 @@ class FastLlama:
         qk_width = (nh + nkv) * hd
         end = pos + t
         cis = self._cis[pos:end].view(t, 1, hd // 2)
-        kc, vc = self._cache
+        kc, vc = self._cache if cache is None else cache
         rep = nh // nkv
         cdt = self._cache_dtype
         norm_shape = (hidden,)
@@ -452,6 +453,60 @@ class FastLlama:
         h = F.rms_norm(x, norm_shape, self._final_norm, eps)
         logits = self._head(h.to(self._head_dtype)).float()
         return logits if all_logits else logits[0]
+
+    def _forward_rows(self, ids, pos, cache):
+        """One decode step for ``B`` streams at once: token ``ids[b]`` ([B] long) at
+        position ``pos[b]`` ([B] long) of row ``b`` of ``cache`` (``(k, v)`` each
+        ``[layers, rows, n_kv, length, head_dim]``; rows 0..B-1 are the streams). Writes
+        each row's new key/value at its own position; returns fp32 logits ``[B, vocab]``.
+
+        Every matmul takes the B rows together (M = B), so the weights are read once per
+        step for all streams: that is the whole point on a CPU, where one decode step is
+        bound by reading the weights. Rows of different lengths share one attention
+        call over the longest, with each row's keys past its own position masked out.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        b = ids.shape[0]
+        nh, nkv, hd, hidden, eps, act = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, self._act
+        qk_width = (nh + nkv) * hd
+        rep = nh // nkv
+        cdt = self._cache_dtype
+        norm_shape = (hidden,)
+        end = int(pos.max()) + 1
+        cis = self._cis[pos].view(b, 1, hd // 2)
+        rows = torch.arange(b, device=self.device)
+        mask = None
+        if int(pos.min()) + 1 != end:  # rows differ in length: hide each one's tail
+            mask = (torch.arange(end, device=self.device)[None, :] <= pos[:, None]).view(b, 1, 1, end)
+        kc, vc = cache
+        x = self._embed[ids]  # [B, hidden] fp32 residual stream
+        for li, (ln1, qkv_fn, o_fn, ln2, gu_fn, down_fn) in enumerate(self._layers):
+            h = F.rms_norm(x, norm_shape, ln1, eps).to(act)
+            qkv = qkv_fn(h)  # [B, (nh + 2 nkv) hd]
+            qk = torch.view_as_complex(qkv[:, :qk_width].float().view(b, nh + nkv, hd // 2, 2))
+            qk = torch.view_as_real(qk * cis).view(b, nh + nkv, hd)
+            k_layer, v_layer = kc[li], vc[li]  # [rows, nkv, L, hd]
+            k_layer[rows, :, pos] = qk[:, nh:].to(cdt)
+            v_layer[rows, :, pos] = qkv[:, qk_width:].reshape(b, nkv, hd).to(cdt)
+            # As in the single stream: query heads sharing a KV head are its query rows.
+            q = qk[:, :nh].reshape(b, nkv, rep, hd).to(cdt)
+            a = F.scaled_dot_product_attention(q, k_layer[:b, :, :end], v_layer[:b, :, :end], attn_mask=mask)
+            x += o_fn(a.reshape(b, nh * hd).to(act))
+            h = F.rms_norm(x, norm_shape, ln2, eps).to(act)
+            gu = gu_fn(h)
+            inter = gu.shape[1] // 2
+            g = F.silu(gu[:, :inter])
+            g *= gu[:, inter:]
+            x += down_fn(g)
+        h = F.rms_norm(x, norm_shape, self._final_norm, eps)
+        return self._head(h.to(self._head_dtype)).float()
+
+    def batch(self, max_rows: int) -> "FastBatch":
+        """A :class:`FastBatch` over this model: up to ``max_rows`` streams decoded
+        together (what ``mgpt serve``'s engine uses)."""
+        return FastBatch(self, max_rows)
 
     def _as_ids(self, input_ids):
         import torch
@@ -587,3 +642,95 @@ class FastLlama:
             logits = logits.index_fill(0, order[drop], float("-inf"))
         probs = torch.softmax(logits, -1)
         return int(torch.multinomial(probs, 1, generator=generator))
+
+
+class FastBatch:
+    """Many streams of one :class:`FastLlama` decoded together, one row each.
+
+    The caller (``mgpt.llm.engine.Engine``) owns the bookkeeping: which request is in
+    which row, each row's length. This class owns the keys/values, ``[layers, rows,
+    n_kv, length, head_dim]``, grown on demand (rows up to ``max_rows``, length in steps
+    of 256 up to the model's ``max_positions``), and runs:
+
+    * :meth:`prefill`: one prompt into one row, optionally after a cached prefix (its
+      keys/values copied in, the rest computed);
+    * :meth:`step`: one decode step for rows 0..B-1 at once, each at its own position;
+    * :meth:`move`: copy a row's keys/values to another row, so the running streams stay
+      packed in rows 0..B-1 when one leaves;
+    * :meth:`keys_values`: a copy of a row's first ``n`` keys/values, for a prefix cache.
+
+    Not thread-safe: one worker thread drives it. torch's thread setting is the
+    caller's (``FastLlama.threads`` is ignored here).
+    """
+
+    def __init__(self, fast: FastLlama, max_rows: int):
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        self.fast = fast
+        self.max_rows = max_rows
+        self._k = None
+        self._v = None
+
+    @property
+    def capacity(self) -> tuple[int, int]:
+        """(rows, positions) allocated now."""
+        return (0, 0) if self._k is None else (int(self._k.shape[1]), int(self._k.shape[3]))
+
+    def ensure(self, rows: int, length: int) -> None:
+        """Room for ``rows`` rows of ``length`` positions (keeping what is stored)."""
+        import torch
+
+        f = self.fast
+        if rows > self.max_rows:
+            raise ValueError(f"{rows} rows but this batch holds at most {self.max_rows}")
+        if length > f.max_positions:
+            raise ValueError(f"{length} positions but the model reads at most {f.max_positions}")
+        have_rows, have_len = self.capacity
+        if rows <= have_rows and length <= have_len:
+            return
+        # Rows grow in powers of two (few reallocations), positions in steps of 256.
+        new_rows = min(self.max_rows, max(rows, have_rows, 1 << (max(rows, 1) - 1).bit_length()))
+        new_len = min(f.max_positions, max(have_len, -(-length // 256) * 256))
+        shape = (len(f._layers), new_rows, f.n_kv, new_len, f.head_dim)
+        k = torch.zeros(shape, dtype=f._cache_dtype, device=f.device)
+        v = torch.zeros(shape, dtype=f._cache_dtype, device=f.device)
+        if self._k is not None:
+            k[:, :have_rows, :, :have_len] = self._k
+            v[:, :have_rows, :, :have_len] = self._v
+        self._k, self._v = k, v
+
+    def prefill(self, row: int, ids, start: int = 0, prefix=None):
+        """Fill row ``row`` with prompt ``ids`` ([T] long): positions ``0..start-1`` from
+        ``prefix`` (``(k, v)`` each ``[layers, n_kv, >= start, head_dim]``, as
+        :meth:`keys_values` returns), the rest computed. Returns the fp32 logits
+        ``[vocab]`` of the token after the prompt. ``start`` must leave at least one
+        token to compute."""
+        n = int(ids.shape[0])
+        if not 0 <= start < n:
+            raise ValueError("a prefill must compute at least one token")
+        if start and prefix is None:
+            raise ValueError("start > 0 needs the prefix's keys/values")
+        self.ensure(row + 1, n)
+        k, v = self._k[:, row], self._v[:, row]  # views: [layers, nkv, L, hd]
+        if start:
+            k[:, :, :start] = prefix[0][:, :, :start]
+            v[:, :, :start] = prefix[1][:, :, :start]
+        return self.fast._forward(ids[start:], start, cache=(k, v))
+
+    def step(self, ids, positions):
+        """Decode token ``ids[b]`` at ``positions[b]`` for rows ``b`` in 0..B-1 (both
+        ``[B]`` long); fp32 logits ``[B, vocab]``."""
+        b = int(ids.shape[0])
+        self.ensure(b, int(positions.max()) + 1)
+        return self.fast._forward_rows(ids, positions, (self._k, self._v))
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        """Copy row ``src``'s first ``length`` positions to row ``dst``."""
+        if src != dst and length > 0:
+            self._k[:, dst, :, :length] = self._k[:, src, :, :length]
+            self._v[:, dst, :, :length] = self._v[:, src, :, :length]
+
+    def keys_values(self, row: int, length: int):
+        """A copy of row ``row``'s first ``length`` keys and values, each ``[layers,
+        n_kv, length, head_dim]``."""
+        return (self._k[:, row, :, :length].clone(), self._v[:, row, :, :length].clone())
