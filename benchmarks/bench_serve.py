@@ -1,6 +1,6 @@
 """Throughput of ``mgpt serve``: concurrent clients batched vs the same clients one at a time.
 
-    python benchmarks/bench_serve.py [--clients 4 8] [--max-tokens 32] [--rounds 3] [--threads N]
+    python benchmarks/bench_serve.py [--clients 1 4 8] [--max-tokens 32] [--rounds 3] [--threads N] [--decoder D]
 
 Builds a randomly initialised Llama with SmolLM2-135M's shape (30 layers, 576 wide, 9
 heads / 3 KV heads, vocabulary 49152; random weights are fine for throughput) with a tiny
@@ -109,11 +109,12 @@ async def measure(base_url: str, n: int, max_tokens: int, rounds: int) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="server torch threads (default: free cores)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--decoder", default=None, help="serve's --decoder (default: serve's, fast-int4)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,6 +126,8 @@ def main() -> None:
             command += ["--threads", str(args.threads)]
         if args.device:
             command += ["--device", args.device]
+        if args.decoder:
+            command += ["--decoder", args.decoder]
         log = open(Path(tmp) / "serve.log", "w+")
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:

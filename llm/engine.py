@@ -61,19 +61,11 @@ Constraint = Callable[[list[int]], Any]
 
 
 def free_cores() -> int:
-    """CPU cores this process may use that are not already busy (at least 1): the cores
-    in our affinity set minus the one-minute load average of the machine."""
-    import os
+    """CPU cores this process may use that are not already busy (at least 1); the same
+    rule as :func:`mgpt.llm.generate.pick_threads` without ``$MGPT_THREADS``."""
+    from .generate import pick_threads
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        busy = int(round(os.getloadavg()[0]))
-    except OSError:  # pragma: no cover
-        busy = 0
-    return max(1, cores - busy)
+    return pick_threads(env={})
 
 
 @dataclass
