@@ -114,7 +114,7 @@ def serve_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda... Default: cuda when available."),
     decoder: Optional[str] = typer.Option(
         None, "--decoder",
-        help="Forward path: hf, fast, fast-int8 or fast-int4 (mgpt's lean decoder; Llama-family models on the CPU, "
+        help="Forward path: hf, fast, fast-int8, fast-int4 or fast-w8a8 (mgpt's lean decoder; Llama-family models on the CPU, "
         "else hf). Default: $MGPT_DECODER, else fast-int4.",
     ),
     graceful_timeout: int = typer.Option(10, "--graceful-timeout", min=0, help="Seconds in-flight requests get to finish on SIGINT/SIGTERM."),

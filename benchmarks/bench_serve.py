@@ -1,6 +1,7 @@
 """Throughput of ``mgpt serve``: concurrent clients batched vs the same clients one at a time.
 
-    python benchmarks/bench_serve.py [--clients 1 4 8] [--max-tokens 32] [--rounds 3] [--threads N] [--decoder D]
+    python benchmarks/bench_serve.py [--clients 1 4 8] [--max-tokens 32] [--rounds 3] [--threads N]
+                                     [--decoder fast-int4 fast-w8a8 hf]
 
 Builds a randomly initialised Llama with SmolLM2-135M's shape (30 layers, 576 wide, 9
 heads / 3 KV heads, vocabulary 49152; random weights are fine for throughput) with a tiny
@@ -11,7 +12,9 @@ every answer has exactly that length):
 * **one at a time**: request after request, each alone on the server;
 * **concurrent**: all N at once from N clients (the engine batches them).
 
-It prints the aggregate decode rate (completion tokens / wall seconds) of both, side by side,
+With several ``--decoder`` values one server runs per decoder (the same model) and each
+round measures them in turn, so they are compared under the same load. It prints the
+aggregate decode rate (completion tokens / wall seconds) of both, side by side,
 and the speed-up: medians of ``--rounds`` rounds, each round measuring both sides against
 the same server, in alternating order (on a shared machine the load drifts). Tokens outside the tiny tokenizer's vocabulary decode to nothing, so the text is
 shorter than the token count; the count is what the server reports.
@@ -79,9 +82,10 @@ async def one(client, prompt: str, max_tokens: int) -> int:
     return response.usage.completion_tokens
 
 
-async def measure(base_url: str, n: int, max_tokens: int, rounds: int) -> tuple[list[float], list[float]]:
+async def measure(base_url: str, n: int, max_tokens: int, rounds: int, first: int = 0) -> tuple[list[float], list[float]]:
     """Tokens/s one at a time and concurrent for n clients, ``rounds`` times each. The
-    order alternates by round so a change in the machine's load hits both sides."""
+    order alternates by round (``first`` numbers the first one) so a change in the
+    machine's load hits both sides."""
     import openai
 
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
@@ -101,10 +105,44 @@ async def measure(base_url: str, n: int, max_tokens: int, rounds: int) -> tuple[
             tokens = sum(await asyncio.gather(*(one(client, p, max_tokens) for p in prompts)))
             concurrent.append(tokens / (time.perf_counter() - start))
 
-        for r in range(rounds):
+        for r in range(first, first + rounds):
             for side in ((one_at_a_time, together) if r % 2 == 0 else (together, one_at_a_time)):
                 await side()
     return sequential, concurrent
+
+
+def start_server(folder: Path, tmp: Path, args, decoder: str | None) -> tuple[subprocess.Popen, int, str]:
+    """``mgpt serve`` on ``folder`` in a child process; (process, port, its banner)."""
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "mgpt", "serve", "-m", f"hf:{folder}", "--port", str(port),
+               "--served-name", "bench", "--max-batch", str(max(args.clients))]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.device:
+        command += ["--device", args.device]
+    if decoder:
+        command += ["--decoder", decoder]
+    log = open(tmp / f"serve-{decoder or 'default'}.log", "w+")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            sys.exit(f"mgpt serve exited:\n{log.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            server.terminate()
+            sys.exit("mgpt serve did not start in 300 s")
+        time.sleep(0.5)
+    log.seek(0)
+    banner = next((line.strip() for line in log if line.startswith("mgpt serve:")), "")
+    return server, port, banner
 
 
 def main() -> None:
@@ -114,55 +152,44 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="server torch threads (default: free cores)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--decoder", default=None, help="serve's --decoder (default: serve's, fast-int4)")
+    parser.add_argument("--decoder", nargs="+", default=[None],
+                        help="serve's --decoder; several start one server each, measured round by round in turn")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_model(Path(tmp) / "smollm2-135m-shape")
-        port = free_port()
-        command = [sys.executable, "-m", "mgpt", "serve", "-m", f"hf:{folder}", "--port", str(port),
-                   "--served-name", "bench", "--max-batch", str(max(args.clients))]
-        if args.threads:
-            command += ["--threads", str(args.threads)]
-        if args.device:
-            command += ["--device", args.device]
-        if args.decoder:
-            command += ["--decoder", args.decoder]
-        log = open(Path(tmp) / "serve.log", "w+")
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        servers = []
         try:
-            import httpx
-
-            deadline = time.monotonic() + 300
-            while True:
-                if server.poll() is not None:
-                    log.seek(0)
-                    sys.exit(f"mgpt serve exited:\n{log.read()}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    sys.exit("mgpt serve did not start in 300 s")
-                time.sleep(0.5)
-            log.seek(0)
-            banner = next((line.strip() for line in log if line.startswith("mgpt serve:")), "")
+            for decoder in args.decoder:  # all up before measuring; only one works at a time
+                servers.append(start_server(folder, Path(tmp), args, decoder))
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
                   f"Python {platform.python_version()}")
-            print(banner)
+            for _, _, banner in servers:
+                print(banner)
             print(f"model: random Llama, SmolLM2-135M shape; {args.max_tokens} tokens per answer (EOS ignored)")
-            print(f"medians of {args.rounds} rounds (each round: both sides, order alternating)")
-            print(f"{'clients':>7} | {'one at a time':>15} | {'concurrent':>15} | speed-up | rounds' speed-ups")
+            print(f"medians of {args.rounds} rounds (each round: both sides, order alternating; "
+                  "servers in turn within a round)")
+            print(f"{'decoder':>10} | {'clients':>7} | {'one at a time':>15} | {'concurrent':>15} | speed-up | "
+                  "rounds' speed-ups")
             for n in args.clients:
-                seq, con = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", n, args.max_tokens, args.rounds))
-                s, c = statistics.median(seq), statistics.median(con)
-                each = ", ".join(f"{b / a:.2f}x" for a, b in zip(seq, con))
-                print(f"{n:>7} | {s:>9.1f} tok/s | {c:>9.1f} tok/s | {c / s:7.2f}x | {each}", flush=True)
+                results: dict[int, tuple[list[float], list[float]]] = {i: ([], []) for i in range(len(servers))}
+                for r in range(args.rounds):
+                    for i, (_, port, _) in enumerate(servers):
+                        seq, con = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", n, args.max_tokens, 1, r))
+                        results[i][0].extend(seq)
+                        results[i][1].extend(con)
+                for i, decoder in enumerate(args.decoder):
+                    seq, con = results[i]
+                    s, c = statistics.median(seq), statistics.median(con)
+                    each = ", ".join(f"{b / a:.2f}x" for a, b in zip(seq, con))
+                    print(f"{decoder or 'default':>10} | {n:>7} | {s:>9.1f} tok/s | {c:>9.1f} tok/s | {c / s:7.2f}x | "
+                          f"{each}", flush=True)
             print(f"load after: {os.getloadavg()[0]:.1f}")
         finally:
-            server.terminate()
-            server.wait(60)
+            for server, _, _ in servers:
+                server.terminate()
+            for server, _, _ in servers:
+                server.wait(60)
 
 
 if __name__ == "__main__":

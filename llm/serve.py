@@ -108,6 +108,10 @@ class ServedModel:
 #: The forward path serve uses unless told: mgpt's lean decoder with int4 weights, for
 #: Llama-family models on the CPU (others, and CUDA, run the HF model).
 DEFAULT_DECODER = "fast-int4"
+#: What ``--decoder`` takes: generate's decoders, plus ``fast-w8a8`` (int8 weights and
+#: per-row int8 activations: batches scale better on x86, at some quality; see
+#: :func:`mgpt.llm.fastllama._w8a8_linear` and docs/benchmarks.md).
+SERVE_DECODERS = ("hf", "fast", "fast-int8", "fast-int4", "fast-w8a8")
 
 
 def load_served_model(
@@ -124,7 +128,7 @@ def load_served_model(
 
     ``decoder`` (default ``$MGPT_DECODER``, else :data:`DEFAULT_DECODER`): ``hf`` runs
     the HF model; ``fast``, ``fast-int8`` and ``fast-int4`` run mgpt's lean decoder (fp32,
-    int8 or int4 weights) where it applies: a Llama, Mistral or Qwen2 model on the CPU.
+    int8 or int4 weights; ``fast-w8a8`` int8 weights and activations) where it applies: a Llama, Mistral or Qwen2 model on the CPU.
     Elsewhere (other architectures, CUDA, where the int kernels do not run) the HF model
     serves and :attr:`ServedModel.decoder` says ``hf``. ``threads``: torch's intra-op
     threads (default :func:`~mgpt.llm.generate.pick_threads`: the cores not already busy).
@@ -132,15 +136,15 @@ def load_served_model(
     import os
 
     from .fastllama import FastLlama, FastLlamaError
-    from .generate import DECODERS, _eos_ids, load_model
+    from .generate import _eos_ids, load_model
 
     decoder = decoder or os.environ.get("MGPT_DECODER") or DEFAULT_DECODER
-    if decoder not in DECODERS:
-        raise ModelConfigError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+    if decoder not in SERVE_DECODERS:
+        raise ModelConfigError(f"unknown decoder {decoder!r}: choose one of {', '.join(SERVE_DECODERS)}")
     loaded = load_model(path, device=device, threads=threads)
     fast = None
     if decoder != "hf" and loaded.device == "cpu":
-        quant = {"fast": None, "fast-int8": "int8", "fast-int4": "int4"}[decoder]
+        quant = {"fast": None, "fast-int8": "int8", "fast-int4": "int4", "fast-w8a8": "w8a8"}[decoder]
         try:
             fast = FastLlama.from_model(loaded.model, quant=quant, device="cpu")
         except FastLlamaError as exc:

@@ -370,3 +370,28 @@ def test_quantized_batched_steps_agree_with_single_stream(tiny):
     together = _batched_greedy(fast.batch(3), prompts, 16)
     same = sum(x == y for a, t in zip(alone, together) for x, y in zip(a, t)) / sum(map(len, alone))
     assert same >= 0.9, (alone, together)
+
+
+@pytest.mark.skipif("fbgemm" not in torch.backends.quantized.supported_engines, reason="w8a8 needs fbgemm (x86)")
+def test_w8a8_rows_do_not_depend_on_their_batch(tiny):
+    """w8a8 quantizes activations per row, pinned so fbgemm's one scale per call is the
+    same for any batch: a row's logits are bit for bit the same alone or with others."""
+    fast = FastLlama.from_model(tiny, quant="w8a8")
+    batch = fast.batch(4)
+    prompts = [_prompt(n, seed) for n, seed in ((9, 1), (14, 2), (5, 3))]
+    with torch.inference_mode():
+        for row, p in enumerate(prompts):
+            batch.prefill(row, p[0])
+        ids = torch.tensor([7, 8, 9])
+        pos = torch.tensor([p.shape[1] for p in prompts])
+        together = batch.step(ids, pos)
+        alone = batch.step(ids[:1], pos[:1])  # row 0 again, by itself (same position: rewritten)
+    assert torch.equal(alone[0], together[0])
+    # Close to the model on the weights it multiplies by: activation rounding on top.
+    ref_model = _dequantized_copy(tiny, "w8a8")
+    ids = _prompt(60, 7)
+    with torch.no_grad():
+        ref = ref_model(ids).logits[0]
+    got = fast.logits(ids)
+    assert float((got - ref).norm() / ref.norm()) < 0.05
+    assert float((got.argmax(-1) == ref.argmax(-1)).float().mean()) >= 0.9
