@@ -2,6 +2,8 @@
 
     python benchmarks/bench_serve.py [--clients 1 4 8] [--max-tokens 32] [--rounds 3] [--threads N]
                                      [--decoder fast-int4 fast-w8a8 hf]
+    python benchmarks/bench_serve.py --steps [--step-modes int4 w8a8] [--rounds 3]
+    python benchmarks/bench_serve.py --quality HF_DIR --text FILE
 
 Builds a randomly initialised Llama with SmolLM2-135M's shape (30 layers, 576 wide, 9
 heads / 3 KV heads, vocabulary 49152; random weights are fine for throughput) with a tiny
@@ -145,6 +147,81 @@ def start_server(folder: Path, tmp: Path, args, decoder: str | None) -> tuple[su
     return server, port, banner
 
 
+def steps(args) -> None:
+    """In one process, no HTTP: the lean decoder's batched decode step at 1, 4 and 8 rows
+    for each quant mode, interleaved round by round (the ceiling on serve's speed-up)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from mgpt.llm.fastllama import FastLlama
+
+    torch.set_num_threads(args.threads or 1)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**SMOLLM2_135M_SHAPE)).eval()
+    modes = {m: FastLlama.from_model(model, quant=m).batch(8) for m in args.step_modes}
+    del model
+    rows = (1, 4, 8)
+    times: dict[tuple[str, int], list[float]] = {}
+    with torch.inference_mode():
+        gen = torch.Generator().manual_seed(0)
+        for batch in modes.values():
+            for row in range(8):  # 40-47 token prompts, as the chat prompts here
+                batch.prefill(row, torch.randint(0, 49152, (40 + row,), generator=gen))
+        for _ in range(args.rounds):
+            for b in rows:
+                ids, pos = torch.randint(0, 49152, (b,), generator=gen), torch.arange(40, 40 + b)
+                for mode, batch in modes.items():
+                    batch.step(ids, pos)  # warm
+                    for _ in range(6):
+                        start = time.perf_counter()
+                        batch.step(ids, pos)
+                        times.setdefault((mode, b), []).append(time.perf_counter() - start)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"torch threads {torch.get_num_threads()}; medians of {args.rounds} x 6 steps")
+    print("| quant | " + " | ".join(f"{b} row{'s' * (b > 1)}: ms/step (tok/s, vs 1 row)" for b in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for mode in modes:
+        one = statistics.median(times[(mode, 1)])
+        cells = []
+        for b in rows:
+            t = statistics.median(times[(mode, b)])
+            cells.append(f"{t * 1e3:.1f} ({b / t:.0f}, {b * one / t:.2f}x)")
+        print(f"| {mode} | " + " | ".join(cells) + " |")
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+
+
+def quality(args) -> None:
+    """Perplexity and top-1 agreement with fp32 of each quant mode on a real checkpoint."""
+    import math
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from mgpt.llm.fastllama import FastLlama
+
+    torch.set_num_threads(args.threads or 1)
+    tokenizer = AutoTokenizer.from_pretrained(args.quality)
+    ids = tokenizer(Path(args.text).read_text(encoding="utf-8")[:200_000])["input_ids"]
+    size, count = 384, 6
+    windows = [ids[s: s + size] for s in (i * (len(ids) - size - 1) // (count - 1) for i in range(count))]
+    reference = []
+    for mode in [None] + [m for m in args.step_modes if m]:
+        fast = FastLlama.from_pretrained(args.quality, quant=mode)
+        nll, n, agree = 0.0, 0, 0
+        for i, window in enumerate(windows):
+            logits = fast.logits(window)[:-1]
+            target = torch.tensor(window[1:])
+            nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+            n += len(target)
+            top = logits.argmax(-1)
+            if mode is None:
+                reference.append(top)
+            agree += int((top == reference[i]).sum())
+        print(f"{mode or 'fp32':6s} perplexity {math.exp(nll / n):7.3f}  top-1 agreement with fp32 {agree / n:.3f}",
+              flush=True)
+    print(f"({count} windows of {size} tokens of {Path(args.text).name})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
@@ -154,7 +231,18 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--decoder", nargs="+", default=[None],
                         help="serve's --decoder; several start one server each, measured round by round in turn")
+    parser.add_argument("--steps", action="store_true", help="time the batched decode step in-process instead")
+    parser.add_argument("--step-modes", nargs="+", default=["int4", "w8a8"], help="quant modes for --steps/--quality")
+    parser.add_argument("--quality", metavar="HF_DIR", default=None,
+                        help="score --step-modes on this real checkpoint (perplexity on --text) instead")
+    parser.add_argument("--text", default=None, help="text for --quality (e.g. tinyshakespeare.txt)")
     args = parser.parse_args()
+    if args.steps:
+        return steps(args)
+    if args.quality:
+        if not args.text:
+            sys.exit("--quality needs --text FILE to score")
+        return quality(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_model(Path(tmp) / "smollm2-135m-shape")

@@ -29,8 +29,9 @@ plugs into.
 **Two forward paths.** With ``fast`` (a :class:`~mgpt.llm.fastllama.FastLlama`, for
 Llama-family models on the CPU) the engine runs mgpt's lean decoder instead of the HF
 model: each running request owns one row of a preallocated KV cache (rows 0..B-1, kept
-packed as requests leave), a prompt is prefilled into its row on its own (after the
-cached prefix is copied in), and a decode step runs all rows in one pass whose weight-only
+packed as requests leave), prompts admitted together are prefilled into their rows in
+one pass (matmuls over all their tokens, attention per prompt after its cached prefix,
+which is copied in), and a decode step runs all rows in one pass whose weight-only
 int4/int8 matmuls take the B rows together, so the weights are read once per step for
 everyone. Without it (other architectures, CUDA) the HF model runs as above.
 
@@ -232,7 +233,7 @@ class Engine:
         context: the model's context length (prompt + answer), or None for no limit.
         prefix_cache_tokens: tokens of prompt keys/values kept for reuse (0 switches the
             prefix cache off).
-        max_prefill_tokens: most (padded) tokens in one batched prefill (HF path).
+        max_prefill_tokens: most tokens in one batched prefill (padded ones too on the HF path).
         fast: a :class:`~mgpt.llm.fastllama.FastLlama` packed from ``model``: decode with
             it (see the module docstring); None runs ``model`` itself.
     """
@@ -446,8 +447,16 @@ class Engine:
             r.cached_tokens = reuse
             plans.append((r, ids, reuse, layers))
         if self._fast is not None:
-            for plan in plans:
-                self._prefill_fast(*plan)
+            group, tokens = [], 0
+            for plan in plans:  # groups of at most max_prefill_tokens new tokens (one prompt always goes)
+                new = len(plan[1]) - plan[2]
+                if group and tokens + new > self.max_prefill_tokens:
+                    self._prefill_fast(group)
+                    group, tokens = [], 0
+                group.append(plan)
+                tokens += new
+            if group:
+                self._prefill_fast(group)
             return
         group: list = []
         for plan in plans:
@@ -527,20 +536,27 @@ class Engine:
             else:
                 r.generator.seed()
 
-    def _prefill_fast(self, r: Request, ids, reuse: int, prefix) -> None:
-        """Prefill one prompt into the next free row of the lean decoder's cache (the
-        cached prefix copied in, the rest computed), pick its first token, and add it to
-        the running batch. A request that ends on its first token leaves the row free."""
-        row = len(self._rows)
-        logits = self._fast.prefill(row, ids, reuse, prefix)
-        self.stats.prefill_tokens += len(ids) - reuse
-        if 0 < len(ids) <= self._prefix.max_tokens:
-            self._prefix.store(ids, self._fast.keys_values(row, len(ids)))
-        r.length = len(ids)
-        self._seed(r)
-        (token,) = self._pick(logits[None], [r])
-        if self._accept(r, token):
-            self._rows.append(r)
+    def _prefill_fast(self, plans: list) -> None:
+        """Prefill prompts into the next free rows of the lean decoder's cache in one
+        pass (each after its cached prefix, copied in), pick their first tokens, and add
+        them to the running batch. A request that ends on its first token gives its row
+        back: the rows after it move up, so the running rows stay 0..B-1."""
+        base = len(self._rows)
+        rows = list(range(base, base + len(plans)))
+        logits = self._fast.prefill_many(
+            rows, [ids for _, ids, _, _ in plans], [reuse for _, _, reuse, _ in plans], [p for _, _, _, p in plans]
+        )
+        for row, (r, ids, reuse, _) in zip(rows, plans):
+            self.stats.prefill_tokens += len(ids) - reuse
+            if 0 < len(ids) <= self._prefix.max_tokens:
+                self._prefix.store(ids, self._fast.keys_values(row, len(ids)))
+            r.length = len(ids)
+            self._seed(r)
+        tokens = self._pick(logits, [p[0] for p in plans])
+        for row, (r, *_), token in zip(rows, plans, tokens):
+            if self._accept(r, token):
+                self._fast.move(row, len(self._rows), r.length)  # rows ascend: nothing is overwritten early
+                self._rows.append(r)
 
     def _join(self, requests: list[Request], layers: list[tuple[Any, Any]], new_mask) -> None:
         """Add prefilled rows to the running batch, left-padding whichever side is

@@ -568,6 +568,59 @@ class FastLlama:
         h = F.rms_norm(x, norm_shape, self._final_norm, eps)
         return self._head(h.to(self._head_dtype)).float()
 
+    def _forward_segments(self, ids, segments, cache):
+        """Prefill several prompts in one pass: ``ids`` ([T] long) is their new tokens
+        end to end; ``segments`` lists ``(row, start, length)`` for each (its cache row,
+        the position of its first new token, how many), in the order of ``ids``. The
+        matmuls take all T tokens at once; attention runs per prompt, each over its own
+        row (its cached prefix and its own past). Returns fp32 logits ``[len(segments),
+        vocab]`` of each prompt's last token."""
+        import torch
+        import torch.nn.functional as F
+
+        t = ids.shape[0]
+        nh, nkv, hd, hidden, eps, act = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, self._act
+        qk_width = (nh + nkv) * hd
+        rep = nh // nkv
+        cdt = self._cache_dtype
+        norm_shape = (hidden,)
+        positions = torch.cat([torch.arange(start, start + n) for _, start, n in segments]).to(self.device)
+        cis = self._cis[positions].view(t, 1, hd // 2)
+        offsets, masks, off = [], [], 0
+        for _, start, n in segments:
+            offsets.append(off)
+            off += n
+            # After a cached prefix each new token sees the prefix and its own past.
+            masks.append(torch.ones(n, start + n, dtype=torch.bool, device=self.device).tril(start) if start else None)
+        kc, vc = cache
+        x = self._embed[ids]  # [T, hidden] fp32 residual stream
+        for li, (ln1, qkv_fn, o_fn, ln2, gu_fn, down_fn) in enumerate(self._layers):
+            h = F.rms_norm(x, norm_shape, ln1, eps).to(act)
+            qkv = qkv_fn(h)  # [T, (nh + 2 nkv) hd]
+            qk = torch.view_as_complex(qkv[:, :qk_width].float().view(t, nh + nkv, hd // 2, 2))
+            qk = torch.view_as_real(qk * cis).view(t, nh + nkv, hd)
+            v_new = qkv[:, qk_width:].reshape(t, nkv, hd)
+            outs = []
+            for (row, start, n), o, mask in zip(segments, offsets, masks):
+                end = start + n
+                k_row, v_row = kc[li, row], vc[li, row]  # [nkv, L, hd]
+                k_row[:, start:end] = qk[o:o + n, nh:].transpose(0, 1)
+                v_row[:, start:end] = v_new[o:o + n].transpose(0, 1)
+                q = qk[o:o + n, :nh].transpose(0, 1)[None].to(cdt)  # [1, nh, n, hd]
+                a = F.scaled_dot_product_attention(q, k_row[None, :, :end], v_row[None, :, :end], attn_mask=mask,
+                                                   is_causal=mask is None, enable_gqa=rep > 1)
+                outs.append(a[0].transpose(0, 1).reshape(n, nh * hd))
+            x += o_fn(torch.cat(outs).to(act))
+            h = F.rms_norm(x, norm_shape, ln2, eps).to(act)
+            gu = gu_fn(h)
+            inter = gu.shape[1] // 2
+            g = F.silu(gu[:, :inter])
+            g *= gu[:, inter:]
+            x += down_fn(g)
+        last = torch.tensor([o + n - 1 for o, (_, _, n) in zip(offsets, segments)], device=self.device)
+        h = F.rms_norm(x[last], norm_shape, self._final_norm, eps)
+        return self._head(h.to(self._head_dtype)).float()
+
     def batch(self, max_rows: int) -> "FastBatch":
         """A :class:`FastBatch` over this model: up to ``max_rows`` streams decoded
         together (what ``mgpt serve``'s engine uses)."""
@@ -781,6 +834,28 @@ class FastBatch:
             k[:, :, :start] = prefix[0][:, :, :start]
             v[:, :, :start] = prefix[1][:, :, :start]
         return self.fast._forward(ids[start:], start, cache=(k, v))
+
+    def prefill_many(self, rows: list[int], prompts: list, starts: list[int], prefixes: list):
+        """:meth:`prefill` for several prompts at once, in one pass whose matmuls take all
+        their new tokens together (prompts that arrive together share the weights' reads
+        as decode steps do). ``prompts[i]`` ([T_i] long) goes into row ``rows[i]`` after
+        ``starts[i]`` positions copied from ``prefixes[i]``. Returns fp32 logits
+        ``[len(rows), vocab]``, one row per prompt."""
+        import torch
+
+        for ids, start, prefix in zip(prompts, starts, prefixes):
+            if not 0 <= start < int(ids.shape[0]):
+                raise ValueError("a prefill must compute at least one token")
+            if start and prefix is None:
+                raise ValueError("start > 0 needs the prefix's keys/values")
+        self.ensure(max(rows) + 1, max(int(ids.shape[0]) for ids in prompts))
+        for row, start, prefix in zip(rows, starts, prefixes):
+            if start:
+                self._k[:, row, :, :start] = prefix[0][:, :, :start]
+                self._v[:, row, :, :start] = prefix[1][:, :, :start]
+        ids = torch.cat([p[s:] for p, s in zip(prompts, starts)])
+        segments = [(row, s, int(p.shape[0]) - s) for row, p, s in zip(rows, prompts, starts)]
+        return self.fast._forward_segments(ids, segments, (self._k, self._v))
 
     def step(self, ids, positions):
         """Decode token ``ids[b]`` at ``positions[b]`` for rows ``b`` in 0..B-1 (both

@@ -395,3 +395,24 @@ def test_w8a8_rows_do_not_depend_on_their_batch(tiny):
     got = fast.logits(ids)
     assert float((got - ref).norm() / ref.norm()) < 0.05
     assert float((got.argmax(-1) == ref.argmax(-1)).float().mean()) >= 0.9
+
+
+def test_prefill_many_equals_prefills_one_by_one(tiny):
+    """Several prompts prefilled in one pass (one of them after a cached prefix) give the
+    logits and keys/values of prefilling each alone."""
+    fast = FastLlama.from_model(tiny)
+    prompts = [_prompt(n, seed)[0] for n, seed in ((11, 1), (3, 2), (25, 3))]
+    one = fast.batch(4)
+    with torch.inference_mode():
+        alone = torch.stack([one.prefill(row, p) for row, p in enumerate(prompts)])
+        prefix = one.keys_values(2, 20)  # the third prompt's first 20 positions
+        many = fast.batch(4)
+        together = many.prefill_many([0, 1, 2], prompts, [0, 0, 20], [None, None, prefix])
+    assert torch.allclose(alone, together, atol=1e-4)
+    assert torch.equal(alone.argmax(-1), together.argmax(-1))
+    for row, p in enumerate(prompts):
+        k1, v1 = one.keys_values(row, p.numel())
+        k2, v2 = many.keys_values(row, p.numel())
+        assert torch.allclose(k1, k2, atol=1e-5) and torch.allclose(v1, v2, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one token"):
+        many.prefill_many([3], [prompts[1]], [3], [prefix])

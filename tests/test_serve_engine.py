@@ -337,3 +337,29 @@ def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_re
     assert closing.token_ids[-3:] == [50, 50, 50] and closing.finish_reason == "length"
     assert failed.finish_reason == "error" and "grammar exploded" in failed.error and len(failed.token_ids) == 2
     assert plain.finish_reason == "length" and plain.token_ids == _hf_greedy(model, PROMPTS[2], 8)
+
+
+def test_a_request_ending_on_its_first_token_leaves_the_others_exact(tokenizer, path):
+    """Prompts admitted together prefill in one pass; one that stops at once (EOS first)
+    gives its row back and the rows after it still decode their own answers."""
+    model = _llama(len(tokenizer))
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[2], PROMPTS[3]]
+    engine = _engine(model, tokenizer, path)
+    try:
+        free = engine.generate(prompts, SamplingParams(max_tokens=6))
+    finally:
+        engine.stop()
+    eos = free[1].token_ids[0]  # the second prompt's first token ends it
+    engine = _engine(model, tokenizer, path, eos_ids=[eos])
+    try:
+        out = engine.generate(prompts, SamplingParams(max_tokens=6))
+    finally:
+        engine.stop()
+    assert out[1].finish_reason == "stop" and out[1].token_ids == []
+    for prompt, r in zip(prompts, out):
+        if prompt is prompts[1]:
+            continue
+        want = _hf_greedy(model, prompt, 6)
+        if eos in want:
+            want = want[: want.index(eos)]
+        assert r.token_ids == want
