@@ -31,9 +31,8 @@ Llama-family models on the CPU) the engine runs mgpt's lean decoder instead of t
 model: each running request owns one row of a preallocated KV cache (rows 0..B-1, kept
 packed as requests leave), prompts admitted together are prefilled into their rows in
 one pass (matmuls over all their tokens, attention per prompt after its cached prefix,
-which is copied in), and a decode step runs all rows in one pass whose weight-only
-int4/int8 matmuls take the B rows together, so the weights are read once per step for
-everyone. Without it (other architectures, CUDA) the HF model runs as above.
+which is copied in), and a decode step runs all rows in one pass whose quantized
+matmuls take the B rows together, so the weights are read once per step for everyone. Without it (other architectures, CUDA) the HF model runs as above.
 
 Everything here is torch-only except the tokenizer (for stop strings and streamed text).
 The engine is used from other threads through :meth:`Engine.submit` (callbacks from the
@@ -617,6 +616,8 @@ class Engine:
 
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
+            if self._fast is not None:
+                self._fast.release()  # an outsized cache goes back while idle
             return
         if self._fast is not None:
             # Pack the survivors into rows 0..len(keep)-1. keep is ascending, so row

@@ -864,6 +864,15 @@ class FastBatch:
         self.ensure(b, int(positions.max()) + 1)
         return self.fast._forward_rows(ids, positions, (self._k, self._v))
 
+    def release(self, keep_positions: int = 1024) -> bool:
+        """Free the keys/values if they span more than ``keep_positions`` positions (one
+        long answer should not pin its memory once nothing runs); True if freed. Call it
+        only when no row holds a running stream."""
+        if self.capacity[1] <= keep_positions:
+            return False
+        self._k = self._v = None
+        return True
+
     def move(self, src: int, dst: int, length: int) -> None:
         """Copy row ``src``'s first ``length`` positions to row ``dst``."""
         if src != dst and length > 0:

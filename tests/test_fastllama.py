@@ -416,3 +416,15 @@ def test_prefill_many_equals_prefills_one_by_one(tiny):
         assert torch.allclose(k1, k2, atol=1e-5) and torch.allclose(v1, v2, atol=1e-5)
     with pytest.raises(ValueError, match="at least one token"):
         many.prefill_many([3], [prompts[1]], [3], [prefix])
+
+
+def test_an_outsized_batch_cache_is_released_when_idle(tiny):
+    fast = FastLlama.from_model(tiny, max_positions=2048)
+    batch = fast.batch(2)
+    batch.ensure(2, 100)
+    assert not batch.release() and batch.capacity == (2, 256)  # small: kept for the next requests
+    batch.ensure(2, 1500)
+    assert batch.release() and batch.capacity == (0, 0)
+    with torch.inference_mode():  # and it comes back on demand
+        logits = batch.prefill(0, _prompt(5)[0])
+    assert logits.shape == (VOCAB,) and batch.capacity == (1, 256)
