@@ -168,10 +168,11 @@ def _w8a8_linear(w):
     """``x @ w.T`` with int8 weights per output channel *and* int8 activations per row,
     through fbgemm's dynamic-quantization kernel (``quantized::linear_dynamic``, VNNI).
 
-    Why: the weight-only int4/int8 kernels convert every weight for every row, so on
-    this CPU a 4-row matmul costs 1.7x a 1-row one and batching pays back little; an
-    integer dot product reads and multiplies the int8 weights once for all rows (4 rows
-    measured 1.3x one row; the 49152-wide LM head 0.9 ms vs 4 ms weight-only).
+    Why: the weight-only int4/int8 kernels multiply in fp32 and are bound by that
+    arithmetic, not by reading weights, so on this CPU a 4-row matmul costs 1.7x a
+    1-row one and batching pays back little; VNNI's int8 dot products do four products
+    per lane (4 rows measured 1.3x one row; the 49152-wide LM head 0.9 ms vs 4 ms
+    weight-only).
 
     fbgemm picks one activation scale for the whole [M, K] input, which would make a
     row's result depend on the other rows of its batch. So each row is divided by its
