@@ -411,12 +411,14 @@ def test_mgpt_run_against_mgpt_serve(tmp_path):
         assert f"model calls" in run.stderr + run.stdout
 
 
-def test_serve_picks_the_lean_decoder_for_llama_on_cpu_and_hf_when_asked(checkpoint, served, monkeypatch):
+def test_serve_picks_the_lean_decoder_for_llama_on_cpu_and_hf_when_asked(checkpoint, monkeypatch):
     """The default forward path is the lean decoder with int4 weights (a Llama on the
     CPU); --decoder hf (or $MGPT_DECODER) keeps the HF model; a wrong name is refused."""
     from mgpt.llm.errors import ModelConfigError
 
-    assert served.decoder == "fast-int4" and served.engine._fast is not None
+    monkeypatch.delenv("MGPT_DECODER", raising=False)
+    default = load_served_model(checkpoint, name=NAME, device="cpu", threads=1)
+    assert default.decoder == "fast-int4" and default.engine._fast is not None
     monkeypatch.setenv("MGPT_DECODER", "hf")
     plain = load_served_model(checkpoint, name=NAME, device="cpu", threads=1)
     assert plain.decoder == "hf" and plain.engine._fast is None
