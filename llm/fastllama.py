@@ -1,4 +1,4 @@
-"""A lean single-stream decoder for Llama-family causal LMs, with weight-only int8/int4.
+"""A lean decoder for Llama-family causal LMs, one stream or a batch, with int8/int4 weights.
 
 Why: Hugging Face ``generate`` on a 2-core CPU spends a token streaming every fp32
 weight (538 MB for SmolLM2-135M) through a general-purpose model with a lot of Python
@@ -17,6 +17,10 @@ what one stream of greedy or sampled decoding needs:
   Quantized matmuls take bf16 activations (their fast kernels need them); the
   residual stream, norms and logits stay fp32.
   ``quant=None`` keeps the checkpoint's weights in ``dtype`` (fp32 matches HF exactly).
+  ``w8a8`` (x86) quantizes the activations too, per row, for fbgemm's int8 kernel: it
+  scales better with batch rows, at some quality (see :func:`_w8a8_linear`);
+* many streams at once: :meth:`FastLlama.batch` gives a :class:`FastBatch` (one KV-cache
+  row per stream, batched decode steps and prefills), which ``mgpt serve``'s engine runs.
 
 Use it::
 
