@@ -112,6 +112,11 @@ def serve_command(
     prefix_cache: int = typer.Option(8192, "--prefix-cache-tokens", min=0, help="Prompt tokens of keys/values kept for reuse (0: off)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads. Default: $MGPT_THREADS, else the cores not already busy."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda... Default: cuda when available."),
+    decoder: Optional[str] = typer.Option(
+        None, "--decoder",
+        help="Forward path: hf, fast, fast-int8, fast-int4 or fast-w8a8 (mgpt's lean decoder; Llama-family models on the CPU, "
+        "else hf). Default: $MGPT_DECODER, else fast-int4.",
+    ),
     graceful_timeout: int = typer.Option(10, "--graceful-timeout", min=0, help="Seconds in-flight requests get to finish on SIGINT/SIGTERM."),
 ) -> None:
     """Serve a local model over an OpenAI-compatible HTTP API (/v1/chat/completions,
@@ -126,14 +131,14 @@ def serve_command(
     secrets.register(key)
     try:
         from mgpt.llm import serve
-        from mgpt.llm.engine import free_cores
+        from mgpt.llm.generate import pick_threads
 
         serve._require_serve_extra()
         path = _checkpoint(model)
         import torch
 
-        env_threads = os.environ.get("MGPT_THREADS", "")
-        torch.set_num_threads(threads or (int(env_threads) if env_threads.isdigit() and int(env_threads) > 0 else free_cores()))
+        # Decided once, here, and handed to the loader (which would otherwise pick again).
+        threads = pick_threads(threads)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
             from transformers.utils import logging as hf_logging
@@ -143,7 +148,8 @@ def serve_command(
         except ImportError:
             pass
         served = serve.load_served_model(
-            path, name=served_name, device=device, max_batch=max_batch, prefix_cache_tokens=prefix_cache
+            path, name=served_name, device=device, max_batch=max_batch, prefix_cache_tokens=prefix_cache,
+            decoder=decoder, threads=threads,
         )
         limits = serve.ServeLimits(
             max_body_bytes=max_body, max_messages=max_messages, max_tokens=max_tokens,
@@ -157,7 +163,8 @@ def serve_command(
         typer.secho(f"warning: serving on {host} without an API key: anyone who can reach it can use it", err=True, fg=typer.colors.YELLOW)
     typer.echo(
         f"mgpt serve: {served.name} at http://{host}:{port}/v1 "
-        f"(torch threads {torch.get_num_threads()}, batch up to {max_batch}{', key required' if key else ''})",
+        f"(decoder {served.decoder}, torch threads {torch.get_num_threads()}, batch up to {max_batch}"
+        f"{', key required' if key else ''})",
         err=True,
     )
     serve.run_server(app, host=host, port=port, graceful_timeout=graceful_timeout, engine=served.engine)

@@ -26,6 +26,14 @@ per-request seed). Each request has its own ``max_tokens``, stop strings, and an
 of allowed next tokens (or ``None`` for no restriction) — the hook structured output
 plugs into.
 
+**Two forward paths.** With ``fast`` (a :class:`~mgpt.llm.fastllama.FastLlama`, for
+Llama-family models on the CPU) the engine runs mgpt's lean decoder instead of the HF
+model: each running request owns one row of a preallocated KV cache (rows 0..B-1, kept
+packed as requests leave), prompts admitted together are prefilled into their rows in
+one pass (matmuls over all their tokens, attention per prompt after its cached prefix,
+which is copied in), and a decode step runs all rows in one pass whose quantized
+matmuls take the B rows together, so the weights are read once per step for everyone. Without it (other architectures, CUDA) the HF model runs as above.
+
 Everything here is torch-only except the tokenizer (for stop strings and streamed text).
 The engine is used from other threads through :meth:`Engine.submit` (callbacks from the
 worker thread) or :meth:`Engine.generate` (blocking, for scripts and tests).
@@ -53,19 +61,11 @@ Constraint = Callable[[list[int]], Any]
 
 
 def free_cores() -> int:
-    """CPU cores this process may use that are not already busy (at least 1): the cores
-    in our affinity set minus the one-minute load average of the machine."""
-    import os
+    """CPU cores this process may use that are not already busy (at least 1); the same
+    rule as :func:`mgpt.llm.generate.pick_threads` without ``$MGPT_THREADS``."""
+    from .generate import pick_threads
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        busy = int(round(os.getloadavg()[0]))
-    except OSError:  # pragma: no cover
-        busy = 0
-    return max(1, cores - busy)
+    return pick_threads(env={})
 
 
 @dataclass
@@ -171,9 +171,11 @@ class Request:
 class _PrefixCache:
     """Keys and values of recent prompts, LRU, at most ``max_tokens`` tokens in all.
 
-    Each entry is ``ids`` (a 1-D tensor) and, per layer, ``(keys, values)`` of shape
-    ``[1, kv_heads, len(ids), head_dim]``. Tensors are never written in place (the cache
-    grows by concatenation), so entries can share storage with live sequences.
+    Each entry is ``ids`` (a 1-D tensor) and its keys/values in the forward path's
+    format: on the HF path, per layer, ``(keys, values)`` of shape ``[1, kv_heads,
+    len(ids), head_dim]`` (never written in place: the cache grows by concatenation, so
+    entries can share storage with live sequences); on the lean path one ``(keys,
+    values)`` pair of shape ``[layers, kv_heads, len(ids), head_dim]``, a copy of the row.
     """
 
     def __init__(self, max_tokens: int):
@@ -230,7 +232,9 @@ class Engine:
         context: the model's context length (prompt + answer), or None for no limit.
         prefix_cache_tokens: tokens of prompt keys/values kept for reuse (0 switches the
             prefix cache off).
-        max_prefill_tokens: most (padded) tokens in one batched prefill.
+        max_prefill_tokens: most tokens in one batched prefill (padded ones too on the HF path).
+        fast: a :class:`~mgpt.llm.fastllama.FastLlama` packed from ``model``: decode with
+            it (see the module docstring); None runs ``model`` itself.
     """
 
     def __init__(
@@ -243,6 +247,7 @@ class Engine:
         context: int | None = None,
         prefix_cache_tokens: int = 8192,
         max_prefill_tokens: int = 8192,
+        fast: Any = None,
     ):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -253,6 +258,12 @@ class Engine:
         self.max_prefill_tokens = max_prefill_tokens
         self.context = context
         self.device = next(model.parameters()).device
+        #: The lean decoder's batch (rows of its KV cache), or None: the HF path.
+        self._fast = None
+        if fast is not None:
+            self._fast = fast.batch(max_batch)
+            self.device = fast.device
+            self.context = min(context or fast.max_positions, fast.max_positions)
         self.stats = EngineStats()
         self._prefix = _PrefixCache(prefix_cache_tokens)
         self._pending: deque[Request] = deque()
@@ -434,6 +445,18 @@ class Engine:
                 self.stats.prefix_tokens_reused += reuse
             r.cached_tokens = reuse
             plans.append((r, ids, reuse, layers))
+        if self._fast is not None:
+            group, tokens = [], 0
+            for plan in plans:  # groups of at most max_prefill_tokens new tokens (one prompt always goes)
+                new = len(plan[1]) - plan[2]
+                if group and tokens + new > self.max_prefill_tokens:
+                    self._prefill_fast(group)
+                    group, tokens = [], 0
+                group.append(plan)
+                tokens += new
+            if group:
+                self._prefill_fast(group)
+            return
         group: list = []
         for plan in plans:
             widths = [max(p[2] for p in group + [plan]), max(len(p[1]) - p[2] for p in group + [plan])]
@@ -487,12 +510,7 @@ class Engine:
                 own = [(k[i : i + 1, :, keep[i]], v[i : i + 1, :, keep[i]]) for k, v in layers]
             self._prefix.store(ids, own)
             r.length = len(ids)
-            if r.params.temperature > 0:
-                r.generator = torch.Generator(device=dev)
-                if r.params.seed is not None:
-                    r.generator.manual_seed(r.params.seed)
-                else:
-                    r.generator.seed()
+            self._seed(r)
         tokens = self._pick(logits, [p[0] for p in plans])
         rows = [i for i, (p, token) in enumerate(zip(plans, tokens)) if self._accept(p[0], token)]
         if not rows:
@@ -505,6 +523,39 @@ class Engine:
             [(k.index_select(0, index)[:, :, first:], v.index_select(0, index)[:, :, first:]) for k, v in layers],
             sub_mask[:, first:],
         )
+
+    def _seed(self, r: Request) -> None:
+        """Give a sampled request its own generator (seeded if it asked)."""
+        import torch
+
+        if r.params.temperature > 0:
+            r.generator = torch.Generator(device=self.device)
+            if r.params.seed is not None:
+                r.generator.manual_seed(r.params.seed)
+            else:
+                r.generator.seed()
+
+    def _prefill_fast(self, plans: list) -> None:
+        """Prefill prompts into the next free rows of the lean decoder's cache in one
+        pass (each after its cached prefix, copied in), pick their first tokens, and add
+        them to the running batch. A request that ends on its first token gives its row
+        back: the rows after it move up, so the running rows stay 0..B-1."""
+        base = len(self._rows)
+        rows = list(range(base, base + len(plans)))
+        logits = self._fast.prefill_many(
+            rows, [ids for _, ids, _, _ in plans], [reuse for _, _, reuse, _ in plans], [p for _, _, _, p in plans]
+        )
+        for row, (r, ids, reuse, _) in zip(rows, plans):
+            self.stats.prefill_tokens += len(ids) - reuse
+            if 0 < len(ids) <= self._prefix.max_tokens:
+                self._prefix.store(ids, self._fast.keys_values(row, len(ids)))
+            r.length = len(ids)
+            self._seed(r)
+        tokens = self._pick(logits, [p[0] for p in plans])
+        for row, (r, *_), token in zip(rows, plans, tokens):
+            if self._accept(r, token):
+                self._fast.move(row, len(self._rows), r.length)  # rows ascend: nothing is overwritten early
+                self._rows.append(r)
 
     def _join(self, requests: list[Request], layers: list[tuple[Any, Any]], new_mask) -> None:
         """Add prefilled rows to the running batch, left-padding whichever side is
@@ -539,11 +590,16 @@ class Engine:
         import torch
 
         rows = self._rows
-        input_ids = torch.tensor([[r.last_token] for r in rows], device=self.device)
-        positions = torch.tensor([[r.length] for r in rows], device=self.device)
-        mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=torch.long, device=self.device)], dim=1)
-        logits, self._cache = self._forward(input_ids, mask, positions, self._cache)
-        self._mask = mask
+        if self._fast is not None:
+            ids = torch.tensor([r.last_token for r in rows], device=self.device)
+            positions = torch.tensor([r.length for r in rows], device=self.device)
+            logits = self._fast.step(ids, positions)
+        else:
+            input_ids = torch.tensor([[r.last_token] for r in rows], device=self.device)
+            positions = torch.tensor([[r.length] for r in rows], device=self.device)
+            mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=torch.long, device=self.device)], dim=1)
+            logits, self._cache = self._forward(input_ids, mask, positions, self._cache)
+            self._mask = mask
         self.stats.decode_steps += 1
         self.stats.decode_tokens += len(rows)
         self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(rows))
@@ -560,6 +616,15 @@ class Engine:
 
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
+            if self._fast is not None:
+                self._fast.release()  # an outsized cache goes back while idle
+            return
+        if self._fast is not None:
+            # Pack the survivors into rows 0..len(keep)-1. keep is ascending, so row
+            # keep[i] >= i is read before anything is written over it.
+            for i, k in enumerate(keep):
+                self._fast.move(k, i, self._rows[k].length)
+            self._rows = [self._rows[i] for i in keep]
             return
         index = torch.tensor(keep, device=self.device)
         self._rows = [self._rows[i] for i in keep]

@@ -78,6 +78,9 @@ class ServedModel:
     name: str
     engine: Engine
     loaded: Any  # mgpt.llm.generate.LoadedModel
+    #: The forward path the engine runs: ``hf``, or the lean decoder (``fast``,
+    #: ``fast-int8``, ``fast-int4``), as :func:`load_served_model` settled it.
+    decoder: str = "hf"
 
     @property
     def context(self) -> int | None:
@@ -102,6 +105,15 @@ class ServedModel:
         return list(ids)
 
 
+#: The forward path serve uses unless told: mgpt's lean decoder with int4 weights, for
+#: Llama-family models on the CPU (others, and CUDA, run the HF model).
+DEFAULT_DECODER = "fast-int4"
+#: What ``--decoder`` takes: generate's decoders, plus ``fast-w8a8`` (int8 weights and
+#: per-row int8 activations: batches scale better on x86, at some quality; see
+#: :func:`mgpt.llm.fastllama._w8a8_linear` and docs/benchmarks.md).
+SERVE_DECODERS = ("hf", "fast", "fast-int8", "fast-int4", "fast-w8a8")
+
+
 def load_served_model(
     path: str | Path,
     *,
@@ -109,11 +121,34 @@ def load_served_model(
     device: str | None = None,
     max_batch: int = 16,
     prefix_cache_tokens: int = 8192,
+    decoder: str | None = None,
+    threads: int | None = None,
 ) -> ServedModel:
-    """Load the checkpoint in ``path`` and start an engine on it."""
+    """Load the checkpoint in ``path`` and start an engine on it.
+
+    ``decoder`` (default ``$MGPT_DECODER``, else :data:`DEFAULT_DECODER`): ``hf`` runs
+    the HF model; ``fast``, ``fast-int8`` and ``fast-int4`` run mgpt's lean decoder (fp32,
+    int8 or int4 weights; ``fast-w8a8`` int8 weights and activations) where it applies: a Llama, Mistral or Qwen2 model on the CPU.
+    Elsewhere (other architectures, CUDA, where the int kernels do not run) the HF model
+    serves and :attr:`ServedModel.decoder` says ``hf``. ``threads``: torch's intra-op
+    threads (default :func:`~mgpt.llm.generate.pick_threads`: the cores not already busy).
+    """
+    import os
+
+    from .fastllama import FastLlama, FastLlamaError
     from .generate import _eos_ids, load_model
 
-    loaded = load_model(path, device=device)
+    decoder = decoder or os.environ.get("MGPT_DECODER") or DEFAULT_DECODER
+    if decoder not in SERVE_DECODERS:
+        raise ModelConfigError(f"unknown decoder {decoder!r}: choose one of {', '.join(SERVE_DECODERS)}")
+    loaded = load_model(path, device=device, threads=threads)
+    fast = None
+    if decoder != "hf" and loaded.device == "cpu":
+        quant = {"fast": None, "fast-int8": "int8", "fast-int4": "int4", "fast-w8a8": "w8a8"}[decoder]
+        try:
+            fast = FastLlama.from_model(loaded.model, quant=quant, device="cpu")
+        except FastLlamaError as exc:
+            log.info("serving with the HF model: %s", exc)
     engine = Engine(
         loaded.model,
         loaded.tokenizer,
@@ -121,8 +156,11 @@ def load_served_model(
         max_batch=max_batch,
         context=loaded.max_positions,
         prefix_cache_tokens=prefix_cache_tokens,
+        fast=fast,
     )
-    return ServedModel(name=name or Path(loaded.path).name, engine=engine, loaded=loaded)
+    return ServedModel(
+        name=name or Path(loaded.path).name, engine=engine, loaded=loaded, decoder=decoder if fast else "hf"
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -282,3 +282,149 @@ def test_bench_decode_runs_end_to_end(tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert quality.returncode == 0, quality.stderr[-2000:]
     assert "int4 + int8 head" in quality.stdout and "perplexity" in quality.stdout
+
+
+# --------------------------------------------------------------------------- batched
+
+
+def _batched_greedy(batch, prompts, steps, rows=None):
+    """Greedy decoding of ``prompts`` together through a FastBatch (row i = prompt i):
+    prefill each, then ``steps - 1`` batched steps; the new tokens per prompt."""
+    out, lens = [], []
+    with torch.inference_mode():
+        for row, p in enumerate(prompts):
+            out.append([int(batch.prefill(row, p[0]).argmax())])
+            lens.append(p.shape[1])
+        for _ in range(steps - 1):
+            logits = batch.step(torch.tensor([t[-1] for t in out]), torch.tensor(lens))
+            for i in range(len(prompts)):
+                out[i].append(int(logits[i].argmax()))
+                lens[i] += 1
+    return out
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_batched_steps_equal_single_stream(kind, tiny):
+    """Rows of different lengths decoded together give each row's single-stream answer."""
+    model = tiny if kind == "llama" else _tiny(kind)
+    fast = FastLlama.from_model(model)
+    prompts = [_prompt(n, seed) for n, seed in ((17, 1), (3, 2), (40, 3), (1, 4))]
+    alone = [fast.generate(p, max_new_tokens=20).tokens for p in prompts]
+    assert _batched_greedy(fast.batch(4), prompts, 20) == alone
+    assert alone[0] == _hf_greedy(model, prompts[0], 20)
+
+
+def test_batch_grows_rows_and_positions_and_keeps_what_it_holds(tiny):
+    fast = FastLlama.from_model(tiny, max_positions=600)
+    batch = fast.batch(8)
+    prompts = [_prompt(n, seed) for n, seed in ((5, 1), (9, 2), (7, 3))]
+    out = _batched_greedy(batch, prompts, 3)
+    assert batch.capacity == (4, 256)  # rows in powers of two, positions in steps of 256
+    # Growing to more rows and positions copies the stored rows: decoding goes on exactly.
+    batch.ensure(8, 300)
+    assert batch.capacity == (8, 512)
+    batch.ensure(2, 590)
+    assert batch.capacity == (8, 600)  # capped at max_positions
+    with pytest.raises(ValueError, match="at most 8"):
+        batch.ensure(9, 10)
+    with pytest.raises(ValueError, match="at most 600"):
+        batch.ensure(1, 601)
+    with torch.inference_mode():
+        logits = batch.step(torch.tensor([t[-1] for t in out]), torch.tensor([p.shape[1] + 2 for p in prompts]))
+    full = [fast.generate(p, max_new_tokens=4).tokens for p in prompts]
+    assert [int(x) for x in logits.argmax(-1)] == [f[3] for f in full]
+
+
+def test_batch_move_and_prefix_copy(tiny):
+    """A row moved to another keeps decoding as before; a prompt prefilled after a copied
+    prefix equals one prefilled whole."""
+    fast = FastLlama.from_model(tiny)
+    batch = fast.batch(4)
+    a, b = _prompt(12, 5), _prompt(6, 6)
+    ref = fast.generate(b, max_new_tokens=5).tokens
+    with torch.inference_mode():
+        batch.prefill(0, a[0])
+        first = int(batch.prefill(1, b[0]).argmax())
+        batch.move(1, 0, b.shape[1])  # row 0 (a) leaves; b moves up into it
+        got, pos = [first], b.shape[1]
+        for _ in range(4):
+            got.append(int(batch.step(torch.tensor([got[-1]]), torch.tensor([pos]))[0].argmax()))
+            pos += 1
+        assert got == ref
+        kv = batch.keys_values(1, 8)  # row 1 still holds b's keys/values
+        assert kv[0].shape == (3, 2, 8, 16)
+        whole = batch.prefill(2, a[0])
+        prefix = batch.keys_values(2, 8)
+        again = batch.prefill(3, a[0], start=8, prefix=prefix)
+        assert torch.allclose(whole, again, atol=1e-5)
+        with pytest.raises(ValueError, match="at least one token"):
+            batch.prefill(3, a[0], start=12, prefix=prefix)
+
+
+def test_quantized_batched_steps_agree_with_single_stream(tiny):
+    """int4 rows decoded together: the packed kernels take M = rows; each row's answer
+    matches its single-stream answer (measured: all tokens)."""
+    fast = FastLlama.from_model(tiny, quant="int4")
+    prompts = [_prompt(n, seed) for n, seed in ((17, 1), (4, 2), (30, 3))]
+    alone = [fast.generate(p, max_new_tokens=16).tokens for p in prompts]
+    together = _batched_greedy(fast.batch(3), prompts, 16)
+    same = sum(x == y for a, t in zip(alone, together) for x, y in zip(a, t)) / sum(map(len, alone))
+    assert same >= 0.9, (alone, together)
+
+
+@pytest.mark.skipif("fbgemm" not in torch.backends.quantized.supported_engines, reason="w8a8 needs fbgemm (x86)")
+def test_w8a8_rows_do_not_depend_on_their_batch(tiny):
+    """w8a8 quantizes activations per row, pinned so fbgemm's one scale per call is the
+    same for any batch: a row's logits are bit for bit the same alone or with others."""
+    fast = FastLlama.from_model(tiny, quant="w8a8")
+    batch = fast.batch(4)
+    prompts = [_prompt(n, seed) for n, seed in ((9, 1), (14, 2), (5, 3))]
+    with torch.inference_mode():
+        for row, p in enumerate(prompts):
+            batch.prefill(row, p[0])
+        ids = torch.tensor([7, 8, 9])
+        pos = torch.tensor([p.shape[1] for p in prompts])
+        together = batch.step(ids, pos)
+        alone = batch.step(ids[:1], pos[:1])  # row 0 again, by itself (same position: rewritten)
+    assert torch.equal(alone[0], together[0])
+    # Close to the model on the weights it multiplies by: activation rounding on top.
+    ref_model = _dequantized_copy(tiny, "w8a8")
+    ids = _prompt(60, 7)
+    with torch.no_grad():
+        ref = ref_model(ids).logits[0]
+    got = fast.logits(ids)
+    assert float((got - ref).norm() / ref.norm()) < 0.05
+    assert float((got.argmax(-1) == ref.argmax(-1)).float().mean()) >= 0.9
+
+
+def test_prefill_many_equals_prefills_one_by_one(tiny):
+    """Several prompts prefilled in one pass (one of them after a cached prefix) give the
+    logits and keys/values of prefilling each alone."""
+    fast = FastLlama.from_model(tiny)
+    prompts = [_prompt(n, seed)[0] for n, seed in ((11, 1), (3, 2), (25, 3))]
+    one = fast.batch(4)
+    with torch.inference_mode():
+        alone = torch.stack([one.prefill(row, p) for row, p in enumerate(prompts)])
+        prefix = one.keys_values(2, 20)  # the third prompt's first 20 positions
+        many = fast.batch(4)
+        together = many.prefill_many([0, 1, 2], prompts, [0, 0, 20], [None, None, prefix])
+    assert torch.allclose(alone, together, atol=1e-4)
+    assert torch.equal(alone.argmax(-1), together.argmax(-1))
+    for row, p in enumerate(prompts):
+        k1, v1 = one.keys_values(row, p.numel())
+        k2, v2 = many.keys_values(row, p.numel())
+        assert torch.allclose(k1, k2, atol=1e-5) and torch.allclose(v1, v2, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one token"):
+        many.prefill_many([3], [prompts[1]], [3], [prefix])
+
+
+def test_an_outsized_batch_cache_is_released_when_idle(tiny):
+    fast = FastLlama.from_model(tiny, max_positions=2048)
+    batch = fast.batch(2)
+    batch.ensure(2, 100)
+    assert not batch.release() and batch.capacity == (2, 256)  # small: kept for the next requests
+    batch.ensure(2, 1500)
+    assert batch.release() and batch.capacity == (0, 0)
+    with torch.inference_mode():  # and it comes back on demand
+        logits = batch.prefill(0, _prompt(5)[0])
+    assert logits.shape == (VOCAB,) and batch.capacity == (1, 256)

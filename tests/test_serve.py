@@ -409,3 +409,40 @@ def test_mgpt_run_against_mgpt_serve(tmp_path):
     assert "Traceback" not in run.stderr
     if run.returncode != 2:
         assert f"model calls" in run.stderr + run.stdout
+
+
+def test_serve_picks_the_lean_decoder_for_llama_on_cpu_and_hf_when_asked(checkpoint, monkeypatch):
+    """The default forward path is the lean decoder with int4 weights (a Llama on the
+    CPU); --decoder hf (or $MGPT_DECODER) keeps the HF model; a wrong name is refused."""
+    from mgpt.llm.errors import ModelConfigError
+
+    monkeypatch.delenv("MGPT_DECODER", raising=False)
+    default = load_served_model(checkpoint, name=NAME, device="cpu", threads=1)
+    assert default.decoder == "fast-int4" and default.engine._fast is not None
+    monkeypatch.setenv("MGPT_DECODER", "hf")
+    plain = load_served_model(checkpoint, name=NAME, device="cpu", threads=1)
+    assert plain.decoder == "hf" and plain.engine._fast is None
+    fp32 = load_served_model(checkpoint, name=NAME, device="cpu", decoder="fast", threads=1)
+    assert fp32.decoder == "fast"
+    # fp32 lean decoder and the HF model give the same greedy answer.
+    prompt = plain.prompt_ids([{"role": "user", "content": "hello"}])
+    try:
+        from mgpt.llm.engine import SamplingParams
+
+        a = plain.engine.generate([prompt], SamplingParams(max_tokens=10, ignore_eos=True))[0]
+        b = fp32.engine.generate([prompt], SamplingParams(max_tokens=10, ignore_eos=True))[0]
+    finally:
+        plain.engine.stop()
+        fp32.engine.stop()
+    assert a.token_ids == b.token_ids
+    with pytest.raises(ModelConfigError, match="unknown decoder"):
+        load_served_model(checkpoint, decoder="turbo")
+
+
+def test_serve_cli_refuses_an_unknown_decoder(checkpoint):
+    from typer.testing import CliRunner
+
+    from mgpt.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "-m", f"hf:{checkpoint}", "--decoder", "turbo", "--threads", "1"])
+    assert result.exit_code == 2 and "unknown decoder" in result.output

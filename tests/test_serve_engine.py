@@ -2,7 +2,9 @@
 
 Tiny random models built from a config (a Llama with rotary positions and grouped KV
 heads, and a GPT-2 with learned positions); the byte-level tokenizer of
-:func:`make_tiny_checkpoint` decodes their tokens.
+:func:`make_tiny_checkpoint` decodes their tokens. Most tests run twice: on the HF
+forward path and on the lean decoder's batched path (``path="fast"``, fp32 so answers
+are exact; the lean decoder takes Llama-family models only, so GPT-2 runs on HF only).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the engine needs the [train] extra")
 
 from mgpt.llm.engine import Engine, SamplingParams, wait_idle
+from mgpt.llm.fastllama import FastLlama
 from mgpt.llm.eval.testing import make_tiny_checkpoint
 
 # Prompts of different lengths (1 to 23 tokens) so rows are padded differently.
@@ -69,10 +72,20 @@ def model(request, tokenizer):
     return (_llama if request.param == "llama" else _gpt2)(len(tokenizer))
 
 
-def _engine(model, tokenizer, **kw):
+@pytest.fixture(params=["hf", "fast"])
+def path(request):
+    """Which forward path the engine runs: the HF model or the lean decoder."""
+    return request.param
+
+
+def _engine(model, tokenizer, path="hf", **kw):
     kw.setdefault("max_batch", 8)
-    context = getattr(model.config, "max_position_embeddings", None) or model.config.n_positions
-    return Engine(model, tokenizer, context=context, **kw)
+    if path == "fast":
+        if model.config.model_type != "llama":
+            pytest.skip("the lean decoder runs Llama-family models only")
+        kw["fast"] = FastLlama.from_model(model)
+    kw.setdefault("context", getattr(model.config, "max_position_embeddings", None) or model.config.n_positions)
+    return Engine(model, tokenizer, **kw)
 
 
 def _hf_greedy(model, prompt, n):
@@ -82,16 +95,16 @@ def _hf_greedy(model, prompt, n):
     return out[0, len(prompt):].tolist()
 
 
-def test_batched_greedy_equals_unbatched_and_transformers(model, tokenizer):
+def test_batched_greedy_equals_unbatched_and_transformers(model, tokenizer, path):
     params = SamplingParams(max_tokens=12)
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         batched = engine.generate(PROMPTS, params)
         assert engine.stats.max_batch_seen == len(PROMPTS)  # they really ran together
     finally:
         engine.stop()
     for prompt, b in zip(PROMPTS, batched):
-        alone = _engine(model, tokenizer, prefix_cache_tokens=0)
+        alone = _engine(model, tokenizer, path, prefix_cache_tokens=0)
         try:
             (single,) = alone.generate([prompt], params)
         finally:
@@ -102,11 +115,11 @@ def test_batched_greedy_equals_unbatched_and_transformers(model, tokenizer):
         assert b.text == tokenizer.decode(b.token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
-def test_requests_join_and_leave_a_running_batch(model, tokenizer):
+def test_requests_join_and_leave_a_running_batch(model, tokenizer, path):
     """Continuous batching: requests of different lengths arrive while others decode;
     each answer still equals its answer alone."""
     lengths = [20, 5, 14, 9, 3, 16]
-    engine = _engine(model, tokenizer, prefix_cache_tokens=0).start()
+    engine = _engine(model, tokenizer, path, prefix_cache_tokens=0).start()
     results: dict[int, list[int]] = {}
     done = threading.Event()
 
@@ -135,12 +148,12 @@ def test_requests_join_and_leave_a_running_batch(model, tokenizer):
         assert results[i] == _hf_greedy(model, prompt, n), i
 
 
-def test_prefix_cache_reuses_a_shared_start(tokenizer):
+def test_prefix_cache_reuses_a_shared_start(tokenizer, path):
     model = _llama(len(tokenizer))
     system = list(range(30, 70))  # a 40-token "system prompt"
     prompts = [system + [5, 6, 7], system + [9, 10], system + [11, 12, 13, 14]]
     params = SamplingParams(max_tokens=8)
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         first = engine.generate(prompts[:1], params)[0]
         rest = engine.generate(prompts[1:], params)
@@ -152,7 +165,7 @@ def test_prefix_cache_reuses_a_shared_start(tokenizer):
     for prompt, r in zip(prompts, [first] + rest):
         assert r.token_ids == _hf_greedy(model, prompt, 8)
     # One batched prefill mixing rows with and without a cached prefix, of other lengths.
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     mixed = [system + [21, 22], [99, 98, 97], system[:25] + [1], PROMPTS[3]]
     try:
         engine.generate(prompts[:1], params)
@@ -163,7 +176,7 @@ def test_prefix_cache_reuses_a_shared_start(tokenizer):
     for prompt, r in zip(mixed, out):
         assert r.token_ids == _hf_greedy(model, prompt, 8)
     # The same prompt again reuses all but the last token (which must run for the logits).
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         engine.generate(prompts[:1], params)
         again = engine.generate(prompts[:1], params)[0]
@@ -172,9 +185,9 @@ def test_prefix_cache_reuses_a_shared_start(tokenizer):
     assert again.cached_tokens == len(prompts[0]) - 1 and again.token_ids == first.token_ids
 
 
-def test_prefix_cache_is_bounded(tokenizer):
+def test_prefix_cache_is_bounded(tokenizer, path):
     model = _llama(len(tokenizer))
-    engine = _engine(model, tokenizer, prefix_cache_tokens=20)
+    engine = _engine(model, tokenizer, path, prefix_cache_tokens=20)
     try:
         engine.generate([list(range(10, 25)), list(range(40, 55))], SamplingParams(max_tokens=2))
         assert engine._prefix._tokens <= 20
@@ -182,10 +195,10 @@ def test_prefix_cache_is_bounded(tokenizer):
         engine.stop()
 
 
-def test_seeded_sampling_repeats_batched_or_not(tokenizer):
+def test_seeded_sampling_repeats_batched_or_not(tokenizer, path):
     model = _llama(len(tokenizer))
     params = [SamplingParams(max_tokens=10, temperature=0.9, top_p=0.9, top_k=50, seed=s) for s in (1, 2, 3)]
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         batched = engine.generate(PROMPTS[:3], params)
         alone = [engine.generate([p], [sp])[0] for p, sp in zip(PROMPTS[:3], params)]
@@ -195,9 +208,9 @@ def test_seeded_sampling_repeats_batched_or_not(tokenizer):
     assert len({tuple(b.token_ids) for b in batched}) > 1
 
 
-def test_stop_strings_cut_the_answer(tokenizer):
+def test_stop_strings_cut_the_answer(tokenizer, path):
     model = _llama(len(tokenizer))
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         (free,) = engine.generate([PROMPTS[0]], SamplingParams(max_tokens=16))
         text = free.text
@@ -214,7 +227,7 @@ def test_stop_strings_cut_the_answer(tokenizer):
     assert request.done_reason == "stop"
 
 
-def test_constraint_hook_limits_the_tokens(tokenizer):
+def test_constraint_hook_limits_the_tokens(tokenizer, path):
     model = _llama(len(tokenizer))
     allowed = torch.zeros(len(tokenizer), dtype=torch.bool)
     allowed[[40, 41, 42]] = True
@@ -224,7 +237,7 @@ def test_constraint_hook_limits_the_tokens(tokenizer):
         seen.append(list(generated))
         return allowed if len(generated) % 2 == 0 else None  # None: no restriction this step
 
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         (r,) = engine.generate([PROMPTS[1]], SamplingParams(max_tokens=6, constraint=constraint))
     finally:
@@ -233,11 +246,11 @@ def test_constraint_hook_limits_the_tokens(tokenizer):
     assert seen[:3] == [[], r.token_ids[:1], r.token_ids[:2]]
 
 
-def test_eos_ends_an_answer_unless_ignored(tokenizer):
+def test_eos_ends_an_answer_unless_ignored(tokenizer, path):
     model = _llama(len(tokenizer))
-    (free,) = _engine(model, tokenizer).generate([PROMPTS[2]], SamplingParams(max_tokens=10))
+    (free,) = _engine(model, tokenizer, path).generate([PROMPTS[2]], SamplingParams(max_tokens=10))
     eos = free.token_ids[3]
-    engine = _engine(model, tokenizer, eos_ids=[eos])
+    engine = _engine(model, tokenizer, path, eos_ids=[eos])
     try:
         (stopped,) = engine.generate([PROMPTS[2]], SamplingParams(max_tokens=10))
         (ignored,) = engine.generate([PROMPTS[2]], SamplingParams(max_tokens=10, ignore_eos=True))
@@ -247,9 +260,9 @@ def test_eos_ends_an_answer_unless_ignored(tokenizer):
     assert ignored.finish_reason == "length" and ignored.token_ids == free.token_ids
 
 
-def test_context_length_ends_with_length(tokenizer):
+def test_context_length_ends_with_length(tokenizer, path):
     model = _llama(len(tokenizer))
-    engine = Engine(model, tokenizer, context=12)
+    engine = _engine(model, tokenizer, path, context=12)
     try:
         (r,) = engine.generate([list(range(5, 15))], SamplingParams(max_tokens=50))
         with pytest.raises(ValueError, match="at most 12"):
@@ -259,9 +272,9 @@ def test_context_length_ends_with_length(tokenizer):
     assert r.finish_reason == "length" and r.prompt_tokens + r.completion_tokens <= 12
 
 
-def test_cancel_and_stop_end_requests(tokenizer):
+def test_cancel_and_stop_end_requests(tokenizer, path):
     model = _llama(len(tokenizer))
-    engine = _engine(model, tokenizer).start()
+    engine = _engine(model, tokenizer, path).start()
     events = []
     first = engine.submit(PROMPTS[0], SamplingParams(max_tokens=10_000, ignore_eos=True), events.append)
     second = engine.submit(PROMPTS[1], SamplingParams(max_tokens=10_000, ignore_eos=True), events.append)
@@ -281,8 +294,8 @@ def test_cancel_and_stop_end_requests(tokenizer):
     assert [e.finish_reason for e in events if e.finished] == ["cancelled", "cancelled"]
 
 
-def test_bad_sampling_params_are_refused(tokenizer):
-    engine = _engine(_llama(len(tokenizer)), tokenizer)
+def test_bad_sampling_params_are_refused(tokenizer, path):
+    engine = _engine(_llama(len(tokenizer)), tokenizer, path)
     for bad in (SamplingParams(max_tokens=0), SamplingParams(temperature=-1), SamplingParams(top_p=0)):
         with pytest.raises(ValueError):
             engine.submit([1, 2], bad, lambda e: None)
@@ -290,7 +303,7 @@ def test_bad_sampling_params_are_refused(tokenizer):
         engine.submit([], SamplingParams(), lambda e: None)
 
 
-def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_request(tokenizer):
+def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_request(tokenizer, path):
     model = _llama(len(tokenizer))
     budgets = []
 
@@ -311,7 +324,7 @@ def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_re
             raise RuntimeError("grammar exploded")
         return None
 
-    engine = _engine(model, tokenizer)
+    engine = _engine(model, tokenizer, path)
     try:
         closing, failed, plain = engine.generate(
             [PROMPTS[0], PROMPTS[1], PROMPTS[2]],
@@ -324,3 +337,29 @@ def test_a_masking_constraint_sees_the_budget_and_a_failing_one_ends_only_its_re
     assert closing.token_ids[-3:] == [50, 50, 50] and closing.finish_reason == "length"
     assert failed.finish_reason == "error" and "grammar exploded" in failed.error and len(failed.token_ids) == 2
     assert plain.finish_reason == "length" and plain.token_ids == _hf_greedy(model, PROMPTS[2], 8)
+
+
+def test_a_request_ending_on_its_first_token_leaves_the_others_exact(tokenizer, path):
+    """Prompts admitted together prefill in one pass; one that stops at once (EOS first)
+    gives its row back and the rows after it still decode their own answers."""
+    model = _llama(len(tokenizer))
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[2], PROMPTS[3]]
+    engine = _engine(model, tokenizer, path)
+    try:
+        free = engine.generate(prompts, SamplingParams(max_tokens=6))
+    finally:
+        engine.stop()
+    eos = free[1].token_ids[0]  # the second prompt's first token ends it
+    engine = _engine(model, tokenizer, path, eos_ids=[eos])
+    try:
+        out = engine.generate(prompts, SamplingParams(max_tokens=6))
+    finally:
+        engine.stop()
+    assert out[1].finish_reason == "stop" and out[1].token_ids == []
+    for prompt, r in zip(prompts, out):
+        if prompt is prompts[1]:
+            continue
+        want = _hf_greedy(model, prompt, 6)
+        if eos in want:
+            want = want[: want.index(eos)]
+        assert r.token_ids == want
