@@ -1,0 +1,651 @@
+"""The learning loop on the embedded model: base -> distil -> RFT -> DPO, measured after each step.
+
+Per seed (its own training shuffle and its own sampling), starting from ``--model``:
+
+0. **base**: the model as given.
+1. **distil**: full fine-tune (``mgpt.llm.train.sft``) on (i) the golden transcripts' model
+   calls, converted by ``mgpt.llm.train.distil`` with some runs held out (split by run), and
+   (ii) expert demonstrations: the task bank's TRAIN split, the engineer's prompt answered
+   by the reference solution in one ```python block. Never a test-split task.
+2. **rft** (from 1): ``--k`` answers per train task at ``--rft-temperature``, each checked
+   against the hidden tests, the distinct passing ones fine-tuned on.
+3. **dpo** (from 2): ``--k`` fresh answers per train task from the step-2 model; passing vs
+   failing answers to the same prompt are the DPO pairs (``mgpt.llm.train.dpo``).
+
+After every step, two measures, nothing constrained:
+
+- **pass@1** on the held-out TEST split (64 tasks; the ``dates`` and ``recursion`` families
+  are never trained on), estimated as the mean of c/n over ``--n`` sampled answers per task
+  at ``--temperature``, plus greedy pass@1; split into seen and held-out families;
+- **structured first-try rate**: the company's structured questions (the product manager's
+  PRD request for each of a list of ideas none of the golden runs had, built by the real
+  ``WritePRD`` action, plus the PRD/design/task calls of the golden runs held out of
+  distillation), answered once, unconstrained, and parsed with the parser and pydantic
+  schema the roles use (``extract_json`` + ``model_validate``): the share that parses.
+
+Sampling: on CUDA, HF ``generate`` batched (left padding, prompts x samples per call);
+on CPU, FastLlama (int4 by default) one answer at a time, so CPU runs are small.
+Checking: ``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a
+deadline per answer, no pytest start-up), ``--workers`` at a time; the sandbox is
+``$MGPT_SANDBOX`` (bubblewrap by default; ``none`` where there is no bubblewrap), and the
+run prints and records which.
+
+    # the GPU run (H200, 16 cores): see docs/benchmarks.md for the figures
+    MGPT_SANDBOX=none PYTHONUNBUFFERED=1 python3 benchmarks/bench_loop.py \\
+        --model /path/to/smollm2-135m-instruct --device cuda --seeds 1 2 3 --out $OUT/loop --max-minutes 6
+
+    # a small CPU run
+    PYTHONPATH=. python3 benchmarks/bench_loop.py --model /tmp/local_home/models/smollm2-135m-instruct \\
+        --device cpu --seeds 1 --test-tasks 6 --train-tasks 8 --n 2 --k 2 --ideas 2 --struct-n 1 ...
+
+Writes ``--out/summary.json`` after every evaluation (so a run stopped at its deadline
+keeps what it did), ``--out/table.md`` at the end, and per seed the training data
+(``seed<S>/distil/``, ``rft_train.jsonl``, ``dpo_pairs.jsonl``) and the checked samples.
+Models go under ``--work`` (default a temporary folder) and are deleted when no longer needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+STEPS = ("base", "distil", "rft", "dpo")
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
+
+#: Ideas for the structured-answer eval: small projects none of the golden runs is about.
+IDEAS = [
+    "A command-line tip calculator that splits a bill between friends.",
+    "A password strength checker that explains what is missing.",
+    "A tool that renames photos by the date in their file name.",
+    "A flashcard quiz for vocabulary stored in a CSV file.",
+    "A habit tracker that records daily check-ins and shows streaks.",
+    "A markdown table formatter that aligns the columns.",
+    "A countdown timer for the terminal with a pause key.",
+    "A recipe scaler that converts ingredient amounts for N servings.",
+    "A tool that finds duplicate files in a folder by content hash.",
+    "A simple expense splitter for a shared flat.",
+    "A Roman numeral converter in both directions.",
+    "A library that validates and formats IBAN bank account numbers.",
+    "A command-line dice roller that understands notation like 3d6+2.",
+    "A tiny key-value store that persists to a JSON file.",
+    "A tool that reports the word count and reading time of text files.",
+    "A grade book that computes averages and letter grades per student.",
+    "A URL shortener library with an in-memory mapping.",
+    "A matrix calculator for addition and multiplication from the command line.",
+    "A plant watering scheduler that says which plants need water today.",
+    "A tool that converts CSV files to JSON lines.",
+    "A reading list manager with tags and a 'next book' suggestion.",
+    "A parking lot simulator that tracks free spaces by size.",
+    "A tool that checks a text file for lines longer than a limit.",
+    "A quiz scorer that reads answers and an answer key and prints the score.",
+]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class OutOfTime(Exception):
+    """--max-minutes is up: stop cleanly with what is done."""
+
+
+class Clock:
+    def __init__(self, max_minutes: float | None):
+        self.start = time.monotonic()
+        self.deadline = self.start + max_minutes * 60 if max_minutes else None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def check(self, what: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime(f"--max-minutes reached before {what}")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+class Sampler:
+    """Answers to chat prompts from one model folder: ``sample(prompts, n, temperature, seed)``
+    returns n texts per prompt (temperature 0: greedy, one distinct answer repeated)."""
+
+    def __init__(self, model_dir: Path, args, clock: Clock):
+        import torch
+
+        from mgpt.llm.train.sft import load_model_folder
+
+        self.args, self.clock = args, clock
+        model, self.tok = load_model_folder(model_dir)
+        model.eval()
+        self.cuda = args.device == "cuda"
+        if self.cuda:
+            self.model = model.to("cuda", dtype=torch.bfloat16)
+            self.fast = None
+        else:
+            from mgpt.llm.fastllama import FastLlama
+
+            quant = None if args.quant == "none" else args.quant
+            self.fast = FastLlama.from_model(model, quant=quant, threads=args.threads)
+            self.model = None
+        eos = {self.tok.eos_token_id}
+        self.eos = sorted(i for i in eos if i is not None)
+        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.eos[0]
+
+    def text(self, messages) -> str:
+        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def sample(self, prompts, n: int, temperature: float, seed: int, max_new_tokens: int) -> list[list[str]]:
+        if self.cuda:
+            return self._sample_hf(prompts, n, temperature, seed, max_new_tokens)
+        return self._sample_fast(prompts, n, temperature, seed, max_new_tokens)
+
+    def _sample_fast(self, prompts, n, temperature, seed, max_new_tokens):
+        out = []
+        for p_i, messages in enumerate(prompts):
+            self.clock.check("the next answer")
+            ids = self.tok(self.text(messages), add_special_tokens=False)["input_ids"]
+            answers = []
+            for j in range(n if temperature > 0 else 1):
+                g = self.fast.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                                       eos_ids=self.eos, seed=seed * 1_000_003 + p_i * 1009 + j)
+                answers.append(self.tok.decode(g.tokens, skip_special_tokens=True))
+            out.append(answers if temperature > 0 else answers * n)
+        return out
+
+    def _sample_hf(self, prompts, n, temperature, seed, max_new_tokens):
+        import torch
+
+        reps = n if temperature > 0 else 1
+        jobs = [(i, self.text(m)) for i, m in enumerate(prompts) for _ in range(reps)]
+        # Similar lengths together: less padding per batch.
+        order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][1]))
+        texts_out: list[str | None] = [None] * len(jobs)
+        self.tok.padding_side = "left"
+        torch.manual_seed(seed)
+        bs = self.args.gen_batch
+        for start in range(0, len(order), bs):
+            self.clock.check("the next generate batch")
+            idx = order[start:start + bs]
+            enc = self.tok([jobs[j][1] for j in idx], return_tensors="pt", padding=True,
+                           add_special_tokens=False).to("cuda")
+            kw = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else \
+                dict(do_sample=False)
+            with torch.no_grad():
+                gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=self.pad,
+                                          eos_token_id=self.eos, **kw)
+            for row, j in zip(gen[:, enc["input_ids"].shape[1]:], idx):
+                texts_out[j] = self.tok.decode(row, skip_special_tokens=True)
+        out: list[list[str]] = [[] for _ in prompts]
+        for (i, _), t in zip(jobs, texts_out):
+            out[i].append(t)
+        return [a if temperature > 0 else a * n for a in out]
+
+    def close(self) -> None:
+        self.model = self.fast = None
+        if self.cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_all(tasks, answers: list[list[str]], workers: int, timeout: float):
+    """Check every answer (``answers[i]`` for ``tasks[i]``) in parallel; rft.Sample per answer."""
+    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.train.rft import check_answer
+    from mgpt.workflows.code_eval import quick_check
+
+    jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
+    check = lambda t, code: quick_check(t, code, timeout=timeout)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda job: check_answer(job[0], job[1], check, extract_code), jobs))
+
+
+def code_eval(sampler: Sampler, tasks, args, seed: int) -> dict:
+    """pass@1 (mean c/n at --temperature) and greedy pass@1 on ``tasks``, by family."""
+    from mgpt.llm.eval.tasks import HELD_OUT_FAMILIES
+    from mgpt.llm.train.rft import prompt_messages
+
+    prompts = [prompt_messages(t) for t in tasks]
+    t0 = time.perf_counter()
+    sampled = check_all(tasks, sampler.sample(prompts, args.n, args.temperature, seed, args.max_new_tokens),
+                        args.workers, args.timeout)
+    per_task = {t.id: sum(s.passed for s in sampled[i * args.n:(i + 1) * args.n]) / args.n
+                for i, t in enumerate(tasks)}
+    res = {"pass1": statistics.mean(per_task.values()), "n": args.n, "temperature": args.temperature,
+           "per_task": per_task,
+           "no_code_block": sum(bool(s.error) for s in sampled) / len(sampled)}
+    if args.greedy:
+        greedy = check_all(tasks, sampler.sample(prompts, 1, 0.0, seed, args.max_new_tokens), args.workers,
+                           args.timeout)
+        res["greedy_pass1"] = sum(s.passed for s in greedy) / len(greedy)
+        res["greedy_per_task"] = {t.id: int(s.passed) for t, s in zip(tasks, greedy)}
+    fam = {}
+    for t in tasks:
+        fam.setdefault(t.family, []).append(per_task[t.id])
+    res["by_family"] = {f: round(statistics.mean(v), 4) for f, v in sorted(fam.items())}
+    for name, keep in (("seen_families", lambda t: t.family not in HELD_OUT_FAMILIES),
+                       ("held_out_families", lambda t: t.family in HELD_OUT_FAMILIES)):
+        vals = [per_task[t.id] for t in tasks if keep(t)]
+        res[name] = {"tasks": len(vals), "pass1": statistics.mean(vals) if vals else None}
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+# --------------------------------------------------------------------------- structured answers
+
+
+def prd_prompt(idea: str) -> list[dict[str, str]]:
+    """The messages the product manager sends for ``idea``, built by the real WritePRD action
+    (a model that records the request and stops), so the eval asks what the company asks."""
+    import asyncio
+
+    from mgpt.actions.base import ActionContext
+    from mgpt.actions.planning import WritePRD
+    from mgpt.agents.message import Message
+    from mgpt.llm.client import LLM
+    from mgpt.llm.testing import FunctionModel
+    from mgpt.roles.software import ProductManager
+
+    seen = []
+
+    class _Got(Exception):
+        pass
+
+    def record(messages, context):
+        seen.append([{"role": m.role, "content": m.content} for m in messages])
+        raise _Got
+
+    action = WritePRD().bind(LLM(FunctionModel(record), role="ProductManager"))
+    ctx = ActionContext(role_name="ProductManager", role_profile=ProductManager.profile,
+                        role_goal=ProductManager.goal, news=[Message(content=idea)])
+    try:
+        asyncio.run(action.run(ctx))
+    except _Got:
+        pass
+    if not seen:
+        raise RuntimeError("WritePRD asked nothing: the action changed; update prd_prompt")
+    return seen[0]
+
+
+def schema_of(messages):
+    """The pydantic schema a recorded structured request asks for (matched by its field list)."""
+    from mgpt.actions import documents
+    from mgpt.actions.base import describe_schema
+
+    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    for name in ("PRD", "SystemDesign", "TaskList", "ChangeRequest", "DesignChange"):
+        schema = getattr(documents, name, None)
+        if schema is not None and describe_schema(schema) in user:
+            return schema
+    return None
+
+
+def golden_structured(val_runs: list[str]) -> list[dict]:
+    """First-try structured requests of the held-out golden runs, with their schema."""
+    from mgpt.llm.replay import Transcript
+    from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
+
+    out = []
+    for run in val_runs:
+        for call in Transcript.load(Path(run)).calls:
+            msgs = [{"role": m.role, "content": m.content} for m in call.request]
+            users = [m["content"] for m in msgs if m["role"] == "user"]
+            if not any(STRUCTURED_MARK in u for u in users) or any(u.startswith(RETRY_MARK) for u in users):
+                continue
+            schema = schema_of(msgs)
+            if schema is not None:
+                out.append({"source": f"{Path(run).stem}:{call.action}", "messages": msgs, "schema": schema})
+    return out
+
+
+def parses(text: str, schema) -> bool:
+    from mgpt.actions.parsing import extract_json
+
+    try:
+        schema.model_validate(extract_json(text))
+    except ValueError:  # ParseError and pydantic's ValidationError
+        return False
+    return True
+
+
+def structured_eval(sampler: Sampler, items: list[dict], args, seed: int) -> dict:
+    t0 = time.perf_counter()
+    answers = sampler.sample([it["messages"] for it in items], args.struct_n, args.temperature, seed,
+                             args.struct_max_new_tokens)
+    ok = [[parses(a, it["schema"]) for a in group] for it, group in zip(items, answers)]
+    rate = lambda sel: statistics.mean(x for i, g in enumerate(ok) if sel(items[i]) for x in g)  # noqa: E731
+    res = {"rate": rate(lambda it: True), "prompts": len(items), "n": args.struct_n,
+           "ideas_rate": rate(lambda it: it["source"].startswith("idea")) if any(
+               it["source"].startswith("idea") for it in items) else None,
+           "golden_rate": rate(lambda it: not it["source"].startswith("idea")) if any(
+               not it["source"].startswith("idea") for it in items) else None,
+           "per_prompt": {it["source"]: sum(g) / len(g) for it, g in zip(items, ok)}}
+    if args.greedy:
+        g = sampler.sample([it["messages"] for it in items], 1, 0.0, seed, args.struct_max_new_tokens)
+        res["greedy_rate"] = statistics.mean(parses(a[0], it["schema"]) for it, a in zip(items, g))
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_config(args, seed: int, init_from: Path, out_dir: Path, **over):
+    from mgpt.llm.train.config import load_config
+
+    cfg = {"init_from": str(init_from), "out_dir": str(out_dir), "device": args.device, "seed": seed,
+           "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
+           "data.keep": "end", "optim.weight_decay": 0.0, "eval_iters": 2, "log_interval": 10,
+           "reinforce.k": args.k, "reinforce.temperature": args.rft_temperature,
+           "reinforce.max_new_tokens": args.max_new_tokens, "reinforce.timeout": args.timeout}
+    cfg.update(over)
+    return load_config(None, cfg)
+
+
+def distil_data(args, seed_dir: Path, train_tasks) -> dict:
+    """distil/train.jsonl: the golden runs' calls (train runs) + the train split's reference answers."""
+    from mgpt.llm.train.distil import distil
+    from mgpt.llm.train.rft import prompt_messages
+
+    d = distil([str(GOLDEN / "**" / "*.jsonl")], seed_dir / "distil", val_fraction=args.golden_val_fraction)
+    rows = [json.loads(x) for x in Path(d.train_path).read_text().splitlines()]
+    demos = [{"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{t.reference}```"}],
+              "meta": {"source": "taskbank", "task": t.id}} for t in train_tasks]
+    (seed_dir / "distil" / "train_all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + demos))
+    return {"golden_train_examples": d.train_examples, "golden_val_examples": d.val_examples,
+            "golden_train_runs": [Path(r).name for r in d.train_runs],
+            "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
+
+
+def first_last(out_dir: Path) -> dict:
+    path = out_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    evals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "eval"]
+    if not evals:
+        return {}
+    keep = lambda r: {k: round(v, 4) for k, v in r.items() if k in ("train_loss", "val_loss") and v is not None}  # noqa: E731
+    return {"first": keep(evals[0]), "last": keep(evals[-1])}
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def stats(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return {"mean": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+            "min": min(vals), "max": max(vals), "seeds": len(vals)}
+
+
+def aggregate(runs: list[dict]) -> dict:
+    agg = {}
+    for step in STEPS:
+        evs = [r["steps"][step] for r in runs if step in r["steps"]]
+        if not evs:
+            continue
+        agg[step] = {
+            "pass1": stats([e["code"]["pass1"] for e in evs]),
+            "greedy_pass1": stats([e["code"].get("greedy_pass1") for e in evs]),
+            "seen_pass1": stats([e["code"]["seen_families"]["pass1"] for e in evs]),
+            "held_out_pass1": stats([e["code"]["held_out_families"]["pass1"] for e in evs]),
+            "structured_rate": stats([e["structured"]["rate"] for e in evs if "structured" in e]),
+            "structured_greedy_rate": stats([e["structured"].get("greedy_rate") for e in evs if "structured" in e]),
+        }
+    return agg
+
+
+def table(summary: dict) -> str:
+    def cell(s):
+        if not s:
+            return "-"
+        if s["seeds"] == 1:
+            return f"{s['mean']:.3f}"
+        return f"{s['mean']:.3f} ± {s['sd']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+
+    rows = ["| step | pass@1 (sampled) | greedy pass@1 | seen families | held-out families | structured first try | structured, greedy |",
+            "|---|---|---|---|---|---|---|"]
+    for step, a in summary["aggregate"].items():
+        rows.append(f"| {step} | {cell(a['pass1'])} | {cell(a['greedy_pass1'])} | {cell(a['seen_pass1'])} | "
+                    f"{cell(a['held_out_pass1'])} | {cell(a['structured_rate'])} | {cell(a['structured_greedy_rate'])} |")
+    return "\n".join(rows) + "\n"
+
+
+def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items, run: dict, save) -> None:
+    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
+    from mgpt.llm.train.sft import sft
+
+    seed_dir = args.out / f"seed{seed}"
+    work = args.work / f"seed{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    by_id = {t.id: t for t in train_tasks}
+    eval_seed = 10_000 + seed
+
+    info = distil_data(args, seed_dir, train_tasks)
+    run["distil_data"] = info
+    struct_items = ideas_items + golden_structured(info["golden_val_runs"])
+    run["structured_prompts"] = [it["source"] for it in struct_items]
+
+    def evaluate(step: str, model_dir: Path, extra: dict | None = None) -> Sampler:
+        clock.check(f"evaluating {step}")
+        log(f"seed {seed}: evaluating {step}")
+        sampler = Sampler(model_dir, args, clock)
+        ev = {"code": code_eval(sampler, test_tasks, args, eval_seed)}
+        log(f"seed {seed} {step}: pass@1 {ev['code']['pass1']:.3f}"
+            + (f", greedy {ev['code']['greedy_pass1']:.3f}" if args.greedy else "")
+            + f" ({ev['code']['seconds']}s)")
+        if struct_items:
+            ev["structured"] = structured_eval(sampler, struct_items, args, eval_seed)
+            log(f"seed {seed} {step}: structured first try {ev['structured']['rate']:.3f} "
+                f"({ev['structured']['seconds']}s)")
+        ev.update(extra or {})
+        run["steps"][step] = ev
+        save()
+        return sampler
+
+    def checked_samples(sampler: Sampler, tag: str) -> list:
+        clock.check(f"sampling for {tag}")
+        answers = sampler.sample([prompt_messages(t) for t in train_tasks], args.k, args.rft_temperature,
+                                 seed * 7 + len(tag), args.max_new_tokens)
+        samples = check_all(train_tasks, answers, args.workers, args.timeout)
+        write_jsonl(seed_dir / f"{tag}_samples.jsonl", [asdict(s) for s in samples])
+        rate = sum(s.passed for s in samples) / len(samples)
+        log(f"seed {seed} {tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass ({rate:.1%})")
+        return samples
+
+    # step 0
+    evaluate("base", args.model).close()
+
+    # step 1: distil
+    clock.check("distil")
+    t0 = time.perf_counter()
+    val = info["val_path"]
+    cfg = train_config(args, seed, args.model, work / "distil", **{
+        "data.path": str(seed_dir / "distil" / "train_all.jsonl"), "data.format": "chat",
+        "data.val_path": val, "data.val_fraction": 0.0 if not val else 0.1,
+        "max_iters": args.distil_steps, "eval_interval": args.distil_steps,
+        "optim.lr": args.distil_lr, "optim.min_lr": args.distil_lr / 10,
+        "schedule.warmup_iters": max(1, args.distil_steps // 10)})
+    sft(cfg, progress=False)
+    train = {"train": {"seconds": round(time.perf_counter() - t0, 1), "steps": args.distil_steps,
+                       "loss": first_last(work / "distil")}}
+    log(f"seed {seed} distil trained in {train['train']['seconds']}s, loss {train['train']['loss']}")
+    sampler = evaluate("distil", work / "distil", train)
+
+    # step 2: RFT from 1
+    samples = checked_samples(sampler, "rft")
+    sampler.close()
+    kept = keep_passing(samples)
+    rft_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "kept": len(kept),
+                "tasks_solved": len({s.task for s in kept})}
+    rft_dir = work / "distil"
+    if kept:
+        write_jsonl(seed_dir / "rft_train.jsonl", [
+            {"messages": [*prompt_messages(by_id[s.task]), {"role": "assistant", "content": s.answer}],
+             "task": s.task} for s in kept])
+        clock.check("the RFT fine-tune")
+        t0 = time.perf_counter()
+        cfg = train_config(args, seed, work / "distil", work / "rft", **{
+            "data.path": str(seed_dir / "rft_train.jsonl"), "data.format": "chat", "data.val_fraction": 0.0,
+            "max_iters": args.rft_steps, "eval_interval": args.rft_steps, "optim.lr": args.rft_lr,
+            "optim.min_lr": args.rft_lr, "schedule.decay_lr": False})
+        sft(cfg, progress=False)
+        rft_dir = work / "rft"
+        rft_info.update(seconds=round(time.perf_counter() - t0, 1), steps=args.rft_steps, loss=first_last(rft_dir))
+        log(f"seed {seed} rft trained on {len(kept)} answers in {rft_info['seconds']}s")
+    else:
+        rft_info["skipped"] = "no sample passed: the step-1 model is the step-2 model"
+    sampler = evaluate("rft", rft_dir, {"train": rft_info})
+
+    # step 3: DPO from 2, on pairs sampled from the step-2 model
+    samples = checked_samples(sampler, "dpo")
+    sampler.close()
+    pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.pairs_per_task)
+    write_jsonl(seed_dir / "dpo_pairs.jsonl", pairs)
+    dpo_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "pairs": len(pairs),
+                "tasks": len({p["task"] for p in pairs})}
+    dpo_dir = rft_dir
+    if pairs:
+        clock.check("DPO")
+        t0 = time.perf_counter()
+        cfg = train_config(args, seed, rft_dir, work / "dpo", **{
+            "reinforce.steps": args.dpo_steps, "reinforce.lr": args.dpo_lr, "reinforce.beta": args.dpo_beta,
+            "batch_size": args.dpo_batch_size})
+        res = dpo(cfg, pairs, progress=False)
+        dpo_dir = Path(res.model_dir)
+        dpo_info.update(seconds=round(time.perf_counter() - t0, 1), steps=args.dpo_steps,
+                        loss=[round(res.first_loss, 4), round(res.last_loss, 4)],
+                        last_batch_accuracy=round(res.last_accuracy, 3))
+        log(f"seed {seed} dpo on {len(pairs)} pairs in {dpo_info['seconds']}s, loss {dpo_info['loss']}")
+    else:
+        dpo_info["skipped"] = "no task had both a passing and a failing answer: the step-2 model is the step-3 model"
+    evaluate("dpo", dpo_dir, {"train": dpo_info}).close()
+    if not args.keep_models:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sandbox_isolation() -> str:
+    from mgpt.actions.sandbox import require
+
+    return require()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, required=True, help="HF model folder (no hub)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench_loop"))
+    p.add_argument("--work", type=Path, default=None, help="where models go (default: a temporary folder)")
+    p.add_argument("--keep-models", action="store_true")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="answers checked at once")
+    p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long")
+    p.add_argument("--test-tasks", type=int, default=None, help="first N test tasks (default all 64)")
+    p.add_argument("--train-tasks", type=int, default=None, help="first N train tasks (default all 87)")
+    p.add_argument("--n", type=int, default=8, help="eval samples per test task")
+    p.add_argument("--temperature", type=float, default=0.6, help="eval sampling temperature")
+    p.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=True, help="also greedy pass@1")
+    p.add_argument("--max-new-tokens", type=int, default=384)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per checked answer")
+    p.add_argument("--ideas", type=int, default=len(IDEAS), help="PRD prompts for the structured eval")
+    p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
+    p.add_argument("--struct-n", type=int, default=4, help="samples per structured prompt")
+    p.add_argument("--struct-max-new-tokens", type=int, default=768)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--block-size", type=int, default=2048)
+    p.add_argument("--distil-steps", type=int, default=60)
+    p.add_argument("--distil-lr", type=float, default=5e-5)
+    p.add_argument("--k", type=int, default=8, help="samples per train task for RFT and for DPO pairs")
+    p.add_argument("--rft-temperature", type=float, default=0.8)
+    p.add_argument("--rft-steps", type=int, default=40)
+    p.add_argument("--rft-lr", type=float, default=2e-5)
+    p.add_argument("--pairs-per-task", type=int, default=4)
+    p.add_argument("--dpo-steps", type=int, default=40)
+    p.add_argument("--dpo-lr", type=float, default=2e-6)
+    p.add_argument("--dpo-beta", type=float, default=0.1)
+    p.add_argument("--dpo-batch-size", type=int, default=8)
+    p.add_argument("--gen-batch", type=int, default=384, help="sequences per generate call (CUDA)")
+    p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import torch
+
+    from mgpt.llm.eval.tasks import load_tasks
+
+    clock = Clock(args.max_minutes)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    isolation = sandbox_isolation()
+    log(f"device {args.device}, sandbox {isolation} ({'isolated' if isolation == 'bwrap' else 'NOT isolated'}), "
+        f"{args.workers} check workers")
+    test_tasks = load_tasks("test")[:args.test_tasks]
+    train_tasks = load_tasks("train")[:args.train_tasks]
+    tmp = None
+    if args.work is None:
+        tmp = tempfile.mkdtemp(prefix="mgpt-bench-loop-")
+        args.work = Path(tmp)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
+                   for i, idea in enumerate(IDEAS[:args.ideas])]
+    summary = {"model": str(args.model), "device": args.device, "sandbox": isolation,
+               "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "test_tasks": len(test_tasks), "train_tasks": len(train_tasks), "runs": [], "stopped": ""}
+    if args.device == "cuda":
+        summary["gpu"] = torch.cuda.get_device_name(0)
+
+    def save():
+        summary["aggregate"] = aggregate(summary["runs"])
+        summary["seconds"] = round(clock.elapsed(), 1)
+        tmp_path = args.out / "summary.json.tmp"
+        tmp_path.write_text(json.dumps(summary, indent=1) + "\n")
+        os.replace(tmp_path, args.out / "summary.json")
+
+    try:
+        for seed in args.seeds:
+            run = {"seed": seed, "steps": {}}
+            summary["runs"].append(run)
+            run_seed(seed, args, clock, test_tasks, train_tasks, ideas_items, run, save)
+            save()
+    except OutOfTime as e:
+        summary["stopped"] = str(e)
+        log(f"stopped: {e}")
+    finally:
+        save()
+        if tmp and not args.keep_models:
+            shutil.rmtree(tmp, ignore_errors=True)
+    (args.out / "table.md").write_text(table(summary))
+    print(table(summary), flush=True)
+    log(f"done in {clock.elapsed():.0f}s; summary in {args.out / 'summary.json'}")
+    return summary
+
+
+def _prd():
+    from mgpt.actions.documents import PRD
+
+    return PRD
+
+
+if __name__ == "__main__":
+    main()
