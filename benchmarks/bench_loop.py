@@ -114,9 +114,22 @@ class Clock:
 # --------------------------------------------------------------------------- sampling
 
 
+class Request:
+    """``n`` answers to one chat prompt, at ``temperature`` (0: greedy), of at most ``max_new_tokens``."""
+
+    def __init__(self, messages, n: int, temperature: float, max_new_tokens: int):
+        self.messages, self.n, self.temperature, self.max_new_tokens = messages, n, temperature, max_new_tokens
+
+
 class Sampler:
-    """Answers to chat prompts from one model folder: ``sample(prompts, n, temperature, seed)``
-    returns n texts per prompt (temperature 0: greedy, one distinct answer repeated)."""
+    """Answers from one model folder: ``sample(requests, seed)`` returns the texts of each request.
+
+    ``hf`` (the CUDA path): every request of a call in as few ``generate`` calls as
+    ``--gen-batch`` allows, left-padded. Greedy rows ride in the same sampled call (a logits
+    processor keeps only their argmax, which any temperature then samples), and each row is
+    cut at its own ``max_new_tokens``: the first m tokens of a longer sample are a sample of
+    m tokens, so one call of the longest length serves short and long answers alike.
+    ``fast`` (the CPU path): FastLlama, one answer at a time."""
 
     def __init__(self, model_dir: Path, args, clock: Clock):
         import torch
@@ -126,9 +139,10 @@ class Sampler:
         self.args, self.clock = args, clock
         model, self.tok = load_model_folder(model_dir)
         model.eval()
-        self.cuda = args.device == "cuda"
-        if self.cuda:
-            self.model = model.to("cuda", dtype=torch.bfloat16)
+        self.kind = args.sampler
+        self.device = "cuda" if args.device == "cuda" else "cpu"
+        if self.kind == "hf":
+            self.model = model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
             self.fast = None
         else:
             from mgpt.llm.fastllama import FastLlama
@@ -136,62 +150,83 @@ class Sampler:
             quant = None if args.quant == "none" else args.quant
             self.fast = FastLlama.from_model(model, quant=quant, threads=args.threads)
             self.model = None
-        eos = {self.tok.eos_token_id}
-        self.eos = sorted(i for i in eos if i is not None)
-        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.eos[0]
+        self.eos = self.tok.eos_token_id
+        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.eos
 
     def text(self, messages) -> str:
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def sample(self, prompts, n: int, temperature: float, seed: int, max_new_tokens: int) -> list[list[str]]:
-        if self.cuda:
-            return self._sample_hf(prompts, n, temperature, seed, max_new_tokens)
-        return self._sample_fast(prompts, n, temperature, seed, max_new_tokens)
+    def sample(self, requests: list[Request], seed: int) -> list[list[str]]:
+        if self.kind == "hf":
+            return self._sample_hf(requests, seed)
+        return self._sample_fast(requests, seed)
 
-    def _sample_fast(self, prompts, n, temperature, seed, max_new_tokens):
+    def _decode(self, ids: list[int], limit: int) -> str:
+        ids = ids[:limit]
+        if self.eos in ids:
+            ids = ids[:ids.index(self.eos)]
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+    def _sample_fast(self, requests, seed):
         out = []
-        for p_i, messages in enumerate(prompts):
+        for r_i, r in enumerate(requests):
             self.clock.check("the next answer")
-            ids = self.tok(self.text(messages), add_special_tokens=False)["input_ids"]
+            ids = self.tok(self.text(r.messages), add_special_tokens=False)["input_ids"]
             answers = []
-            for j in range(n if temperature > 0 else 1):
-                g = self.fast.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature,
-                                       eos_ids=self.eos, seed=seed * 1_000_003 + p_i * 1009 + j)
-                answers.append(self.tok.decode(g.tokens, skip_special_tokens=True))
-            out.append(answers if temperature > 0 else answers * n)
+            for j in range(r.n if r.temperature > 0 else 1):
+                g = self.fast.generate(ids, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                                       eos_ids=[self.eos], seed=seed * 1_000_003 + r_i * 1009 + j)
+                answers.append(self._decode(g.tokens, r.max_new_tokens))
+            out.append(answers if r.temperature > 0 else answers * r.n)
         return out
 
-    def _sample_hf(self, prompts, n, temperature, seed, max_new_tokens):
+    def _sample_hf(self, requests, seed):
         import torch
+        from transformers import LogitsProcessor, LogitsProcessorList
 
-        reps = n if temperature > 0 else 1
-        jobs = [(i, self.text(m)) for i, m in enumerate(prompts) for _ in range(reps)]
-        # Similar lengths together: less padding per batch.
-        order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][1]))
-        texts_out: list[str | None] = [None] * len(jobs)
+        temps = {r.temperature for r in requests if r.temperature > 0}
+        if len(temps) > 1:
+            raise ValueError(f"one sampling temperature per call, not {sorted(temps)}")
+        temperature = temps.pop() if temps else 0.0
+        # rows: (request index, greedy?, max_new_tokens, prompt text); greedy requests need one row
+        rows = [(i, r.temperature == 0, r.max_new_tokens, self.text(r.messages))
+                for i, r in enumerate(requests) for _ in range(r.n if r.temperature > 0 else 1)]
+        order = sorted(range(len(rows)), key=lambda j: len(rows[j][3]))  # similar lengths: less padding
+        texts: list[str | None] = [None] * len(rows)
         self.tok.padding_side = "left"
         torch.manual_seed(seed)
-        bs = self.args.gen_batch
-        for start in range(0, len(order), bs):
+
+        class GreedyRows(LogitsProcessor):
+            def __init__(self, mask):
+                self.mask = mask  # (B, 1) bool: rows decoded greedily
+
+            def __call__(self, input_ids, scores):
+                top = scores == scores.max(dim=-1, keepdim=True).values
+                return scores.masked_fill(self.mask & ~top, float("-inf"))
+
+        for start in range(0, len(order), self.args.gen_batch):
             self.clock.check("the next generate batch")
-            idx = order[start:start + bs]
-            enc = self.tok([jobs[j][1] for j in idx], return_tensors="pt", padding=True,
-                           add_special_tokens=False).to("cuda")
-            kw = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else \
-                dict(do_sample=False)
+            idx = order[start:start + self.args.gen_batch]
+            enc = self.tok([rows[j][3] for j in idx], return_tensors="pt", padding=True,
+                           add_special_tokens=False).to(self.device)
+            greedy = torch.tensor([[rows[j][1]] for j in idx], device=self.device)
+            kw = {"do_sample": False}
+            if temperature > 0:
+                kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
+                      "logits_processor": LogitsProcessorList([GreedyRows(greedy)])}
             with torch.no_grad():
-                gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=self.pad,
+                gen = self.model.generate(**enc, max_new_tokens=max(rows[j][2] for j in idx), pad_token_id=self.pad,
                                           eos_token_id=self.eos, **kw)
-            for row, j in zip(gen[:, enc["input_ids"].shape[1]:], idx):
-                texts_out[j] = self.tok.decode(row, skip_special_tokens=True)
-        out: list[list[str]] = [[] for _ in prompts]
-        for (i, _), t in zip(jobs, texts_out):
+            for row, j in zip(gen[:, enc["input_ids"].shape[1]:].tolist(), idx):
+                texts[j] = self._decode(row, rows[j][2])
+        out: list[list[str]] = [[] for _ in requests]
+        for (i, _, _, _), t in zip(rows, texts):
             out[i].append(t)
-        return [a if temperature > 0 else a * n for a in out]
+        return [a if requests[i].temperature > 0 else a * requests[i].n for i, a in enumerate(out)]
 
     def close(self) -> None:
         self.model = self.fast = None
-        if self.cuda:
+        if self.device == "cuda":
             import torch
 
             torch.cuda.empty_cache()
@@ -212,25 +247,20 @@ def check_all(tasks, answers: list[list[str]], workers: int, timeout: float):
         return list(pool.map(lambda job: check_answer(job[0], job[1], check, extract_code), jobs))
 
 
-def code_eval(sampler: Sampler, tasks, args, seed: int) -> dict:
-    """pass@1 (mean c/n at --temperature) and greedy pass@1 on ``tasks``, by family."""
+def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
+    """pass@1 (mean c/n of the sampled answers) and greedy pass@1 on ``tasks``, by family."""
     from mgpt.llm.eval.tasks import HELD_OUT_FAMILIES
-    from mgpt.llm.train.rft import prompt_messages
 
-    prompts = [prompt_messages(t) for t in tasks]
     t0 = time.perf_counter()
-    sampled = check_all(tasks, sampler.sample(prompts, args.n, args.temperature, seed, args.max_new_tokens),
-                        args.workers, args.timeout)
-    per_task = {t.id: sum(s.passed for s in sampled[i * args.n:(i + 1) * args.n]) / args.n
+    checked = check_all(tasks, sampled, args.workers, args.timeout)
+    per_task = {t.id: sum(s.passed for s in checked[i * args.n:(i + 1) * args.n]) / args.n
                 for i, t in enumerate(tasks)}
     res = {"pass1": statistics.mean(per_task.values()), "n": args.n, "temperature": args.temperature,
-           "per_task": per_task,
-           "no_code_block": sum(bool(s.error) for s in sampled) / len(sampled)}
-    if args.greedy:
-        greedy = check_all(tasks, sampler.sample(prompts, 1, 0.0, seed, args.max_new_tokens), args.workers,
-                           args.timeout)
-        res["greedy_pass1"] = sum(s.passed for s in greedy) / len(greedy)
-        res["greedy_per_task"] = {t.id: int(s.passed) for t, s in zip(tasks, greedy)}
+           "per_task": per_task, "no_code_block": sum(bool(s.error) for s in checked) / len(checked)}
+    if greedy is not None:
+        g = check_all(tasks, greedy, args.workers, args.timeout)
+        res["greedy_pass1"] = sum(s.passed for s in g) / len(g)
+        res["greedy_per_task"] = {t.id: int(s.passed) for t, s in zip(tasks, g)}
     fam = {}
     for t in tasks:
         fam.setdefault(t.family, []).append(per_task[t.id])
@@ -239,8 +269,33 @@ def code_eval(sampler: Sampler, tasks, args, seed: int) -> dict:
                        ("held_out_families", lambda t: t.family in HELD_OUT_FAMILIES)):
         vals = [per_task[t.id] for t in tasks if keep(t)]
         res[name] = {"tasks": len(vals), "pass1": statistics.mean(vals) if vals else None}
-    res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["check_seconds"] = round(time.perf_counter() - t0, 1)
     return res
+
+
+def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int) -> dict:
+    """Every answer an eval needs from one model in one ``sample`` call, then checked and parsed."""
+    from mgpt.llm.train.rft import prompt_messages
+
+    reqs = [Request(prompt_messages(t), args.n, args.temperature, args.max_new_tokens) for t in tasks]
+    if args.greedy:
+        reqs += [Request(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks]
+    reqs += [Request(it["messages"], args.struct_n, args.temperature, args.struct_max_new_tokens)
+             for it in struct_items]
+    if args.struct_greedy:
+        reqs += [Request(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items]
+    t0 = time.perf_counter()
+    answers = sampler.sample(reqs, seed)
+    gen_s = time.perf_counter() - t0
+    nt = len(tasks)
+    code = code_scores(tasks, answers[:nt], answers[nt:2 * nt] if args.greedy else None, args)
+    code["generate_seconds"] = round(gen_s, 1)
+    rest = answers[2 * nt if args.greedy else nt:]
+    ev = {"code": code}
+    if struct_items:
+        ns = len(struct_items)
+        ev["structured"] = structured_scores(struct_items, rest[:ns], rest[ns:] if args.struct_greedy else None, args)
+    return ev
 
 
 # --------------------------------------------------------------------------- structured answers
@@ -320,22 +375,20 @@ def parses(text: str, schema) -> bool:
     return True
 
 
-def structured_eval(sampler: Sampler, items: list[dict], args, seed: int) -> dict:
-    t0 = time.perf_counter()
-    answers = sampler.sample([it["messages"] for it in items], args.struct_n, args.temperature, seed,
-                             args.struct_max_new_tokens)
-    ok = [[parses(a, it["schema"]) for a in group] for it, group in zip(items, answers)]
-    rate = lambda sel: statistics.mean(x for i, g in enumerate(ok) if sel(items[i]) for x in g)  # noqa: E731
+def structured_scores(items: list[dict], sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
+    """Share of the answers that parse as the roles parse them, first try, no constraint."""
+    ok = [[parses(a, it["schema"]) for a in group] for it, group in zip(items, sampled)]
+
+    def rate(sel):
+        vals = [x for it, g in zip(items, ok) if sel(it) for x in g]
+        return statistics.mean(vals) if vals else None
+
     res = {"rate": rate(lambda it: True), "prompts": len(items), "n": args.struct_n,
-           "ideas_rate": rate(lambda it: it["source"].startswith("idea")) if any(
-               it["source"].startswith("idea") for it in items) else None,
-           "golden_rate": rate(lambda it: not it["source"].startswith("idea")) if any(
-               not it["source"].startswith("idea") for it in items) else None,
+           "ideas_rate": rate(lambda it: it["source"].startswith("idea")),
+           "golden_rate": rate(lambda it: not it["source"].startswith("idea")),
            "per_prompt": {it["source"]: sum(g) / len(g) for it, g in zip(items, ok)}}
-    if args.greedy:
-        g = sampler.sample([it["messages"] for it in items], 1, 0.0, seed, args.struct_max_new_tokens)
-        res["greedy_rate"] = statistics.mean(parses(a[0], it["schema"]) for it, a in zip(items, g))
-    res["seconds"] = round(time.perf_counter() - t0, 1)
+    if greedy is not None:
+        res["greedy_rate"] = statistics.mean(parses(a[0], it["schema"]) for it, a in zip(items, greedy))
     return res
 
 
@@ -445,14 +498,11 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items
         clock.check(f"evaluating {step}")
         log(f"seed {seed}: evaluating {step}")
         sampler = Sampler(model_dir, args, clock)
-        ev = {"code": code_eval(sampler, test_tasks, args, eval_seed)}
+        ev = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed)
         log(f"seed {seed} {step}: pass@1 {ev['code']['pass1']:.3f}"
             + (f", greedy {ev['code']['greedy_pass1']:.3f}" if args.greedy else "")
-            + f" ({ev['code']['seconds']}s)")
-        if struct_items:
-            ev["structured"] = structured_eval(sampler, struct_items, args, eval_seed)
-            log(f"seed {seed} {step}: structured first try {ev['structured']['rate']:.3f} "
-                f"({ev['structured']['seconds']}s)")
+            + (f", structured first try {ev['structured']['rate']:.3f}" if struct_items else "")
+            + f" (generate {ev['code']['generate_seconds']}s, check {ev['code']['check_seconds']}s)")
         ev.update(extra or {})
         run["steps"][step] = ev
         save()
@@ -460,8 +510,8 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items
 
     def checked_samples(sampler: Sampler, tag: str) -> list:
         clock.check(f"sampling for {tag}")
-        answers = sampler.sample([prompt_messages(t) for t in train_tasks], args.k, args.rft_temperature,
-                                 seed * 7 + len(tag), args.max_new_tokens)
+        answers = sampler.sample([Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
+                                  for t in train_tasks], seed * 7 + len(tag))
         samples = check_all(train_tasks, answers, args.workers, args.timeout)
         write_jsonl(seed_dir / f"{tag}_samples.jsonl", [asdict(s) for s in samples])
         rate = sum(s.passed for s in samples) / len(samples)
@@ -561,12 +611,14 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=8, help="eval samples per test task")
     p.add_argument("--temperature", type=float, default=0.6, help="eval sampling temperature")
     p.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=True, help="also greedy pass@1")
-    p.add_argument("--max-new-tokens", type=int, default=384)
+    p.add_argument("--max-new-tokens", type=int, default=320)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per checked answer")
     p.add_argument("--ideas", type=int, default=len(IDEAS), help="PRD prompts for the structured eval")
     p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
     p.add_argument("--struct-n", type=int, default=4, help="samples per structured prompt")
-    p.add_argument("--struct-max-new-tokens", type=int, default=768)
+    p.add_argument("--struct-max-new-tokens", type=int, default=640)
+    p.add_argument("--struct-greedy", action=argparse.BooleanOptionalAction, default=False,
+                   help="also a greedy structured answer per prompt")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--block-size", type=int, default=2048)
     p.add_argument("--distil-steps", type=int, default=60)
@@ -580,7 +632,9 @@ def parse_args(argv=None):
     p.add_argument("--dpo-lr", type=float, default=2e-6)
     p.add_argument("--dpo-beta", type=float, default=0.1)
     p.add_argument("--dpo-batch-size", type=int, default=8)
-    p.add_argument("--gen-batch", type=int, default=384, help="sequences per generate call (CUDA)")
+    p.add_argument("--gen-batch", type=int, default=1024, help="sequences per generate call (hf sampler)")
+    p.add_argument("--sampler", choices=["auto", "hf", "fast"], default="auto",
+                   help="hf: batched HF generate (auto on CUDA); fast: FastLlama one at a time (auto on CPU)")
     p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
     return p.parse_args(argv)
 
@@ -594,6 +648,8 @@ def main(argv=None) -> dict:
     clock = Clock(args.max_minutes)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.sampler == "auto":
+        args.sampler = "hf" if args.device == "cuda" else "fast"
     if args.device == "cpu" and args.threads:
         torch.set_num_threads(args.threads)
     isolation = sandbox_isolation()

@@ -109,7 +109,8 @@ TINY = ["--device", "cpu", "--seeds", "1", "--test-tasks", "2", "--train-tasks",
 
 
 @pytest.mark.slow
-def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sampler", ["hf", "fast"])
+def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monkeypatch, sampler):
     """The train tasks' answers are scripted (the reference and the wrong solution: a random
     model passes nothing, so RFT and DPO would have nothing to learn); evals sample the model."""
     b = bench()
@@ -117,14 +118,16 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     train = {t.prompt: t for t in load_tasks("train")}
     real = b.Sampler.sample
 
-    def scripted(self, prompts, n, temperature, seed, max_new_tokens):
-        if all(p[-1]["content"] in train for p in prompts):
-            return [[f"```python\n{code}```" for code in (train[p[-1]["content"]].reference,
-                                                          train[p[-1]["content"]].wrong)][:n] for p in prompts]
-        return real(self, prompts, n, temperature, seed, max_new_tokens)
+    def scripted(self, requests, seed):
+        if all(r.messages[-1]["content"] in train for r in requests):
+            return [[f"```python\n{code}```" for code in (train[r.messages[-1]["content"]].reference,
+                                                          train[r.messages[-1]["content"]].wrong)][:r.n]
+                    for r in requests]
+        return real(self, requests, seed)
 
     monkeypatch.setattr(b.Sampler, "sample", scripted)
-    summary = b.main(["--model", str(tiny_llama), "--out", str(out), "--work", str(tmp_path / "work"), *TINY])
+    summary = b.main(["--model", str(tiny_llama), "--out", str(out), "--work", str(tmp_path / "work"), *TINY,
+                      "--sampler", sampler])
     saved = json.loads((out / "summary.json").read_text())
     assert saved["stopped"] == "" and saved["sandbox"] in ("bwrap", "none")
     run = saved["runs"][0]
@@ -150,7 +153,7 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     assert all(p["task"] in {t.id for t in train.values()} for p in pairs)
     assert set(saved["aggregate"]) == {"base", "distil", "rft", "dpo"}
     assert "| distil |" in (out / "table.md").read_text()
-    assert summary["aggregate"]["base"]["pass1"]["seeds"] == 1
+    assert summary["aggregate"]["base"]["pass1"]["seeds"] == 1 and saved["args"]["sampler"] == sampler
     assert not (tmp_path / "work" / "seed1").exists()  # models deleted once used
 
 
@@ -161,3 +164,24 @@ def test_max_minutes_stops_cleanly_with_what_is_done(tiny_llama, tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     assert saved["stopped"].startswith("--max-minutes reached")
     assert saved["runs"][0]["steps"] == {}
+
+
+def test_batched_sampler_greedy_rows_and_per_row_lengths(tiny_llama):
+    """The hf sampler's one call serves greedy and sampled rows of different lengths: a greedy
+    row equals a greedy-only call's answer, and no row is longer than its own max_new_tokens."""
+    import argparse
+
+    b = bench()
+    args = argparse.Namespace(sampler="hf", device="cpu", quant="none", threads=1, gen_batch=3)
+    s = b.Sampler(tiny_llama, args, b.Clock(None))
+    msgs = [[{"role": "user", "content": t.prompt}] for t in TASKS[:3]]
+    mixed = s.sample([b.Request(msgs[0], 1, 0.0, 20), b.Request(msgs[1], 3, 1.0, 5), b.Request(msgs[2], 2, 1.0, 30),
+                      b.Request(msgs[1], 2, 0.0, 7)], seed=1)
+    alone = s.sample([b.Request(msgs[0], 1, 0.0, 20), b.Request(msgs[1], 1, 0.0, 7)], seed=2)
+    assert [len(a) for a in mixed] == [1, 3, 2, 2]
+    assert mixed[0] == alone[0] and mixed[3] == alone[1] * 2
+    ids = lambda text: s.tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert all(len(ids(a)) <= 5 for a in mixed[1]) and all(len(ids(a)) <= 30 for a in mixed[2])
+    fast = b.Sampler(tiny_llama, argparse.Namespace(sampler="fast", device="cpu", quant="none", threads=1,
+                                                    gen_batch=1), b.Clock(None))
+    assert fast.sample([b.Request(msgs[0], 1, 0.0, 20)], seed=3)[0] == alone[0]  # the two decoders agree
