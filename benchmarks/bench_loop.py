@@ -125,10 +125,12 @@ class Sampler:
     """Answers from one model folder: ``sample(requests, seed)`` returns the texts of each request.
 
     ``hf`` (the CUDA path): every request of a call in as few ``generate`` calls as
-    ``--gen-batch`` allows, left-padded. Greedy rows ride in the same sampled call (a logits
-    processor keeps only their argmax, which any temperature then samples), and each row is
-    cut at its own ``max_new_tokens``: the first m tokens of a longer sample are a sample of
-    m tokens, so one call of the longest length serves short and long answers alike.
+    ``--gen-batch`` allows, left-padded. Each row has its own temperature (a logits
+    processor divides by it; at 0 it keeps only the argmax: greedy), and each row is cut at
+    its own ``max_new_tokens``: the first m tokens of a longer sample are a sample of m
+    tokens. So one call per model serves the eval's sampled and greedy answers, the
+    structured ones and the training samples alike: on a GPU the time goes by decode steps
+    (Python overhead per step), hardly by rows.
     ``fast`` (the CPU path): FastLlama, one answer at a time."""
 
     def __init__(self, model_dir: Path, args, clock: Clock):
@@ -184,36 +186,36 @@ class Sampler:
         import torch
         from transformers import LogitsProcessor, LogitsProcessorList
 
-        temps = {r.temperature for r in requests if r.temperature > 0}
-        if len(temps) > 1:
-            raise ValueError(f"one sampling temperature per call, not {sorted(temps)}")
-        temperature = temps.pop() if temps else 0.0
-        # rows: (request index, greedy?, max_new_tokens, prompt text); greedy requests need one row
-        rows = [(i, r.temperature == 0, r.max_new_tokens, self.text(r.messages))
+        # rows: (request index, temperature, max_new_tokens, prompt text); a greedy request needs one row
+        rows = [(i, r.temperature, r.max_new_tokens, self.text(r.messages))
                 for i, r in enumerate(requests) for _ in range(r.n if r.temperature > 0 else 1)]
         order = sorted(range(len(rows)), key=lambda j: len(rows[j][3]))  # similar lengths: less padding
         texts: list[str | None] = [None] * len(rows)
         self.tok.padding_side = "left"
         torch.manual_seed(seed)
 
-        class GreedyRows(LogitsProcessor):
-            def __init__(self, mask):
-                self.mask = mask  # (B, 1) bool: rows decoded greedily
+        class RowTemperature(LogitsProcessor):
+            """Each row at its own temperature; a row at 0 keeps only its argmax (greedy)."""
+
+            def __init__(self, temps):
+                self.temps = temps  # (B, 1)
 
             def __call__(self, input_ids, scores):
                 top = scores == scores.max(dim=-1, keepdim=True).values
-                return scores.masked_fill(self.mask & ~top, float("-inf"))
+                greedy = scores.masked_fill(~top, float("-inf"))
+                return torch.where(self.temps == 0, greedy, scores / self.temps.clamp(min=1e-6))
 
         for start in range(0, len(order), self.args.gen_batch):
             self.clock.check("the next generate batch")
             idx = order[start:start + self.args.gen_batch]
             enc = self.tok([rows[j][3] for j in idx], return_tensors="pt", padding=True,
                            add_special_tokens=False).to(self.device)
-            greedy = torch.tensor([[rows[j][1]] for j in idx], device=self.device)
+            temps = torch.tensor([[float(rows[j][1])] for j in idx], device=self.device)
             kw = {"do_sample": False}
-            if temperature > 0:
-                kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
-                      "logits_processor": LogitsProcessorList([GreedyRows(greedy)])}
+            if bool((temps > 0).any()):
+                # temperature 1 and no top-k/top-p: the sampling distribution is RowTemperature's alone
+                kw = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+                      "logits_processor": LogitsProcessorList([RowTemperature(temps)])}
             with torch.no_grad():
                 gen = self.model.generate(**enc, max_new_tokens=max(rows[j][2] for j in idx), pad_token_id=self.pad,
                                           eos_token_id=self.eos, **kw)
@@ -273,29 +275,35 @@ def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None,
     return res
 
 
-def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int) -> dict:
-    """Every answer an eval needs from one model in one ``sample`` call, then checked and parsed."""
+def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int, *, groups: int = 1,
+                   extra: list[Request] = ()) -> tuple[list[dict], list[list[str]]]:
+    """Everything one model is asked, in one ``sample`` call: the eval's answers ``groups``
+    times over (the base model is evaluated once for every seed: each seed gets its own
+    disjoint samples; greedy answers are the same for all) plus the ``extra`` requests
+    (training samples). Returns one eval per group and the extra requests' answers."""
     from mgpt.llm.train.rft import prompt_messages
 
-    reqs = [Request(prompt_messages(t), args.n, args.temperature, args.max_new_tokens) for t in tasks]
-    if args.greedy:
-        reqs += [Request(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks]
-    reqs += [Request(it["messages"], args.struct_n, args.temperature, args.struct_max_new_tokens)
-             for it in struct_items]
-    if args.struct_greedy:
-        reqs += [Request(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items]
+    n, sn, nt, ns = args.n, args.struct_n, len(tasks), len(struct_items)
+    reqs = [Request(prompt_messages(t), n * groups, args.temperature, args.max_new_tokens) for t in tasks]
+    reqs += [Request(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks] if args.greedy else []
+    reqs += [Request(it["messages"], sn * groups, args.temperature, args.struct_max_new_tokens) for it in struct_items]
+    reqs += [Request(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items] \
+        if args.struct_greedy else []
     t0 = time.perf_counter()
-    answers = sampler.sample(reqs, seed)
-    gen_s = time.perf_counter() - t0
-    nt = len(tasks)
-    code = code_scores(tasks, answers[:nt], answers[nt:2 * nt] if args.greedy else None, args)
-    code["generate_seconds"] = round(gen_s, 1)
-    rest = answers[2 * nt if args.greedy else nt:]
-    ev = {"code": code}
-    if struct_items:
-        ns = len(struct_items)
-        ev["structured"] = structured_scores(struct_items, rest[:ns], rest[ns:] if args.struct_greedy else None, args)
-    return ev
+    answers = sampler.sample(reqs + list(extra), seed)
+    gen_s = round(time.perf_counter() - t0, 1)
+    code_s, greedy, rest = answers[:nt], answers[nt:2 * nt] if args.greedy else None, \
+        answers[2 * nt if args.greedy else nt:len(reqs)]
+    struct_s, struct_g = rest[:ns], rest[ns:] if args.struct_greedy else None
+    evals = []
+    for g in range(groups):
+        ev = {"code": code_scores(tasks, [a[g * n:(g + 1) * n] for a in code_s], greedy, args)}
+        ev["code"]["generate_seconds"] = gen_s  # the whole call, training samples and other groups included
+        if struct_items:
+            ev["structured"] = structured_scores(struct_items, [a[g * sn:(g + 1) * sn] for a in struct_s],
+                                                 struct_g, args)
+        evals.append(ev)
+    return evals, answers[len(reqs):]
 
 
 # --------------------------------------------------------------------------- structured answers
@@ -407,16 +415,16 @@ def train_config(args, seed: int, init_from: Path, out_dir: Path, **over):
     return load_config(None, cfg)
 
 
-def distil_data(args, seed_dir: Path, train_tasks) -> dict:
+def distil_data(args, out: Path, train_tasks) -> dict:
     """distil/train.jsonl: the golden runs' calls (train runs) + the train split's reference answers."""
     from mgpt.llm.train.distil import distil
     from mgpt.llm.train.rft import prompt_messages
 
-    d = distil([str(GOLDEN / "**" / "*.jsonl")], seed_dir / "distil", val_fraction=args.golden_val_fraction)
+    d = distil([str(GOLDEN / "**" / "*.jsonl")], out / "distil", val_fraction=args.golden_val_fraction)
     rows = [json.loads(x) for x in Path(d.train_path).read_text().splitlines()]
     demos = [{"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{t.reference}```"}],
               "meta": {"source": "taskbank", "task": t.id}} for t in train_tasks]
-    (seed_dir / "distil" / "train_all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + demos))
+    (out / "distil" / "train_all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + demos))
     return {"golden_train_examples": d.train_examples, "golden_val_examples": d.val_examples,
             "golden_train_runs": [Path(r).name for r in d.train_runs],
             "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
@@ -477,7 +485,16 @@ def table(summary: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items, run: dict, save) -> None:
+def describe(seed, step: str, ev: dict, args) -> None:
+    c = ev["code"]
+    log(f"seed {seed} {step}: pass@1 {c['pass1']:.3f}" + (f", greedy {c['greedy_pass1']:.3f}" if args.greedy else "")
+        + (f", structured first try {ev['structured']['rate']:.3f}" if "structured" in ev else "")
+        + f" (generate {c['generate_seconds']}s, check {c['check_seconds']}s)")
+
+
+def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_items, distil_info: dict, run: dict,
+             save) -> None:
+    """Steps 1-3 for one seed (step 0, the base eval, is done for all seeds by :func:`main`)."""
     from mgpt.llm.train.dpo import dpo, pairs_from_samples
     from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
     from mgpt.llm.train.sft import sft
@@ -489,57 +506,44 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items
     by_id = {t.id: t for t in train_tasks}
     eval_seed = 10_000 + seed
 
-    info = distil_data(args, seed_dir, train_tasks)
-    run["distil_data"] = info
-    struct_items = ideas_items + golden_structured(info["golden_val_runs"])
-    run["structured_prompts"] = [it["source"] for it in struct_items]
-
-    def evaluate(step: str, model_dir: Path, extra: dict | None = None) -> Sampler:
+    def evaluate(step: str, model_dir: Path, train: dict, sample_tag: str | None = None):
+        """Eval ``step``'s model and, with ``sample_tag``, draw --k training answers per train
+        task from it in the same call; returns the checked training samples."""
         clock.check(f"evaluating {step}")
-        log(f"seed {seed}: evaluating {step}")
+        log(f"seed {seed}: evaluating {step}" + (f" and sampling for {sample_tag}" if sample_tag else ""))
         sampler = Sampler(model_dir, args, clock)
-        ev = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed)
-        log(f"seed {seed} {step}: pass@1 {ev['code']['pass1']:.3f}"
-            + (f", greedy {ev['code']['greedy_pass1']:.3f}" if args.greedy else "")
-            + (f", structured first try {ev['structured']['rate']:.3f}" if struct_items else "")
-            + f" (generate {ev['code']['generate_seconds']}s, check {ev['code']['check_seconds']}s)")
-        ev.update(extra or {})
+        extra = [Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
+                 for t in train_tasks] if sample_tag else []
+        (ev,), answers = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed + len(step), extra=extra)
+        sampler.close()
+        ev["train"] = train
         run["steps"][step] = ev
+        describe(seed, step, ev, args)
         save()
-        return sampler
-
-    def checked_samples(sampler: Sampler, tag: str) -> list:
-        clock.check(f"sampling for {tag}")
-        answers = sampler.sample([Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
-                                  for t in train_tasks], seed * 7 + len(tag))
+        if not sample_tag:
+            return []
         samples = check_all(train_tasks, answers, args.workers, args.timeout)
-        write_jsonl(seed_dir / f"{tag}_samples.jsonl", [asdict(s) for s in samples])
-        rate = sum(s.passed for s in samples) / len(samples)
-        log(f"seed {seed} {tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass ({rate:.1%})")
+        write_jsonl(seed_dir / f"{sample_tag}_samples.jsonl", [asdict(s) for s in samples])
+        log(f"seed {seed} {sample_tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass")
         return samples
-
-    # step 0
-    evaluate("base", args.model).close()
 
     # step 1: distil
     clock.check("distil")
     t0 = time.perf_counter()
-    val = info["val_path"]
+    val = distil_info["val_path"]
     cfg = train_config(args, seed, args.model, work / "distil", **{
-        "data.path": str(seed_dir / "distil" / "train_all.jsonl"), "data.format": "chat",
+        "data.path": str(args.out / "distil" / "train_all.jsonl"), "data.format": "chat",
         "data.val_path": val, "data.val_fraction": 0.0 if not val else 0.1,
         "max_iters": args.distil_steps, "eval_interval": args.distil_steps,
         "optim.lr": args.distil_lr, "optim.min_lr": args.distil_lr / 10,
         "schedule.warmup_iters": max(1, args.distil_steps // 10)})
     sft(cfg, progress=False)
-    train = {"train": {"seconds": round(time.perf_counter() - t0, 1), "steps": args.distil_steps,
-                       "loss": first_last(work / "distil")}}
-    log(f"seed {seed} distil trained in {train['train']['seconds']}s, loss {train['train']['loss']}")
-    sampler = evaluate("distil", work / "distil", train)
+    train = {"seconds": round(time.perf_counter() - t0, 1), "steps": args.distil_steps,
+             "loss": first_last(work / "distil")}
+    log(f"seed {seed} distil trained in {train['seconds']}s, loss {train['loss']}")
+    samples = evaluate("distil", work / "distil", train, "rft")
 
-    # step 2: RFT from 1
-    samples = checked_samples(sampler, "rft")
-    sampler.close()
+    # step 2: RFT from 1, on the step-1 model's passing answers
     kept = keep_passing(samples)
     rft_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "kept": len(kept),
                 "tasks_solved": len({s.task for s in kept})}
@@ -560,11 +564,9 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items
         log(f"seed {seed} rft trained on {len(kept)} answers in {rft_info['seconds']}s")
     else:
         rft_info["skipped"] = "no sample passed: the step-1 model is the step-2 model"
-    sampler = evaluate("rft", rft_dir, {"train": rft_info})
+    samples = evaluate("rft", rft_dir, rft_info, "dpo")
 
-    # step 3: DPO from 2, on pairs sampled from the step-2 model
-    samples = checked_samples(sampler, "dpo")
-    sampler.close()
+    # step 3: DPO from 2, on pass/fail pairs of the step-2 model's answers
     pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.pairs_per_task)
     write_jsonl(seed_dir / "dpo_pairs.jsonl", pairs)
     dpo_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "pairs": len(pairs),
@@ -584,7 +586,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, ideas_items
         log(f"seed {seed} dpo on {len(pairs)} pairs in {dpo_info['seconds']}s, loss {dpo_info['loss']}")
     else:
         dpo_info["skipped"] = "no task had both a passing and a failing answer: the step-2 model is the step-3 model"
-    evaluate("dpo", dpo_dir, {"train": dpo_info}).close()
+    evaluate("dpo", dpo_dir, dpo_info)
     if not args.keep_models:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -664,10 +666,14 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
                    for i, idea in enumerate(IDEAS[:args.ideas])]
+    # distil data and the held-out golden runs: the same for every seed (the split is by content)
+    distil_info = distil_data(args, args.out, train_tasks)
+    struct_items = ideas_items + golden_structured(distil_info["golden_val_runs"])
     summary = {"model": str(args.model), "device": args.device, "sandbox": isolation,
                "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "test_tasks": len(test_tasks), "train_tasks": len(train_tasks), "runs": [], "stopped": ""}
+               "test_tasks": len(test_tasks), "train_tasks": len(train_tasks), "distil_data": distil_info,
+               "structured_prompts": [it["source"] for it in struct_items], "runs": [], "stopped": ""}
     if args.device == "cuda":
         summary["gpu"] = torch.cuda.get_device_name(0)
 
@@ -678,11 +684,21 @@ def main(argv=None) -> dict:
         tmp_path.write_text(json.dumps(summary, indent=1) + "\n")
         os.replace(tmp_path, args.out / "summary.json")
 
+    runs = [{"seed": seed, "steps": {}} for seed in args.seeds]
+    summary["runs"] = runs
     try:
-        for seed in args.seeds:
-            run = {"seed": seed, "steps": {}}
-            summary["runs"].append(run)
-            run_seed(seed, args, clock, test_tasks, train_tasks, ideas_items, run, save)
+        # step 0 for every seed at once: one call, each seed its own disjoint samples
+        clock.check("evaluating base")
+        log("evaluating base (all seeds)")
+        sampler = Sampler(args.model, args, clock)
+        evals, _ = evaluate_model(sampler, test_tasks, struct_items, args, 10_000, groups=len(args.seeds))
+        sampler.close()
+        for run, ev in zip(runs, evals):
+            run["steps"]["base"] = ev
+            describe(run["seed"], "base", ev, args)
+        save()
+        for run in runs:
+            run_seed(run["seed"], args, clock, test_tasks, train_tasks, struct_items, distil_info, run, save)
             save()
     except OutOfTime as e:
         summary["stopped"] = str(e)
