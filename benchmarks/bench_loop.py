@@ -424,7 +424,8 @@ def distil_data(args, out: Path, train_tasks) -> dict:
     rows = [json.loads(x) for x in Path(d.train_path).read_text().splitlines()]
     demos = [{"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{t.reference}```"}],
               "meta": {"source": "taskbank", "task": t.id}} for t in train_tasks]
-    (out / "distil" / "train_all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + demos))
+    (out / "distil" / "train_all.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows * args.golden_repeat + demos))
     return {"golden_train_examples": d.train_examples, "golden_val_examples": d.val_examples,
             "golden_train_runs": [Path(r).name for r in d.train_runs],
             "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
@@ -617,13 +618,15 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per checked answer")
     p.add_argument("--ideas", type=int, default=len(IDEAS), help="PRD prompts for the structured eval")
     p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
+    p.add_argument("--golden-repeat", type=int, default=2,
+                   help="copies of each golden call in the distil mix (a few runs next to 87 task demos)")
     p.add_argument("--struct-n", type=int, default=4, help="samples per structured prompt")
-    p.add_argument("--struct-max-new-tokens", type=int, default=640)
+    p.add_argument("--struct-max-new-tokens", type=int, default=512)
     p.add_argument("--struct-greedy", action=argparse.BooleanOptionalAction, default=False,
                    help="also a greedy structured answer per prompt")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--block-size", type=int, default=2048)
-    p.add_argument("--distil-steps", type=int, default=60)
+    p.add_argument("--distil-steps", type=int, default=24)
     p.add_argument("--distil-lr", type=float, default=5e-5)
     p.add_argument("--k", type=int, default=8, help="samples per train task for RFT and for DPO pairs")
     p.add_argument("--rft-temperature", type=float, default=0.8)
@@ -631,23 +634,39 @@ def parse_args(argv=None):
     p.add_argument("--rft-lr", type=float, default=2e-5)
     p.add_argument("--pairs-per-task", type=int, default=4)
     p.add_argument("--dpo-steps", type=int, default=40)
-    p.add_argument("--dpo-lr", type=float, default=2e-6)
+    p.add_argument("--dpo-lr", type=float, default=3e-6)
     p.add_argument("--dpo-beta", type=float, default=0.1)
     p.add_argument("--dpo-batch-size", type=int, default=8)
-    p.add_argument("--gen-batch", type=int, default=1024, help="sequences per generate call (hf sampler)")
+    p.add_argument("--gen-batch", type=int, default=2048, help="sequences per generate call (hf sampler)")
     p.add_argument("--sampler", choices=["auto", "hf", "fast"], default="auto",
                    help="hf: batched HF generate (auto on CUDA); fast: FastLlama one at a time (auto on CPU)")
+    p.add_argument("--preflight", action="store_true",
+                   help="first run every step at toy size (2 tasks, 1 step each) into OUT/preflight, so a "
+                        "broken path fails in a minute, not at the end of a long run")
     p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
     return p.parse_args(argv)
 
 
+PREFLIGHT = ["--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "2", "--k", "2", "--ideas", "1",
+             "--struct-n", "1", "--max-new-tokens", "16", "--struct-max-new-tokens", "16", "--distil-steps", "1",
+             "--rft-steps", "1", "--dpo-steps", "1", "--batch-size", "2", "--dpo-batch-size", "2"]
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    clock = Clock(args.max_minutes)  # --max-minutes covers the preflight too
+    if args.preflight:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        keep = [a for a in argv if a != "--preflight"]
+        log("preflight: every step at toy size")
+        pre = main([*keep, *PREFLIGHT, "--out", str(args.out / "preflight"), "--max-minutes", "3"])
+        if pre["stopped"]:
+            raise SystemExit(f"preflight did not finish ({pre['stopped']}): not starting the real run")
+        log("preflight passed; the real run starts")
     import torch
 
     from mgpt.llm.eval.tasks import load_tasks
 
-    clock = Clock(args.max_minutes)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.sampler == "auto":

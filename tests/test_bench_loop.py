@@ -156,6 +156,7 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     assert not (tmp_path / "work" / "seed1").exists()  # models deleted once used
 
 
+@pytest.mark.slow  # the tiny model's fixture takes ~10 s
 def test_max_minutes_stops_cleanly_with_what_is_done(tiny_llama, tmp_path):
     b = bench()
     out = tmp_path / "out"
@@ -165,6 +166,7 @@ def test_max_minutes_stops_cleanly_with_what_is_done(tiny_llama, tmp_path):
     assert saved["runs"][0]["steps"] == {} and "aggregate" in saved
 
 
+@pytest.mark.slow
 def test_batched_sampler_greedy_rows_and_per_row_lengths(tiny_llama):
     """The hf sampler's one call serves greedy and sampled rows of different lengths: a greedy
     row equals a greedy-only call's answer, and no row is longer than its own max_new_tokens."""
@@ -185,3 +187,15 @@ def test_batched_sampler_greedy_rows_and_per_row_lengths(tiny_llama):
     fast = b.Sampler(tiny_llama, argparse.Namespace(sampler="fast", device="cpu", quant="none", threads=1,
                                                     gen_batch=1), b.Clock(None))
     assert fast.sample([b.Request(msgs[0], 1, 0.0, 20)], seed=3)[0] == alone[0]  # the two decoders agree
+
+
+@pytest.mark.slow
+def test_preflight_runs_every_step_small_first(tiny_llama, tmp_path):
+    b = bench()
+    out = tmp_path / "out"
+    b.main(["--model", str(tiny_llama), "--out", str(out), "--preflight", *TINY, "--seeds", "3"])
+    pre = json.loads((out / "preflight" / "summary.json").read_text())
+    assert pre["test_tasks"] == 2 and pre["train_tasks"] == 2 and pre["args"]["seeds"] == [1]
+    assert list(pre["runs"][0]["steps"]) == ["base", "distil", "rft", "dpo"]
+    real = json.loads((out / "summary.json").read_text())
+    assert real["train_tasks"] == 3 and real["args"]["seeds"] == [3] and real["stopped"] == ""
