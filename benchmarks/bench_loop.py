@@ -600,7 +600,8 @@ def sandbox_isolation() -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, required=True, help="HF model folder (no hub)")
+    p.add_argument("--model", type=Path, required=True,
+                   help="HF model folder, or a .gguf file (converted first, as `mgpt models pull` does); no hub")
     p.add_argument("--out", type=Path, default=Path("runs/bench_loop"))
     p.add_argument("--work", type=Path, default=None, help="where models go (default: a temporary folder)")
     p.add_argument("--keep-models", action="store_true")
@@ -655,9 +656,23 @@ PREFLIGHT = ["--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "
 def main(argv=None) -> dict:
     args = parse_args(argv)
     clock = Clock(args.max_minutes)  # --max-minutes covers the preflight too
+    tmp = None
+    if args.work is None:
+        tmp = tempfile.mkdtemp(prefix="mgpt-bench-loop-")
+        args.work = Path(tmp)
+    source = args.model
+    if args.model.suffix == ".gguf" and args.model.is_file():
+        # The embedded model as published (94 MiB, Q4_1), e.g. where its 517 MB HF folder cannot travel.
+        from mgpt.llm.embedded import convert_gguf
+
+        log(f"converting {args.model} to an HF folder")
+        args.model = convert_gguf(args.model, args.work / "base", progress=log)
     if args.preflight:
         argv = list(sys.argv[1:] if argv is None else argv)
         keep = [a for a in argv if a != "--preflight"]
+        keep = [f"--model={args.model}" if a.startswith("--model=") else a for a in keep]
+        if "--model" in keep:
+            keep[keep.index("--model") + 1] = str(args.model)
         log("preflight: every step at toy size")
         pre = main([*keep, *PREFLIGHT, "--out", str(args.out / "preflight"), "--max-minutes", "3"])
         if pre["stopped"]:
@@ -678,17 +693,13 @@ def main(argv=None) -> dict:
         f"{args.workers} check workers")
     test_tasks = load_tasks("test")[:args.test_tasks]
     train_tasks = load_tasks("train")[:args.train_tasks]
-    tmp = None
-    if args.work is None:
-        tmp = tempfile.mkdtemp(prefix="mgpt-bench-loop-")
-        args.work = Path(tmp)
     args.out.mkdir(parents=True, exist_ok=True)
     ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
                    for i, idea in enumerate(IDEAS[:args.ideas])]
     # distil data and the held-out golden runs: the same for every seed (the split is by content)
     distil_info = distil_data(args, args.out, train_tasks)
     struct_items = ideas_items + golden_structured(distil_info["golden_val_runs"])
-    summary = {"model": str(args.model), "device": args.device, "sandbox": isolation,
+    summary = {"model": str(source), "device": args.device, "sandbox": isolation,
                "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "test_tasks": len(test_tasks), "train_tasks": len(train_tasks), "distil_data": distil_info,
