@@ -23,25 +23,29 @@ After every step, two measures, nothing constrained:
   distillation), answered once, unconstrained, and parsed with the parser and pydantic
   schema the roles use (``extract_json`` + ``model_validate``): the share that parses.
 
-Sampling: on CUDA, HF ``generate`` batched (left padding, prompts x samples per call);
-on CPU, FastLlama (int4 by default) one answer at a time, so CPU runs are small.
-Checking: ``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a
-deadline per answer, no pytest start-up), ``--workers`` at a time; the sandbox is
-``$MGPT_SANDBOX`` (bubblewrap by default; ``none`` where there is no bubblewrap), and the
-run prints and records which.
+Sampling: on CUDA, HF ``generate`` batched: each model is asked everything in one call
+(eval answers, greedy rows, structured answers, the next step's training samples; each row
+its own temperature and length), and the base model once for all seeds. On CPU,
+FastLlama (int4 by default) one answer at a time, so CPU runs are small. Checking:
+``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a deadline per
+answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
+(bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded.
 
-    # the GPU run (H200, 16 cores): see docs/benchmarks.md for the figures
-    MGPT_SANDBOX=none PYTHONUNBUFFERED=1 python3 benchmarks/bench_loop.py \\
-        --model /path/to/smollm2-135m-instruct --device cuda --seeds 1 2 3 --out $OUT/loop --max-minutes 6
+    # the GPU run (H200, 16 cores): the exact command is in docs/benchmarks.md
+    MGPT_SANDBOX=none PYTHONUNBUFFERED=1 python3 benchmarks/bench_loop.py --model smol.gguf \
+        --device cuda --seeds 1 2 3 --workers 16 --max-minutes 6 --preflight --out OUT --artifacts ART
 
-    # a small CPU run
-    PYTHONPATH=. python3 benchmarks/bench_loop.py --model /tmp/local_home/models/smollm2-135m-instruct \\
+    # a small CPU run (docs/benchmarks.md has the measured one)
+    PYTHONPATH=. python3 benchmarks/bench_loop.py --model /tmp/local_home/models/smollm2-135m-instruct \
         --device cpu --seeds 1 --test-tasks 6 --train-tasks 8 --n 2 --k 2 --ideas 2 --struct-n 1 ...
 
-Writes ``--out/summary.json`` after every evaluation (so a run stopped at its deadline
-keeps what it did), ``--out/table.md`` at the end, and per seed the training data
-(``seed<S>/distil/``, ``rft_train.jsonl``, ``dpo_pairs.jsonl``) and the checked samples.
-Models go under ``--work`` (default a temporary folder) and are deleted when no longer needed.
+``--model`` is an HF folder or the embedded model's GGUF file (converted first, to the
+same weights ``mgpt models pull`` writes). Writes ``OUT/summary.json`` after every
+evaluation (a run stopped by ``--max-minutes`` keeps what it did) and ``OUT/table.md`` at
+the end; under ``--artifacts`` (default OUT) the distil data (``distil/``), per seed the
+checked samples (``rft_samples.jsonl``, ``dpo_samples.jsonl``), ``rft_train.jsonl`` and
+``dpo_pairs.jsonl``, and the preflight's own run. Models go under ``--work`` (default a
+temporary folder) and are deleted once used.
 """
 
 from __future__ import annotations
@@ -500,7 +504,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
     from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
     from mgpt.llm.train.sft import sft
 
-    seed_dir = args.out / f"seed{seed}"
+    seed_dir = args.artifacts / f"seed{seed}"
     work = args.work / f"seed{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -533,7 +537,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
     t0 = time.perf_counter()
     val = distil_info["val_path"]
     cfg = train_config(args, seed, args.model, work / "distil", **{
-        "data.path": str(args.out / "distil" / "train_all.jsonl"), "data.format": "chat",
+        "data.path": str(args.artifacts / "distil" / "train_all.jsonl"), "data.format": "chat",
         "data.val_path": val, "data.val_fraction": 0.0 if not val else 0.1,
         "max_iters": args.distil_steps, "eval_interval": args.distil_steps,
         "optim.lr": args.distil_lr, "optim.min_lr": args.distil_lr / 10,
@@ -603,6 +607,8 @@ def parse_args(argv=None):
     p.add_argument("--model", type=Path, required=True,
                    help="HF model folder, or a .gguf file (converted first, as `mgpt models pull` does); no hub")
     p.add_argument("--out", type=Path, default=Path("runs/bench_loop"))
+    p.add_argument("--artifacts", type=Path, default=None,
+                   help="training data, checked samples, DPO pairs, the preflight (default: --out)")
     p.add_argument("--work", type=Path, default=None, help="where models go (default: a temporary folder)")
     p.add_argument("--keep-models", action="store_true")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -674,7 +680,8 @@ def main(argv=None) -> dict:
         if "--model" in keep:
             keep[keep.index("--model") + 1] = str(args.model)
         log("preflight: every step at toy size")
-        pre = main([*keep, *PREFLIGHT, "--out", str(args.out / "preflight"), "--max-minutes", "3"])
+        pre_dir = (args.artifacts or args.out) / "preflight"
+        pre = main([*keep, *PREFLIGHT, "--out", str(pre_dir), "--artifacts", str(pre_dir), "--max-minutes", "3"])
         if pre["stopped"]:
             raise SystemExit(f"preflight did not finish ({pre['stopped']}): not starting the real run")
         log("preflight passed; the real run starts")
@@ -693,11 +700,13 @@ def main(argv=None) -> dict:
         f"{args.workers} check workers")
     test_tasks = load_tasks("test")[:args.test_tasks]
     train_tasks = load_tasks("train")[:args.train_tasks]
+    args.artifacts = args.artifacts or args.out
     args.out.mkdir(parents=True, exist_ok=True)
+    args.artifacts.mkdir(parents=True, exist_ok=True)
     ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
                    for i, idea in enumerate(IDEAS[:args.ideas])]
     # distil data and the held-out golden runs: the same for every seed (the split is by content)
-    distil_info = distil_data(args, args.out, train_tasks)
+    distil_info = distil_data(args, args.artifacts, train_tasks)
     struct_items = ideas_items + golden_structured(distil_info["golden_val_runs"])
     summary = {"model": str(source), "device": args.device, "sandbox": isolation,
                "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
