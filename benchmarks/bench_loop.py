@@ -128,13 +128,13 @@ class Request:
 class Sampler:
     """Answers from one model folder: ``sample(requests, seed)`` returns the texts of each request.
 
-    ``hf`` (the CUDA path): every request of a call in as few ``generate`` calls as
-    ``--gen-batch`` allows, left-padded. Each row has its own temperature (a logits
-    processor divides by it; at 0 it keeps only the argmax: greedy), and each row is cut at
-    its own ``max_new_tokens``: the first m tokens of a longer sample are a sample of m
-    tokens. So one call per model serves the eval's sampled and greedy answers, the
-    structured ones and the training samples alike: on a GPU the time goes by decode steps
-    (Python overhead per step), hardly by rows.
+    ``hf`` (the CUDA path): the requests of a call in one left-padded ``generate`` call per
+    answer length (up to ``--gen-batch`` rows each). Each row has its own temperature (a
+    logits processor divides by it; at 0 it keeps only the argmax: greedy) and is cut at
+    its own ``max_new_tokens`` (the first m tokens of a longer sample are a sample of m
+    tokens). So one ``sample`` per model serves the eval's sampled and greedy answers, the
+    structured ones and the training samples: for a 135M model on a GPU the time goes by
+    decode steps (per-step overhead), hardly by rows.
     ``fast`` (the CPU path): FastLlama, one answer at a time."""
 
     def __init__(self, model_dir: Path, args, clock: Clock):
@@ -193,7 +193,15 @@ class Sampler:
         # rows: (request index, temperature, max_new_tokens, prompt text); a greedy request needs one row
         rows = [(i, r.temperature, r.max_new_tokens, self.text(r.messages))
                 for i, r in enumerate(requests) for _ in range(r.n if r.temperature > 0 else 1)]
-        order = sorted(range(len(rows)), key=lambda j: len(rows[j][3]))  # similar lengths: less padding
+        # One batch per answer length (the eval's code rows, its structured rows), each sorted by
+        # prompt length: a short prompt padded to the longest one would cost attention memory
+        # traffic on every step (GQA's K/V are expanded per head under a padding mask).
+        order = sorted(range(len(rows)), key=lambda j: (rows[j][2], len(rows[j][3])))
+        batches = []
+        for j in order:
+            if not batches or len(batches[-1]) >= self.args.gen_batch or rows[batches[-1][0]][2] != rows[j][2]:
+                batches.append([])
+            batches[-1].append(j)
         texts: list[str | None] = [None] * len(rows)
         self.tok.padding_side = "left"
         torch.manual_seed(seed)
@@ -209,9 +217,8 @@ class Sampler:
                 greedy = scores.masked_fill(~top, float("-inf"))
                 return torch.where(self.temps == 0, greedy, scores / self.temps.clamp(min=1e-6))
 
-        for start in range(0, len(order), self.args.gen_batch):
+        for idx in batches:
             self.clock.check("the next generate batch")
-            idx = order[start:start + self.args.gen_batch]
             enc = self.tok([rows[j][3] for j in idx], return_tensors="pt", padding=True,
                            add_special_tokens=False).to(self.device)
             temps = torch.tensor([[float(rows[j][1])] for j in idx], device=self.device)
