@@ -526,7 +526,8 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
         sampler = Sampler(model_dir, args, clock)
         extra = [Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
                  for t in train_tasks] if sample_tag else []
-        (ev,), answers = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed + len(step), extra=extra)
+        (ev,), answers = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed + 100 * STEPS.index(step),
+                                        extra=extra)
         sampler.close()
         ev["train"] = train
         run["steps"][step] = ev
@@ -688,7 +689,8 @@ def main(argv=None) -> dict:
             keep[keep.index("--model") + 1] = str(args.model)
         log("preflight: every step at toy size")
         pre_dir = (args.artifacts or args.out) / "preflight"
-        pre = main([*keep, *PREFLIGHT, "--out", str(pre_dir), "--artifacts", str(pre_dir), "--max-minutes", "3"])
+        left = ["--max-minutes", f"{(clock.deadline - time.monotonic()) / 60:.4f}"] if clock.deadline else []
+        pre = main([*keep, *PREFLIGHT, "--out", str(pre_dir), "--artifacts", str(pre_dir), *left])
         if pre["stopped"]:
             raise SystemExit(f"preflight did not finish ({pre['stopped']}): not starting the real run")
         log("preflight passed; the real run starts")
