@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -442,6 +443,12 @@ def distil_data(args, out: Path, train_tasks) -> dict:
             "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
 
 
+def epochs_to_steps(epochs: float, examples: int, batch: int, most: int) -> int:
+    """Steps for about ``epochs`` passes over ``examples``, at most ``most``: a handful of kept
+    answers would otherwise be repeated dozens of times."""
+    return max(1, min(most, math.ceil(epochs * examples / batch)))
+
+
 def first_last(out_dir: Path) -> dict:
     path = out_dir / "metrics.jsonl"
     if not path.is_file():
@@ -567,13 +574,14 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
              "task": s.task} for s in kept])
         clock.check("the RFT fine-tune")
         t0 = time.perf_counter()
+        steps = epochs_to_steps(args.rft_epochs, len(kept), args.batch_size, args.rft_steps)
         cfg = train_config(args, seed, work / "distil", work / "rft", **{
             "data.path": str(seed_dir / "rft_train.jsonl"), "data.format": "chat", "data.val_fraction": 0.0,
-            "max_iters": args.rft_steps, "eval_interval": args.rft_steps, "optim.lr": args.rft_lr,
+            "max_iters": steps, "eval_interval": steps, "optim.lr": args.rft_lr,
             "optim.min_lr": args.rft_lr, "schedule.decay_lr": False})
         sft(cfg, progress=False)
         rft_dir = work / "rft"
-        rft_info.update(seconds=round(time.perf_counter() - t0, 1), steps=args.rft_steps, loss=first_last(rft_dir))
+        rft_info.update(seconds=round(time.perf_counter() - t0, 1), steps=steps, loss=first_last(rft_dir))
         log(f"seed {seed} rft trained on {len(kept)} answers in {rft_info['seconds']}s")
     else:
         rft_info["skipped"] = "no sample passed: the step-1 model is the step-2 model"
@@ -588,12 +596,13 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
     if pairs:
         clock.check("DPO")
         t0 = time.perf_counter()
+        steps = epochs_to_steps(args.dpo_epochs, len(pairs), args.dpo_batch_size, args.dpo_steps)
         cfg = train_config(args, seed, rft_dir, work / "dpo", **{
-            "reinforce.steps": args.dpo_steps, "reinforce.lr": args.dpo_lr, "reinforce.beta": args.dpo_beta,
+            "reinforce.steps": steps, "reinforce.lr": args.dpo_lr, "reinforce.beta": args.dpo_beta,
             "batch_size": args.dpo_batch_size})
         res = dpo(cfg, pairs, progress=False)
         dpo_dir = Path(res.model_dir)
-        dpo_info.update(seconds=round(time.perf_counter() - t0, 1), steps=args.dpo_steps,
+        dpo_info.update(seconds=round(time.perf_counter() - t0, 1), steps=steps,
                         loss=[round(res.first_loss, 4), round(res.last_loss, 4)],
                         last_batch_accuracy=round(res.last_accuracy, 3))
         log(f"seed {seed} dpo on {len(pairs)} pairs in {dpo_info['seconds']}s, loss {dpo_info['loss']}")
@@ -645,10 +654,12 @@ def parse_args(argv=None):
     p.add_argument("--distil-lr", type=float, default=5e-5)
     p.add_argument("--k", type=int, default=8, help="samples per train task for RFT and for DPO pairs")
     p.add_argument("--rft-temperature", type=float, default=0.8)
-    p.add_argument("--rft-steps", type=int, default=40)
+    p.add_argument("--rft-steps", type=int, default=40, help="at most; fewer for few kept answers (--rft-epochs)")
+    p.add_argument("--rft-epochs", type=float, default=3.0)
     p.add_argument("--rft-lr", type=float, default=2e-5)
     p.add_argument("--pairs-per-task", type=int, default=4)
-    p.add_argument("--dpo-steps", type=int, default=40)
+    p.add_argument("--dpo-steps", type=int, default=40, help="at most; fewer for few pairs (--dpo-epochs)")
+    p.add_argument("--dpo-epochs", type=float, default=2.0)
     p.add_argument("--dpo-lr", type=float, default=3e-6)
     p.add_argument("--dpo-beta", type=float, default=0.1)
     p.add_argument("--dpo-batch-size", type=int, default=8)
