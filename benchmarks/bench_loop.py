@@ -542,6 +542,9 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
         save()
         if not sample_tag:
             return []
+        if args.plumbing:  # preflight only: a toy-length sample passes nothing, and RFT/DPO must still train
+            answers = [[*a, f"```python\n{t.reference}```", f"```python\n{t.wrong}```"]
+                       for t, a in zip(train_tasks, answers)]
         samples = check_all(train_tasks, answers, args.workers, args.timeout)
         write_jsonl(seed_dir / f"{sample_tag}_samples.jsonl", [asdict(s) for s in samples])
         log(f"seed {seed} {sample_tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass")
@@ -669,11 +672,14 @@ def parse_args(argv=None):
     p.add_argument("--preflight", action="store_true",
                    help="first run every step at toy size (2 tasks, 1 step each) into OUT/preflight, so a "
                         "broken path fails in a minute, not at the end of a long run")
+    p.add_argument("--plumbing", action="store_true",
+                   help="(the preflight's) add each train task's reference and wrong solution to the sampled "
+                        "answers, so RFT and DPO train even when toy-length samples pass nothing; not a measurement")
     p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
     return p.parse_args(argv)
 
 
-PREFLIGHT = ["--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "2", "--k", "2", "--ideas", "1",
+PREFLIGHT = ["--plumbing", "--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "2", "--k", "2", "--ideas", "1",
              "--struct-n", "1", "--max-new-tokens", "16", "--struct-max-new-tokens", "16", "--distil-steps", "1",
              "--rft-steps", "1", "--dpo-steps", "1", "--batch-size", "2", "--dpo-batch-size", "2"]
 

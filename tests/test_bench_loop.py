@@ -197,7 +197,11 @@ def test_preflight_runs_every_step_small_first(tiny_llama, tmp_path):
     out = tmp_path / "out"
     b.main(["--model", str(tiny_llama), "--out", str(out), "--preflight", *TINY, "--seeds", "3"])
     pre = json.loads((out / "preflight" / "summary.json").read_text())
-    assert pre["test_tasks"] == 2 and pre["train_tasks"] == 2 and pre["args"]["seeds"] == [1]
-    assert list(pre["runs"][0]["steps"]) == ["base", "distil", "rft", "dpo"]
     real = json.loads((out / "summary.json").read_text())
+    assert pre["test_tasks"] == 2 and pre["train_tasks"] == 2 and pre["args"]["seeds"] == [1]
+    assert list(pre["runs"][0]["steps"]) == ["base", "distil", "rft", "dpo"] and pre["args"]["plumbing"]
+    steps = pre["runs"][0]["steps"]  # the reference/wrong answers make RFT and DPO train
+    assert steps["rft"]["train"]["kept"] >= 2 and steps["dpo"]["train"]["pairs"] >= 2
+    assert "skipped" not in steps["rft"]["train"] and "skipped" not in steps["dpo"]["train"]
+    assert not real["args"]["plumbing"]
     assert real["train_tasks"] == 3 and real["args"]["seeds"] == [3] and real["stopped"] == ""
