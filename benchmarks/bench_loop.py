@@ -695,6 +695,14 @@ def main(argv=None) -> dict:
     if args.work is None:
         tmp = tempfile.mkdtemp(prefix="mgpt-bench-loop-")
         args.work = Path(tmp)
+    try:
+        return run_loop(argv, args, clock)
+    finally:  # the models (and a converted GGUF) go, however the run ended
+        if tmp and not args.keep_models:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_loop(argv, args, clock: Clock) -> dict:
     source = args.model
     if args.model.suffix == ".gguf" and args.model.is_file():
         # The embedded model as published (94 MiB, Q4_1), e.g. where its 517 MB HF folder cannot travel.
@@ -774,8 +782,6 @@ def main(argv=None) -> dict:
         log(f"stopped: {e}")
     finally:
         save()
-        if tmp and not args.keep_models:
-            shutil.rmtree(tmp, ignore_errors=True)
     (args.out / "table.md").write_text(table(summary))
     print(table(summary), flush=True)
     log(f"done in {clock.elapsed():.0f}s; summary in {args.out / 'summary.json'}")
