@@ -50,7 +50,7 @@ def test_quick_check_counts_what_pytest_counts(task_id):
 
 @pytest.mark.parametrize("code", [
     "import sys\nsys.exit(0)\n",                                  # exits at import: collection error
-    "print('MGPT-COUNTS-0000 {\"passed\": 9}')\ndef reverse_words(s):\n    return s\n",  # forged counts
+    "print('MGPT-COUNTS-0000 {\"passed\": 9}')\ndef reverse_words(s):\n    return s\n",  # counts-like output
     "def reverse_words(s):\n    while True:\n        pass\n",     # never returns: the deadline
     "import os\ndef reverse_words(s):\n    os._exit(0)\n",         # dies mid-test: no counts at all
     "x = (\n",                                                    # syntax error

@@ -58,7 +58,9 @@ def sandbox_check(task: CodeTask, code: str, *, timeout: float = 20.0) -> CheckR
 #: ``capsys`` to those that ask for it, count an exception (SystemExit included) as a
 #: failure and an unknown fixture as an error. ``pytest.raises`` (with ``match``) comes from
 #: a stand-in module, because importing pytest is most of a check's time. The counts go
-#: out as one line after ``marker``, a random token the candidate does not know.
+#: out as one line after ``marker``, a random token per run, so nothing a candidate prints
+#: is taken for them by accident. (Code written to forge them could: it runs in the same
+#: process, as it could forge pytest's summary line. Containing it is the sandbox's job.)
 RUNNER = r"""
 import importlib.util, inspect, io, json, re, sys, types
 module, marker = sys.argv[1], sys.argv[2]
