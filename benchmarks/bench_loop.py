@@ -1,0 +1,798 @@
+"""The learning loop on the embedded model: base -> distil -> RFT -> DPO, measured after each step.
+
+Per seed (its own training shuffle and its own sampling), starting from ``--model``:
+
+0. **base**: the model as given.
+1. **distil**: full fine-tune (``mgpt.llm.train.sft``) on (i) the golden transcripts' model
+   calls, converted by ``mgpt.llm.train.distil`` with some runs held out (split by run), and
+   (ii) expert demonstrations: the task bank's TRAIN split, the engineer's prompt answered
+   by the reference solution in one ```python block. Never a test-split task.
+2. **rft** (from 1): ``--k`` answers per train task at ``--rft-temperature``, each checked
+   against the hidden tests, the distinct passing ones fine-tuned on.
+3. **dpo** (from 2): ``--k`` fresh answers per train task from the step-2 model; passing vs
+   failing answers to the same prompt are the DPO pairs (``mgpt.llm.train.dpo``).
+
+After every step, two measures, nothing constrained:
+
+- **pass@1** on the held-out TEST split (64 tasks; the ``dates`` and ``recursion`` families
+  are never trained on), estimated as the mean of c/n over ``--n`` sampled answers per task
+  at ``--temperature``, plus greedy pass@1; split into seen and held-out families;
+- **structured first-try rate**: the company's structured questions (the product manager's
+  PRD request for each of a list of ideas none of the golden runs had, built by the real
+  ``WritePRD`` action, plus the PRD/design/task calls of the golden runs held out of
+  distillation), answered once, unconstrained, and parsed with the parser and pydantic
+  schema the roles use (``extract_json`` + ``model_validate``): the share that parses.
+
+Sampling: on CUDA, HF ``generate`` batched: each model is asked everything in one call
+(eval answers, greedy rows, structured answers, the next step's training samples; each row
+its own temperature and length), and the base model once for all seeds. On CPU,
+FastLlama (int4 by default) one answer at a time, so CPU runs are small. Checking:
+``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a deadline per
+answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
+(bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded.
+
+    # the GPU run (H200, 16 cores): the exact command is in docs/benchmarks.md
+    MGPT_SANDBOX=none PYTHONUNBUFFERED=1 python3 benchmarks/bench_loop.py --model smol.gguf \
+        --device cuda --seeds 1 2 3 --workers 16 --max-minutes 6 --preflight --out OUT --artifacts ART
+
+    # a small CPU run (docs/benchmarks.md has the measured one)
+    PYTHONPATH=. python3 benchmarks/bench_loop.py --model /tmp/local_home/models/smollm2-135m-instruct \
+        --device cpu --seeds 1 --test-tasks 6 --train-tasks 8 --n 2 --k 2 --ideas 2 --struct-n 1 ...
+
+``--model`` is an HF folder or the embedded model's GGUF file (converted first, to the
+same weights ``mgpt models pull`` writes). Writes ``OUT/summary.json`` after every
+evaluation (a run stopped by ``--max-minutes`` keeps what it did) and ``OUT/table.md`` at
+the end; under ``--artifacts`` (default OUT) the distil data (``distil/``), per seed the
+checked samples (``rft_samples.jsonl``, ``dpo_samples.jsonl``), ``rft_train.jsonl`` and
+``dpo_pairs.jsonl``, and the preflight's own run. Models go under ``--work`` (default a
+temporary folder) and are deleted once used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+STEPS = ("base", "distil", "rft", "dpo")
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
+
+#: Ideas for the structured-answer eval: small projects none of the golden runs is about.
+IDEAS = [
+    "A command-line tip calculator that splits a bill between friends.",
+    "A password strength checker that explains what is missing.",
+    "A tool that renames photos by the date in their file name.",
+    "A flashcard quiz for vocabulary stored in a CSV file.",
+    "A habit tracker that records daily check-ins and shows streaks.",
+    "A markdown table formatter that aligns the columns.",
+    "A countdown timer for the terminal with a pause key.",
+    "A recipe scaler that converts ingredient amounts for N servings.",
+    "A tool that finds duplicate files in a folder by content hash.",
+    "A simple expense splitter for a shared flat.",
+    "A Roman numeral converter in both directions.",
+    "A library that validates and formats IBAN bank account numbers.",
+    "A command-line dice roller that understands notation like 3d6+2.",
+    "A tiny key-value store that persists to a JSON file.",
+    "A tool that reports the word count and reading time of text files.",
+    "A grade book that computes averages and letter grades per student.",
+    "A URL shortener library with an in-memory mapping.",
+    "A matrix calculator for addition and multiplication from the command line.",
+    "A plant watering scheduler that says which plants need water today.",
+    "A tool that converts CSV files to JSON lines.",
+    "A reading list manager with tags and a 'next book' suggestion.",
+    "A parking lot simulator that tracks free spaces by size.",
+    "A tool that checks a text file for lines longer than a limit.",
+    "A quiz scorer that reads answers and an answer key and prints the score.",
+]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class OutOfTime(Exception):
+    """--max-minutes is up: stop cleanly with what is done."""
+
+
+class Clock:
+    def __init__(self, max_minutes: float | None):
+        self.start = time.monotonic()
+        self.deadline = self.start + max_minutes * 60 if max_minutes else None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def check(self, what: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime(f"--max-minutes reached before {what}")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+class Request:
+    """``n`` answers to one chat prompt, at ``temperature`` (0: greedy), of at most ``max_new_tokens``."""
+
+    def __init__(self, messages, n: int, temperature: float, max_new_tokens: int):
+        self.messages, self.n, self.temperature, self.max_new_tokens = messages, n, temperature, max_new_tokens
+
+
+class Sampler:
+    """Answers from one model folder: ``sample(requests, seed)`` returns the texts of each request.
+
+    ``hf`` (the CUDA path): the requests of a call in one left-padded ``generate`` call per
+    answer length (up to ``--gen-batch`` rows each). Each row has its own temperature (a
+    logits processor divides by it; at 0 it keeps only the argmax: greedy) and is cut at
+    its own ``max_new_tokens`` (the first m tokens of a longer sample are a sample of m
+    tokens). So one ``sample`` per model serves the eval's sampled and greedy answers, the
+    structured ones and the training samples: for a 135M model on a GPU the time goes by
+    decode steps (per-step overhead), hardly by rows.
+    ``fast`` (the CPU path): FastLlama, one answer at a time."""
+
+    def __init__(self, model_dir: Path, args, clock: Clock):
+        import torch
+
+        from mgpt.llm.train.sft import load_model_folder
+
+        self.args, self.clock = args, clock
+        model, self.tok = load_model_folder(model_dir)
+        model.eval()
+        self.kind = args.sampler
+        self.device = "cuda" if args.device == "cuda" else "cpu"
+        if self.kind == "hf":
+            self.model = model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
+            self.fast = None
+        else:
+            from mgpt.llm.fastllama import FastLlama
+
+            quant = None if args.quant == "none" else args.quant
+            self.fast = FastLlama.from_model(model, quant=quant, threads=args.threads)
+            self.model = None
+        self.eos = self.tok.eos_token_id
+        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.eos
+
+    def text(self, messages) -> str:
+        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def sample(self, requests: list[Request], seed: int) -> list[list[str]]:
+        if self.kind == "hf":
+            return self._sample_hf(requests, seed)
+        return self._sample_fast(requests, seed)
+
+    def _decode(self, ids: list[int], limit: int) -> str:
+        ids = ids[:limit]
+        if self.eos in ids:
+            ids = ids[:ids.index(self.eos)]
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+    def _sample_fast(self, requests, seed):
+        out = []
+        for r_i, r in enumerate(requests):
+            self.clock.check("the next answer")
+            ids = self.tok(self.text(r.messages), add_special_tokens=False)["input_ids"]
+            answers = []
+            for j in range(r.n if r.temperature > 0 else 1):
+                g = self.fast.generate(ids, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                                       eos_ids=[self.eos], seed=seed * 1_000_003 + r_i * 1009 + j)
+                answers.append(self._decode(g.tokens, r.max_new_tokens))
+            out.append(answers if r.temperature > 0 else answers * r.n)
+        return out
+
+    def _sample_hf(self, requests, seed):
+        import torch
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        # rows: (request index, temperature, max_new_tokens, prompt text); a greedy request needs one row
+        rows = [(i, r.temperature, r.max_new_tokens, self.text(r.messages))
+                for i, r in enumerate(requests) for _ in range(r.n if r.temperature > 0 else 1)]
+        # One batch per answer length (the eval's code rows, its structured rows), each sorted by
+        # prompt length: a short prompt padded to the longest one would cost attention memory
+        # traffic on every step (GQA's K/V are expanded per head under a padding mask).
+        order = sorted(range(len(rows)), key=lambda j: (rows[j][2], len(rows[j][3])))
+        batches = []
+        for j in order:
+            if not batches or len(batches[-1]) >= self.args.gen_batch or rows[batches[-1][0]][2] != rows[j][2]:
+                batches.append([])
+            batches[-1].append(j)
+        texts: list[str | None] = [None] * len(rows)
+        self.tok.padding_side = "left"
+        torch.manual_seed(seed)
+
+        class RowTemperature(LogitsProcessor):
+            """Each row at its own temperature; a row at 0 keeps only its argmax (greedy)."""
+
+            def __init__(self, temps):
+                self.temps = temps  # (B, 1)
+
+            def __call__(self, input_ids, scores):
+                top = scores == scores.max(dim=-1, keepdim=True).values
+                greedy = scores.masked_fill(~top, float("-inf"))
+                return torch.where(self.temps == 0, greedy, scores / self.temps.clamp(min=1e-6))
+
+        for idx in batches:
+            self.clock.check("the next generate batch")
+            enc = self.tok([rows[j][3] for j in idx], return_tensors="pt", padding=True,
+                           add_special_tokens=False).to(self.device)
+            temps = torch.tensor([[float(rows[j][1])] for j in idx], device=self.device)
+            kw = {"do_sample": False}
+            if bool((temps > 0).any()):
+                # temperature 1 and no top-k/top-p: the sampling distribution is RowTemperature's alone
+                kw = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+                      "logits_processor": LogitsProcessorList([RowTemperature(temps)])}
+            with torch.no_grad():
+                gen = self.model.generate(**enc, max_new_tokens=max(rows[j][2] for j in idx), pad_token_id=self.pad,
+                                          eos_token_id=self.eos, **kw)
+            for row, j in zip(gen[:, enc["input_ids"].shape[1]:].tolist(), idx):
+                texts[j] = self._decode(row, rows[j][2])
+        out: list[list[str]] = [[] for _ in requests]
+        for (i, _, _, _), t in zip(rows, texts):
+            out[i].append(t)
+        return [a if requests[i].temperature > 0 else a * requests[i].n for i, a in enumerate(out)]
+
+    def close(self) -> None:
+        self.model = self.fast = None
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_all(tasks, answers: list[list[str]], workers: int, timeout: float):
+    """Check every answer (``answers[i]`` for ``tasks[i]``) in parallel; rft.Sample per answer."""
+    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.train.rft import check_answer
+    from mgpt.workflows.code_eval import quick_check
+
+    jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
+    check = lambda t, code: quick_check(t, code, timeout=timeout)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda job: check_answer(job[0], job[1], check, extract_code), jobs))
+
+
+def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
+    """pass@1 (mean c/n of the sampled answers) and greedy pass@1 on ``tasks``, by family."""
+    from mgpt.llm.eval.tasks import HELD_OUT_FAMILIES
+
+    t0 = time.perf_counter()
+    checked = check_all(tasks, sampled, args.workers, args.timeout)
+    per_task = {t.id: sum(s.passed for s in checked[i * args.n:(i + 1) * args.n]) / args.n
+                for i, t in enumerate(tasks)}
+    res = {"pass1": statistics.mean(per_task.values()), "n": args.n, "temperature": args.temperature,
+           "per_task": per_task, "no_code_block": sum(bool(s.error) for s in checked) / len(checked)}
+    if greedy is not None:
+        g = check_all(tasks, greedy, args.workers, args.timeout)
+        res["greedy_pass1"] = sum(s.passed for s in g) / len(g)
+        res["greedy_per_task"] = {t.id: int(s.passed) for t, s in zip(tasks, g)}
+    fam = {}
+    for t in tasks:
+        fam.setdefault(t.family, []).append(per_task[t.id])
+    res["by_family"] = {f: round(statistics.mean(v), 4) for f, v in sorted(fam.items())}
+    for name, keep in (("seen_families", lambda t: t.family not in HELD_OUT_FAMILIES),
+                       ("held_out_families", lambda t: t.family in HELD_OUT_FAMILIES)):
+        vals = [per_task[t.id] for t in tasks if keep(t)]
+        res[name] = {"tasks": len(vals), "pass1": statistics.mean(vals) if vals else None}
+    res["check_seconds"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int, *, groups: int = 1,
+                   extra: list[Request] = ()) -> tuple[list[dict], list[list[str]]]:
+    """Everything one model is asked, in one ``sample`` call: the eval's answers ``groups``
+    times over (the base model is evaluated once for every seed: each seed gets its own
+    disjoint samples; greedy answers are the same for all) plus the ``extra`` requests
+    (training samples). Returns one eval per group and the extra requests' answers."""
+    from mgpt.llm.train.rft import prompt_messages
+
+    n, sn, nt, ns = args.n, args.struct_n, len(tasks), len(struct_items)
+    reqs = [Request(prompt_messages(t), n * groups, args.temperature, args.max_new_tokens) for t in tasks]
+    reqs += [Request(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks] if args.greedy else []
+    reqs += [Request(it["messages"], sn * groups, args.temperature, args.struct_max_new_tokens) for it in struct_items]
+    reqs += [Request(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items] \
+        if args.struct_greedy else []
+    t0 = time.perf_counter()
+    answers = sampler.sample(reqs + list(extra), seed)
+    gen_s = round(time.perf_counter() - t0, 1)
+    code_s, greedy, rest = answers[:nt], answers[nt:2 * nt] if args.greedy else None, \
+        answers[2 * nt if args.greedy else nt:len(reqs)]
+    struct_s, struct_g = rest[:ns], rest[ns:] if args.struct_greedy else None
+    evals = []
+    for g in range(groups):
+        ev = {"code": code_scores(tasks, [a[g * n:(g + 1) * n] for a in code_s], greedy, args)}
+        ev["code"]["generate_seconds"] = gen_s  # the whole call, training samples and other groups included
+        if struct_items:
+            ev["structured"] = structured_scores(struct_items, [a[g * sn:(g + 1) * sn] for a in struct_s],
+                                                 struct_g, args)
+        evals.append(ev)
+    return evals, answers[len(reqs):]
+
+
+# --------------------------------------------------------------------------- structured answers
+
+
+def prd_prompt(idea: str) -> list[dict[str, str]]:
+    """The messages the product manager sends for ``idea``, built by the real WritePRD action
+    (a model that records the request and stops), so the eval asks what the company asks."""
+    import asyncio
+
+    from mgpt.actions.base import ActionContext
+    from mgpt.actions.planning import WritePRD
+    from mgpt.agents.message import Message
+    from mgpt.llm.client import LLM
+    from mgpt.llm.testing import FunctionModel
+    from mgpt.roles.software import ProductManager
+
+    seen = []
+
+    class _Got(Exception):
+        pass
+
+    def record(messages, context):
+        seen.append([{"role": m.role, "content": m.content} for m in messages])
+        raise _Got
+
+    action = WritePRD().bind(LLM(FunctionModel(record), role="ProductManager"))
+    ctx = ActionContext(role_name="ProductManager", role_profile=ProductManager.profile,
+                        role_goal=ProductManager.goal, news=[Message(content=idea)])
+    try:
+        asyncio.run(action.run(ctx))
+    except _Got:
+        pass
+    if not seen:
+        raise RuntimeError("WritePRD asked nothing: the action changed; update prd_prompt")
+    return seen[0]
+
+
+def schema_of(messages):
+    """The pydantic schema a recorded structured request asks for (matched by its field list)."""
+    from mgpt.actions import documents
+    from mgpt.actions.base import describe_schema
+
+    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    for name in ("PRD", "SystemDesign", "TaskList", "ChangeRequest", "DesignChange"):
+        schema = getattr(documents, name, None)
+        if schema is not None and describe_schema(schema) in user:
+            return schema
+    return None
+
+
+def golden_structured(val_runs: list[str]) -> list[dict]:
+    """First-try structured requests of the held-out golden runs, with their schema."""
+    from mgpt.llm.replay import Transcript
+    from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
+
+    out = []
+    for run in val_runs:
+        for call in Transcript.load(Path(run)).calls:
+            msgs = [{"role": m.role, "content": m.content} for m in call.request]
+            users = [m["content"] for m in msgs if m["role"] == "user"]
+            if not any(STRUCTURED_MARK in u for u in users) or any(u.startswith(RETRY_MARK) for u in users):
+                continue
+            schema = schema_of(msgs)
+            if schema is not None:
+                out.append({"source": f"{Path(run).stem}:{call.action}", "messages": msgs, "schema": schema})
+    return out
+
+
+def parses(text: str, schema) -> bool:
+    from mgpt.actions.parsing import extract_json
+
+    try:
+        schema.model_validate(extract_json(text))
+    except ValueError:  # ParseError and pydantic's ValidationError
+        return False
+    return True
+
+
+def structured_scores(items: list[dict], sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
+    """Share of the answers that parse as the roles parse them, first try, no constraint."""
+    ok = [[parses(a, it["schema"]) for a in group] for it, group in zip(items, sampled)]
+
+    def rate(sel):
+        vals = [x for it, g in zip(items, ok) if sel(it) for x in g]
+        return statistics.mean(vals) if vals else None
+
+    res = {"rate": rate(lambda it: True), "prompts": len(items), "n": args.struct_n,
+           "ideas_rate": rate(lambda it: it["source"].startswith("idea")),
+           "golden_rate": rate(lambda it: not it["source"].startswith("idea")),
+           "per_prompt": {it["source"]: sum(g) / len(g) for it, g in zip(items, ok)}}
+    if greedy is not None:
+        res["greedy_rate"] = statistics.mean(parses(a[0], it["schema"]) for it, a in zip(items, greedy))
+    return res
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_config(args, seed: int, init_from: Path, out_dir: Path, **over):
+    from mgpt.llm.train.config import load_config
+
+    cfg = {"init_from": str(init_from), "out_dir": str(out_dir), "device": args.device, "seed": seed,
+           "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
+           "data.keep": "end", "optim.weight_decay": 0.0, "eval_iters": 2, "log_interval": 10,
+           "reinforce.k": args.k, "reinforce.temperature": args.rft_temperature,
+           "reinforce.max_new_tokens": args.max_new_tokens, "reinforce.timeout": args.timeout}
+    cfg.update(over)
+    return load_config(None, cfg)
+
+
+def distil_data(args, out: Path, train_tasks) -> dict:
+    """distil/train.jsonl: the golden runs' calls (train runs) + the train split's reference answers."""
+    from mgpt.llm.train.distil import distil
+    from mgpt.llm.train.rft import prompt_messages
+
+    d = distil([str(GOLDEN / "**" / "*.jsonl")], out / "distil", val_fraction=args.golden_val_fraction)
+    rows = [json.loads(x) for x in Path(d.train_path).read_text().splitlines()]
+    demos = [{"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{t.reference}```"}],
+              "meta": {"source": "taskbank", "task": t.id}} for t in train_tasks]
+    (out / "distil" / "train_all.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows * args.golden_repeat + demos))
+    return {"golden_train_examples": d.train_examples, "golden_val_examples": d.val_examples,
+            "golden_train_runs": [Path(r).name for r in d.train_runs],
+            "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
+
+
+def epochs_to_steps(epochs: float, examples: int, batch: int, most: int) -> int:
+    """Steps for about ``epochs`` passes over ``examples``, at most ``most``: a handful of kept
+    answers would otherwise be repeated dozens of times."""
+    return max(1, min(most, math.ceil(epochs * examples / batch)))
+
+
+def first_last(out_dir: Path) -> dict:
+    path = out_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    evals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "eval"]
+    if not evals:
+        return {}
+    keep = lambda r: {k: round(v, 4) for k, v in r.items() if k in ("train_loss", "val_loss") and v is not None}  # noqa: E731
+    return {"first": keep(evals[0]), "last": keep(evals[-1])}
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def stats(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return {"mean": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+            "min": min(vals), "max": max(vals), "seeds": len(vals)}
+
+
+def aggregate(runs: list[dict]) -> dict:
+    agg = {}
+    for step in STEPS:
+        evs = [r["steps"][step] for r in runs if step in r["steps"]]
+        if not evs:
+            continue
+        agg[step] = {
+            "pass1": stats([e["code"]["pass1"] for e in evs]),
+            "greedy_pass1": stats([e["code"].get("greedy_pass1") for e in evs]),
+            "seen_pass1": stats([e["code"]["seen_families"]["pass1"] for e in evs]),
+            "held_out_pass1": stats([e["code"]["held_out_families"]["pass1"] for e in evs]),
+            "structured_rate": stats([e["structured"]["rate"] for e in evs if "structured" in e]),
+            "structured_greedy_rate": stats([e["structured"].get("greedy_rate") for e in evs if "structured" in e]),
+        }
+    return agg
+
+
+def table(summary: dict) -> str:
+    """The markdown table for docs/benchmarks.md: mean ± sd (min-max) over seeds, per step."""
+    def cell(st):
+        if not st:
+            return "-"
+        if st["seeds"] == 1:
+            return f"{st['mean']:.3f}"
+        return f"{st['mean']:.3f} ± {st['sd']:.3f} ({st['min']:.3f}-{st['max']:.3f})"
+
+    cols = [("pass@1 (sampled)", "pass1"), ("greedy pass@1", "greedy_pass1"), ("seen families", "seen_pass1"),
+            ("held-out families", "held_out_pass1"), ("structured first try", "structured_rate"),
+            ("structured, greedy", "structured_greedy_rate")]
+    agg = summary.get("aggregate", {})
+    cols = [(name, key) for name, key in cols if any(a.get(key) for a in agg.values())] or cols[:1]
+    rows = ["| step | " + " | ".join(name for name, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for step, a in agg.items():
+        rows.append(f"| {step} | " + " | ".join(cell(a.get(key)) for _, key in cols) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def describe(seed, step: str, ev: dict, args) -> None:
+    c = ev["code"]
+    log(f"seed {seed} {step}: pass@1 {c['pass1']:.3f}" + (f", greedy {c['greedy_pass1']:.3f}" if args.greedy else "")
+        + (f", structured first try {ev['structured']['rate']:.3f}" if "structured" in ev else "")
+        + f" (generate {c['generate_seconds']}s, check {c['check_seconds']}s)")
+
+
+def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_items, distil_info: dict, run: dict,
+             save) -> None:
+    """Steps 1-3 for one seed (step 0, the base eval, is done for all seeds by :func:`main`)."""
+    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
+    from mgpt.llm.train.sft import sft
+
+    seed_dir = args.artifacts / f"seed{seed}"
+    work = args.work / f"seed{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    by_id = {t.id: t for t in train_tasks}
+    eval_seed = 10_000 + seed
+
+    def evaluate(step: str, model_dir: Path, train: dict, sample_tag: str | None = None):
+        """Eval ``step``'s model and, with ``sample_tag``, draw --k training answers per train
+        task from it in the same call; returns the checked training samples."""
+        clock.check(f"evaluating {step}")
+        log(f"seed {seed}: evaluating {step}" + (f" and sampling for {sample_tag}" if sample_tag else ""))
+        sampler = Sampler(model_dir, args, clock)
+        extra = [Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
+                 for t in train_tasks] if sample_tag else []
+        (ev,), answers = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed + 100 * STEPS.index(step),
+                                        extra=extra)
+        sampler.close()
+        ev["train"] = train
+        run["steps"][step] = ev
+        describe(seed, step, ev, args)
+        save()
+        if not sample_tag:
+            return []
+        if args.plumbing:  # preflight only: a toy-length sample passes nothing, and RFT/DPO must still train
+            answers = [[*a, f"```python\n{t.reference}```", f"```python\n{t.wrong}```"]
+                       for t, a in zip(train_tasks, answers)]
+        samples = check_all(train_tasks, answers, args.workers, args.timeout)
+        write_jsonl(seed_dir / f"{sample_tag}_samples.jsonl", [asdict(s) for s in samples])
+        log(f"seed {seed} {sample_tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass")
+        return samples
+
+    # step 1: distil
+    clock.check("distil")
+    t0 = time.perf_counter()
+    val = distil_info["val_path"]
+    cfg = train_config(args, seed, args.model, work / "distil", **{
+        "data.path": str(args.artifacts / "distil" / "train_all.jsonl"), "data.format": "chat",
+        "data.val_path": val, "data.val_fraction": 0.0 if not val else 0.1,
+        "max_iters": args.distil_steps, "eval_interval": args.distil_steps,
+        "optim.lr": args.distil_lr, "optim.min_lr": args.distil_lr / 10,
+        "schedule.warmup_iters": max(1, args.distil_steps // 10)})
+    sft(cfg, progress=False)
+    train = {"seconds": round(time.perf_counter() - t0, 1), "steps": args.distil_steps,
+             "loss": first_last(work / "distil")}
+    log(f"seed {seed} distil trained in {train['seconds']}s, loss {train['loss']}")
+    samples = evaluate("distil", work / "distil", train, "rft")
+
+    # step 2: RFT from 1, on the step-1 model's passing answers
+    kept = keep_passing(samples)
+    rft_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "kept": len(kept),
+                "tasks_solved": len({s.task for s in kept})}
+    rft_dir = work / "distil"
+    if kept:
+        write_jsonl(seed_dir / "rft_train.jsonl", [
+            {"messages": [*prompt_messages(by_id[s.task]), {"role": "assistant", "content": s.answer}],
+             "task": s.task} for s in kept])
+        clock.check("the RFT fine-tune")
+        t0 = time.perf_counter()
+        steps = epochs_to_steps(args.rft_epochs, len(kept), args.batch_size, args.rft_steps)
+        cfg = train_config(args, seed, work / "distil", work / "rft", **{
+            "data.path": str(seed_dir / "rft_train.jsonl"), "data.format": "chat", "data.val_fraction": 0.0,
+            "max_iters": steps, "eval_interval": steps, "optim.lr": args.rft_lr,
+            "optim.min_lr": args.rft_lr, "schedule.decay_lr": False})
+        sft(cfg, progress=False)
+        rft_dir = work / "rft"
+        rft_info.update(seconds=round(time.perf_counter() - t0, 1), steps=steps, loss=first_last(rft_dir))
+        log(f"seed {seed} rft trained on {len(kept)} answers in {rft_info['seconds']}s")
+    else:
+        rft_info["skipped"] = "no sample passed: the step-1 model is the step-2 model"
+    samples = evaluate("rft", rft_dir, rft_info, "dpo")
+
+    # step 3: DPO from 2, on pass/fail pairs of the step-2 model's answers
+    pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.pairs_per_task)
+    write_jsonl(seed_dir / "dpo_pairs.jsonl", pairs)
+    dpo_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "pairs": len(pairs),
+                "tasks": len({p["task"] for p in pairs})}
+    dpo_dir = rft_dir
+    if pairs:
+        clock.check("DPO")
+        t0 = time.perf_counter()
+        steps = epochs_to_steps(args.dpo_epochs, len(pairs), args.dpo_batch_size, args.dpo_steps)
+        cfg = train_config(args, seed, rft_dir, work / "dpo", **{
+            "reinforce.steps": steps, "reinforce.lr": args.dpo_lr, "reinforce.beta": args.dpo_beta,
+            "batch_size": args.dpo_batch_size})
+        res = dpo(cfg, pairs, progress=False)
+        dpo_dir = Path(res.model_dir)
+        dpo_info.update(seconds=round(time.perf_counter() - t0, 1), steps=steps,
+                        loss=[round(res.first_loss, 4), round(res.last_loss, 4)],
+                        last_batch_accuracy=round(res.last_accuracy, 3))
+        log(f"seed {seed} dpo on {len(pairs)} pairs in {dpo_info['seconds']}s, loss {dpo_info['loss']}")
+    else:
+        dpo_info["skipped"] = "no task had both a passing and a failing answer: the step-2 model is the step-3 model"
+    evaluate("dpo", dpo_dir, dpo_info)
+    if not args.keep_models:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sandbox_isolation() -> str:
+    from mgpt.actions.sandbox import require
+
+    return require()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, required=True,
+                   help="HF model folder, or a .gguf file (converted first, as `mgpt models pull` does); no hub")
+    p.add_argument("--out", type=Path, default=Path("runs/bench_loop"))
+    p.add_argument("--artifacts", type=Path, default=None,
+                   help="training data, checked samples, DPO pairs, the preflight (default: --out)")
+    p.add_argument("--work", type=Path, default=None, help="where models go (default: a temporary folder)")
+    p.add_argument("--keep-models", action="store_true")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="answers checked at once")
+    p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long")
+    p.add_argument("--test-tasks", type=int, default=None, help="first N test tasks (default all 64)")
+    p.add_argument("--train-tasks", type=int, default=None, help="first N train tasks (default all 87)")
+    p.add_argument("--n", type=int, default=8, help="eval samples per test task")
+    p.add_argument("--temperature", type=float, default=0.6, help="eval sampling temperature")
+    p.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=True, help="also greedy pass@1")
+    p.add_argument("--max-new-tokens", type=int, default=320)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per checked answer")
+    p.add_argument("--ideas", type=int, default=len(IDEAS), help="PRD prompts for the structured eval")
+    p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
+    p.add_argument("--golden-repeat", type=int, default=2,
+                   help="copies of each golden call in the distil mix (a few runs next to 87 task demos)")
+    p.add_argument("--struct-n", type=int, default=4, help="samples per structured prompt")
+    p.add_argument("--struct-max-new-tokens", type=int, default=512)
+    p.add_argument("--struct-greedy", action=argparse.BooleanOptionalAction, default=False,
+                   help="also a greedy structured answer per prompt")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--block-size", type=int, default=2048)
+    p.add_argument("--distil-steps", type=int, default=24)
+    p.add_argument("--distil-lr", type=float, default=5e-5)
+    p.add_argument("--k", type=int, default=8, help="samples per train task for RFT and for DPO pairs")
+    p.add_argument("--rft-temperature", type=float, default=0.8)
+    p.add_argument("--rft-steps", type=int, default=40, help="at most; fewer for few kept answers (--rft-epochs)")
+    p.add_argument("--rft-epochs", type=float, default=3.0)
+    p.add_argument("--rft-lr", type=float, default=2e-5)
+    p.add_argument("--pairs-per-task", type=int, default=4)
+    p.add_argument("--dpo-steps", type=int, default=40, help="at most; fewer for few pairs (--dpo-epochs)")
+    p.add_argument("--dpo-epochs", type=float, default=2.0)
+    p.add_argument("--dpo-lr", type=float, default=3e-6)
+    p.add_argument("--dpo-beta", type=float, default=0.1)
+    p.add_argument("--dpo-batch-size", type=int, default=8)
+    p.add_argument("--gen-batch", type=int, default=2048, help="sequences per generate call (hf sampler)")
+    p.add_argument("--sampler", choices=["auto", "hf", "fast"], default="auto",
+                   help="hf: batched HF generate (auto on CUDA); fast: FastLlama one at a time (auto on CPU)")
+    p.add_argument("--preflight", action="store_true",
+                   help="first run every step at toy size (2 tasks, 1 step each) into OUT/preflight, so a "
+                        "broken path fails in a minute, not at the end of a long run")
+    p.add_argument("--plumbing", action="store_true",
+                   help="(the preflight's) add each train task's reference and wrong solution to the sampled "
+                        "answers, so RFT and DPO train even when toy-length samples pass nothing; not a measurement")
+    p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
+    return p.parse_args(argv)
+
+
+PREFLIGHT = ["--plumbing", "--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "2", "--k", "2", "--ideas", "1",
+             "--struct-n", "1", "--max-new-tokens", "16", "--struct-max-new-tokens", "16", "--distil-steps", "1",
+             "--rft-steps", "1", "--dpo-steps", "1", "--batch-size", "2", "--dpo-batch-size", "2"]
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    clock = Clock(args.max_minutes)  # --max-minutes covers the preflight too
+    tmp = None
+    if args.work is None:
+        tmp = tempfile.mkdtemp(prefix="mgpt-bench-loop-")
+        args.work = Path(tmp)
+    try:
+        return run_loop(argv, args, clock)
+    finally:  # the models (and a converted GGUF) go, however the run ended
+        if tmp and not args.keep_models:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_loop(argv, args, clock: Clock) -> dict:
+    source = args.model
+    if args.model.suffix == ".gguf" and args.model.is_file():
+        # The embedded model as published (94 MiB, Q4_1), e.g. where its 517 MB HF folder cannot travel.
+        from mgpt.llm.embedded import convert_gguf
+
+        log(f"converting {args.model} to an HF folder")
+        args.model = convert_gguf(args.model, args.work / "base", progress=log)
+    if args.preflight:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        keep = [a for a in argv if a != "--preflight"]
+        keep = [f"--model={args.model}" if a.startswith("--model=") else a for a in keep]
+        if "--model" in keep:
+            keep[keep.index("--model") + 1] = str(args.model)
+        log("preflight: every step at toy size")
+        pre_dir = (args.artifacts or args.out) / "preflight"
+        left = ["--max-minutes", f"{(clock.deadline - time.monotonic()) / 60:.4f}"] if clock.deadline else []
+        pre = main([*keep, *PREFLIGHT, "--out", str(pre_dir), "--artifacts", str(pre_dir), *left])
+        if pre["stopped"]:
+            raise SystemExit(f"preflight did not finish ({pre['stopped']}): not starting the real run")
+        log("preflight passed; the real run starts")
+    import torch
+
+    from mgpt.llm.eval.tasks import load_tasks
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.sampler == "auto":
+        args.sampler = "hf" if args.device == "cuda" else "fast"
+    if args.device == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    isolation = sandbox_isolation()
+    log(f"device {args.device}, sandbox {isolation} ({'isolated' if isolation == 'bwrap' else 'NOT isolated'}), "
+        f"{args.workers} check workers")
+    test_tasks = load_tasks("test")[:args.test_tasks]
+    train_tasks = load_tasks("train")[:args.train_tasks]
+    args.artifacts = args.artifacts or args.out
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.artifacts.mkdir(parents=True, exist_ok=True)
+    ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
+                   for i, idea in enumerate(IDEAS[:args.ideas])]
+    # distil data and the held-out golden runs: the same for every seed (the split is by content)
+    distil_info = distil_data(args, args.artifacts, train_tasks)
+    struct_items = ideas_items + golden_structured(distil_info["golden_val_runs"])
+    summary = {"model": str(source), "device": args.device, "sandbox": isolation,
+               "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "test_tasks": len(test_tasks), "train_tasks": len(train_tasks), "distil_data": distil_info,
+               "structured_prompts": [it["source"] for it in struct_items], "runs": [], "stopped": ""}
+    if args.device == "cuda":
+        summary["gpu"] = torch.cuda.get_device_name(0)
+
+    def save():
+        summary["aggregate"] = aggregate(summary["runs"])
+        summary["seconds"] = round(clock.elapsed(), 1)
+        tmp_path = args.out / "summary.json.tmp"
+        tmp_path.write_text(json.dumps(summary, indent=1) + "\n")
+        os.replace(tmp_path, args.out / "summary.json")
+
+    runs = [{"seed": seed, "steps": {}} for seed in args.seeds]
+    summary["runs"] = runs
+    try:
+        # step 0 for every seed at once: one call, each seed its own disjoint samples
+        clock.check("evaluating base")
+        log("evaluating base (all seeds)")
+        sampler = Sampler(args.model, args, clock)
+        evals, _ = evaluate_model(sampler, test_tasks, struct_items, args, 10_000, groups=len(args.seeds))
+        sampler.close()
+        for run, ev in zip(runs, evals):
+            run["steps"]["base"] = ev
+            describe(run["seed"], "base", ev, args)
+        save()
+        for run in runs:
+            run_seed(run["seed"], args, clock, test_tasks, train_tasks, struct_items, distil_info, run, save)
+            save()
+    except OutOfTime as e:
+        summary["stopped"] = str(e)
+        log(f"stopped: {e}")
+    finally:
+        save()
+    (args.out / "table.md").write_text(table(summary))
+    print(table(summary), flush=True)
+    log(f"done in {clock.elapsed():.0f}s; summary in {args.out / 'summary.json'}")
+    return summary
+
+
+def _prd():
+    from mgpt.actions.documents import PRD
+
+    return PRD
+
+
+if __name__ == "__main__":
+    main()

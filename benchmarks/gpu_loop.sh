@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The learning-loop benchmark (bench_loop.py) on a lent GPU machine, from the repo root.
+#
+# The embedded model's 517 MB HF folder cannot travel there (64 MiB per call), so its
+# published GGUF (94 MiB, sha256 pinned in mgpt/llm/embedded.py) goes in two parts, one per
+# call, made here with `benchmarks/gpu_loop.sh --split FILE.gguf` into the ignored .gpu/:
+#   call 1: carry [".gpu/smol.gguf.part-00"]           command: ls -l .gpu
+#   call 2: carry [".gpu/smol.gguf.part-01", ".whl"]   command: OUT=$OUT bash benchmarks/gpu_loop.sh
+# .whl/ holds the wheels the machine lacks (pydantic, pydantic-core, annotated-types,
+# typing-inspection, gguf). Call 2 joins and checks the parts, converts the GGUF, runs a
+# toy preflight and then the real run with --max-minutes, and leaves in $OUT: summary.json,
+# table.md, log.txt and artifacts.tgz (distil data, checked samples, DPO pairs).
+# Environment knobs: MINUTES (default 6), LIMIT (hard timeout, s; default 540), PREFLIGHT=0.
+set -u
+SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ "${1:-}" = "--split" ]; then  # here: make the two parts in .gpu/ (ignored by git)
+    src=${2:?usage: gpu_loop.sh --split FILE.gguf}
+    echo "$SHA  $src" | sha256sum -c --quiet || { echo "$src is not the embedded model's GGUF"; exit 2; }
+    mkdir -p .gpu && rm -f .gpu/smol.gguf.part-*
+    exclude=$(git rev-parse --git-path info/exclude) && mkdir -p "$(dirname "$exclude")"
+    grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >> "$exclude"
+    split -b 48m -d "$src" .gpu/smol.gguf.part- && ls -l .gpu
+    exit
+fi
+OUT=${OUT:?set OUT to the folder whose files come back}
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+mkdir -p /tmp/pp && ln -sfn "$PWD" /tmp/pp/mgpt && export PYTHONPATH=/tmp/pp${PYTHONPATH:+:$PYTHONPATH}
+MODEL=/tmp/smol.gguf
+cat .gpu/smol.gguf.part-* > "$MODEL" 2>/dev/null
+echo "$SHA  $MODEL" | sha256sum -c --quiet || { ls -l .gpu; echo "the GGUF parts are missing or incomplete: carry both (see the top of this file)"; exit 2; }
+pre=--preflight; [ "${PREFLIGHT:-1}" = 0 ] && pre=
+export MGPT_SANDBOX=none PYTHONUNBUFFERED=1
+timeout "${LIMIT:-540}" python3 benchmarks/bench_loop.py --model "$MODEL" --device cuda --seeds 1 2 3 \
+    --workers "$(nproc)" --max-minutes "${MINUTES:-6}" $pre --out "$OUT" --artifacts /tmp/loop-art "$@" 2>&1 | tee "$OUT/log.txt"
+rc=${PIPESTATUS[0]}
+tar czf "$OUT/artifacts.tgz" -C /tmp/loop-art . 2>/dev/null
+exit "$rc"
