@@ -197,10 +197,16 @@ class Sampler:
         # One batch per answer length (the eval's code rows, its structured rows), each sorted by
         # prompt length: a short prompt padded to the longest one would cost attention memory
         # traffic on every step (GQA's K/V are expanded per head under a padding mask).
-        order = sorted(range(len(rows)), key=lambda j: (rows[j][2], len(rows[j][3])))
+        # On a GPU the opposite holds: a 135M model's decode step costs about the same from
+        # batch 1 to batch 256 (launch and Python overhead; docs/benchmarks.md, the GPU
+        # probe), so every step saved is time saved: all lengths share one batch there, and
+        # each row is cut at its own limit when decoded.
+        by_length = self.device != "cuda"
+        order = sorted(range(len(rows)), key=lambda j: (rows[j][2] if by_length else 0, len(rows[j][3])))
         batches = []
         for j in order:
-            if not batches or len(batches[-1]) >= self.args.gen_batch or rows[batches[-1][0]][2] != rows[j][2]:
+            if (not batches or len(batches[-1]) >= self.args.gen_batch
+                    or (by_length and rows[batches[-1][0]][2] != rows[j][2])):
                 batches.append([])
             batches[-1].append(j)
         texts: list[str | None] = [None] * len(rows)
