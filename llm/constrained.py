@@ -30,6 +30,13 @@ JSON schemas are bounded before compiling (:func:`bounded_schema`): string field
 model otherwise fills one string until the budget runs out. Whitespace between JSON tokens
 is not allowed (compact separators), which saves tokens and rules out whitespace loops.
 
+A string's ``pattern`` keeps its JSON Schema meaning (a regex *search* in the decoded value,
+as pydantic and every validator read it), so a schema can carry a validator's check to the
+grammar: ``"^classDiagram"`` means "starts with classDiagram, then anything", escapes such as
+``\\n`` included. xgrammar alone would full-match the pattern and allow no escape in the
+string, which makes a multi-line value that starts with a keyword impossible to express
+(:func:`pattern_rule` and :func:`json_schema_grammar` do the translation).
+
 The grammar engine is xgrammar, chosen by measurement on our CPU against llguidance and
 lm-format-enforcer (docs/benchmarks.md, "Constrained decoding"). It is imported only here,
 inside the functions that need it; install it with ``pip install 'mgpt[local]'``, or on a
@@ -59,6 +66,8 @@ __all__ = [
     "compile_output",
     "compile_schema",
     "format_grammar",
+    "json_schema_grammar",
+    "pattern_rule",
 ]
 
 #: Default bounds added by :func:`bounded_schema`: long enough for a mermaid diagram or a
@@ -141,6 +150,132 @@ def format_grammar(output: OutputFormat) -> str:
             'path ::= [A-Za-z0-9_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
         )
     raise ValueError(f"no grammar for output kind {output.kind!r}")
+
+
+# -- string patterns with JSON Schema's meaning ----------------------------------------------
+
+#: One character of a JSON string as written: anything but the quote, the backslash and
+#: control characters, or a short escape (no ``\uXXXX``: it could write a lone surrogate,
+#: which strict JSON parsers refuse).
+_JSON_CHAR_RULES = (
+    'mgpt_jchar ::= [^\\0-\\x1f\\"\\\\] | "\\\\" mgpt_jescape\n'
+    'mgpt_jescape ::= [\\"\\\\/bfnrt]\n'
+)
+#: Keywords beside which a pattern is left to xgrammar (its full-match reading is stricter
+#: than JSON Schema's search, so it stays sound, just narrower).
+_PATTERN_KEEP = frozenset(("minLength", "maxLength", "format", "enum", "const"))
+
+
+def _pattern_parts(pattern: str) -> tuple[bool, str, bool, bool] | None:
+    """``(anchored at the start, body, anchored at the end, top-level alternation)``, or
+    None when an anchor sits anywhere but the two ends (or brackets do not balance)."""
+    start = pattern.startswith("^")
+    end = False
+    body_end = len(pattern)
+    depth, in_class, alternation = 0, False, False
+    i = 1 if start else 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a ] first in a class is literal
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alternation = True
+        elif ch == "^":
+            return None
+        elif ch == "$":
+            if i != len(pattern) - 1 or depth:
+                return None
+            end, body_end = True, i
+        i += 1
+    if in_class or depth:
+        return None
+    if alternation and (start or end):
+        return None  # ^a|b: the anchor binds to one branch only
+    return start, pattern[1 if start else 0 : body_end], end, alternation
+
+
+def pattern_rule(pattern: str, max_length: int = MAX_STRING) -> str | None:
+    """The EBNF (xgrammar's dialect) of a JSON string's content, between the quotes, whose
+    decoded value matches ``pattern`` in JSON Schema's sense: a regex *search*.
+
+    The matched part is xgrammar's ``Regex(..., json_string=true)``, which writes only
+    characters that need no escape, so the decoded text holds exactly what the regex
+    matched; an unanchored side gets up to ``max_length`` free JSON characters, escapes
+    (``\\n``) included. So ``^classDiagram`` is a string that starts with classDiagram and
+    may go on over several lines. None when the pattern puts an anchor anywhere but at its
+    ends: the caller then leaves it to xgrammar's full match (narrower, still sound).
+    """
+    parts = _pattern_parts(pattern)
+    if parts is None:
+        return None
+    start, body, end, alternation = parts
+    free = f"mgpt_jchar{{0,{max_length}}}"
+    if not body:
+        return '""' if start and end else free
+    if alternation:
+        body = f"(?:{body})"
+    pieces = [] if start else [free]
+    pieces.append(f"Regex({json.dumps(body, ensure_ascii=False)}, json_string=true)")
+    if not end:
+        pieces.append(free)
+    return "(" + " ".join(pieces) + ")"
+
+
+def json_schema_grammar(schema: dict[str, Any], *, max_string: int = MAX_STRING) -> str | None:
+    """The EBNF grammar of ``schema`` (compact JSON) with every string ``pattern`` read as
+    JSON Schema reads it (:func:`pattern_rule`); None when there is no pattern to translate
+    (then xgrammar compiles the schema directly, to the same grammar).
+
+    xgrammar writes the grammar of everything else; each translatable pattern is swapped
+    for a placeholder first, and its rule put in place of the placeholder's in that text.
+    """
+    xgr = _require_xgrammar()
+    schema = copy.deepcopy(schema)
+    rules: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            pattern = node.get("pattern")
+            if node.get("type") == "string" and isinstance(pattern, str) and not _PATTERN_KEEP & node.keys():
+                rule = pattern_rule(pattern, max_string)
+                if rule is not None:
+                    key = f"mgptpattern{len(rules)}"
+                    rules[key] = rule
+                    node["pattern"] = key
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    if not rules:
+        return None
+    text = str(
+        xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True)
+    )
+    for key, rule in rules.items():
+        placeholder = f'Regex("{key}", json_string=true)'
+        if placeholder not in text:
+            raise ConstraintError(
+                f"xgrammar wrote the pattern placeholder {key} in a form mgpt does not know; "
+                "pin xgrammar to the version in pyproject.toml"
+            )
+        text = text.replace(placeholder, rule)
+    return text + "\n" + _JSON_CHAR_RULES
 
 
 # -- progress: how far an answer is from being closed -----------------------------------------
@@ -524,7 +659,8 @@ def compile_output(
     if output.kind == "json_schema":
         if not output.json_schema:
             raise ConstraintError("a json_schema output format needs its json_schema")
-        source = json.dumps(bounded_schema(output.json_schema))
+        bounded = bounded_schema(output.json_schema)
+        source = json.dumps(bounded)
         progress: Callable[[], Any] = _JsonProgress
     else:
         source = format_grammar(output)
@@ -535,11 +671,17 @@ def compile_output(
         if grammar is None:
             try:
                 if output.kind == "json_schema":
-                    compiled = vocab.compiler.compile_json_schema(
-                        source, any_whitespace=False, separators=(",", ":"), strict_mode=True
-                    )
+                    ebnf = json_schema_grammar(bounded)
+                    if ebnf is None:
+                        compiled = vocab.compiler.compile_json_schema(
+                            source, any_whitespace=False, separators=(",", ":"), strict_mode=True
+                        )
+                    else:
+                        compiled = vocab.compiler.compile_grammar(ebnf)
                 else:
                     compiled = vocab.compiler.compile_grammar(source)
+            except ConstraintError:
+                raise
             except Exception as exc:  # xgrammar raises RuntimeError/ValueError subclasses
                 raise ConstraintError(f"could not compile the format {output.label()}: {exc}") from None
             grammar = vocab.grammars[key] = Grammar(
