@@ -213,10 +213,13 @@ def pattern_rule(pattern: str, max_length: int = MAX_STRING) -> str | None:
 
     The matched part is xgrammar's ``Regex(..., json_string=true)``, which writes only
     characters that need no escape, so the decoded text holds exactly what the regex
-    matched; an unanchored side gets up to ``max_length`` free JSON characters, escapes
-    (``\\n``) included. So ``^classDiagram`` is a string that starts with classDiagram and
-    may go on over several lines. None when the pattern puts an anchor anywhere but at its
-    ends: the caller then leaves it to xgrammar's full match (narrower, still sound).
+    matched; an unanchored end is followed by up to ``max_length`` free JSON characters,
+    escapes (``\\n``) included. So ``^classDiagram`` is a string that starts with
+    classDiagram and may go on over several lines. The match always starts the string (an
+    unanchored start is read as anchored): narrower than a search, so still sound, and it
+    keeps the shortest answer short (free text before the match would give the budget's
+    closing walk nothing to aim at). None when the pattern puts an anchor anywhere but at
+    its ends: the caller then leaves it to xgrammar's full match (narrower, still sound).
     """
     parts = _pattern_parts(pattern)
     if parts is None:
@@ -224,11 +227,10 @@ def pattern_rule(pattern: str, max_length: int = MAX_STRING) -> str | None:
     start, body, end, alternation = parts
     free = f"mgpt_jchar{{0,{max_length}}}"
     if not body:
-        return '""' if start and end else free
+        return '""' if end else free
     if alternation:
         body = f"(?:{body})"
-    pieces = [] if start else [free]
-    pieces.append(f"Regex({json.dumps(body, ensure_ascii=False)}, json_string=true)")
+    pieces = [f"Regex({json.dumps(body, ensure_ascii=False)}, json_string=true)"]
     if not end:
         pieces.append(free)
     return "(" + " ".join(pieces) + ")"
@@ -292,6 +294,7 @@ class _JsonProgress:
 
     def __init__(self) -> None:
         self.state: tuple[str, bool, bool] = ("", False, False)  # (open brackets, in string, escape)
+        self.seen: set[str] = set()  # characters written in the open string
 
     @staticmethod
     def _feed(state: tuple[str, bool, bool], text: str) -> tuple[str, bool, bool]:
@@ -313,11 +316,34 @@ class _JsonProgress:
         return stack, in_string, escape
 
     def advance(self, text: str) -> None:
-        self.state = self._feed(self.state, text)
+        for ch in text:
+            in_string = self.state[1]
+            self.state = self._feed(self.state, ch)
+            if not in_string and self.state[1]:
+                self.seen = set()  # a string opens: nothing written in it yet
+            elif self.state[1]:
+                self.seen.add(ch)
 
     def distance(self, text: str) -> int:
         stack, in_string, escape = self._feed(self.state, text)
         return len(stack) + in_string + escape
+
+    def repeats(self, text: str) -> bool:
+        """Whether ``text`` writes, inside the open string, a character the string already
+        holds. Closing prefers new characters: a pattern such as ``[a-z]+\\.py`` then runs
+        through its alphabet to the part that ends it instead of repeating one letter."""
+        if not self.state[1]:
+            return False
+        seen = set(self.seen)
+        state = self.state
+        for ch in text:
+            state = self._feed(state, ch)
+            if not state[1]:
+                return False
+            if ch in seen:
+                return True
+            seen.add(ch)
+        return False
 
 
 class _FenceProgress:
@@ -575,8 +601,9 @@ class Matcher:
         A stop token wins outright. Where the grammar forces the next characters (a key
         name, a fence), the allowed token covering most of them. Otherwise the candidates
         (allowed short or purely structural tokens, plus the model's top allowed tokens)
-        are ranked by the distance left after them, then fewer content characters, then
-        shorter, then the model's preference.
+        are ranked by the distance left after them, then (in a JSON string) not repeating a
+        character the string holds, then fewer content characters, then shorter, then the
+        model's preference.
         """
         import torch
 
@@ -609,7 +636,8 @@ class Matcher:
         def score(t: int) -> tuple:
             text = texts[t]
             content = sum(c not in structural for c in text)
-            return (progress.distance(text), content, len(text), rank.get(t, len(rank)), t)
+            repeats = progress.repeats(text) if isinstance(progress, _JsonProgress) else False
+            return (progress.distance(text), repeats, content, len(text), rank.get(t, len(rank)), t)
 
         return min(ids, key=score)
 
