@@ -44,14 +44,16 @@ def accepts(grammar, text: str) -> bool:
 
 
 def test_pattern_rule_reads_anchors_as_json_schema_does():
-    assert pattern_rule("^abc", 7) == '(Regex("abc", json_string=true) mgpt_jchar{0,7})'
+    free = pattern_rule("", 160)  # free JSON text: plain runs between escapes
+    assert free == '[^\\0-\\x1f\\"\\\\]{0,80} mgpt_jpiece{0,2}'
+    assert pattern_rule("^abc", 160) == f'(Regex("abc", json_string=true) {free})'
     # An unanchored start is read as anchored: narrower than a search, so still sound.
-    assert pattern_rule("abc$", 7) == '(Regex("abc", json_string=true))'
+    assert pattern_rule("abc$", 160) == '(Regex("abc", json_string=true))'
     assert pattern_rule("^[a-z]+$") == '(Regex("[a-z]+", json_string=true))'
-    assert pattern_rule("a|b", 3) == '(Regex("(?:a|b)", json_string=true) mgpt_jchar{0,3})'
-    assert pattern_rule("[$^]x", 2) == '(Regex("[$^]x", json_string=true) mgpt_jchar{0,2})'
-    assert pattern_rule(r"a\$", 2) == r'(Regex("a\\$", json_string=true) mgpt_jchar{0,2})'
-    assert pattern_rule("^$") == '""' and pattern_rule("$") == '""' and pattern_rule("", 4) == "mgpt_jchar{0,4}"
+    assert pattern_rule("a|b", 160) == f'(Regex("(?:a|b)", json_string=true) {free})'
+    assert pattern_rule("[$^]x", 160) == f'(Regex("[$^]x", json_string=true) {free})'
+    assert pattern_rule(r"a\$", 160) == f'(Regex("a\\\\$", json_string=true) {free})'
+    assert pattern_rule("^$") == '""' and pattern_rule("$") == '""'
     # Anchors inside, or bound to one branch: left to xgrammar's (narrower) full match.
     for pattern in ("^a|b", "a$|b", "a^b", "(a$)", "[a", "(a"):
         assert pattern_rule(pattern) is None, pattern
