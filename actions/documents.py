@@ -182,6 +182,22 @@ class SystemDesign(BaseModel):
                 raise ValueError(f"{path}: list source files only; QA writes the tests")
         return files
 
+    @classmethod
+    def package_schema(cls, package: str) -> dict:
+        """This model's JSON schema with file paths narrowed to Python modules of
+        ``package`` (``package/...py``) and a top-level ``requirements.txt``: the project
+        shape the prompt asks for. Every path it admits also fits :data:`SOURCE_PATH`, so an
+        answer of this schema is a valid design; a grammar-constrained model then cannot
+        wander off into paths such as ``python3.10``."""
+        if not _IDENT.match(package):
+            raise ValueError(f"{package!r} is not a Python package name")
+        schema = cls.model_json_schema()
+        seg = _char_class(_SEGMENT_CHARS)
+        schema["$defs"]["FileSpec"]["properties"]["path"]["pattern"] = (
+            f"^(?:{package}/(?:{seg}+/)*{_run_not_starting_with('test_')}\\.py|requirements\\.txt)$"
+        )
+        return schema
+
     def to_markdown(self) -> str:
         files = "\n".join(f"- `{f.path}`: {f.purpose}" for f in self.files)
         md = (

@@ -72,7 +72,9 @@ class WriteDesign(Action):
             "The class diagram shows the data structures with their fields and the interfaces "
             "with their method signatures; the sequence diagram shows the main call flow."
         )
-        design = await self.ask_structured(prompt, SystemDesign, system=_system(ctx))
+        design = await self.ask_structured(
+            prompt, SystemDesign, system=_system(ctx), json_schema=SystemDesign.package_schema(prd.project_name)
+        )
         save_document(ctx, "design", design)
         return design
 

@@ -132,8 +132,9 @@ def format_grammar(output: OutputFormat) -> str:
     """The EBNF grammar (xgrammar's dialect) of a code-shaped :class:`OutputFormat`.
 
     ``code_block``: ``` ```lang ``, lines, ```` ``` ````, nothing else. ``files``: up to 16
-    times a ``## path`` line (a relative path with an extension, as
-    :func:`mgpt.actions.parsing.extract_files` reads it) and such a block.
+    times a ``## path`` line (a relative path with an extension that starts with a letter
+    or ``_``, so that :func:`mgpt.actions.parsing.extract_files` reads it as a path:
+    ``1.1.1.x`` is not one) and such a block.
     """
     lang = json.dumps(output.language)  # a quoted EBNF string literal
     # A body line is anything that does not start with ``` (which would close the fence).
@@ -147,7 +148,7 @@ def format_grammar(output: OutputFormat) -> str:
         return (
             'root ::= file ("\\n" file){0,15}\n'
             'file ::= "## " path "\\n" block "\\n"\n'
-            'path ::= [A-Za-z0-9_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
+            'path ::= [A-Za-z_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
         )
     raise ValueError(f"no grammar for output kind {output.kind!r}")
 

@@ -184,3 +184,42 @@ def test_from_plan_takes_the_keyed_plan_or_a_plain_task_list():
         TaskList.from_plan({"p/other.py": {"description": "", "depends_on": []}}, paths)
     with pytest.raises(ValueError, match="one entry per file"):
         TaskList.from_plan([], paths)
+
+
+@pytest.mark.parametrize(
+    "path, ok",
+    [("wc/__init__.py", True), ("wc/sub/core.py", True), ("requirements.txt", True), ("wc/test_core.py", False),
+     ("wc/notes.md", False), ("other/x.py", False), ("wcx/x.py", False), ("core.py", False), ("tests/x.py", False)],
+)
+def test_package_schema_holds_paths_to_the_package(loaded, path, ok):
+    schema = SystemDesign.package_schema("wc")
+    pattern = schema["$defs"]["FileSpec"]["properties"]["path"]["pattern"]
+    assert bool(re.search(pattern, path)) is ok
+    if ok:
+        assert re.search(SOURCE_PATH, path)  # narrower than the model's own schema
+    text = json.dumps({"implementation_approach": "x", "files": [{"path": path, "purpose": "p"}],
+                       "class_diagram": "classDiagram", "sequence_diagram": "sequenceDiagram", "anything_unclear": ""},
+                      separators=(",", ":"))
+    assert accepts(compile_schema(loaded.tokenizer, schema), text) is ok
+    with pytest.raises(ValueError, match="not a Python package name"):
+        SystemDesign.package_schema("my-app")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_package_design_decoded_under_its_grammar_passes_the_validators(loaded, seed):
+    out = generate_text(
+        loaded, PROMPT, max_new_tokens=700, temperature=1.0, seed=seed,
+        output=OutputFormat(kind="json_schema", name="SystemDesign", json_schema=SystemDesign.package_schema("wc")),
+    )
+    design = SystemDesign.model_validate_json(out.text)
+    assert all(f.path.startswith("wc/") or f.path == "requirements.txt" for f in design.files)
+
+
+def test_files_format_paths_are_paths_the_parser_reads(loaded):
+    from mgpt.llm.constrained import compile_output
+
+    grammar = compile_output(loaded.tokenizer, OutputFormat.files())
+    block = "\n```python\nx = 1\n```\n"
+    assert accepts(grammar, "## pkg/core.py" + block) and accepts(grammar, "## _x.py" + block)
+    assert not accepts(grammar, "## 1.1.1.x" + block)  # extract_files would find no path in it
