@@ -223,3 +223,23 @@ def test_files_format_paths_are_paths_the_parser_reads(loaded):
     block = "\n```python\nx = 1\n```\n"
     assert accepts(grammar, "## pkg/core.py" + block) and accepts(grammar, "## _x.py" + block)
     assert not accepts(grammar, "## 1.1.1.x" + block)  # extract_files would find no path in it
+
+
+@pytest.mark.slow
+def test_mgpt_constrained_0_turns_the_grammar_off_for_local_models(tmp_path):
+    import asyncio
+
+    from mgpt.llm import ChatMessage
+    from mgpt.llm.errors import ModelConfigError
+    from mgpt.llm.models import infer_model
+
+    folder = make_tiny_checkpoint(tmp_path / "tiny", chat_template=True, n_positions=256)
+    assert infer_model(f"hf:{folder}", env={}).constrained is True
+    free = infer_model(f"hf:{folder}", env={"MGPT_CONSTRAINED": "0"})
+    assert free.constrained is False
+    with pytest.raises(ModelConfigError, match="MGPT_CONSTRAINED"):
+        infer_model(f"hf:{folder}", env={"MGPT_CONSTRAINED": "maybe"})
+    free.max_new_tokens = 30
+    output = OutputFormat.from_model(TaskList)
+    text = asyncio.run(free.complete([ChatMessage(role="user", content="plan")], output=output)).text
+    assert not text.startswith('{"tasks":[')  # a random model, unconstrained, writes no such JSON
