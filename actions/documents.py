@@ -185,7 +185,8 @@ class SystemDesign(BaseModel):
     @classmethod
     def package_schema(cls, package: str) -> dict:
         """This model's JSON schema with file paths narrowed to Python modules of
-        ``package`` (``package/...py``) and a top-level ``requirements.txt``: the project
+        ``package`` (``package/x.py``, ``package/sub/x.py``) and a top-level
+        ``requirements.txt``: the project
         shape the prompt asks for. Every path it admits also fits :data:`SOURCE_PATH`, so an
         answer of this schema is a valid design; a grammar-constrained model then cannot
         wander off into paths such as ``python3.10``."""
@@ -193,8 +194,10 @@ class SystemDesign(BaseModel):
             raise ValueError(f"{package!r} is not a Python package name")
         schema = cls.model_json_schema()
         seg = _char_class(_SEGMENT_CHARS)
+        module = _run_not_starting_with("test_") + "\\.py"
+        # At most one subpackage deep (alternatives, not an optional group: see SOURCE_PATH).
         schema["$defs"]["FileSpec"]["properties"]["path"]["pattern"] = (
-            f"^(?:{package}/(?:{seg}+/)*{_run_not_starting_with('test_')}\\.py|requirements\\.txt)$"
+            f"^(?:{package}/{module}|{package}/{seg}+/{module}|requirements\\.txt)$"
         )
         return schema
 

@@ -134,7 +134,7 @@ def format_grammar(output: OutputFormat) -> str:
     ``code_block``: ``` ```lang ``, lines, ```` ``` ````, nothing else. ``files``: up to 16
     times a ``## path`` line (a relative path with an extension that starts with a letter
     or ``_``, so that :func:`mgpt.actions.parsing.extract_files` reads it as a path:
-    ``1.1.1.x`` is not one) and such a block.
+    ``1.1.1.x`` is not one; or one of ``output.paths`` when given) and such a block.
     """
     lang = json.dumps(output.language)  # a quoted EBNF string literal
     # A body line is anything that does not start with ``` (which would close the fence).
@@ -145,10 +145,15 @@ def format_grammar(output: OutputFormat) -> str:
     if output.kind == "code_block":
         return "root ::= block\n" + common
     if output.kind == "files":
+        path = '[A-Za-z_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}'
+        if output.paths:
+            if any(not p or any(c in p for c in "\r\n") for p in output.paths):
+                raise ValueError("a files format's paths must be non-empty single lines")
+            path = " | ".join(json.dumps(p, ensure_ascii=False) for p in sorted(set(output.paths)))
         return (
             'root ::= file ("\\n" file){0,15}\n'
             'file ::= "## " path "\\n" block "\\n"\n'
-            'path ::= [A-Za-z_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
+            f"path ::= {path}\n" + common
         )
     raise ValueError(f"no grammar for output kind {output.kind!r}")
 

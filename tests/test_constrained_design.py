@@ -189,6 +189,7 @@ def test_from_plan_takes_the_keyed_plan_or_a_plain_task_list():
 @pytest.mark.parametrize(
     "path, ok",
     [("wc/__init__.py", True), ("wc/sub/core.py", True), ("requirements.txt", True), ("wc/test_core.py", False),
+     ("wc/wc/wc/x.py", False), ("wc/sub/test_x.py", False),
      ("wc/notes.md", False), ("other/x.py", False), ("wcx/x.py", False), ("core.py", False), ("tests/x.py", False)],
 )
 def test_package_schema_holds_paths_to_the_package(loaded, path, ok):
@@ -223,6 +224,11 @@ def test_files_format_paths_are_paths_the_parser_reads(loaded):
     block = "\n```python\nx = 1\n```\n"
     assert accepts(grammar, "## pkg/core.py" + block) and accepts(grammar, "## _x.py" + block)
     assert not accepts(grammar, "## 1.1.1.x" + block)  # extract_files would find no path in it
+    held = compile_output(loaded.tokenizer, OutputFormat.files(paths=["wc/core.py", "tests/test_core.py"]))
+    assert accepts(held, "## wc/core.py" + block + "\n## tests/test_core.py" + block)
+    assert not accepts(held, "## wc/other.py" + block)
+    with pytest.raises(ValueError, match="single lines"):
+        compile_output(loaded.tokenizer, OutputFormat.files(paths=["a.py\nb.py"]))
 
 
 @pytest.mark.slow
