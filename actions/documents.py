@@ -32,25 +32,31 @@ def _char_class(chars: str) -> str:
     return "[" + "".join(out) + ("-" if "-" in chars else "") + "]"
 
 
-def _run_not_starting_with(word: str, chars: str = _SEGMENT_CHARS) -> str:
-    """A regex (no lookahead: grammar engines have none) for the non-empty runs of
+#: The longest path segment (directory or file stem) the schemas allow.
+_SEGMENT_MAX = 40
+
+
+def _run_not_starting_with(word: str, chars: str = _SEGMENT_CHARS, longest: int = _SEGMENT_MAX) -> str:
+    """A regex (no lookahead: grammar engines have none) for the runs of 1 to ``longest``
     ``chars`` that do not start with ``word``: they leave it at some letter, or stop short."""
-    run = _char_class(chars) + "*"
-    alternatives = [re.escape(word[:i]) + _char_class(chars.replace(c, "")) + run for i, c in enumerate(word)]
+    alternatives = [
+        re.escape(word[:i]) + _char_class(chars.replace(c, "")) + _char_class(chars) + f"{{0,{longest - i - 1}}}"
+        for i, c in enumerate(word)
+    ]
     alternatives += [re.escape(word[:i]) for i in range(1, len(word))]
     return "(?:" + "|".join(alternatives) + ")"
 
 
 #: A source file's path as the design and the tasks name it: relative, segments of letters,
-#: digits, ``_`` and ``-``, a file name with an extension; not a test (not under ``tests/``,
+#: digits, ``_`` and ``-`` (at most 40 each), a file name with an extension; not a test (not under ``tests/``,
 #: no ``test_`` file), since QA writes those. The schema carries it as a ``pattern``, so a
 #: grammar-constrained model can only write such paths.
 _FILE_NAME = _run_not_starting_with("test_") + r"\.[A-Za-z0-9]{1,8}"
 #: (Written ``name|dir/name``, not ``(dir/)?name``: xgrammar 0.2.9 reads an optional group
 #: holding a starred group too loosely, and would let ``tests/x.py`` through.)
 SOURCE_PATH = (
-    f"^(?:{_FILE_NAME}|(?:{_run_not_starting_with('tests')}|tests{_char_class(_SEGMENT_CHARS)}+)/"
-    f"(?:{_char_class(_SEGMENT_CHARS)}+/)*{_FILE_NAME})$"
+    f"^(?:{_FILE_NAME}|(?:{_run_not_starting_with('tests')}|tests{_char_class(_SEGMENT_CHARS)}{{1,{_SEGMENT_MAX - 5}}})/"
+    f"(?:{_char_class(_SEGMENT_CHARS)}{{1,{_SEGMENT_MAX}}}/)*{_FILE_NAME})$"
 )
 
 
@@ -197,7 +203,7 @@ class SystemDesign(BaseModel):
         module = _run_not_starting_with("test_") + "\\.py"
         # At most one subpackage deep (alternatives, not an optional group: see SOURCE_PATH).
         schema["$defs"]["FileSpec"]["properties"]["path"]["pattern"] = (
-            f"^(?:{package}/{module}|{package}/{seg}+/{module}|requirements\\.txt)$"
+            f"^(?:{package}/{module}|{package}/{seg}{{1,{_SEGMENT_MAX}}}/{module}|requirements\\.txt)$"
         )
         return schema
 

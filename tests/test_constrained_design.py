@@ -103,7 +103,8 @@ def test_pydantic_patterns_decode_to_values_pydantic_accepts(loaded, seed):
     [("pkg/__init__.py", True), ("pkg/core.py", True), ("main.py", True), ("requirements.txt", True),
      ("testing/x.py", True), ("pkg/tests/x.py", True), ("tests.py", True), ("a/b/c.md", True), ("te.py", True),
      ("tests/x.py", False), ("pkg/test_x.py", False), ("test_main.py", False), ("python", False),
-     ("../x.py", False), ("/abs.py", False), ("pkg/.x.py", False), ("pkg//x.py", False)],
+     ("../x.py", False), ("/abs.py", False), ("pkg/.x.py", False), ("pkg//x.py", False),
+     ("a" * 40 + "/" + "b" * 40 + ".py", True), ("a" * 41 + "/b.py", False), ("p/" + "b" * 41 + ".py", False)],
 )
 def test_source_path_pattern(loaded, path, ok):
     assert bool(re.search(SOURCE_PATH, path)) is ok
