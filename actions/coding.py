@@ -239,7 +239,10 @@ class WriteTests(Action):
                 " If the tests need shared fixtures or data files, add each after it as a line "
                 "with its path (tests/conftest.py, tests/data/...) followed by its code block."
             )
-            reply = await self.ask(prompt, system=_system(ctx))
+            # Local models decode under one fenced block (closed before the token budget
+            # runs out: a test file cut off mid-line fails to collect); servers get the
+            # plain request and may add support files after it.
+            reply = await self.ask(prompt, system=_system(ctx), output=OutputFormat.code_block())
             try:
                 code = extract_code(reply)
             except ParseError as exc:
