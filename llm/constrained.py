@@ -222,8 +222,9 @@ def pattern_rule(pattern: str, max_length: int = MAX_STRING) -> str | None:
     The matched part is xgrammar's ``Regex(..., json_string=true)``, which writes only
     characters that need no escape, so the decoded text holds exactly what the regex
     matched; an unanchored end is followed by about ``max_length`` free JSON characters,
-    escapes (``\\n``) included, in runs of at most 80 between escapes. So ``^classDiagram`` is a string that starts with
-    classDiagram and may go on over several lines. The match always starts the string (an
+    escapes (``\\n``) included, in runs of at most 80 between escapes. So
+    ``^classDiagram`` is a string that starts with classDiagram and may go on over several
+    lines. The match always starts the string (an
     unanchored start is read as anchored): narrower than a search, so still sound, and it
     keeps the shortest answer short (free text before the match would give the budget's
     closing walk nothing to aim at). None when the pattern puts an anchor anywhere but at
