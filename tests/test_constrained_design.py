@@ -250,3 +250,40 @@ def test_mgpt_constrained_0_turns_the_grammar_off_for_local_models(tmp_path):
     output = OutputFormat.from_model(TaskList)
     text = asyncio.run(free.complete([ChatMessage(role="user", content="plan")], output=output)).text
     assert not text.startswith('{"tasks":[')  # a random model, unconstrained, writes no such JSON
+
+
+def test_design_and_tasks_ask_for_their_narrowed_schemas():
+    """WriteDesign asks for the package schema and WriteTasks for the plan keyed by the
+    design's paths; the replies are still validated by SystemDesign and TaskList."""
+    import asyncio
+
+    from mgpt.actions.base import ActionContext
+    from mgpt.actions.documents import PRD, Requirement
+    from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks
+    from mgpt.agents import Message
+    from mgpt.llm import LLM
+    from mgpt.llm.testing import FunctionModel
+
+    prd = PRD(project_name="wc", summary="s", goals=["g"], user_stories=["u"],
+              requirements=[Requirement(id="R1", text="t")], acceptance_criteria=["a"])
+    design = SystemDesign(implementation_approach="x", files=[FileSpec(path="wc/__init__.py", purpose="i"),
+                                                              FileSpec(path="wc/core.py", purpose="c")],
+                          class_diagram="classDiagram", sequence_diagram="sequenceDiagram")
+    asked: list[OutputFormat] = []
+
+    def answer(messages, context, output=None):
+        asked.append(output)
+        if context.action == "WriteDesign":
+            return design.model_dump_json()
+        return json.dumps({"wc/core.py": {"description": "count", "depends_on": ["wc/__init__.py"]},
+                           "wc/__init__.py": {"description": "exports", "depends_on": []}})
+
+    model = FunctionModel(answer)
+    ctx = ActionContext(role_name="Architect", news=[Message(content="p", payload=prd, cause_by=WritePRD)])
+    got = asyncio.run(WriteDesign().bind(LLM(model, role="Architect")).run(ctx))
+    assert got == design
+    assert asked[0].name == "SystemDesign" and asked[0].json_schema == SystemDesign.package_schema("wc")
+    ctx = ActionContext(role_name="ProjectManager", news=[Message(content="d", payload=design, cause_by=WriteDesign)])
+    tasks = asyncio.run(WriteTasks().bind(LLM(model, role="ProjectManager")).run(ctx))
+    assert [t.path for t in tasks.tasks] == ["wc/__init__.py", "wc/core.py"]
+    assert asked[1].name == "TaskList" and asked[1].json_schema == TaskList.plan_schema(["wc/__init__.py", "wc/core.py"])
