@@ -188,9 +188,16 @@ class Action:
             f"last error: {error}\nlast reply:\n{shown}"
         )
 
-    async def ask_structured(self, prompt: str, schema: type[T], *, system: str | None = None) -> T:
+    async def ask_structured(
+        self, prompt: str, schema: type[T], *, system: str | None = None, json_schema: dict[str, Any] | None = None
+    ) -> T:
         """Ask for a JSON object matching ``schema``; return it validated (re-asking with
-        the validation error as :meth:`ask_parsed` does)."""
+        the validation error as :meth:`ask_parsed` does).
+
+        ``json_schema`` narrows the shape asked for in this call (default: ``schema``'s
+        own), e.g. file paths held to this project's package. It must admit only answers
+        ``schema`` accepts: the reply is still validated by ``schema``, nothing is skipped.
+        """
         instructions = (
             f"{prompt}\n\nReply with one JSON object with these fields:\n"
             f"{describe_schema(schema)}"
@@ -201,7 +208,9 @@ class Action:
             system=system,
             wanted=schema.__name__,
             again="Reply again with only the corrected JSON object.",
-            output=OutputFormat.from_model(schema),
+            output=OutputFormat(kind="json_schema", name=schema.__name__, json_schema=json_schema)
+            if json_schema is not None
+            else OutputFormat.from_model(schema),
         )
 
     async def ask_code(

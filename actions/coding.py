@@ -132,12 +132,16 @@ def _imported_modules(source: str) -> set[str]:
     return names
 
 
+def project_files(ws: Workspace) -> list[str]:
+    """The project's Python files and the files that declare its dependencies."""
+    return [f for f in ws.files() if f.endswith(".py")] + [f for f in ws.files() if f in DECLARING_FILES]
+
+
 def files_for_fix(ws: Workspace, output: str) -> list[str]:
     """The files a fix needs to see: those the failure output names, plus the project
     modules the named test files import (a wrong return value shows up only in the test's
     traceback). All project files when the output names none."""
-    declaring = [f for f in ws.files() if f in DECLARING_FILES]
-    files = [f for f in ws.files() if f.endswith(".py")] + declaring
+    files = project_files(ws)
     named = {f for f in files if f in output}
     if not named:
         return files
@@ -235,7 +239,10 @@ class WriteTests(Action):
                 " If the tests need shared fixtures or data files, add each after it as a line "
                 "with its path (tests/conftest.py, tests/data/...) followed by its code block."
             )
-            reply = await self.ask(prompt, system=_system(ctx))
+            # Local models decode under one fenced block (closed before the token budget
+            # runs out: a test file cut off mid-line fails to collect); servers get the
+            # plain request and may add support files after it.
+            reply = await self.ask(prompt, system=_system(ctx), output=OutputFormat.code_block())
             try:
                 code = extract_code(reply)
             except ParseError as exc:
@@ -328,7 +335,8 @@ class FixBug(Action):
             system=_system(ctx),
             wanted="files",
             again="Give each changed file as a path line followed by a code block.",
-            output=OutputFormat.files(),  # local models decode under this shape
+            # Local models decode under this shape, naming only the project's own files.
+            output=OutputFormat.files(paths=project_files(ws) or None),
         )
         changes = [(path, content) for path, content in changes if path not in protected]
         # Check every path before writing any, so a bad one leaves the workspace untouched.

@@ -13,6 +13,52 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+#: The characters of a path segment in a generated project.
+_SEGMENT_CHARS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+
+def _char_class(chars: str) -> str:
+    """A regex character class of exactly ``chars`` (runs written as ranges)."""
+    codes = sorted(set(map(ord, chars.replace("-", ""))))
+    out, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        lo, hi = (re.escape(chr(codes[i])), re.escape(chr(codes[j])))
+        out.append(lo if i == j else f"{lo}{hi}" if j == i + 1 else f"{lo}-{hi}")
+        i = j + 1
+    # A hyphen goes last, unescaped: every regex dialect reads it there as itself.
+    return "[" + "".join(out) + ("-" if "-" in chars else "") + "]"
+
+
+#: The longest path segment (directory or file stem) the schemas allow.
+_SEGMENT_MAX = 40
+
+
+def _run_not_starting_with(word: str, chars: str = _SEGMENT_CHARS, longest: int = _SEGMENT_MAX) -> str:
+    """A regex (no lookahead: grammar engines have none) for the runs of 1 to ``longest``
+    ``chars`` that do not start with ``word``: they leave it at some letter, or stop short."""
+    alternatives = [
+        re.escape(word[:i]) + _char_class(chars.replace(c, "")) + _char_class(chars) + f"{{0,{longest - i - 1}}}"
+        for i, c in enumerate(word)
+    ]
+    alternatives += [re.escape(word[:i]) for i in range(1, len(word))]
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+#: A source file's path as the design and the tasks name it: relative, segments of letters,
+#: digits, ``_`` and ``-`` (at most 40 each), a file name with an extension; not a test (not under ``tests/``,
+#: no ``test_`` file), since QA writes those. The schema carries it as a ``pattern``, so a
+#: grammar-constrained model can only write such paths.
+_FILE_NAME = _run_not_starting_with("test_") + r"\.[A-Za-z0-9]{1,8}"
+#: (Written ``name|dir/name``, not ``(dir/)?name``: xgrammar 0.2.9 reads an optional group
+#: holding a starred group too loosely, and would let ``tests/x.py`` through.)
+SOURCE_PATH = (
+    f"^(?:{_FILE_NAME}|(?:{_run_not_starting_with('tests')}|tests{_char_class(_SEGMENT_CHARS)}{{1,{_SEGMENT_MAX - 5}}})/"
+    f"(?:{_char_class(_SEGMENT_CHARS)}{{1,{_SEGMENT_MAX}}}/)*{_FILE_NAME})$"
+)
+
 
 def _bullets(items: list[str]) -> str:
     return "\n".join(f"- {item}" for item in items) or "- (none)"
@@ -86,17 +132,40 @@ def _strip_fence(text: str) -> str:
 
 
 class FileSpec(BaseModel):
-    path: str = Field(description="relative path such as pkg/module.py")
+    path: str = Field(description="relative path such as pkg/module.py", json_schema_extra={"pattern": SOURCE_PATH})
     purpose: str = Field(description="what the file contains")
+
+
+def _merge_files(files: list[FileSpec]) -> list[FileSpec]:
+    """One entry per path, in first-listed order; a path listed again adds its purpose to
+    the first entry's (nothing is dropped but exact repeats)."""
+    merged: dict[str, FileSpec] = {}
+    for spec in files:
+        kept = merged.get(spec.path)
+        if kept is None:
+            merged[spec.path] = spec
+        elif spec.purpose and spec.purpose not in kept.purpose.split("; "):
+            purpose = f"{kept.purpose}; {spec.purpose}" if kept.purpose else spec.purpose
+            merged[spec.path] = FileSpec(path=spec.path, purpose=purpose)
+    return list(merged.values())
+
+
+def _diagram(keyword: str, description: str):
+    """A mermaid diagram field: the schema says it starts with ``keyword`` (a pattern the
+    grammar of a constrained model enforces); the validator also takes it fenced."""
+    return Field(description=description, json_schema_extra={"pattern": f"^{keyword}"})
 
 
 class SystemDesign(BaseModel):
     """The architect's output."""
 
     implementation_approach: str = Field(description="how it will be built, key choices")
-    files: list[FileSpec] = Field(description="the source files (not tests), package __init__.py included")
-    class_diagram: str = Field(description="mermaid classDiagram of data structures and interfaces")
-    sequence_diagram: str = Field(description="mermaid sequenceDiagram of the main call flow")
+    files: list[FileSpec] = Field(
+        description="the source files (not tests), package __init__.py included",
+        json_schema_extra={"minItems": 1, "maxItems": 12},
+    )
+    class_diagram: str = _diagram("classDiagram", "mermaid classDiagram of data structures and interfaces")
+    sequence_diagram: str = _diagram("sequenceDiagram", "mermaid sequenceDiagram of the main call flow")
     anything_unclear: str = Field("", description="open questions, or empty")
 
     @field_validator("class_diagram", "sequence_diagram")
@@ -113,13 +182,30 @@ class SystemDesign(BaseModel):
     def _source_files(cls, files: list[FileSpec]) -> list[FileSpec]:
         if not files:
             raise ValueError("must list at least one file")
-        paths = [f.path for f in files]
-        if len(set(paths)) != len(paths):
-            raise ValueError("file paths must be unique")
-        for path in paths:
+        files = _merge_files(files)  # a repeated path is one file: lossless, so no re-ask
+        for path in (f.path for f in files):
             if path.startswith("tests/") or path.split("/")[-1].startswith("test_"):
                 raise ValueError(f"{path}: list source files only; QA writes the tests")
         return files
+
+    @classmethod
+    def package_schema(cls, package: str) -> dict:
+        """This model's JSON schema with file paths narrowed to Python modules of
+        ``package`` (``package/x.py``, ``package/sub/x.py``) and a top-level
+        ``requirements.txt``: the project
+        shape the prompt asks for. Every path it admits also fits :data:`SOURCE_PATH`, so an
+        answer of this schema is a valid design; a grammar-constrained model then cannot
+        wander off into paths such as ``python3.10``."""
+        if not _IDENT.match(package):
+            raise ValueError(f"{package!r} is not a Python package name")
+        schema = cls.model_json_schema()
+        seg = _char_class(_SEGMENT_CHARS)
+        module = _run_not_starting_with("test_") + "\\.py"
+        # At most one subpackage deep (alternatives, not an optional group: see SOURCE_PATH).
+        schema["$defs"]["FileSpec"]["properties"]["path"]["pattern"] = (
+            f"^(?:{package}/{module}|{package}/{seg}{{1,{_SEGMENT_MAX}}}/{module}|requirements\\.txt)$"
+        )
+        return schema
 
     def to_markdown(self) -> str:
         files = "\n".join(f"- `{f.path}`: {f.purpose}" for f in self.files)
@@ -134,32 +220,97 @@ class SystemDesign(BaseModel):
 
 
 class Task(BaseModel):
-    path: str = Field(description="the file this task writes (one of the design's files)")
+    path: str = Field(
+        description="the file this task writes (one of the design's files)", json_schema_extra={"pattern": SOURCE_PATH}
+    )
     description: str = Field(description="what to implement in it")
     depends_on: list[str] = Field(default_factory=list, description="paths of files it imports from")
 
 
 class TaskList(BaseModel):
-    """The project manager's output: one task per file, dependencies first."""
+    """The project manager's output: one task per file, dependencies first.
 
-    tasks: list[Task] = Field(description="ordered so every file comes after the files it depends on")
+    Slips that can be undone without losing anything are repaired rather than refused: a
+    path listed twice becomes one task (descriptions and dependencies joined), a file
+    "depending" on itself loses that entry, and tasks are put in dependency order (stable:
+    the given order wherever it already works). A dependency no task writes, or a cycle,
+    is still an error: no order fixes those.
+    """
+
+    tasks: list[Task] = Field(
+        description="ordered so every file comes after the files it depends on", json_schema_extra={"minItems": 1}
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "TaskList":
         if not self.tasks:
             raise ValueError("tasks must list at least one task")
-        seen: set[str] = set()
-        paths = {t.path for t in self.tasks}
+        merged: dict[str, Task] = {}
         for task in self.tasks:
+            kept = merged.get(task.path)
+            if kept is None:
+                merged[task.path] = task.model_copy(update={"depends_on": list(task.depends_on)})
+                continue
+            if task.description and task.description not in kept.description.split("; "):
+                kept.description = f"{kept.description}; {task.description}" if kept.description else task.description
+            kept.depends_on += task.depends_on
+        for task in merged.values():
+            task.depends_on = [d for d in dict.fromkeys(task.depends_on) if d != task.path]
             for dep in task.depends_on:
-                if dep not in paths:
+                if dep not in merged:
                     raise ValueError(f"task {task.path} depends on {dep}, which no task writes")
-                if dep not in seen:
-                    raise ValueError(f"task {task.path} comes before its dependency {dep}")
-            if task.path in seen:
-                raise ValueError(f"{task.path} appears twice")
-            seen.add(task.path)
+        ordered: list[Task] = []
+        done: set[str] = set()
+        waiting = list(merged.values())
+        while waiting:  # at most len(tasks) passes: each takes at least one task or stops
+            ready = next((t for t in waiting if all(d in done for d in t.depends_on)), None)
+            if ready is None:
+                cycle = ", ".join(t.path for t in waiting)
+                raise ValueError(f"the tasks {cycle} depend on each other in a cycle")
+            ordered.append(ready)
+            done.add(ready.path)
+            waiting.remove(ready)
+        self.tasks = ordered
         return self
+
+    @classmethod
+    def plan_schema(cls, paths: list[str]) -> dict:
+        """The JSON schema of a plan for exactly these files, keyed by path in this order:
+        each an object with ``description`` and ``depends_on``, which may name only files
+        before it. Every answer of this shape is a valid task list (:meth:`from_plan`), so
+        a grammar-constrained model cannot miss a file, repeat one, or make a cycle."""
+        files: dict[str, dict] = {}
+        for i, path in enumerate(paths):
+            earlier = paths[:i]
+            deps: dict = {"type": "array", "description": "files listed before this one that it imports from"}
+            deps.update({"items": {"enum": earlier}, "maxItems": len(earlier)} if earlier else {"items": {"type": "string"}, "maxItems": 0})
+            files[path] = {
+                "type": "object",
+                "properties": {"description": {"type": "string", "description": "what to implement in it"}, "depends_on": deps},
+                "required": ["description", "depends_on"],
+                "additionalProperties": False,
+            }
+        return {"title": "TaskList", "type": "object", "properties": files, "required": list(paths), "additionalProperties": False}
+
+    @classmethod
+    def from_plan(cls, data: object, paths: list[str]) -> "TaskList":
+        """A task list from a :meth:`plan_schema` answer (path -> description and
+        dependencies), or from a plain ``{"tasks": [...]}`` answer (a backend that does not
+        enforce the schema may write that)."""
+        if isinstance(data, dict) and isinstance(data.get("tasks"), list):
+            return cls.model_validate(data)
+        if not isinstance(data, dict) or not data:
+            raise ValueError("expected an object with one entry per file, keyed by its path")
+        unknown = [p for p in data if p not in paths]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a file of the design ({', '.join(paths)})")
+        tasks = []
+        for path in [p for p in paths if p in data]:
+            entry = data[path]
+            if not isinstance(entry, dict):
+                raise ValueError(f"{path}: expected an object with description and depends_on")
+            tasks.append({"path": path, "description": entry.get("description", ""), "depends_on": entry.get("depends_on") or []})
+        return cls.model_validate({"tasks": tasks})
 
     def to_markdown(self) -> str:
         rows = "\n".join(
@@ -295,8 +446,10 @@ class DesignChange(BaseModel):
     implementation_approach: str = Field(description="how the change is made, key choices")
     changed_files: list[FileSpec] = Field(description="existing source files that must change (purpose after the change)")
     new_files: list[FileSpec] = Field(default_factory=list, description="source files to add (not tests), or empty")
-    class_diagram: str = Field(description="mermaid classDiagram of the data structures and interfaces after the change")
-    sequence_diagram: str = Field(description="mermaid sequenceDiagram of the changed call flow")
+    class_diagram: str = _diagram(
+        "classDiagram", "mermaid classDiagram of the data structures and interfaces after the change"
+    )
+    sequence_diagram: str = _diagram("sequenceDiagram", "mermaid sequenceDiagram of the changed call flow")
     anything_unclear: str = Field("", description="open questions, or empty")
 
     _mermaid = field_validator("class_diagram", "sequence_diagram")(SystemDesign._mermaid.__func__)  # type: ignore[attr-defined]

@@ -9,8 +9,11 @@ from __future__ import annotations
 from mgpt.agents.message import UserRequirement
 
 from . import incremental
+from mgpt.llm.base import OutputFormat
+
 from .base import Action, ActionContext
 from .documents import PRD, SystemDesign, TaskList
+from .parsing import extract_json
 from .workspace import Workspace
 
 #: The shape every generated project takes. Third-party packages are allowed when declared
@@ -69,7 +72,9 @@ class WriteDesign(Action):
             "The class diagram shows the data structures with their fields and the interfaces "
             "with their method signatures; the sequence diagram shows the main call flow."
         )
-        design = await self.ask_structured(prompt, SystemDesign, system=_system(ctx))
+        design = await self.ask_structured(
+            prompt, SystemDesign, system=_system(ctx), json_schema=SystemDesign.package_schema(prd.project_name)
+        )
         save_document(ctx, "design", design)
         return design
 
@@ -83,13 +88,26 @@ class WriteTasks(Action):
         message = ctx.latest(WriteDesign)
         design: SystemDesign = message.payload  # type: ignore[union-attr, assignment]
         files = "\n".join(f"- {f.path}: {f.purpose}" for f in design.files)
+        paths = [f.path for f in design.files]
+        # The answer is keyed by the design's own paths (TaskList.plan_schema): the model
+        # writes what each file does and what it imports; it cannot drop, repeat or misname
+        # a file, nor make a cycle, so a constrained model's plan is always valid.
         prompt = (
-            "Plan the implementation as one task per file, ordered so that every file comes "
-            "after the files it imports from.\n\n"
+            "Plan the implementation: for each file, what to implement in it and which of "
+            "the files listed before it it imports from.\n\n"
             f"Approach: {design.implementation_approach}\n\nFiles:\n{files}\n\n"
-            f"Interfaces:\n{design.class_diagram}"
+            f"Interfaces:\n{design.class_diagram}\n\n"
+            "Reply with one JSON object with one key per file path, in the order above, each "
+            "holding an object with description (string) and depends_on (list of paths)."
         )
-        tasks = await self.ask_structured(prompt, TaskList, system=_system(ctx))
+        tasks = await self.ask_parsed(
+            prompt,
+            lambda reply: TaskList.from_plan(extract_json(reply), paths),
+            system=_system(ctx),
+            wanted="TaskList",
+            again="Reply again with only the corrected JSON object.",
+            output=OutputFormat(kind="json_schema", name="TaskList", json_schema=TaskList.plan_schema(paths)),
+        )
         missing = {f.path for f in design.files} - {t.path for t in tasks.tasks}
         if missing:
             # Every designed file gets written: add a task for any the plan forgot.

@@ -1,13 +1,13 @@
 """The embedded local model: how long a pull takes, and what a whole run on it achieves.
 
     python benchmarks/bench_embedded.py pull [--home DIR]          # download + sha256 + convert
-    python benchmarks/bench_embedded.py run [--home DIR] [--max-rounds N] [IDEA]
+    python benchmarks/bench_embedded.py run [--home DIR] [--max-rounds N] [--unconstrained] [IDEA]
     python benchmarks/bench_embedded.py analyze WORKSPACE           # figures from a finished run
 
 ``pull`` runs ``mgpt models pull --force`` into DIR (default: a fresh temporary folder) and
 reports wall time and the conversion time recorded in the model's manifest. ``run`` runs
 ``mgpt run IDEA`` (default "build a todo app") with no model configured, so on the embedded
-model, then ``analyze``s its workspace: wall time, exit code, model calls, tokens,
+model (``--unconstrained``: with ``MGPT_CONSTRAINED=0``, no grammar), then ``analyze``s its workspace: wall time, exit code, model calls, tokens,
 generation speed, how many answers hit the token limit, the first-try structured parse rate
 (replies to "Reply with one JSON object" prompts that needed no re-ask; and how many of those
 first replies held a JSON object at all), and the tests.
@@ -120,16 +120,21 @@ def _count(items) -> dict:
     return out
 
 
-def bench_run(home: Path, idea: str, max_rounds: int) -> None:
+def bench_run(home: Path, idea: str, max_rounds: int, constrained: bool = True) -> None:
     workspace = Path(tempfile.mkdtemp(prefix="mgpt-bench-embedded-")) / "ws"
     env = {k: v for k, v in os.environ.items() if k not in ("MGPT_MODEL", "MGPT_CONFIG")}
     env.update(MGPT_HOME=str(home), XDG_CONFIG_HOME=str(workspace.parent / "xdg"))  # nothing configured
+    env["MGPT_CONSTRAINED"] = "1" if constrained else "0"
     print(f"machine: {_machine()}")
     started = time.perf_counter()
     done = subprocess.run(_mgpt("run", idea, "-w", str(workspace), "--max-rounds", str(max_rounds)), env=env)
     wall = time.perf_counter() - started
     figures = analyze(workspace)
-    print(json.dumps({"idea": idea, "exit_code": done.returncode, "wall_s": round(wall, 1), **figures}, indent=2))
+    print(json.dumps(
+        {"idea": idea, "constrained": constrained, "workspace": str(workspace), "exit_code": done.returncode,
+         "wall_s": round(wall, 1), **figures},
+        indent=2,
+    ))
 
 
 def main() -> None:
@@ -141,6 +146,7 @@ def main() -> None:
     r.add_argument("idea", nargs="?", default="build a todo app")
     r.add_argument("--home", type=Path, help="MGPT_HOME holding the pulled model (default: $MGPT_HOME)")
     r.add_argument("--max-rounds", type=int, default=12)
+    r.add_argument("--unconstrained", action="store_true", help="no grammar (MGPT_CONSTRAINED=0), for comparison")
     a = sub.add_parser("analyze")
     a.add_argument("workspace", type=Path)
     args = parser.parse_args()
@@ -153,7 +159,7 @@ def main() -> None:
                 shutil.rmtree(home, ignore_errors=True)
     elif args.what == "run":
         home = args.home or Path(os.environ.get("MGPT_HOME") or Path.home() / ".cache" / "mgpt")
-        bench_run(home, args.idea, args.max_rounds)
+        bench_run(home, args.idea, args.max_rounds, constrained=not args.unconstrained)
     else:
         print(json.dumps(analyze(args.workspace), indent=2))
 

@@ -76,6 +76,9 @@ class OutputFormat(BaseModel):
     name: str = "answer"
     json_schema: dict[str, Any] | None = None
     language: str = "python"
+    #: For ``files``: the paths an answer may name (None: any relative path with an
+    #: extension), e.g. a fix held to the project's own files.
+    paths: list[str] | None = None
 
     @classmethod
     def from_model(cls, model: type[BaseModel]) -> "OutputFormat":
@@ -87,8 +90,8 @@ class OutputFormat(BaseModel):
         return cls(kind="code_block", language=language)
 
     @classmethod
-    def files(cls, language: str = "python") -> "OutputFormat":
-        return cls(kind="files", language=language)
+    def files(cls, language: str = "python", paths: list[str] | None = None) -> "OutputFormat":
+        return cls(kind="files", language=language, paths=paths)
 
     def label(self) -> str:
         """A short name for logs and transcripts, e.g. ``json_schema:PRD``."""

@@ -30,6 +30,13 @@ JSON schemas are bounded before compiling (:func:`bounded_schema`): string field
 model otherwise fills one string until the budget runs out. Whitespace between JSON tokens
 is not allowed (compact separators), which saves tokens and rules out whitespace loops.
 
+A string's ``pattern`` keeps its JSON Schema meaning (a regex *search* in the decoded value,
+as pydantic and every validator read it), so a schema can carry a validator's check to the
+grammar: ``"^classDiagram"`` means "starts with classDiagram, then anything", escapes such as
+``\\n`` included. xgrammar alone would full-match the pattern and allow no escape in the
+string, which makes a multi-line value that starts with a keyword impossible to express
+(:func:`pattern_rule` and :func:`json_schema_grammar` do the translation).
+
 The grammar engine is xgrammar, chosen by measurement on our CPU against llguidance and
 lm-format-enforcer (docs/benchmarks.md, "Constrained decoding"). It is imported only here,
 inside the functions that need it; install it with ``pip install 'mgpt[local]'``, or on a
@@ -59,6 +66,8 @@ __all__ = [
     "compile_output",
     "compile_schema",
     "format_grammar",
+    "json_schema_grammar",
+    "pattern_rule",
 ]
 
 #: Default bounds added by :func:`bounded_schema`: long enough for a mermaid diagram or a
@@ -123,8 +132,9 @@ def format_grammar(output: OutputFormat) -> str:
     """The EBNF grammar (xgrammar's dialect) of a code-shaped :class:`OutputFormat`.
 
     ``code_block``: ``` ```lang ``, lines, ```` ``` ````, nothing else. ``files``: up to 16
-    times a ``## path`` line (a relative path with an extension, as
-    :func:`mgpt.actions.parsing.extract_files` reads it) and such a block.
+    times a ``## path`` line (a relative path with an extension that starts with a letter
+    or ``_``, so that :func:`mgpt.actions.parsing.extract_files` reads it as a path:
+    ``1.1.1.x`` is not one; or one of ``output.paths`` when given) and such a block.
     """
     lang = json.dumps(output.language)  # a quoted EBNF string literal
     # A body line is anything that does not start with ``` (which would close the fence).
@@ -135,12 +145,149 @@ def format_grammar(output: OutputFormat) -> str:
     if output.kind == "code_block":
         return "root ::= block\n" + common
     if output.kind == "files":
+        path = '[A-Za-z_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}'
+        if output.paths:
+            if any(not p or any(c in p for c in "\r\n") for p in output.paths):
+                raise ValueError("a files format's paths must be non-empty single lines")
+            path = " | ".join(json.dumps(p, ensure_ascii=False) for p in sorted(set(output.paths)))
         return (
             'root ::= file ("\\n" file){0,15}\n'
             'file ::= "## " path "\\n" block "\\n"\n'
-            'path ::= [A-Za-z0-9_] [A-Za-z0-9_./-]{0,100} "." [A-Za-z] [A-Za-z0-9]{0,7}\n' + common
+            f"path ::= {path}\n" + common
         )
     raise ValueError(f"no grammar for output kind {output.kind!r}")
+
+
+# -- string patterns with JSON Schema's meaning ----------------------------------------------
+
+#: Free JSON string text after a pattern's match: a run of plain characters (anything but
+#: the quote, the backslash and control characters), then pieces that each start with a short
+#: escape (``\\n``, ``\\"``...; no ``\\uXXXX``, which could write a lone surrogate that
+#: strict JSON parsers refuse) followed by another run. Written this way, not as a repeated
+#: one-character rule, because xgrammar fills the token mask of ``(char | escape){0,1000}``
+#: in about a second per token on this CPU, and of this shape in a fraction of a millisecond.
+_PLAIN_RUN = 80
+_PLAIN = '[^\\0-\\x1f\\"\\\\]'
+_JSON_CHAR_RULES = f'mgpt_jpiece ::= "\\\\" [\\"\\\\/bfnrt] {_PLAIN}{{0,{_PLAIN_RUN}}}\n'
+#: Keywords beside which a pattern is left to xgrammar (its full-match reading is stricter
+#: than JSON Schema's search, so it stays sound, just narrower).
+_PATTERN_KEEP = frozenset(("minLength", "maxLength", "format", "enum", "const"))
+
+
+def _pattern_parts(pattern: str) -> tuple[bool, str, bool, bool] | None:
+    """``(anchored at the start, body, anchored at the end, top-level alternation)``, or
+    None when an anchor sits anywhere but the two ends (or brackets do not balance)."""
+    start = pattern.startswith("^")
+    end = False
+    body_end = len(pattern)
+    depth, in_class, alternation = 0, False, False
+    i = 1 if start else 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a ] first in a class is literal
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alternation = True
+        elif ch == "^":
+            return None
+        elif ch == "$":
+            if i != len(pattern) - 1 or depth:
+                return None
+            end, body_end = True, i
+        i += 1
+    if in_class or depth:
+        return None
+    if alternation and (start or end):
+        return None  # ^a|b: the anchor binds to one branch only
+    return start, pattern[1 if start else 0 : body_end], end, alternation
+
+
+def pattern_rule(pattern: str, max_length: int = MAX_STRING) -> str | None:
+    """The EBNF (xgrammar's dialect) of a JSON string's content, between the quotes, whose
+    decoded value matches ``pattern`` in JSON Schema's sense: a regex *search*.
+
+    The matched part is xgrammar's ``Regex(..., json_string=true)``, which writes only
+    characters that need no escape, so the decoded text holds exactly what the regex
+    matched; an unanchored end is followed by about ``max_length`` free JSON characters,
+    escapes (``\\n``) included, in runs of at most 80 between escapes. So
+    ``^classDiagram`` is a string that starts with classDiagram and may go on over several
+    lines. The match always starts the string (an
+    unanchored start is read as anchored): narrower than a search, so still sound, and it
+    keeps the shortest answer short (free text before the match would give the budget's
+    closing walk nothing to aim at). None when the pattern puts an anchor anywhere but at
+    its ends: the caller then leaves it to xgrammar's full match (narrower, still sound).
+    """
+    parts = _pattern_parts(pattern)
+    if parts is None:
+        return None
+    start, body, end, alternation = parts
+    # About max_length characters: runs of up to _PLAIN_RUN between escapes (a diagram's lines).
+    free = f"{_PLAIN}{{0,{_PLAIN_RUN}}} mgpt_jpiece{{0,{max(1, max_length // _PLAIN_RUN)}}}"
+    if not body:
+        return '""' if end else free
+    if alternation:
+        body = f"(?:{body})"
+    pieces = [f"Regex({json.dumps(body, ensure_ascii=False)}, json_string=true)"]
+    if not end:
+        pieces.append(free)
+    return "(" + " ".join(pieces) + ")"
+
+
+def json_schema_grammar(schema: dict[str, Any], *, max_string: int = MAX_STRING) -> str | None:
+    """The EBNF grammar of ``schema`` (compact JSON) with every string ``pattern`` read as
+    JSON Schema reads it (:func:`pattern_rule`); None when there is no pattern to translate
+    (then xgrammar compiles the schema directly, to the same grammar).
+
+    xgrammar writes the grammar of everything else; each translatable pattern is swapped
+    for a placeholder first, and its rule put in place of the placeholder's in that text.
+    """
+    xgr = _require_xgrammar()
+    schema = copy.deepcopy(schema)
+    rules: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            pattern = node.get("pattern")
+            if node.get("type") == "string" and isinstance(pattern, str) and not _PATTERN_KEEP & node.keys():
+                rule = pattern_rule(pattern, max_string)
+                if rule is not None:
+                    key = f"mgptpattern{len(rules)}"
+                    rules[key] = rule
+                    node["pattern"] = key
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    if not rules:
+        return None
+    text = str(
+        xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True)
+    )
+    for key, rule in rules.items():
+        placeholder = f'Regex("{key}", json_string=true)'
+        if placeholder not in text:
+            raise ConstraintError(
+                f"xgrammar wrote the pattern placeholder {key} in a form mgpt does not know; "
+                "pin xgrammar to the version in pyproject.toml"
+            )
+        text = text.replace(placeholder, rule)
+    return text + "\n" + _JSON_CHAR_RULES
 
 
 # -- progress: how far an answer is from being closed -----------------------------------------
@@ -157,6 +304,7 @@ class _JsonProgress:
 
     def __init__(self) -> None:
         self.state: tuple[str, bool, bool] = ("", False, False)  # (open brackets, in string, escape)
+        self.seen: set[str] = set()  # characters written in the open string
 
     @staticmethod
     def _feed(state: tuple[str, bool, bool], text: str) -> tuple[str, bool, bool]:
@@ -178,11 +326,34 @@ class _JsonProgress:
         return stack, in_string, escape
 
     def advance(self, text: str) -> None:
-        self.state = self._feed(self.state, text)
+        for ch in text:
+            in_string = self.state[1]
+            self.state = self._feed(self.state, ch)
+            if not in_string and self.state[1]:
+                self.seen = set()  # a string opens: nothing written in it yet
+            elif self.state[1]:
+                self.seen.add(ch)
 
     def distance(self, text: str) -> int:
         stack, in_string, escape = self._feed(self.state, text)
         return len(stack) + in_string + escape
+
+    def repeats(self, text: str) -> bool:
+        """Whether ``text`` writes, inside the open string, a character the string already
+        holds. Closing prefers new characters: a pattern such as ``[a-z]+\\.py`` then runs
+        through its alphabet to the part that ends it instead of repeating one letter."""
+        if not self.state[1]:
+            return False
+        seen = set(self.seen)
+        state = self.state
+        for ch in text:
+            state = self._feed(state, ch)
+            if not state[1]:
+                return False
+            if ch in seen:
+                return True
+            seen.add(ch)
+        return False
 
 
 class _FenceProgress:
@@ -440,8 +611,9 @@ class Matcher:
         A stop token wins outright. Where the grammar forces the next characters (a key
         name, a fence), the allowed token covering most of them. Otherwise the candidates
         (allowed short or purely structural tokens, plus the model's top allowed tokens)
-        are ranked by the distance left after them, then fewer content characters, then
-        shorter, then the model's preference.
+        are ranked by the distance left after them, then (in a JSON string) not repeating a
+        character the string holds, then fewer content characters, then shorter, then the
+        model's preference.
         """
         import torch
 
@@ -474,7 +646,8 @@ class Matcher:
         def score(t: int) -> tuple:
             text = texts[t]
             content = sum(c not in structural for c in text)
-            return (progress.distance(text), content, len(text), rank.get(t, len(rank)), t)
+            repeats = progress.repeats(text) if isinstance(progress, _JsonProgress) else False
+            return (progress.distance(text), repeats, content, len(text), rank.get(t, len(rank)), t)
 
         return min(ids, key=score)
 
@@ -524,7 +697,8 @@ def compile_output(
     if output.kind == "json_schema":
         if not output.json_schema:
             raise ConstraintError("a json_schema output format needs its json_schema")
-        source = json.dumps(bounded_schema(output.json_schema))
+        bounded = bounded_schema(output.json_schema)
+        source = json.dumps(bounded)
         progress: Callable[[], Any] = _JsonProgress
     else:
         source = format_grammar(output)
@@ -535,11 +709,17 @@ def compile_output(
         if grammar is None:
             try:
                 if output.kind == "json_schema":
-                    compiled = vocab.compiler.compile_json_schema(
-                        source, any_whitespace=False, separators=(",", ":"), strict_mode=True
-                    )
+                    ebnf = json_schema_grammar(bounded)
+                    if ebnf is None:
+                        compiled = vocab.compiler.compile_json_schema(
+                            source, any_whitespace=False, separators=(",", ":"), strict_mode=True
+                        )
+                    else:
+                        compiled = vocab.compiler.compile_grammar(ebnf)
                 else:
                     compiled = vocab.compiler.compile_grammar(source)
+            except ConstraintError:
+                raise
             except Exception as exc:  # xgrammar raises RuntimeError/ValueError subclasses
                 raise ConstraintError(f"could not compile the format {output.label()}: {exc}") from None
             grammar = vocab.grammars[key] = Grammar(

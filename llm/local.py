@@ -33,6 +33,7 @@ class LocalModel(Model):
         threads: int | None = None,
         name: str | None = None,
         decoder: str | None = None,
+        constrained: bool = True,
     ):
         from .generate import check_checkpoint
 
@@ -53,6 +54,10 @@ class LocalModel(Model):
 
         if self.decoder not in DECODERS:
             raise ModelConfigError(f"unknown decoder {self.decoder!r} (MGPT_DECODER): choose one of {', '.join(DECODERS)}")
+        #: Whether a request's ``output`` format is enforced by its grammar. False (spec
+        #: option ``MGPT_CONSTRAINED=0``) decodes freely, as a model without constraints
+        #: would answer: for measuring what the grammar buys, and for debugging prompts.
+        self.constrained = constrained
         self._loaded: Any = None
         self._lock = asyncio.Lock()
 
@@ -81,7 +86,8 @@ class LocalModel(Model):
             top_p=self.top_p,
             seed=self.seed,
             on_text=on_text,
-            output=output,  # decoded under the format's grammar: see mgpt.llm.constrained
+            # decoded under the format's grammar: see mgpt.llm.constrained
+            output=output if self.constrained else None,
         )
 
     @staticmethod

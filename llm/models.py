@@ -43,6 +43,16 @@ def _is_loopback(url: str) -> bool:
     return host in {"localhost", "::1"} or host.startswith("127.")
 
 
+def _constrained(env) -> bool:
+    """``MGPT_CONSTRAINED=0`` turns grammar-constrained decoding off for local models (to
+    measure what it buys, or to see what a model writes on its own); anything else, or
+    unset, keeps it on."""
+    value = (env.get("MGPT_CONSTRAINED") or "1").strip().lower()
+    if value not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise ModelConfigError(f"MGPT_CONSTRAINED={value!r}: use 1 (the default) or 0")
+    return value in ("1", "true", "yes", "on")
+
+
 def infer_model(
     spec: str,
     *,
@@ -60,7 +70,8 @@ def infer_model(
     completion tokens one call may use (:data:`DEFAULT_MAX_TOKENS_PER_CALL` for servers,
     the checkpoint's default for ``hf:``). Every key resolved is registered as a secret.
     ``threads`` sizes torch for the local backends (default: ``$MGPT_THREADS``, else the
-    free cores)."""
+    free cores). Local models decode structured answers under their grammar unless
+    ``MGPT_CONSTRAINED=0``."""
     env = os.environ if env is None else env
     if not isinstance(spec, str):
         raise ModelConfigError(f"the model spec must be a string, not {spec!r}: {SPEC_HELP}")
@@ -100,7 +111,7 @@ def infer_model(
         from .local import LocalModel
 
         cap = {"max_new_tokens": max_tokens} if max_tokens else {}
-        return LocalModel(Path(rest), threads=threads, **cap)
+        return LocalModel(Path(rest), threads=threads, constrained=_constrained(env), **cap)
     if kind == "local":
         from .embedded import resolve_local
         from .local import LocalModel
@@ -110,7 +121,9 @@ def infer_model(
         # The embedded model decodes with int4 weights by default (~3x HF generate on CPU,
         # perplexity +0.3%: docs/benchmarks.md); MGPT_DECODER=hf gives HF generate.
         decoder = env.get("MGPT_DECODER") or "fast-int4"
-        return LocalModel(path, threads=threads, name=f"local:{name}", decoder=decoder, **cap)
+        return LocalModel(
+            path, threads=threads, name=f"local:{name}", decoder=decoder, constrained=_constrained(env), **cap
+        )
     if spec == "test":
         from .testing import TestModel
 
