@@ -512,17 +512,23 @@ class FastLlama:
                                                    is_causal=mask is None, enable_gqa=rep > 1)
                 a = a[0].transpose(0, 1)
             x += o_fn(a.reshape(t, nh * hd).to(act))
-            h = F.rms_norm(x, norm_shape, ln2, eps).to(act)
-            gu = gu_fn(h)
-            inter = gu.shape[1] // 2
-            g = F.silu(gu[:, :inter])
-            g *= gu[:, inter:]
-            x += down_fn(g)
+            x += self._mlp(x, ln2, gu_fn, down_fn)
         if not all_logits:
             x = x[-1:]
         h = F.rms_norm(x, norm_shape, self._final_norm, eps)
         logits = self._head(h.to(self._head_dtype)).float()
         return logits if all_logits else logits[0]
+
+    def _mlp(self, x, ln, gu_fn, down_fn):
+        """What one layer's gated MLP adds to the residual stream ``x`` ([T, hidden])."""
+        import torch.nn.functional as F
+
+        h = F.rms_norm(x, (self.hidden,), ln, self.eps).to(self._act)
+        gu = gu_fn(h)  # gate and up projections fused: [T, 2 * intermediate]
+        inter = gu.shape[1] // 2
+        g = F.silu(gu[:, :inter])
+        g *= gu[:, inter:]
+        return down_fn(g)
 
     def _forward_rows(self, ids, pos, cache):
         """One decode step for ``B`` streams at once: token ``ids[b]`` ([B] long) at
@@ -564,12 +570,7 @@ class FastLlama:
             q = qk[:, :nh].reshape(b, nkv, rep, hd).to(cdt)
             a = F.scaled_dot_product_attention(q, k_layer[:b, :, :end], v_layer[:b, :, :end], attn_mask=mask)
             x += o_fn(a.reshape(b, nh * hd).to(act))
-            h = F.rms_norm(x, norm_shape, ln2, eps).to(act)
-            gu = gu_fn(h)
-            inter = gu.shape[1] // 2
-            g = F.silu(gu[:, :inter])
-            g *= gu[:, inter:]
-            x += down_fn(g)
+            x += self._mlp(x, ln2, gu_fn, down_fn)
         h = F.rms_norm(x, norm_shape, self._final_norm, eps)
         return self._head(h.to(self._head_dtype)).float()
 
@@ -616,12 +617,7 @@ class FastLlama:
                                                    is_causal=mask is None, enable_gqa=rep > 1)
                 outs.append(a[0].transpose(0, 1).reshape(n, nh * hd))
             x += o_fn(torch.cat(outs).to(act))
-            h = F.rms_norm(x, norm_shape, ln2, eps).to(act)
-            gu = gu_fn(h)
-            inter = gu.shape[1] // 2
-            g = F.silu(gu[:, :inter])
-            g *= gu[:, inter:]
-            x += down_fn(g)
+            x += self._mlp(x, ln2, gu_fn, down_fn)
         last = torch.tensor([o + n - 1 for o, (_, _, n) in zip(offsets, segments)], device=self.device)
         h = F.rms_norm(x[last], norm_shape, self._final_norm, eps)
         return self._head(h.to(self._head_dtype)).float()
