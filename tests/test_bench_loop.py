@@ -54,6 +54,8 @@ def test_quick_check_counts_what_pytest_counts(task_id):
     "def reverse_words(s):\n    while True:\n        pass\n",     # never returns: the deadline
     "import os\ndef reverse_words(s):\n    os._exit(0)\n",         # dies mid-test: no counts at all
     "x = (\n",                                                    # syntax error
+    # forged counts under the real marker, with values that are not counts: no crash, a failure
+    "import os, sys\nprint(sys.argv[2], '{\"passed\": \"x\", \"failed\": null}')\nos._exit(0)\n",
 ])
 def test_quick_check_fails_broken_candidates(code):
     t = next(t for t in TASKS if t.id == "reverse_words")

@@ -148,11 +148,13 @@ def quick_check(task: CodeTask, code: str, *, timeout: float = 10.0) -> CheckRes
         for line in r.output.splitlines():
             if line.startswith(marker + " "):
                 try:
-                    counts.update(json.loads(line[len(marker) + 1:]))
+                    found = json.loads(line[len(marker) + 1:])
                 except ValueError:
-                    pass
-        failed = int(counts["failed"]) + int(counts["errors"])
-        passed = int(counts["passed"])
+                    continue
+                if isinstance(found, dict) and all(type(found.get(k)) is int and found[k] >= 0 for k in counts):
+                    counts = {k: found[k] for k in counts}
+        failed = counts["failed"] + counts["errors"]
+        passed = counts["passed"]
         return CheckResult(passed=r.ok and failed == 0 and passed > 0, tests_passed=passed, tests_failed=failed,
                            timed_out=r.timed_out, seconds=r.seconds, output=r.output)
     finally:
