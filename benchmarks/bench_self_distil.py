@@ -1,0 +1,156 @@
+"""Self-distillation from constrained decoding: does the embedded model learn to write a
+PRD that parses *without* the grammar, from its own grammar-constrained answers?
+
+The company's first step on a local model is the product manager's PRD, decoded under the
+PRD schema's grammar (it always parses). This script records those constrained answers for
+``--train-ideas`` ideas (the real WritePRD request, see ``bench_loop.prd_prompt``), keeps
+the ones the PRD model accepts, fine-tunes the model on them (chat SFT, full), and then
+asks both models for PRDs of the held-out ideas (``bench_loop.IDEAS``, none of them trained
+on) with NO grammar: the share that ``extract_json`` + ``PRD.model_validate`` accept on
+the first try, greedy and sampled, per seed.
+
+    PYTHONPATH=. python3 benchmarks/bench_self_distil.py --model ~/.cache/mgpt/models/smollm2-135m-instruct \
+        --seeds 1 2 --train-ideas 16 --eval-ideas 12
+
+Writes ``--out``/summary.json and prints one line per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_loop import IDEAS, parses, prd_prompt  # noqa: E402
+
+#: Ideas for the constrained answers trained on: none of them is in IDEAS (the eval).
+TRAIN_IDEAS = [
+    "A to-do list for the terminal with due dates and priorities.",
+    "A command-line word counter for text files.",
+    "A unit converter for lengths, weights and temperatures.",
+    "A bookmark manager that stores links with tags in a JSON file.",
+    "A stopwatch with lap times for the terminal.",
+    "A tool that reports the largest files in a folder.",
+    "A contact book with search by name and phone number.",
+    "A budget tracker that sums expenses per category and month.",
+    "A random password generator with length and character options.",
+    "A tool that counts lines of code per language in a project.",
+    "A simple inventory system for a small shop's stock levels.",
+    "A tic-tac-toe game for two players in the terminal.",
+    "A tool that validates email addresses in a CSV column.",
+    "A weather log that records daily temperatures and shows averages.",
+    "A meeting scheduler that finds a free slot for several people.",
+    "A library loan tracker with due dates and overdue reminders.",
+    "A tool that merges several CSV files with the same columns.",
+    "A calorie counter that totals meals per day.",
+    "A text adventure engine that reads rooms from a JSON file.",
+    "A log file analyser that counts errors per hour.",
+]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def answers(model_dir: Path, ideas: list[str], *, constrained: bool, temperature: float, seed: int,
+            max_new_tokens: int, threads: int | None) -> list[str]:
+    """One PRD answer per idea from the agents' own local backend (the lean int4 decoder),
+    under the PRD grammar or not."""
+    from mgpt.actions.documents import PRD
+    from mgpt.llm import ChatMessage, OutputFormat
+    from mgpt.llm.local import LocalModel
+
+    model = LocalModel(model_dir, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                       threads=threads, decoder="fast-int4")
+    output = OutputFormat.from_model(PRD) if constrained else None
+    out = []
+    for idea in ideas:
+        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in prd_prompt(idea)]
+        out.append(asyncio.run(model.complete(messages, output=output)).text)
+    return out
+
+
+def rate(texts: list[str]) -> float:
+    from mgpt.actions.documents import PRD
+
+    return statistics.mean(parses(t, PRD) for t in texts)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("runs/bench_self_distil"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--train-ideas", type=int, default=len(TRAIN_IDEAS))
+    p.add_argument("--eval-ideas", type=int, default=12)
+    p.add_argument("--max-new-tokens", type=int, default=640)
+    p.add_argument("--temperature", type=float, default=0.6, help="the sampled eval answers")
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--block-size", type=int, default=1536)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args()
+
+    from mgpt.actions.documents import PRD
+    from mgpt.llm.train.config import load_config
+    from mgpt.llm.train.sft import sft
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_ideas, eval_ideas = TRAIN_IDEAS[:args.train_ideas], IDEAS[:args.eval_ideas]
+    assert not set(train_ideas) & set(eval_ideas)
+    summary: dict = {"model": str(args.model), "args": {k: str(v) for k, v in vars(args).items()},
+                     "train_ideas": train_ideas, "eval_ideas": eval_ideas, "seeds": {}}
+
+    def save() -> None:
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    def evaluate(model_dir: Path, seed: int) -> dict:
+        greedy = answers(model_dir, eval_ideas, constrained=False, temperature=0.0, seed=seed,
+                         max_new_tokens=args.max_new_tokens, threads=args.threads)
+        sampled = answers(model_dir, eval_ideas, constrained=False, temperature=args.temperature, seed=seed,
+                          max_new_tokens=args.max_new_tokens, threads=args.threads)
+        return {"greedy": rate(greedy), "sampled": rate(sampled), "greedy_answers": greedy,
+                "sampled_answers": sampled}
+
+    t0 = time.perf_counter()
+    base = evaluate(args.model, 0)
+    summary["base"] = base
+    log(f"base: unconstrained first try, greedy {base['greedy']:.3f}, sampled {base['sampled']:.3f}")
+    save()
+    for seed in args.seeds:
+        # The teacher: the same model under the grammar (temperature 0.7, so each seed records
+        # different answers), keeping only what the PRD model accepts.
+        taught = answers(args.model, train_ideas, constrained=True, temperature=0.7, seed=seed,
+                         max_new_tokens=args.max_new_tokens, threads=args.threads)
+        kept = [(i, a) for i, a in zip(train_ideas, taught) if parses(a, PRD)]
+        log(f"seed {seed}: {len(kept)}/{len(taught)} constrained answers accepted")
+        data = args.out / f"seed{seed}_train.jsonl"
+        data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]}) + "\n"
+                                for i, a in kept))
+        cfg = load_config(None, {
+            "init_from": str(args.model), "out_dir": str(args.out / f"seed{seed}_model"), "device": "cpu",
+            "seed": seed, "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
+            "data.path": str(data), "data.format": "chat", "data.val_fraction": 0.0, "data.keep": "end",
+            "max_iters": args.steps, "eval_interval": args.steps, "eval_iters": 1, "log_interval": 4,
+            "optim.lr": args.lr, "optim.min_lr": args.lr / 10, "optim.weight_decay": 0.0,
+            "schedule.warmup_iters": 2})
+        t1 = time.perf_counter()
+        sft(cfg, progress=False)
+        trained = evaluate(args.out / f"seed{seed}_model", seed)
+        trained.update(kept=len(kept), train_seconds=round(time.perf_counter() - t1, 1))
+        summary["seeds"][str(seed)] = trained
+        log(f"seed {seed}: after self-distillation, greedy {trained['greedy']:.3f}, sampled {trained['sampled']:.3f}")
+        save()
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    save()
+    log(f"done in {summary['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
