@@ -479,7 +479,6 @@ class FastLlama:
 
         t = ids.shape[0]
         nh, nkv, hd, hidden, eps, act = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, self._act
-        qk_width = (nh + nkv) * hd
         end = pos + t
         cis = self._cis[pos:end].view(t, 1, hd // 2)
         kc, vc = self._cache if cache is None else cache
@@ -493,13 +492,10 @@ class FastLlama:
                 mask = None
         x = self._embed[ids]  # [T, hidden] fp32 residual stream
         for li, (ln1, qkv_fn, o_fn, ln2, gu_fn, down_fn) in enumerate(self._layers):
-            h = F.rms_norm(x, norm_shape, ln1, eps).to(act)
-            qkv = qkv_fn(h)  # [T, (nh + 2 nkv) hd]
-            qk = torch.view_as_complex(qkv[:, :qk_width].float().view(t, nh + nkv, hd // 2, 2))
-            qk = torch.view_as_real(qk * cis).view(t, nh + nkv, hd)
+            qk, v_new = self._qkv(x, ln1, qkv_fn, cis)
             k_all, v_all = kc[li], vc[li]  # [nkv, L, hd]
             k_all[:, pos:end] = qk[:, nh:].transpose(0, 1)
-            v_all[:, pos:end] = qkv[:, qk_width:].view(t, nkv, hd).transpose(0, 1)
+            v_all[:, pos:end] = v_new.transpose(0, 1)
             k_all, v_all = k_all[None, :, :end], v_all[None, :, :end]
             if t == 1:
                 # Decode: the query heads sharing a KV head become its query rows, so
@@ -518,6 +514,19 @@ class FastLlama:
         h = F.rms_norm(x, norm_shape, self._final_norm, eps)
         logits = self._head(h.to(self._head_dtype)).float()
         return logits if all_logits else logits[0]
+
+    def _qkv(self, x, ln, qkv_fn, cis):
+        """One layer's normed projections of ``x`` ([T, hidden]): the queries and keys with
+        rotary positions applied (``[T, heads + kv_heads, head_dim]``, fp32; ``cis`` holds
+        each token's rotation) and the values (``[T, kv_heads, head_dim]``)."""
+        import torch
+        import torch.nn.functional as F
+
+        t, nh, nkv, hd = x.shape[0], self.n_heads, self.n_kv, self.head_dim
+        qkv = qkv_fn(F.rms_norm(x, (self.hidden,), ln, self.eps).to(self._act))  # [T, (nh + 2 nkv) hd]
+        width = (nh + nkv) * hd
+        qk = torch.view_as_complex(qkv[:, :width].float().view(t, nh + nkv, hd // 2, 2))
+        return torch.view_as_real(qk * cis).view(t, nh + nkv, hd), qkv[:, width:].reshape(t, nkv, hd)
 
     def _mlp(self, x, ln, gu_fn, down_fn):
         """What one layer's gated MLP adds to the residual stream ``x`` ([T, hidden])."""
@@ -546,7 +555,6 @@ class FastLlama:
 
         b = ids.shape[0]
         nh, nkv, hd, hidden, eps, act = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, self._act
-        qk_width = (nh + nkv) * hd
         rep = nh // nkv
         cdt = self._cache_dtype
         norm_shape = (hidden,)
@@ -559,13 +567,10 @@ class FastLlama:
         kc, vc = cache
         x = self._embed[ids]  # [B, hidden] fp32 residual stream
         for li, (ln1, qkv_fn, o_fn, ln2, gu_fn, down_fn) in enumerate(self._layers):
-            h = F.rms_norm(x, norm_shape, ln1, eps).to(act)
-            qkv = qkv_fn(h)  # [B, (nh + 2 nkv) hd]
-            qk = torch.view_as_complex(qkv[:, :qk_width].float().view(b, nh + nkv, hd // 2, 2))
-            qk = torch.view_as_real(qk * cis).view(b, nh + nkv, hd)
+            qk, v_new = self._qkv(x, ln1, qkv_fn, cis)
             k_layer, v_layer = kc[li], vc[li]  # [rows, nkv, L, hd]
             k_layer[rows, :, pos] = qk[:, nh:].to(cdt)
-            v_layer[rows, :, pos] = qkv[:, qk_width:].reshape(b, nkv, hd).to(cdt)
+            v_layer[rows, :, pos] = v_new.to(cdt)
             # As in the single stream: query heads sharing a KV head are its query rows.
             q = qk[:, :nh].reshape(b, nkv, rep, hd).to(cdt)
             a = F.scaled_dot_product_attention(q, k_layer[:b, :, :end], v_layer[:b, :, :end], attn_mask=mask)
@@ -586,7 +591,6 @@ class FastLlama:
 
         t = ids.shape[0]
         nh, nkv, hd, hidden, eps, act = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, self._act
-        qk_width = (nh + nkv) * hd
         rep = nh // nkv
         cdt = self._cache_dtype
         norm_shape = (hidden,)
@@ -601,11 +605,7 @@ class FastLlama:
         kc, vc = cache
         x = self._embed[ids]  # [T, hidden] fp32 residual stream
         for li, (ln1, qkv_fn, o_fn, ln2, gu_fn, down_fn) in enumerate(self._layers):
-            h = F.rms_norm(x, norm_shape, ln1, eps).to(act)
-            qkv = qkv_fn(h)  # [T, (nh + 2 nkv) hd]
-            qk = torch.view_as_complex(qkv[:, :qk_width].float().view(t, nh + nkv, hd // 2, 2))
-            qk = torch.view_as_real(qk * cis).view(t, nh + nkv, hd)
-            v_new = qkv[:, qk_width:].reshape(t, nkv, hd)
+            qk, v_new = self._qkv(x, ln1, qkv_fn, cis)
             outs = []
             for (row, start, n), o, mask in zip(segments, offsets, masks):
                 end = start + n
