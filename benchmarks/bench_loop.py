@@ -59,9 +59,11 @@ import statistics
 import sys
 import tempfile
 import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 STEPS = ("base", "distil", "rft", "dpo")
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
@@ -294,11 +296,13 @@ def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None,
 
 
 def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int, *, groups: int = 1,
-                   extra: list[Request] = ()) -> tuple[list[dict], list[list[str]]]:
+                   extra: list[Request] = ()) -> tuple[Callable[[], list[dict]], list[list[str]]]:
     """Everything one model is asked, in one ``sample`` call: the eval's answers ``groups``
     times over (the base model is evaluated once for every seed: each seed gets its own
     disjoint samples; greedy answers are the same for all) plus the ``extra`` requests
-    (training samples). Returns one eval per group and the extra requests' answers."""
+    (training samples). Returns the extra requests' answers and ``score``, which checks the
+    eval's answers and returns one eval per group: the caller may run it in the background
+    (:class:`Background`) while the next model trains, since nothing downstream needs it."""
     from mgpt.llm.train.rft import prompt_messages
 
     n, sn, nt, ns = args.n, args.struct_n, len(tasks), len(struct_items)
@@ -313,15 +317,39 @@ def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed
     code_s, greedy, rest = answers[:nt], answers[nt:2 * nt] if args.greedy else None, \
         answers[2 * nt if args.greedy else nt:len(reqs)]
     struct_s, struct_g = rest[:ns], rest[ns:] if args.struct_greedy else None
-    evals = []
-    for g in range(groups):
-        ev = {"code": code_scores(tasks, [a[g * n:(g + 1) * n] for a in code_s], greedy, args)}
-        ev["code"]["generate_seconds"] = gen_s  # the whole call, training samples and other groups included
-        if struct_items:
-            ev["structured"] = structured_scores(struct_items, [a[g * sn:(g + 1) * sn] for a in struct_s],
-                                                 struct_g, args)
-        evals.append(ev)
-    return evals, answers[len(reqs):]
+
+    def score() -> list[dict]:
+        evals = []
+        for g in range(groups):
+            ev = {"code": code_scores(tasks, [a[g * n:(g + 1) * n] for a in code_s], greedy, args)}
+            ev["code"]["generate_seconds"] = gen_s  # the whole call, training samples and other groups included
+            if struct_items:
+                ev["structured"] = structured_scores(struct_items, [a[g * sn:(g + 1) * sn] for a in struct_s],
+                                                     struct_g, args)
+            evals.append(ev)
+        return evals
+
+    return score, answers[len(reqs):]
+
+
+class Background:
+    """Runs the eval scoring (checking every test answer) one job at a time on a thread, so
+    the checks overlap the next model's training and sampling; ``wait`` re-raises a job's error."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        self.jobs: list = []
+        self.lock = threading.Lock()
+
+    def submit(self, fn) -> None:
+        self.jobs.append(self.pool.submit(fn))
+
+    def wait(self) -> None:
+        try:
+            for job in self.jobs:
+                job.result()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------- structured answers
@@ -435,18 +463,35 @@ def train_config(args, seed: int, init_from: Path, out_dir: Path, **over):
 
 def distil_data(args, out: Path, train_tasks) -> dict:
     """distil/train.jsonl: the golden runs' calls (train runs) + the train split's reference answers."""
-    from mgpt.llm.train.distil import distil
+    from mgpt.llm.train.distil import distil, expand_transcripts
     from mgpt.llm.train.rft import prompt_messages
 
     d = distil([str(GOLDEN / "**" / "*.jsonl")], out / "distil", val_fraction=args.golden_val_fraction)
     rows = [json.loads(x) for x in Path(d.train_path).read_text().splitlines()]
     demos = [{"messages": [*prompt_messages(t), {"role": "assistant", "content": f"```python\n{t.reference}```"}],
               "meta": {"source": "taskbank", "task": t.id}} for t in train_tasks]
+    recorded, info = [], {}
+    if args.transcripts:
+        # More recorded runs (e.g. benchmarks/record_planning.py: the company's planning on
+        # the base model under the grammar), all for training. The golden runs are in already
+        # (a held-out one must not come back in this way), and no held-out call is trained on
+        # even when another file holds it too.
+        golden = {p.resolve() for p in expand_transcripts([GOLDEN])}
+        paths = [p for p in expand_transcripts(args.transcripts) if p.resolve() not in golden]
+        if not paths:
+            raise SystemExit("--transcripts: every file given is a golden run, which distil uses already")
+        r = distil(paths, out / "distil_recorded", val_fraction=0.0)
+        held_out = {json.dumps(json.loads(x)["messages"], sort_keys=True)
+                    for x in (Path(d.val_path).read_text().splitlines() if d.val_path else [])}
+        recorded = [row for row in map(json.loads, Path(r.train_path).read_text().splitlines())
+                    if json.dumps(row["messages"], sort_keys=True) not in held_out]
+        info = {"recorded_runs": len(r.train_runs), "recorded_examples": len(recorded),
+                "recorded_dropped_as_held_out": r.train_examples - len(recorded), "recorded_by_action": r.by_action}
     (out / "distil" / "train_all.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in rows * args.golden_repeat + demos))
+        "".join(json.dumps(r) + "\n" for r in rows * args.golden_repeat + demos + recorded))
     return {"golden_train_examples": d.train_examples, "golden_val_examples": d.val_examples,
             "golden_train_runs": [Path(r).name for r in d.train_runs],
-            "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path}
+            "golden_val_runs": d.val_runs, "task_demos": len(demos), "val_path": d.val_path, **info}
 
 
 def epochs_to_steps(epochs: float, examples: int, batch: int, most: int) -> int:
@@ -522,7 +567,7 @@ def describe(seed, step: str, ev: dict, args) -> None:
 
 
 def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_items, distil_info: dict, run: dict,
-             save) -> None:
+             save, background: Background) -> None:
     """Steps 1-3 for one seed (step 0, the base eval, is done for all seeds by :func:`main`)."""
     from mgpt.llm.train.dpo import dpo, pairs_from_samples
     from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
@@ -543,13 +588,19 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
         sampler = Sampler(model_dir, args, clock)
         extra = [Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
                  for t in train_tasks] if sample_tag else []
-        (ev,), answers = evaluate_model(sampler, test_tasks, struct_items, args, eval_seed + 100 * STEPS.index(step),
-                                        extra=extra)
+        score, answers = evaluate_model(sampler, test_tasks, struct_items, args,
+                                        eval_seed + 100 * STEPS.index(step), extra=extra)
         sampler.close()
-        ev["train"] = train
-        run["steps"][step] = ev
-        describe(seed, step, ev, args)
-        save()
+
+        def finish():
+            (ev,) = score()
+            ev["train"] = train
+            with background.lock:
+                run["steps"][step] = ev
+            describe(seed, step, ev, args)
+            save()
+
+        background.submit(finish)
         if not sample_tag:
             return []
         if args.plumbing:  # preflight only: a toy-length sample passes nothing, and RFT/DPO must still train
@@ -634,8 +685,11 @@ def sandbox_isolation() -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, required=True,
+    p.add_argument("--model", type=Path, default=None,
                    help="HF model folder, or a .gguf file (converted first, as `mgpt models pull` does); no hub")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="SUMMARY",
+                   help="instead of running: merge the summary.json files of runs of other seeds (e.g. one "
+                        "process per seed on one GPU) into OUT/summary.json and OUT/table.md")
     p.add_argument("--out", type=Path, default=Path("runs/bench_loop"))
     p.add_argument("--artifacts", type=Path, default=None,
                    help="training data, checked samples, DPO pairs, the preflight (default: --out)")
@@ -657,6 +711,9 @@ def parse_args(argv=None):
     p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
     p.add_argument("--golden-repeat", type=int, default=2,
                    help="copies of each golden call in the distil mix (a few runs next to 87 task demos)")
+    p.add_argument("--transcripts", nargs="+", default=None,
+                   help="more recorded runs for the distil step (files, folders or globs), all trained on, e.g. "
+                        "the base model's own grammar-constrained planning (benchmarks/record_planning.py)")
     p.add_argument("--struct-n", type=int, default=4, help="samples per structured prompt")
     p.add_argument("--struct-max-new-tokens", type=int, default=512)
     p.add_argument("--struct-greedy", action=argparse.BooleanOptionalAction, default=False,
@@ -686,7 +743,10 @@ def parse_args(argv=None):
                    help="(the preflight's) add each train task's reference and wrong solution to the sampled "
                         "answers, so RFT and DPO train even when toy-length samples pass nothing; not a measurement")
     p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.model is None and not args.merge:
+        p.error("--model is required (or --merge to merge runs)")
+    return args
 
 
 PREFLIGHT = ["--plumbing", "--seeds", "1", "--test-tasks", "2", "--train-tasks", "2", "--n", "2", "--k", "2", "--ideas", "1",
@@ -694,8 +754,38 @@ PREFLIGHT = ["--plumbing", "--seeds", "1", "--test-tasks", "2", "--train-tasks",
              "--rft-steps", "1", "--dpo-steps", "1", "--batch-size", "2", "--dpo-batch-size", "2"]
 
 
+def merge(paths: list[Path], out: Path) -> dict:
+    """One summary from runs of the same benchmark with disjoint seeds: their runs side by
+    side, aggregated over all seeds; per run, where it came from and whether it stopped early."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    seeds = [r["seed"] for part in parts for r in part["runs"]]
+    if len(seeds) != len(set(seeds)):
+        raise SystemExit(f"--merge: a seed occurs twice ({sorted(seeds)}): merge runs of different seeds")
+    keys = ("model", "device", "sandbox", "test_tasks", "train_tasks")
+    for part, path in zip(parts[1:], paths[1:]):
+        differ = [k for k in keys if part.get(k) != parts[0].get(k)]
+        if differ:
+            raise SystemExit(f"--merge: {path} differs from {paths[0]} in {', '.join(differ)}: not the same benchmark")
+    summary = {**parts[0], "runs": [], "merged_from": [str(p) for p in paths],
+               "stopped": "; ".join(f"{p}: {part['stopped']}" for p, part in zip(paths, parts) if part["stopped"]),
+               "seconds": max(part.get("seconds", 0) for part in parts)}
+    for path, part in zip(paths, parts):
+        for r in part["runs"]:
+            summary["runs"].append({**r, "from": str(path), "seconds": part.get("seconds")})
+    summary["runs"].sort(key=lambda r: r["seed"])
+    summary["args"] = {**parts[0]["args"], "seeds": sorted(seeds)}
+    summary["aggregate"] = aggregate(summary["runs"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "table.md").write_text(table(summary))
+    print(table(summary), flush=True)
+    return summary
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     clock = Clock(args.max_minutes)  # --max-minutes covers the preflight too
     tmp = None
     if args.work is None:
@@ -760,12 +850,15 @@ def run_loop(argv, args, clock: Clock) -> dict:
     if args.device == "cuda":
         summary["gpu"] = torch.cuda.get_device_name(0)
 
+    background = Background()
+
     def save():
-        summary["aggregate"] = aggregate(summary["runs"])
-        summary["seconds"] = round(clock.elapsed(), 1)
-        tmp_path = args.out / "summary.json.tmp"
-        tmp_path.write_text(json.dumps(summary, indent=1) + "\n")
-        os.replace(tmp_path, args.out / "summary.json")
+        with background.lock:  # the main thread and the scoring thread both save
+            summary["aggregate"] = aggregate(summary["runs"])
+            summary["seconds"] = round(clock.elapsed(), 1)
+            tmp_path = args.out / "summary.json.tmp"
+            tmp_path.write_text(json.dumps(summary, indent=1) + "\n")
+            os.replace(tmp_path, args.out / "summary.json")
 
     runs = [{"seed": seed, "steps": {}} for seed in args.seeds]
     summary["runs"] = runs
@@ -774,20 +867,32 @@ def run_loop(argv, args, clock: Clock) -> dict:
         clock.check("evaluating base")
         log("evaluating base (all seeds)")
         sampler = Sampler(args.model, args, clock)
-        evals, _ = evaluate_model(sampler, test_tasks, struct_items, args, 10_000, groups=len(args.seeds))
+        # the base's samples: its own per seed (group), also when each seed runs in a process of its own
+        base_seed = 10_000 + 1000 * (args.seeds[0] - 1)
+        score, _ = evaluate_model(sampler, test_tasks, struct_items, args, base_seed, groups=len(args.seeds))
         sampler.close()
-        for run, ev in zip(runs, evals):
-            run["steps"]["base"] = ev
-            describe(run["seed"], "base", ev, args)
-        save()
-        for run in runs:
-            run_seed(run["seed"], args, clock, test_tasks, train_tasks, struct_items, distil_info, run, save)
+
+        def finish_base():
+            evals = score()
+            with background.lock:
+                for run, ev in zip(runs, evals):
+                    run["steps"]["base"] = ev
+            for run, ev in zip(runs, evals):
+                describe(run["seed"], "base", ev, args)
             save()
+
+        background.submit(finish_base)
+        for run in runs:
+            run_seed(run["seed"], args, clock, test_tasks, train_tasks, struct_items, distil_info, run, save,
+                     background)
     except OutOfTime as e:
         summary["stopped"] = str(e)
         log(f"stopped: {e}")
     finally:
-        save()
+        try:
+            background.wait()  # the last evals' checks
+        finally:
+            save()
     (args.out / "table.md").write_text(table(summary))
     print(table(summary), flush=True)
     log(f"done in {clock.elapsed():.0f}s; summary in {args.out / 'summary.json'}")

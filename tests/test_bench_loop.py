@@ -127,8 +127,14 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
                 if r.messages[-1]["content"] in train else got for r, got in zip(requests, out)]
 
     monkeypatch.setattr(b.Sampler, "sample", scripted)
+    # stands in for record_planning.py's runs: copies of golden runs, held-out ones included,
+    # whose held-out calls must not be trained on
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    for path in (Path(__file__).parent / "golden").glob("*.jsonl"):
+        (recorded / path.name).write_bytes(path.read_bytes())
     summary = b.main(["--model", str(tiny_llama), "--out", str(out), "--work", str(tmp_path / "work"), *TINY,
-                      "--sampler", sampler])
+                      "--sampler", sampler, "--transcripts", str(recorded)])
     saved = json.loads((out / "summary.json").read_text())
     assert saved["stopped"] == "" and saved["sandbox"] in ("bwrap", "none")
     run = saved["runs"][0]
@@ -143,10 +149,14 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     assert data["task_demos"] == 3 and data["golden_val_runs"] and data["golden_train_examples"] > 0
     # held-out golden runs are never trained on
     trained = (out / "distil" / "train_all.jsonl").read_text()
-    assert not any(Path(r).name in trained for r in data["golden_val_runs"])
+    held_out = [json.loads(x)["messages"] for x in Path(data["val_path"]).read_text().splitlines()]
+    assert held_out and not any(json.loads(x)["messages"] in held_out for x in trained.splitlines())
     test_ids = {t.id for t in load_tasks("test")}
     rows = [json.loads(x) for x in trained.splitlines()]
     assert not {r["meta"].get("task") for r in rows} & test_ids
+    from_recorded = [r for r in rows if str(recorded) in r["meta"].get("run", "")]
+    assert data["recorded_runs"] == 4 and len(from_recorded) == data["recorded_examples"] > 0
+    assert data["recorded_dropped_as_held_out"] > 0  # a held-out golden run's copy was among them
     rft, dpo = run["steps"]["rft"]["train"], run["steps"]["dpo"]["train"]
     assert (rft["kept"], rft["tasks_solved"], rft["sample_pass_rate"]) == (3, 3, 0.5) and rft["steps"] == 1
     assert (dpo["pairs"], dpo["tasks"]) == (3, 3) and len(dpo["loss"]) == 2
@@ -156,6 +166,18 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     assert "| distil |" in (out / "table.md").read_text()
     assert summary["aggregate"]["base"]["pass1"]["seeds"] == 2 and saved["args"]["sampler"] == sampler
     assert not (tmp_path / "work" / "seed1").exists()  # models deleted once used
+    # one process per seed, merged: the same aggregate as one process for both seeds
+    parts = []
+    for run in saved["runs"]:
+        part = tmp_path / f"part{run['seed']}" / "summary.json"
+        part.parent.mkdir()
+        part.write_text(json.dumps({**saved, "runs": [run]}))
+        parts.append(part)
+    merged = b.main(["--merge", *map(str, reversed(parts)), "--out", str(tmp_path / "merged")])
+    assert merged["aggregate"] == saved["aggregate"] and [r["seed"] for r in merged["runs"]] == [1, 2]
+    assert (tmp_path / "merged" / "table.md").read_text() == (out / "table.md").read_text()
+    with pytest.raises(SystemExit, match="a seed occurs twice"):
+        b.main(["--merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "bad")])
 
 
 @pytest.mark.slow  # the tiny model's fixture takes ~10 s

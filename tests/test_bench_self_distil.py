@@ -60,3 +60,71 @@ def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_p
     for result in (summary["base"], seed):
         assert 0.0 <= result["greedy"] <= 1.0 and len(result["greedy_answers"]) == 1
     assert not set(summary["train_ideas"]) & set(summary["eval_ideas"])
+
+
+@pytest.mark.slow
+def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(llama_dir, tmp_path):
+    """The company's planning half recorded on a (tiny) local model under the grammar: one
+    transcript per idea holding the PRD, design and task-plan calls, each answer accepted by
+    the role's own parser, and ``distil`` turns it into chat examples."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import record_planning
+    finally:
+        sys.path.remove(str(BENCH))
+    from mgpt.actions.documents import PRD, SystemDesign, TaskList
+    from mgpt.actions.parsing import extract_json
+    from mgpt.llm.replay import Transcript
+    from mgpt.llm.train.distil import distil
+
+    out = tmp_path / "runs"
+    assert record_planning.main(["--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "2",
+                                 "--max-new-tokens", "700", "--threads", "1", "--decoder", "hf"]) == 0
+    (path,) = sorted(out.glob("*.jsonl"))
+    assert path.name.startswith("002-")
+    calls = Transcript.load(path).calls
+    assert [(c.role, c.action) for c in calls] == [
+        ("ProductManager", "WritePRD"), ("Architect", "WriteDesign"), ("ProjectManager", "WriteTasks")]
+    prd = PRD.model_validate(extract_json(calls[0].response.text))
+    design = SystemDesign.model_validate(extract_json(calls[1].response.text))
+    assert all(f.path.startswith(f"{prd.project_name}/") for f in design.files)
+    plan = TaskList.from_plan(extract_json(calls[2].response.text), [f.path for f in design.files])
+    assert {t.path for t in plan.tasks} == {f.path for f in design.files}
+    assert record_planning.TRAIN_IDEAS[2] in calls[0].request[-1].content
+    result = distil([out], tmp_path / "distil", val_fraction=0.0)
+    assert result.train_examples == 3 and result.by_action["Architect/WriteDesign"] == 1
+    # a run that cannot finish (here: no PRD fits in the token limit) is kept aside, not distilled
+    assert record_planning.main(["--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "3",
+                                 "--max-new-tokens", "24", "--threads", "1", "--decoder", "hf"]) == 0
+    assert sorted(p.name[:3] for p in out.glob("*.jsonl")) == ["002"]
+    (rejected,) = (out / "rejected").glob("*.jsonl")
+    assert rejected.name.startswith("003-")
+
+
+def test_record_planning_rejects_a_run_that_needed_a_re_ask(tmp_path):
+    """Any model (here a scripted one answering with a golden run's documents): a run whose
+    PRD had to be asked for again is moved to rejected/; a clean one stays."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import record_planning
+    finally:
+        sys.path.remove(str(BENCH))
+    from mgpt.llm.replay import Transcript
+    from mgpt.llm.testing import FunctionModel
+
+    golden = {c.action: c.response.text for c in Transcript.load(BENCH.parent / "tests" / "golden" / "todo_cli.jsonl").calls}
+    asked: list[str] = []
+
+    def answer(messages, context):
+        asked.append(context.action)
+        if len(asked) == 1:
+            return "Sorry, no JSON today."  # the first PRD answer only: the product manager asks again
+        return golden[context.action]
+
+    model = FunctionModel(answer, name="scripted")
+    assert record_planning.record(model, record_planning.TRAIN_IDEAS[:2], tmp_path) == 1
+    assert asked == ["WritePRD", "WritePRD", "WriteDesign", "WriteTasks", "WritePRD", "WriteDesign", "WriteTasks"]
+    (kept,) = tmp_path.glob("*.jsonl")
+    (rejected,) = (tmp_path / "rejected").glob("*.jsonl")
+    assert kept.name.startswith("001-") and rejected.name.startswith("000-")
+    assert len(Transcript.load(rejected).calls) == 4 and Transcript.load(kept).header.idea == record_planning.TRAIN_IDEAS[1]
