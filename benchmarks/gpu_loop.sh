@@ -45,6 +45,12 @@ python3 -c "import sys; from pathlib import Path; from mgpt.llm.embedded import 
 pre=--preflight; [ "${PREFLIGHT:-1}" = 0 ] && pre=
 seeds=(${SEEDS:-1 2 3})
 workers=$(( $(nproc) / ${#seeds[@]} )); [ "$workers" -lt 2 ] && workers=2
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
+if command -v nvidia-smi > /dev/null; then  # GPU memory and load every 10 s, for the record
+    ( while sleep 10; do echo "$(date +%T) $(nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader)"; done ) \
+        > "$OUT/gpu_usage.txt" 2>&1 &
+    monitor=$!
+fi
 pids=()
 for s in "${seeds[@]}"; do
     mkdir -p "$OUT/seed$s"
@@ -55,6 +61,7 @@ for s in "${seeds[@]}"; do
 done
 rc=0
 for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+[ -n "${monitor:-}" ] && kill "$monitor" 2>/dev/null
 for s in "${seeds[@]}"; do tail -n 12 "$OUT/seed$s/log.txt"; done
 python3 benchmarks/bench_loop.py --merge "$OUT"/seed*/summary.json --out "$OUT" 2>&1 | tee "$OUT/merge.txt"
 tar czf "$OUT/artifacts.tgz" -C /tmp/loop-art . 2>/dev/null
