@@ -6,7 +6,9 @@ Per seed (its own training shuffle and its own sampling), starting from ``--mode
 1. **distil**: full fine-tune (``mgpt.llm.train.sft``) on (i) the golden transcripts' model
    calls, converted by ``mgpt.llm.train.distil`` with some runs held out (split by run), and
    (ii) expert demonstrations: the task bank's TRAIN split, the engineer's prompt answered
-   by the reference solution in one ```python block. Never a test-split task.
+   by the reference solution in one ```python block. Never a test-split task. With
+   ``--transcripts``, (iii) more recorded runs, e.g. ``benchmarks/record_planning.py``'s:
+   the company's planning on the base model under the grammar (no held-out call).
 2. **rft** (from 1): ``--k`` answers per train task at ``--rft-temperature``, each checked
    against the hidden tests, the distinct passing ones fine-tuned on.
 3. **dpo** (from 2): ``--k`` fresh answers per train task from the step-2 model; passing vs
@@ -29,7 +31,9 @@ its own temperature and length), and the base model once for all seeds. On CPU,
 FastLlama (int4 by default) one answer at a time, so CPU runs are small. Checking:
 ``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a deadline per
 answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
-(bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded.
+(bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded. An
+eval's checks run on a background thread while the next step trains; ``--merge`` joins
+runs of different seeds made by separate processes (``benchmarks/gpu_loop.sh``).
 
     # the GPU run (H200, 16 cores): the exact command is in docs/benchmarks.md
     MGPT_SANDBOX=none PYTHONUNBUFFERED=1 python3 benchmarks/bench_loop.py --model smol.gguf \
