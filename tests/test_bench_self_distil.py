@@ -128,3 +128,44 @@ def test_record_planning_rejects_a_run_that_needed_a_re_ask(tmp_path):
     (rejected,) = (tmp_path / "rejected").glob("*.jsonl")
     assert kept.name.startswith("001-") and rejected.name.startswith("000-")
     assert len(Transcript.load(rejected).calls) == 4 and Transcript.load(kept).header.idea == record_planning.TRAIN_IDEAS[1]
+
+
+def _scripted_runs(folder: Path, ideas: list[str]) -> None:
+    """Clean planning runs of ``ideas`` whose answers are a golden run's documents."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import record_planning
+    finally:
+        sys.path.remove(str(BENCH))
+    from mgpt.llm.replay import Transcript
+    from mgpt.llm.testing import FunctionModel
+
+    golden = {c.action: c.response.text for c in Transcript.load(BENCH.parent / "tests" / "golden" / "todo_cli.jsonl").calls}
+    assert record_planning.record(FunctionModel(lambda m, c: golden[c.action], name="scripted"), ideas, folder) == len(ideas)
+
+
+@pytest.mark.slow
+def test_self_distillation_from_recorded_runs_trains_on_their_prds(llama_dir, tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_self_distil
+    finally:
+        sys.path.remove(str(BENCH))
+    recorded, out = tmp_path / "recorded", tmp_path / "out"
+    _scripted_runs(recorded, bench_self_distil.TRAIN_IDEAS[:2])
+    argv = ["bench_self_distil.py", "--model", str(llama_dir), "--out", str(out), "--seeds", "1", "--eval-ideas", "1",
+            "--steps", "1", "--max-new-tokens", "8", "--batch-size", "1", "--block-size", "2048", "--threads", "1",
+            "--precision", "bf16", "--recorded", str(recorded)]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench_self_distil.main()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recorded"] == {"runs": 2, "examples": 2, "accepted": 2} and summary["seeds"]["1"]["kept"] == 2
+    rows = [json.loads(x) for x in (out / "seed1_train.jsonl").read_text().splitlines()]
+    assert [r["messages"][-2]["content"] for r in rows] == [
+        bench_self_distil.prd_prompt(i)[-1]["content"] for i in bench_self_distil.TRAIN_IDEAS[:2]]
+    assert json.loads((out / "seed1_model" / "metrics.jsonl").read_text().splitlines()[-1])["kind"]
+    # a recorded run of an idea the eval asks about is refused, not trained on
+    _scripted_runs(tmp_path / "leak", [bench_self_distil.IDEAS[0]])
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], str(tmp_path / "leak")])
+    with pytest.raises(SystemExit, match="eval ideas would be trained on"):
+        bench_self_distil.main()
