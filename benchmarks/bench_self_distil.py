@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_loop import IDEAS, parses, prd_prompt  # noqa: E402
+from bench_loop import IDEAS, log, parses, prd_prompt  # noqa: E402
 
 #: Ideas for the constrained answers trained on: none of them is in IDEAS (the eval).
 TRAIN_IDEAS = [
@@ -95,10 +95,6 @@ TRAIN_IDEAS = [
     "A garden planner that lists which vegetables to sow each month.",
     "A tool that validates ISBN-10 and ISBN-13 numbers.",
 ]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def answers(model_dir: Path, ideas: list[str], *, constrained: bool, temperature: float, seed: int,

@@ -30,12 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_loop import IDEAS  # noqa: E402
+from bench_loop import IDEAS, log  # noqa: E402
 from bench_self_distil import TRAIN_IDEAS  # noqa: E402
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def slug(text: str) -> str:

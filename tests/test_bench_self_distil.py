@@ -4,6 +4,7 @@ fine-tuned on them, and both models are asked again without the grammar."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,15 @@ torch = pytest.importorskip("torch", reason="the benchmark needs the [train] ext
 pytest.importorskip("xgrammar", reason="the teacher decodes under the PRD grammar")
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def bench(name: str):
+    """A script of benchmarks/ imported as a module (they import each other by file name)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +44,7 @@ def llama_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_path, monkeypatch):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_self_distil
-    finally:
-        sys.path.remove(str(BENCH))
+    bench_self_distil = bench("bench_self_distil")
     out = tmp_path / "out"
     monkeypatch.setattr(sys, "argv", [
         "bench_self_distil.py", "--model", str(llama_dir), "--out", str(out), "--seeds", "1",
@@ -67,11 +73,7 @@ def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(l
     """The company's planning half recorded on a (tiny) local model under the grammar: one
     transcript per idea holding the PRD, design and task-plan calls, each answer accepted by
     the role's own parser, and ``distil`` turns it into chat examples."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        import record_planning
-    finally:
-        sys.path.remove(str(BENCH))
+    record_planning = bench("record_planning")
     from mgpt.actions.documents import PRD, SystemDesign, TaskList
     from mgpt.actions.parsing import extract_json
     from mgpt.llm.replay import Transcript
@@ -104,11 +106,7 @@ def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(l
 def test_record_planning_rejects_a_run_that_needed_a_re_ask(tmp_path):
     """Any model (here a scripted one answering with a golden run's documents): a run whose
     PRD had to be asked for again is moved to rejected/; a clean one stays."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        import record_planning
-    finally:
-        sys.path.remove(str(BENCH))
+    record_planning = bench("record_planning")
     from mgpt.llm.replay import Transcript
     from mgpt.llm.testing import FunctionModel
 
@@ -132,11 +130,7 @@ def test_record_planning_rejects_a_run_that_needed_a_re_ask(tmp_path):
 
 def _scripted_runs(folder: Path, ideas: list[str]) -> None:
     """Clean planning runs of ``ideas`` whose answers are a golden run's documents."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        import record_planning
-    finally:
-        sys.path.remove(str(BENCH))
+    record_planning = bench("record_planning")
     from mgpt.llm.replay import Transcript
     from mgpt.llm.testing import FunctionModel
 
@@ -146,11 +140,7 @@ def _scripted_runs(folder: Path, ideas: list[str]) -> None:
 
 @pytest.mark.slow
 def test_self_distillation_from_recorded_runs_trains_on_their_prds(llama_dir, tmp_path, monkeypatch):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_self_distil
-    finally:
-        sys.path.remove(str(BENCH))
+    bench_self_distil = bench("bench_self_distil")
     recorded, out = tmp_path / "recorded", tmp_path / "out"
     _scripted_runs(recorded, bench_self_distil.TRAIN_IDEAS[:2])
     argv = ["bench_self_distil.py", "--model", str(llama_dir), "--out", str(out), "--seeds", "1", "--eval-ideas", "1",
