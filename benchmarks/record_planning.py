@@ -2,8 +2,8 @@
 
 For each idea, the real product manager, architect and project manager actions (WritePRD,
 WriteDesign, WriteTasks) run one after the other on ``--model`` through a
-:class:`mgpt.llm.replay.RecordingModel`, exactly as ``mgpt run -m local`` asks them, and
-every call goes into ``OUT/<nn>-<slug>.jsonl``. With the grammar on (the default, as the
+:class:`mgpt.llm.replay.RecordingModel`, sending the requests the company sends (the
+actions build them), and every call goes into ``OUT/<nn>-<slug>.jsonl``. With the grammar on (the default, as the
 company runs a local model), each structured answer is decoded under its schema. Only
 clean runs stay in OUT: a run in which a role had to ask again (a reply it could not use,
 e.g. cut off at ``--max-new-tokens``) or a step failed is moved to ``OUT/rejected/``, so
