@@ -192,33 +192,23 @@ def steps(args) -> None:
 
 def quality(args) -> None:
     """Perplexity and top-1 agreement with fp32 of each quant mode on a real checkpoint."""
-    import math
-
     import torch
     from transformers import AutoTokenizer
 
     from mgpt.llm.fastllama import FastLlama
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_decode import score_windows
 
     torch.set_num_threads(args.threads or 1)
     tokenizer = AutoTokenizer.from_pretrained(args.quality)
     ids = tokenizer(Path(args.text).read_text(encoding="utf-8")[:200_000])["input_ids"]
     size, count = 384, 6
     windows = [ids[s: s + size] for s in (i * (len(ids) - size - 1) // (count - 1) for i in range(count))]
-    reference = []
+    reference = []  # filled by the first (fp32) model's argmaxes
     for mode in [None] + [m for m in args.step_modes if m]:
-        fast = FastLlama.from_pretrained(args.quality, quant=mode)
-        nll, n, agree = 0.0, 0, 0
-        for i, window in enumerate(windows):
-            logits = fast.logits(window)[:-1]
-            target = torch.tensor(window[1:])
-            nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-            n += len(target)
-            top = logits.argmax(-1)
-            if mode is None:
-                reference.append(top)
-            agree += int((top == reference[i]).sum())
-        print(f"{mode or 'fp32':6s} perplexity {math.exp(nll / n):7.3f}  top-1 agreement with fp32 {agree / n:.3f}",
-              flush=True)
+        ppl, agreement = score_windows(FastLlama.from_pretrained(args.quality, quant=mode), windows, reference)
+        print(f"{mode or 'fp32':6s} perplexity {ppl:7.3f}  top-1 agreement with fp32 {agreement:.3f}", flush=True)
     print(f"({count} windows of {size} tokens of {Path(args.text).name})")
 
 
