@@ -11,7 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+#: A package name: snake_case, at most 64 characters. The bound is in the pattern itself
+#: (and so in a local model's grammar), because a small model under an unbounded pattern
+#: can fill the name until its token budget ends, and a name of hundreds of characters is
+#: a path the file system refuses ("File name too long").
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 
 #: The characters of a path segment in a generated project.
 _SEGMENT_CHARS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
@@ -95,7 +99,9 @@ class PRD(BaseModel):
     def _identifier(cls, value: str) -> str:
         value = value.strip()
         if not _IDENT.match(value):
-            raise ValueError("project_name must be a snake_case Python identifier, e.g. word_counter")
+            raise ValueError(
+                "project_name must be a snake_case Python identifier of at most 64 characters, e.g. word_counter"
+            )
         return value
 
     @field_validator("goals", "user_stories", "requirements", "acceptance_criteria")

@@ -97,17 +97,40 @@ TRAIN_IDEAS = [
 ]
 
 
-def answers(model_dir: Path, ideas: list[str], *, constrained: bool, temperature: float, seed: int,
+def teacher_format(max_string: int | None, max_items: int | None, name_length: int | None):
+    """The PRD grammar the teacher decodes under: the company's own (``-m local``) when no
+    bound is given, else one with tighter bounds.
+
+    The company's bounds (strings up to 1000 characters, 16 items, a package name of up to
+    64) leave the 135M model room to loop inside one string until the budget ends, and
+    those loops are what a student then learns. Tighter bounds (say strings of 100, 3
+    items, names of 32) give short, readable answers: the same schema, still accepted by
+    the PRD model.
+    """
+    from mgpt.actions.documents import PRD
+    from mgpt.llm import OutputFormat
+    from mgpt.llm.constrained import MAX_ITEMS, MAX_STRING, bounded_schema
+
+    output = OutputFormat.from_model(PRD)
+    if max_string is None and max_items is None and name_length is None:
+        return output
+    schema = bounded_schema(output.json_schema, max_string=max_string or MAX_STRING, max_items=max_items or MAX_ITEMS)
+    if name_length is not None:
+        # A pattern with its own repeat bound: the grammar leaves a pattern beside maxLength to
+        # xgrammar, which does not bound it.
+        schema["properties"]["project_name"]["pattern"] = f"^[a-z_][a-z0-9_]{{0,{name_length - 1}}}$"
+    return output.model_copy(update={"json_schema": schema})
+
+
+def answers(model_dir: Path, ideas: list[str], *, output, temperature: float, seed: int,
             max_new_tokens: int, threads: int | None) -> list[str]:
     """One PRD answer per idea from the agents' own local backend (the lean int4 decoder),
-    under the PRD grammar or not."""
-    from mgpt.actions.documents import PRD
-    from mgpt.llm import ChatMessage, OutputFormat
+    under ``output``'s grammar (a :class:`OutputFormat`) or none."""
+    from mgpt.llm import ChatMessage
     from mgpt.llm.local import LocalModel
 
     model = LocalModel(model_dir, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                        threads=threads, decoder="fast-int4")
-    output = OutputFormat.from_model(PRD) if constrained else None
     out = []
     for idea in ideas:
         messages = [ChatMessage(role=m["role"], content=m["content"]) for m in prd_prompt(idea)]
@@ -141,6 +164,13 @@ def main() -> None:
                    help="train on the product manager's calls of these recorded runs (e.g. "
                         "benchmarks/record_planning.py's, made under the grammar) instead of "
                         "recording the teacher's answers here; the same data for every seed")
+    p.add_argument("--teacher-temperature", type=float, default=0.7)
+    p.add_argument("--teacher-max-string", type=int, default=None,
+                   help="bound every free string of the teacher's grammar (default: the company's, 1000)")
+    p.add_argument("--teacher-max-items", type=int, default=None,
+                   help="bound every list of the teacher's grammar (default: the company's, 16)")
+    p.add_argument("--teacher-name-length", type=int, default=None,
+                   help="bound the teacher's project_name (default: the PRD model's)")
     args = p.parse_args()
 
     from mgpt.actions.documents import PRD
@@ -157,13 +187,14 @@ def main() -> None:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
 
     def evaluate(model_dir: Path, seed: int) -> dict:
-        greedy = answers(model_dir, eval_ideas, constrained=False, temperature=0.0, seed=seed,
+        greedy = answers(model_dir, eval_ideas, output=None, temperature=0.0, seed=seed,
                          max_new_tokens=args.max_new_tokens, threads=args.threads)
-        sampled = answers(model_dir, eval_ideas, constrained=False, temperature=args.temperature, seed=seed,
+        sampled = answers(model_dir, eval_ideas, output=None, temperature=args.temperature, seed=seed,
                           max_new_tokens=args.max_new_tokens, threads=args.threads)
         return {"greedy": rate(greedy), "sampled": rate(sampled), "greedy_answers": greedy,
                 "sampled_answers": sampled}
 
+    teacher = teacher_format(args.teacher_max_string, args.teacher_max_items, args.teacher_name_length)
     t0 = time.perf_counter()
     base = evaluate(args.model, 0)
     summary["base"] = base
@@ -187,10 +218,10 @@ def main() -> None:
             kept = recorded
             data.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in recorded))
         else:
-            # The teacher: the same model under the grammar (temperature 0.7, so each seed
-            # records different answers), keeping only what the PRD model accepts.
-            taught = answers(args.model, train_ideas, constrained=True, temperature=0.7, seed=seed,
-                             max_new_tokens=args.max_new_tokens, threads=args.threads)
+            # The teacher: the same model under the grammar (sampled, so each seed records
+            # different answers), keeping only what the PRD model accepts.
+            taught = answers(args.model, train_ideas, output=teacher, temperature=args.teacher_temperature,
+                             seed=seed, max_new_tokens=args.max_new_tokens, threads=args.threads)
             kept = [(i, a) for i, a in zip(train_ideas, taught) if parses(a, PRD)]
             log(f"seed {seed}: {len(kept)}/{len(taught)} constrained answers accepted")
             data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]})

@@ -68,6 +68,28 @@ def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_p
     assert not set(summary["train_ideas"]) & set(summary["eval_ideas"])
 
 
+def test_the_teachers_tighter_grammar_bounds_every_string_list_and_the_name(llama_dir):
+    """``--teacher-max-string/-items/-name-length``: a tiny random model decoding under the
+    tighter grammar writes a PRD the PRD model accepts, and no string, list or name is
+    longer than the bounds; without them the teacher's grammar is the company's."""
+    bench_self_distil = bench("bench_self_distil")
+    from mgpt.actions.documents import PRD
+    from mgpt.llm import OutputFormat
+
+    assert bench_self_distil.teacher_format(None, None, None) == OutputFormat.from_model(PRD)
+    output = bench_self_distil.teacher_format(12, 2, 8)
+    texts = bench_self_distil.answers(llama_dir, bench_self_distil.TRAIN_IDEAS[:2], output=output, temperature=1.0,
+                                      seed=0, max_new_tokens=400, threads=1)
+    for text in texts:
+        prd = PRD.model_validate_json(text)
+        assert len(prd.project_name) <= 8
+        lists = [prd.goals, prd.user_stories, prd.requirements, prd.acceptance_criteria]
+        assert all(1 <= len(x) <= 2 for x in lists)
+        strings = [prd.summary, prd.anything_unclear, *prd.goals, *prd.user_stories, *prd.acceptance_criteria,
+                   *(r.text for r in prd.requirements), *(r.id for r in prd.requirements)]
+        assert max(map(len, strings)) <= 12
+
+
 @pytest.mark.slow
 def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(llama_dir, tmp_path):
     """The company's planning half recorded on a (tiny) local model under the grammar: one

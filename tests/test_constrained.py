@@ -279,3 +279,27 @@ def test_a_constrained_prd_passes_its_own_validators(loaded, seed):
     )
     prd = PRD.model_validate_json(out.text)  # runs the validators too
     assert prd.goals and prd.requirements and prd.acceptance_criteria and prd.user_stories
+
+
+def test_a_project_name_is_bounded_by_the_model_and_the_grammar(loaded):
+    """A 65-character package name is refused with a message that says why, and the PRD
+    grammar cannot write one: after 64 name characters it refuses a 65th."""
+    from pydantic import ValidationError
+
+    from mgpt.actions.documents import PRD
+
+    doc = {"project_name": "a" * 64, "summary": "s", "goals": ["g"], "user_stories": ["u"],
+           "requirements": [{"id": "R1", "text": "t", "priority": "P0"}], "acceptance_criteria": ["c"]}
+    assert PRD.model_validate(doc).project_name == "a" * 64
+    with pytest.raises(ValidationError, match="at most 64 characters"):
+        PRD.model_validate({**doc, "project_name": "a" * 65})
+
+    tokenizer = loaded.tokenizer
+    (a,) = tokenizer.encode("a", add_special_tokens=False)
+    matcher = compile_output(tokenizer, OutputFormat.from_model(PRD)).matcher()
+    for token in tokenizer.encode('{"project_name":"', add_special_tokens=False):
+        matcher.advance(token)
+    for _ in range(64):
+        matcher.advance(a)
+    with pytest.raises(ConstraintError, match="does not fit"):
+        matcher.advance(a)
