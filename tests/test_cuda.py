@@ -58,53 +58,11 @@ def test_pretrain_on_cuda_in_bf16_learns_and_saves(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-DDP_SCRIPT = r'''
-import json, math, sys
-from pathlib import Path
-import torch
-from mgpt.llm.eval.code import CheckResult
-from mgpt.llm.eval.tasks import load_tasks
-from mgpt.llm.train.config import load_config
-from mgpt.llm.train.dpo import dpo
-from mgpt.llm.train.grpo import grpo
-from mgpt.llm.train.pretrain import pretrain
-from mgpt.llm.train.rft import rft
-
-tmp = Path(sys.argv[1])
-base_cfg = json.loads(sys.argv[2])
-r = pretrain(load_config(None, base_cfg), progress=True)
-print("PRETRAIN", r.iter_num, flush=True)
-base = base_cfg["out_dir"]
-tasks = load_tasks("train")[:2]
-
-def sample(model, tokenizer, messages, k):
-    assert next(model.parameters()).device.type == "cuda"
-    return ["yes", "no", "yes", "no"][:k]
-
-def check(task, code):
-    ok = code.strip() == "yes"
-    return CheckResult(passed=ok, tests_passed=int(ok), tests_failed=int(not ok))
-
-common = {"init_from": base, "device": "cuda", "block_size": 64, "batch_size": 4, "log_interval": 5,
-          "data.keep": "end", "reinforce.k": 4, "reinforce.steps": 6, "reinforce.lr": 3e-3}
-res = rft(load_config(None, {**common, "out_dir": str(tmp / "rft")}), tasks, check=check,
-          extract=lambda a: a, sample=sample, progress=True)
-print("RFT", len(res.iterations), flush=True)
-pairs = [{"messages": [{"role": "user", "content": f"say {i}"}], "chosen": "yes", "rejected": "no"}
-         for i in range(6)]
-res = dpo(load_config(None, {**common, "out_dir": str(tmp / "dpo"), "reinforce.beta": 0.5}), pairs, progress=True)
-print("DPO", res.steps, res.first_loss, res.last_loss, flush=True)
-res = grpo(load_config(None, {**common, "out_dir": str(tmp / "grpo")}), tasks[:1], check=check,
-           extract=lambda a: a, sample=sample, progress=True)
-print("GRPO done", flush=True)
-print("CUDA_MEM", torch.cuda.max_memory_allocated(), flush=True)
-'''
 
 
 def test_torchrun_ddp_pretrain_rft_dpo_grpo_on_cuda(tmp_path):
     """One process per GPU through torchrun (NCCL): every trainer wraps its model in DDP."""
-    script = tmp_path / "run_ddp.py"
-    script.write_text(DDP_SCRIPT)
+    script = ROOT / "tests" / "ddp_reinforce.py"
     nproc = torch.cuda.device_count()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(
@@ -113,11 +71,13 @@ def test_torchrun_ddp_pretrain_rft_dpo_grpo_on_cuda(tmp_path):
         capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert out.count("PRETRAIN 10") == nproc and out.count("GRPO done") == nproc
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(nproc)]
+    for done in ranks:
+        assert done["pretrain"] == 10 and done["rft"] == 1 and done["dpo"][0] == 6 and done["grpo"] == 6
+        assert done["ddp_wraps"] == 4  # pretrain, RFT's fine-tune, DPO, GRPO (torchrun wraps even one process)
+        assert done["cuda_mem"] > 0
     for name in ("base", "rft", "dpo", "grpo"):
         assert any((tmp_path / name).rglob("*.safetensors")), f"{name} wrote no model"
-    mem = [int(line.split()[1]) for line in out.splitlines() if line.startswith("CUDA_MEM")]
-    assert mem and min(mem) > 0
 
 
 def _tiny_llama_dir(tmp: Path) -> Path:

@@ -142,21 +142,43 @@ class DpoResult:
     """Share of the last batch whose chosen answer the policy prefers more than the reference does."""
 
 
-def reference_of(policy: Any, lora: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The reference's sequence log-probs: the LoRA-disabled base, or a frozen copy taken now."""
+def reference_of(policy: Any, lora: bool, logps: Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
+                 = sequence_logps) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The reference's log-probs (``logps``: per sequence for DPO, per token for GRPO): the
+    LoRA-disabled base, or a frozen copy taken now."""
     import torch
 
     if lora:
         def ref(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with torch.no_grad(), policy.disable_adapter():
-                return sequence_logps(policy, x, y)
+                return logps(policy, x, y)
         return ref
     frozen = copy.deepcopy(policy).eval().requires_grad_(False)
 
     def ref(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return sequence_logps(frozen, x, y)
+            return logps(frozen, x, y)
     return ref
+
+
+def prepare_training(model: Any, cfg: RunConfig, rt: Any) -> tuple[Any, Any, Any]:
+    """What DPO and GRPO set up alike: the optimizer at ``reinforce.lr``, the model to call
+    (DDP-wrapped under torchrun), and the metrics file (the master rank's only, else None)."""
+    from .pretrain import Metrics, configure_optimizer
+
+    opt_cfg = cfg.model_copy(deep=True)
+    opt_cfg.optim.lr = cfg.reinforce.lr
+    optimizer = configure_optimizer(model, opt_cfg, rt.device_type)
+    train_model = model
+    if rt.ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[rt.local_rank] if rt.device_type == "cuda" else None)
+    metrics = None
+    if rt.master:
+        Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+        metrics = Metrics(Path(cfg.out_dir), None)
+    return optimizer, train_model, metrics
 
 
 def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
@@ -197,7 +219,7 @@ def dpo(cfg: RunConfig, pairs: Sequence[dict], *, progress: bool = True,
     """Train ``cfg.init_from`` with DPO on ``pairs`` for ``reinforce.steps`` steps of ``batch_size`` pairs."""
     import torch
 
-    from .pretrain import Metrics, configure_optimizer, setup_runtime
+    from .pretrain import setup_runtime
 
     if not pairs:
         raise TrainError("no preference pairs: every task's samples all passed or all failed; "
@@ -214,17 +236,7 @@ def dpo(cfg: RunConfig, pairs: Sequence[dict], *, progress: bool = True,
                     encode_answer(tokenizer, p["messages"], p["rejected"], cfg.block_size, cfg.data.keep))
                    for p in pairs]
         mine = encoded[rt.rank::rt.world_size] or encoded  # rank-sharded, as a DistributedSampler would
-        opt_cfg = cfg.model_copy(deep=True)
-        opt_cfg.optim.lr = r.lr
-        optimizer = configure_optimizer(model, opt_cfg, rt.device_type)
-        train_model = model
-        if rt.ddp:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            train_model = DDP(model, device_ids=[rt.local_rank] if rt.device_type == "cuda" else None)
-        if rt.master:
-            Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-        metrics = Metrics(Path(cfg.out_dir), None) if rt.master else None
+        optimizer, train_model, metrics = prepare_training(model, cfg, rt)
         gen = torch.Generator().manual_seed(cfg.seed + rt.rank)
         first = last = acc = math.nan
         model.train()

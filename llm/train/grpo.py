@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .config import RunConfig
 from .errors import TrainError
@@ -80,8 +80,8 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
     """Train ``cfg.init_from`` with GRPO on ``tasks`` for ``reinforce.steps`` groups."""
     import torch
 
-    from .dpo import encode_answer, load_policy, pad_batch, save_policy, token_logps
-    from .pretrain import Metrics, configure_optimizer, setup_runtime
+    from .dpo import encode_answer, load_policy, pad_batch, prepare_training, reference_of, save_policy, token_logps
+    from .pretrain import setup_runtime
     from .rft import check_answer, hf_sampler, prompt_messages
 
     if not tasks:
@@ -95,30 +95,9 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
         torch.manual_seed(cfg.seed + rt.rank)  # different samples on each rank
         model, tokenizer = load_policy(cfg)
         model.to(rt.device)
-        if r.lora:
-            def ref_token_logps(x, y):
-                with torch.no_grad(), model.disable_adapter():
-                    return token_logps(model, x, y)
-        else:
-            import copy
-
-            frozen = copy.deepcopy(model).eval().requires_grad_(False)
-
-            def ref_token_logps(x, y):
-                with torch.no_grad():
-                    return token_logps(frozen, x, y)
+        ref_token_logps = reference_of(model, r.lora, token_logps)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        opt_cfg = cfg.model_copy(deep=True)
-        opt_cfg.optim.lr = r.lr
-        optimizer = configure_optimizer(model, opt_cfg, rt.device_type)
-        train_model = model
-        if rt.ddp:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            train_model = DDP(model, device_ids=[rt.local_rank] if rt.device_type == "cuda" else None)
-        if rt.master:
-            Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-        metrics = Metrics(Path(cfg.out_dir), None) if rt.master else None
+        optimizer, train_model, metrics = prepare_training(model, cfg, rt)
         step_rewards: list[float] = []
         for step in range(1, r.steps + 1):
             task = tasks[((step - 1) * rt.world_size + rt.rank) % len(tasks)]

@@ -18,6 +18,7 @@ the uninterrupted one, because batches come from a seeded generator saved with i
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
@@ -75,11 +76,17 @@ class Runtime:
             dist.barrier()
 
     def close(self) -> None:
-        if self.ddp:
-            import torch.distributed as dist
+        """The end of one trainer's run. The DDP group stays joined: the next trainer in the
+        same process (RFT's fine-tune, DPO after RFT in one script) reuses it, because
+        joining again through torchrun's store after leaving reads the old group's stale
+        addresses (gloo: "Connection refused"). It is left once, at exit."""
 
-            if dist.is_initialized():
-                dist.destroy_process_group()
+
+def _leave_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def setup_runtime(cfg: RunConfig) -> Runtime:
@@ -104,6 +111,7 @@ def setup_runtime(cfg: RunConfig) -> Runtime:
             torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+            atexit.register(_leave_group)
     device = f"cuda:{local_rank}" if use_cuda else "cpu"
     if use_cuda:
         # TF32 matmuls: ~free speed on Ampere+ for the fp32 parts that autocast leaves alone.
@@ -565,6 +573,9 @@ def train_loop(
                 bar.step(iter_num)
     finally:
         bar.close()
+    # Under torchrun no rank returns before rank 0 has written the model: a caller that goes
+    # on to load out_dir (RFT after its fine-tune, a script's next step) would find it half there.
+    rt.barrier()
     ms_per_iter = 1000 * train_time / timed_iters if timed_iters else 0.0
     return TrainResult(out_dir=out_dir, iter_num=iter_num, train_loss=last_loss, val_loss=last_val,
                        ms_per_iter=ms_per_iter, tokens_per_s=tokens_per_iter * 1000 / ms_per_iter if ms_per_iter else 0.0,

@@ -209,7 +209,7 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
     result = RftResult(out_dir=out_dir, model_dir=str(model_dir))
     for it in range(1, r.iterations + 1):  # bounded: reinforce.iterations rounds at most
         it_dir = out_dir / f"iter_{it}"
-        rt = setup_runtime(cfg)  # joins the DDP group under torchrun; sft below leaves it again
+        rt = setup_runtime(cfg)  # joins the DDP group under torchrun (once per process)
         torch.manual_seed(cfg.seed + 1000 * it + rank)
         model, tokenizer = load_model_folder(model_dir)
         model.to(rt.device)
