@@ -115,7 +115,8 @@ def serve_command(
     decoder: Optional[str] = typer.Option(
         None, "--decoder",
         help="Forward path: hf, fast, fast-int8, fast-int4 or fast-w8a8 (mgpt's lean decoder; Llama-family models on the CPU, "
-        "else hf). Default: $MGPT_DECODER, else fast-int4.",
+        "else hf). Default: $MGPT_DECODER, else fast-int4 (fast-int8 for a model mgpt's trainer wrote: "
+        "int4 would undo most of a fine-tune).",
     ),
     graceful_timeout: int = typer.Option(10, "--graceful-timeout", min=0, help="Seconds in-flight requests get to finish on SIGINT/SIGTERM."),
 ) -> None:

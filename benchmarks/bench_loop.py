@@ -28,7 +28,8 @@ After every step, two measures, nothing constrained:
 Sampling: on CUDA, HF ``generate`` batched: each model is asked everything in one call
 (eval answers, greedy rows, structured answers, the next step's training samples; each row
 its own temperature and length), and the base model once for all seeds. On CPU,
-FastLlama (int4 by default) one answer at a time, so CPU runs are small. Checking:
+FastLlama (int8 weights by default: int4 would erase the fine-tunes, see ``--quant``) one
+answer at a time, so CPU runs are small. Checking:
 ``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a deadline per
 answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
 (bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded. An
@@ -746,7 +747,11 @@ def parse_args(argv=None):
     p.add_argument("--plumbing", action="store_true",
                    help="(the preflight's) add each train task's reference and wrong solution to the sampled "
                         "answers, so RFT and DPO train even when toy-length samples pass nothing; not a measurement")
-    p.add_argument("--quant", choices=["int4", "int8", "none"], default="int4", help="CPU sampling weights")
+    p.add_argument("--quant", choices=["int4", "int8", "none"], default="int8",
+                   help="CPU sampling weights. Not int4 for the trained steps: the embedded model's weights "
+                        "come from a 4-bit GGUF, and int4 puts a fine-tune's small weight changes back onto "
+                        "the base's grid, so the step would measure the base again "
+                        "(benchmarks/bench_finetune_quant.py; before 2026-11-30 the CPU runs used int4)")
     args = p.parse_args(argv)
     if args.model is None and not args.merge:
         p.error("--model is required (or --merge to merge runs)")

@@ -123,14 +123,15 @@ def teacher_format(max_string: int | None, max_items: int | None, name_length: i
 
 
 def answers(model_dir: Path, ideas: list[str], *, output, temperature: float, seed: int,
-            max_new_tokens: int, threads: int | None) -> list[str]:
-    """One PRD answer per idea from the agents' own local backend (the lean int4 decoder),
-    under ``output``'s grammar (a :class:`OutputFormat`) or none."""
+            max_new_tokens: int, threads: int | None, decoder: str = "fast-int8") -> list[str]:
+    """One PRD answer per idea from the agents' own local backend (``decoder``: the lean
+    decoder, int8 weights by default), under ``output``'s grammar (a :class:`OutputFormat`)
+    or none."""
     from mgpt.llm import ChatMessage
     from mgpt.llm.local import LocalModel
 
     model = LocalModel(model_dir, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                       threads=threads, decoder="fast-int4")
+                       threads=threads, decoder=decoder)
     out = []
     for idea in ideas:
         messages = [ChatMessage(role=m["role"], content=m["content"]) for m in prd_prompt(idea)]
@@ -164,6 +165,12 @@ def main() -> None:
                    help="train on the product manager's calls of these recorded runs (e.g. "
                         "benchmarks/record_planning.py's, made under the grammar) instead of "
                         "recording the teacher's answers here; the same data for every seed")
+    p.add_argument("--decoder", default="fast-int8",
+                   help="the eval's decoder. Not fast-int4: the embedded model's weights come from a "
+                        "4-bit GGUF, so int4 snaps a fine-tune's small weight changes back onto the "
+                        "base's grid and measures the base model again (docs/benchmarks.md)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse a seed's training data and model already in --out (a run cut short)")
     p.add_argument("--teacher-temperature", type=float, default=0.7)
     p.add_argument("--teacher-max-string", type=int, default=None,
                    help="bound every free string of the teacher's grammar (default: the company's, 1000)")
@@ -188,9 +195,9 @@ def main() -> None:
 
     def evaluate(model_dir: Path, seed: int) -> dict:
         greedy = answers(model_dir, eval_ideas, output=None, temperature=0.0, seed=seed,
-                         max_new_tokens=args.max_new_tokens, threads=args.threads)
+                         max_new_tokens=args.max_new_tokens, threads=args.threads, decoder=args.decoder)
         sampled = answers(model_dir, eval_ideas, output=None, temperature=args.temperature, seed=seed,
-                          max_new_tokens=args.max_new_tokens, threads=args.threads)
+                          max_new_tokens=args.max_new_tokens, threads=args.threads, decoder=args.decoder)
         return {"greedy": rate(greedy), "sampled": rate(sampled), "greedy_answers": greedy,
                 "sampled_answers": sampled}
 
@@ -214,6 +221,16 @@ def main() -> None:
         log(f"recorded: {len(recorded)} accepted PRD answers from {len(d.train_runs)} runs")
     for seed in args.seeds:
         data = args.out / f"seed{seed}_train.jsonl"
+        model_dir = args.out / f"seed{seed}_model"
+        if args.resume and data.is_file() and (model_dir / "model.safetensors").is_file():
+            kept = data.read_text().splitlines()
+            log(f"seed {seed}: reusing {model_dir} ({len(kept)} training answers)")
+            trained = evaluate(model_dir, seed)
+            trained.update(kept=len(kept), train_seconds=None, resumed=True)
+            summary["seeds"][str(seed)] = trained
+            log(f"seed {seed}: after self-distillation, greedy {trained['greedy']:.3f}, sampled {trained['sampled']:.3f}")
+            save()
+            continue
         if recorded is not None:
             kept = recorded
             data.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in recorded))
@@ -221,13 +238,14 @@ def main() -> None:
             # The teacher: the same model under the grammar (sampled, so each seed records
             # different answers), keeping only what the PRD model accepts.
             taught = answers(args.model, train_ideas, output=teacher, temperature=args.teacher_temperature,
-                             seed=seed, max_new_tokens=args.max_new_tokens, threads=args.threads)
+                             seed=seed, max_new_tokens=args.max_new_tokens, threads=args.threads,
+                             decoder="fast-int4")  # the base model: int4 costs it little (nothing on 4-bit GGUF weights)
             kept = [(i, a) for i, a in zip(train_ideas, taught) if parses(a, PRD)]
             log(f"seed {seed}: {len(kept)}/{len(taught)} constrained answers accepted")
             data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]})
                                     + "\n" for i, a in kept))
         cfg = load_config(None, {
-            "init_from": str(args.model), "out_dir": str(args.out / f"seed{seed}_model"), "device": "cpu",
+            "init_from": str(args.model), "out_dir": str(model_dir), "device": "cpu",
             "seed": seed, "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
             "data.path": str(data), "data.format": "chat", "data.val_fraction": 0.0, "data.keep": "end",
             "max_iters": args.steps, "eval_interval": args.steps, "eval_iters": 1, "log_interval": 4,
@@ -235,7 +253,7 @@ def main() -> None:
             "schedule.warmup_iters": 2, "precision": args.precision})
         t1 = time.perf_counter()
         sft(cfg, progress=False)
-        trained = evaluate(args.out / f"seed{seed}_model", seed)
+        trained = evaluate(model_dir, seed)
         trained.update(kept=len(kept), train_seconds=round(time.perf_counter() - t1, 1))
         summary["seeds"][str(seed)] = trained
         log(f"seed {seed}: after self-distillation, greedy {trained['greedy']:.3f}, sampled {trained['sampled']:.3f}")

@@ -34,6 +34,8 @@ __all__ = [
     "pick_device",
     "pick_dtype",
     "pick_threads",
+    "quantized_decoder",
+    "trained_here",
 ]
 
 #: A plain prompt, or chat messages as ``{"role", "content"}`` dicts or objects with
@@ -437,6 +439,23 @@ def _logits_width(loaded: LoadedModel) -> int:
 #: Decoders for local models: HF ``generate`` (exact, any architecture) or mgpt's lean
 #: Llama-family decoder, in full precision or with int8/int4 weights (mgpt.llm.fastllama).
 DECODERS = ("hf", "fast", "fast-int8", "fast-int4")
+
+
+def trained_here(path: str | Path) -> bool:
+    """Whether ``path`` is a model mgpt's trainer wrote: its out_dir holds ``metrics.jsonl``
+    (for a LoRA run, the ``merged`` folder's parent does)."""
+    p = Path(path)
+    return any((d / "metrics.jsonl").is_file() for d in (p, p.parent if p.name == "merged" else p))
+
+
+def quantized_decoder(path: str | Path) -> str:
+    """The lean decoder to use when none is asked for: ``fast-int4`` for a downloaded model
+    (the embedded one's weights come from a 4-bit GGUF, so int4 costs it 0.3% perplexity),
+    ``fast-int8`` for one this trainer wrote. A fine-tune moves each weight by much less
+    than an int4 step, so int4 puts most of it back on the base's values: a short
+    fine-tune of the embedded model kept 29% of its gain in answer log-likelihood under
+    int4 and all of it under int8 (benchmarks/bench_finetune_quant.py, docs/benchmarks.md)."""
+    return "fast-int8" if trained_here(path) else "fast-int4"
 
 
 def use_fast_decoder(loaded: LoadedModel, decoder: str, *, threads: int | None = None) -> bool:

@@ -119,8 +119,11 @@ def infer_model(
         name, path = resolve_local(rest, env)
         cap = {"max_new_tokens": max_tokens} if max_tokens else {}
         # The embedded model decodes with int4 weights by default (~3x HF generate on CPU,
-        # perplexity +0.3%: docs/benchmarks.md); MGPT_DECODER=hf gives HF generate.
-        decoder = env.get("MGPT_DECODER") or "fast-int4"
+        # perplexity +0.3%: docs/benchmarks.md), a model mgpt trained with int8 (int4 would
+        # undo most of a fine-tune); MGPT_DECODER=hf gives HF generate.
+        from .generate import quantized_decoder
+
+        decoder = env.get("MGPT_DECODER") or quantized_decoder(path)
         return LocalModel(
             path, threads=threads, name=f"local:{name}", decoder=decoder, constrained=_constrained(env), **cap
         )

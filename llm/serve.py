@@ -106,7 +106,9 @@ class ServedModel:
 
 
 #: The forward path serve uses unless told: mgpt's lean decoder with int4 weights, for
-#: Llama-family models on the CPU (others, and CUDA, run the HF model).
+#: Llama-family models on the CPU (others, and CUDA, run the HF model); int8 weights for a
+#: model mgpt's trainer wrote (:func:`mgpt.llm.generate.quantized_decoder`: int4 would
+#: undo most of a fine-tune).
 DEFAULT_DECODER = "fast-int4"
 #: What ``--decoder`` takes: generate's decoders, plus ``fast-w8a8`` (int8 weights and
 #: per-row int8 activations: batches scale better on x86, at some quality; see
@@ -126,7 +128,8 @@ def load_served_model(
 ) -> ServedModel:
     """Load the checkpoint in ``path`` and start an engine on it.
 
-    ``decoder`` (default ``$MGPT_DECODER``, else :data:`DEFAULT_DECODER`): ``hf`` runs
+    ``decoder`` (default ``$MGPT_DECODER``, else :data:`DEFAULT_DECODER`, or
+    ``fast-int8`` for a model mgpt's trainer wrote): ``hf`` runs
     the HF model; ``fast``, ``fast-int8`` and ``fast-int4`` run mgpt's lean decoder (fp32,
     int8 or int4 weights; ``fast-w8a8`` int8 weights and activations) where it applies: a Llama, Mistral or Qwen2 model on the CPU.
     Elsewhere (other architectures, CUDA, where the int kernels do not run) the HF model
@@ -136,9 +139,9 @@ def load_served_model(
     import os
 
     from .fastllama import FastLlama, FastLlamaError
-    from .generate import _eos_ids, load_model
+    from .generate import _eos_ids, load_model, quantized_decoder
 
-    decoder = decoder or os.environ.get("MGPT_DECODER") or DEFAULT_DECODER
+    decoder = decoder or os.environ.get("MGPT_DECODER") or quantized_decoder(path)
     if decoder not in SERVE_DECODERS:
         raise ModelConfigError(f"unknown decoder {decoder!r}: choose one of {', '.join(SERVE_DECODERS)}")
     loaded = load_model(path, device=device, threads=threads)

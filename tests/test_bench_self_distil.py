@@ -5,6 +5,7 @@ fine-tuned on them, and both models are asked again without the grammar."""
 from __future__ import annotations
 
 import importlib
+import math
 import json
 import sys
 from pathlib import Path
@@ -181,3 +182,31 @@ def test_self_distillation_from_recorded_runs_trains_on_their_prds(llama_dir, tm
     monkeypatch.setattr(sys, "argv", [*argv[:-1], str(tmp_path / "leak")])
     with pytest.raises(SystemExit, match="eval ideas would be trained on"):
         bench_self_distil.main()
+
+
+def test_finetune_quant_scores_base_and_tuned_in_each_mode(llama_dir, tmp_path, monkeypatch):
+    """bench_finetune_quant.py: the answer NLL of a base and a tuned model with fp32, int8
+    and int4 weights; the tuned model (here: trained on the answers for a few steps) is
+    better in fp32, and fp32 keeps all of its own gain by definition."""
+    from mgpt.llm.train.config import load_config
+    from mgpt.llm.train.sft import sft
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"count to {i}"},
+                                                     {"role": "assistant", "content": " ".join(map(str, range(i)))}]})
+                            + "\n" for i in range(3, 9)))
+    tuned = tmp_path / "tuned"
+    sft(load_config(None, {"init_from": str(llama_dir), "out_dir": str(tuned), "device": "cpu", "threads": 1,
+                           "batch_size": 2, "block_size": 256, "data.path": str(data), "data.format": "chat",
+                           "data.val_fraction": 0.0, "max_iters": 6, "eval_interval": 6, "eval_iters": 1,
+                           "optim.lr": 3e-3}), progress=False)
+    out = tmp_path / "fq.json"
+    monkeypatch.setattr(sys, "argv", ["bench_finetune_quant.py", "--base", str(llama_dir), "--tuned", str(tuned),
+                                      "--data", str(data), "--examples", "4", "--threads", "1", "--out", str(out)])
+    bench("bench_finetune_quant").main()
+    result = json.loads(out.read_text())
+    assert result["examples"] == 4 and list(result["modes"]) == ["fp32", "int8", "int4"]
+    fp32 = result["modes"]["fp32"]
+    assert fp32["tuned_nll"] < fp32["base_nll"] and fp32["gain_kept"] == 1.0
+    for mode in result["modes"].values():
+        assert math.isfinite(mode["base_nll"]) and math.isfinite(mode["tuned_nll"])

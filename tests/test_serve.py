@@ -439,6 +439,35 @@ def test_serve_picks_the_lean_decoder_for_llama_on_cpu_and_hf_when_asked(checkpo
         load_served_model(checkpoint, decoder="turbo")
 
 
+def test_a_model_mgpt_trained_is_served_with_int8_weights_by_default(checkpoint, tmp_path, monkeypatch):
+    """int4 would put a fine-tune's small weight changes back on the base's values, so a
+    folder mgpt's trainer wrote (metrics.jsonl beside the model; for LoRA, beside the
+    ``merged`` folder) defaults to fast-int8; $MGPT_DECODER and --decoder still win."""
+    import shutil
+
+    from mgpt.llm.generate import quantized_decoder
+
+    monkeypatch.delenv("MGPT_DECODER", raising=False)
+    tuned = tmp_path / "tuned"
+    shutil.copytree(checkpoint, tuned)
+    assert quantized_decoder(tuned) == "fast-int4"
+    (tuned / "metrics.jsonl").write_text('{"kind": "train", "iter": 1, "loss": 1.0}\n')
+    assert quantized_decoder(tuned) == "fast-int8"
+    lora = tmp_path / "lora"
+    shutil.copytree(checkpoint, lora / "merged")
+    (lora / "metrics.jsonl").write_text("")
+    assert quantized_decoder(lora / "merged") == "fast-int8"
+    served = load_served_model(tuned, name=NAME, device="cpu", threads=1)
+    try:
+        assert served.decoder == "fast-int8" and served.engine._fast is not None
+    finally:
+        served.engine.stop()
+    monkeypatch.setenv("MGPT_DECODER", "fast-int4")
+    asked = load_served_model(tuned, name=NAME, device="cpu", threads=1)
+    asked.engine.stop()
+    assert asked.decoder == "fast-int4"
+
+
 def test_serve_cli_refuses_an_unknown_decoder(checkpoint):
     from typer.testing import CliRunner
 
