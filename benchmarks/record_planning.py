@@ -100,17 +100,20 @@ def main(argv=None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=640,
                    help="per answer; an answer cut off here is re-asked, and the run rejected")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--decoder", default="fast-int4")
+    p.add_argument("--decoder", default=None,
+                   help="default: fast-int4, or fast-int8 for a model mgpt's trainer wrote (int4 would "
+                        "undo most of its fine-tune)")
     p.add_argument("--no-grammar", action="store_true", help="record the unconstrained model instead")
     args = p.parse_args(argv)
 
+    from mgpt.llm.generate import quantized_decoder
     from mgpt.llm.local import LocalModel
 
     ideas = TRAIN_IDEAS[args.skip:args.skip + args.ideas]
     if set(ideas) & set(IDEAS):
         raise SystemExit("a training idea is also an eval idea (bench_loop.IDEAS)")
     local = LocalModel(args.model, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                       seed=args.seed, threads=args.threads, decoder=args.decoder,
+                       seed=args.seed, threads=args.threads, decoder=args.decoder or quantized_decoder(args.model),
                        constrained=not args.no_grammar)
     record(local, ideas, args.out, start=args.skip)
     return 0
