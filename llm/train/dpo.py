@@ -226,45 +226,42 @@ def dpo(cfg: RunConfig, pairs: Sequence[dict], *, progress: bool = True,
                          "sample more (reinforce.k) or more tasks")
     r = cfg.reinforce
     rt = setup_runtime(cfg)
-    try:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer = load_policy(cfg)
-        model.to(rt.device)
-        ref_logps = reference_of(model, r.lora)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        encoded = [(encode_answer(tokenizer, p["messages"], p["chosen"], cfg.block_size, cfg.data.keep),
-                    encode_answer(tokenizer, p["messages"], p["rejected"], cfg.block_size, cfg.data.keep))
-                   for p in pairs]
-        mine = encoded[rt.rank::rt.world_size] or encoded  # rank-sharded, as a DistributedSampler would
-        optimizer, train_model, metrics = prepare_training(model, cfg, rt)
-        gen = torch.Generator().manual_seed(cfg.seed + rt.rank)
-        first = last = acc = math.nan
-        model.train()
-        for step in range(1, r.steps + 1):
-            ix = torch.randint(len(mine), (min(cfg.batch_size, len(mine)),), generator=gen).tolist()
-            # chosen rows first, then rejected: one forward pass for both, (2B, T)
-            x, y = pad_batch([mine[i][0] for i in ix] + [mine[i][1] for i in ix], pad, rt.device)
-            B = len(ix)
-            with rt.autocast():
-                logps = sequence_logps(train_model, x, y)
-                ref = ref_logps(x, y)
-                loss, margin = dpo_loss(logps[:B], logps[B:], ref[:B], ref[B:], r.beta)
-            if not math.isfinite(loss.item()):
-                raise TrainError(f"DPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
-            loss.backward()
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            last, acc = loss.item(), (margin > 0).float().mean().item()
-            first = last if step == 1 else first
-            if rt.master:
-                metrics.log({"kind": "dpo", "iter": step, "loss": last, "accuracy": acc,
-                             "margin": margin.mean().item()})
-                if progress and (step % cfg.log_interval == 0 or step == r.steps):
-                    log(f"dpo step {step}/{r.steps}: loss {last:.4f}, chosen preferred in {acc:.0%} of the batch")
-        model_dir = save_policy(model, tokenizer, cfg) if rt.master else Path(cfg.out_dir)
-        rt.barrier()
-        return DpoResult(Path(cfg.out_dir), model_dir, len(pairs), r.steps, first, last, acc)
-    finally:
-        rt.close()
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = load_policy(cfg)
+    model.to(rt.device)
+    ref_logps = reference_of(model, r.lora)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    encoded = [(encode_answer(tokenizer, p["messages"], p["chosen"], cfg.block_size, cfg.data.keep),
+                encode_answer(tokenizer, p["messages"], p["rejected"], cfg.block_size, cfg.data.keep))
+               for p in pairs]
+    mine = encoded[rt.rank::rt.world_size] or encoded  # rank-sharded, as a DistributedSampler would
+    optimizer, train_model, metrics = prepare_training(model, cfg, rt)
+    gen = torch.Generator().manual_seed(cfg.seed + rt.rank)
+    first = last = acc = math.nan
+    model.train()
+    for step in range(1, r.steps + 1):
+        ix = torch.randint(len(mine), (min(cfg.batch_size, len(mine)),), generator=gen).tolist()
+        # chosen rows first, then rejected: one forward pass for both, (2B, T)
+        x, y = pad_batch([mine[i][0] for i in ix] + [mine[i][1] for i in ix], pad, rt.device)
+        B = len(ix)
+        with rt.autocast():
+            logps = sequence_logps(train_model, x, y)
+            ref = ref_logps(x, y)
+            loss, margin = dpo_loss(logps[:B], logps[B:], ref[:B], ref[B:], r.beta)
+        if not math.isfinite(loss.item()):
+            raise TrainError(f"DPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        last, acc = loss.item(), (margin > 0).float().mean().item()
+        first = last if step == 1 else first
+        if rt.master:
+            metrics.log({"kind": "dpo", "iter": step, "loss": last, "accuracy": acc,
+                         "margin": margin.mean().item()})
+            if progress and (step % cfg.log_interval == 0 or step == r.steps):
+                log(f"dpo step {step}/{r.steps}: loss {last:.4f}, chosen preferred in {acc:.0%} of the batch")
+    model_dir = save_policy(model, tokenizer, cfg) if rt.master else Path(cfg.out_dir)
+    rt.barrier()
+    return DpoResult(Path(cfg.out_dir), model_dir, len(pairs), r.steps, first, last, acc)

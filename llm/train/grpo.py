@@ -91,47 +91,44 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
         raise TrainError("grpo needs groups of at least 2 answers: set reinforce.k >= 2")
     sample = sample or hf_sampler(r.temperature, r.max_new_tokens)
     rt = setup_runtime(cfg)
-    try:
-        torch.manual_seed(cfg.seed + rt.rank)  # different samples on each rank
-        model, tokenizer = load_policy(cfg)
-        model.to(rt.device)
-        ref_token_logps = reference_of(model, r.lora, token_logps)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        optimizer, train_model, metrics = prepare_training(model, cfg, rt)
-        step_rewards: list[float] = []
-        for step in range(1, r.steps + 1):
-            task = tasks[((step - 1) * rt.world_size + rt.rank) % len(tasks)]
-            messages = prompt_messages(task)
-            answers = sample(model, tokenizer, messages, r.k)
-            samples = [check_answer(task, a, check, extract) for a in answers]
-            rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32, device=rt.device)
-            adv = group_advantages(rewards)
-            x, y = pad_batch([encode_answer(tokenizer, messages, a, cfg.block_size, cfg.data.keep) for a in answers],
-                             pad, rt.device)
-            mask = y != -100
-            with rt.autocast():
-                logp = token_logps(train_model, x, y)
-                ref = ref_token_logps(x, y)
-                loss, kl = grpo_loss(logp, logp.detach(), ref, mask, adv, r.clip, r.kl_coef)
-            if not math.isfinite(loss.item()):
-                raise TrainError(f"GRPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
-            loss.backward()
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            mean_r = rewards.mean().item()
-            step_rewards.append(mean_r)
-            if rt.master:
-                metrics.log({"kind": "grpo", "iter": step, "task": task.id, "loss": loss.item(), "kl": kl.item(),
-                             "reward": mean_r, "passed": sum(s.passed for s in samples)})
-                if progress and (step % cfg.log_interval == 0 or step == r.steps):
-                    log(f"grpo step {step}/{r.steps} ({task.id}): mean reward {mean_r:.2f}, "
-                        f"{sum(s.passed for s in samples)}/{r.k} passed, loss {loss.item():.4f}, kl {kl.item():.4f}")
-        model_dir = save_policy(model, tokenizer, cfg) if rt.master else Path(cfg.out_dir)
-        rt.barrier()
-        q = max(1, len(step_rewards) // 4)
-        return GrpoResult(Path(cfg.out_dir), model_dir, r.steps, sum(step_rewards) / len(step_rewards),
-                          sum(step_rewards[:q]) / q, sum(step_rewards[-q:]) / q)
-    finally:
-        rt.close()
+    torch.manual_seed(cfg.seed + rt.rank)  # different samples on each rank
+    model, tokenizer = load_policy(cfg)
+    model.to(rt.device)
+    ref_token_logps = reference_of(model, r.lora, token_logps)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    optimizer, train_model, metrics = prepare_training(model, cfg, rt)
+    step_rewards: list[float] = []
+    for step in range(1, r.steps + 1):
+        task = tasks[((step - 1) * rt.world_size + rt.rank) % len(tasks)]
+        messages = prompt_messages(task)
+        answers = sample(model, tokenizer, messages, r.k)
+        samples = [check_answer(task, a, check, extract) for a in answers]
+        rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32, device=rt.device)
+        adv = group_advantages(rewards)
+        x, y = pad_batch([encode_answer(tokenizer, messages, a, cfg.block_size, cfg.data.keep) for a in answers],
+                         pad, rt.device)
+        mask = y != -100
+        with rt.autocast():
+            logp = token_logps(train_model, x, y)
+            ref = ref_token_logps(x, y)
+            loss, kl = grpo_loss(logp, logp.detach(), ref, mask, adv, r.clip, r.kl_coef)
+        if not math.isfinite(loss.item()):
+            raise TrainError(f"GRPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean_r = rewards.mean().item()
+        step_rewards.append(mean_r)
+        if rt.master:
+            metrics.log({"kind": "grpo", "iter": step, "task": task.id, "loss": loss.item(), "kl": kl.item(),
+                         "reward": mean_r, "passed": sum(s.passed for s in samples)})
+            if progress and (step % cfg.log_interval == 0 or step == r.steps):
+                log(f"grpo step {step}/{r.steps} ({task.id}): mean reward {mean_r:.2f}, "
+                    f"{sum(s.passed for s in samples)}/{r.k} passed, loss {loss.item():.4f}, kl {kl.item():.4f}")
+    model_dir = save_policy(model, tokenizer, cfg) if rt.master else Path(cfg.out_dir)
+    rt.barrier()
+    q = max(1, len(step_rewards) // 4)
+    return GrpoResult(Path(cfg.out_dir), model_dir, r.steps, sum(step_rewards) / len(step_rewards),
+                      sum(step_rewards[:q]) / q, sum(step_rewards[-q:]) / q)

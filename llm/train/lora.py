@@ -54,28 +54,25 @@ def train_lora(cfg: RunConfig, *, resume: bool = False, progress: bool = True,
 
     require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
-    try:
-        torch.manual_seed(cfg.seed)
-        base, tokenizer = load_model_folder(cfg.init_from)
-        check_block_size(base, cfg.block_size)
-        # Recorded in adapter_config.json, so merge_lora finds the base without being told.
-        base.config._name_or_path = str(Path(cfg.init_from).resolve())
-        model = add_lora(base, cfg)
-        out_dir = Path(cfg.out_dir)
-        if rt.master:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        batches = build_batches(cfg, tokenizer, out_dir, rt)
+    torch.manual_seed(cfg.seed)
+    base, tokenizer = load_model_folder(cfg.init_from)
+    check_block_size(base, cfg.block_size)
+    # Recorded in adapter_config.json, so merge_lora finds the base without being told.
+    base.config._name_or_path = str(Path(cfg.init_from).resolve())
+    model = add_lora(base, cfg)
+    out_dir = Path(cfg.out_dir)
+    if rt.master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    batches = build_batches(cfg, tokenizer, out_dir, rt)
 
-        def export(m: Any, d: Path) -> None:
-            m.save_pretrained(d)  # a PeftModel saves the adapter only
-            tokenizer.save_pretrained(d)
+    def export(m: Any, d: Path) -> None:
+        m.save_pretrained(d)  # a PeftModel saves the adapter only
+        tokenizer.save_pretrained(d)
 
-        result = train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress, export=export)
-        if merge_to is not None and rt.master:
-            merge_lora(out_dir, merge_to)
-        return result
-    finally:
-        rt.close()
+    result = train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress, export=export)
+    if merge_to is not None and rt.master:
+        merge_lora(out_dir, merge_to)
+    return result
 
 
 def load_adapter(adapter_dir: str | Path, base: str | Path | None = None) -> Any:

@@ -75,14 +75,12 @@ class Runtime:
 
             dist.barrier()
 
-    def close(self) -> None:
-        """The end of one trainer's run. The DDP group stays joined: the next trainer in the
-        same process (RFT's fine-tune, DPO after RFT in one script) reuses it, because
-        joining again through torchrun's store after leaving reads the old group's stale
-        addresses (gloo: "Connection refused"). It is left once, at exit."""
-
 
 def _leave_group() -> None:
+    """Leave the DDP group, at exit. A process joins once and every trainer it runs (RFT's
+    fine-tune, DPO after RFT in one script) reuses the group: joining again through
+    torchrun's store after leaving reads the old group's stale addresses (gloo:
+    "Connection refused", or a hang)."""
     import torch.distributed as dist
 
     if dist.is_initialized():
@@ -614,14 +612,11 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> 
 
     require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
-    try:
-        out_dir = Path(cfg.out_dir)
-        if rt.master:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
-        tokenizer = prepare_tokenizer(cfg, out_dir, resume, rt)
-        batches = build_batches(cfg, tokenizer, out_dir, rt)
-        model = build_model(cfg, tokenizer)
-        return train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress)
-    finally:
-        rt.close()
+    out_dir = Path(cfg.out_dir)
+    if rt.master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
+    tokenizer = prepare_tokenizer(cfg, out_dir, resume, rt)
+    batches = build_batches(cfg, tokenizer, out_dir, rt)
+    model = build_model(cfg, tokenizer)
+    return train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress)

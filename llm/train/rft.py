@@ -234,7 +234,6 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
             log(f"iteration {it}: {passed}/{len(samples)} samples passed ({record.pass_rate:.1%}), "
                 f"{record.tasks_solved} task(s) solved, {len(kept)} distinct passing answer(s) kept")
         if not kept:
-            rt.close()
             result.stopped = f"iteration {it}: no sample passed, nothing to fine-tune on"
             break
         ft = round_config(cfg, model_dir, it_dir / "train.jsonl", it_dir / "model")

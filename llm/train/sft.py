@@ -62,14 +62,11 @@ def sft(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> Train
 
     require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
-    try:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer = load_model_folder(cfg.init_from)
-        check_block_size(model, cfg.block_size)
-        out_dir = Path(cfg.out_dir)
-        if rt.master:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        batches = build_batches(cfg, tokenizer, out_dir, rt)
-        return train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress)
-    finally:
-        rt.close()
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = load_model_folder(cfg.init_from)
+    check_block_size(model, cfg.block_size)
+    out_dir = Path(cfg.out_dir)
+    if rt.master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    batches = build_batches(cfg, tokenizer, out_dir, rt)
+    return train_loop(cfg, model, tokenizer, batches, rt, resume=resume, progress=progress)
