@@ -222,16 +222,11 @@ def main() -> None:
     for seed in args.seeds:
         data = args.out / f"seed{seed}_train.jsonl"
         model_dir = args.out / f"seed{seed}_model"
-        if args.resume and data.is_file() and (model_dir / "model.safetensors").is_file():
+        resumed = args.resume and data.is_file() and (model_dir / "model.safetensors").is_file()
+        if resumed:
             kept = data.read_text().splitlines()
             log(f"seed {seed}: reusing {model_dir} ({len(kept)} training answers)")
-            trained = evaluate(model_dir, seed)
-            trained.update(kept=len(kept), train_seconds=None, resumed=True)
-            summary["seeds"][str(seed)] = trained
-            log(f"seed {seed}: after self-distillation, greedy {trained['greedy']:.3f}, sampled {trained['sampled']:.3f}")
-            save()
-            continue
-        if recorded is not None:
+        elif recorded is not None:
             kept = recorded
             data.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in recorded))
         else:
@@ -244,17 +239,18 @@ def main() -> None:
             log(f"seed {seed}: {len(kept)}/{len(taught)} constrained answers accepted")
             data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]})
                                     + "\n" for i, a in kept))
-        cfg = load_config(None, {
-            "init_from": str(args.model), "out_dir": str(model_dir), "device": "cpu",
-            "seed": seed, "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
-            "data.path": str(data), "data.format": "chat", "data.val_fraction": 0.0, "data.keep": "end",
-            "max_iters": args.steps, "eval_interval": args.steps, "eval_iters": 1, "log_interval": 4,
-            "optim.lr": args.lr, "optim.min_lr": args.lr / 10, "optim.weight_decay": 0.0,
-            "schedule.warmup_iters": 2, "precision": args.precision})
         t1 = time.perf_counter()
-        sft(cfg, progress=False)
+        if not resumed:
+            sft(load_config(None, {
+                "init_from": str(args.model), "out_dir": str(model_dir), "device": "cpu",
+                "seed": seed, "threads": args.threads, "batch_size": args.batch_size, "block_size": args.block_size,
+                "data.path": str(data), "data.format": "chat", "data.val_fraction": 0.0, "data.keep": "end",
+                "max_iters": args.steps, "eval_interval": args.steps, "eval_iters": 1, "log_interval": 4,
+                "optim.lr": args.lr, "optim.min_lr": args.lr / 10, "optim.weight_decay": 0.0,
+                "schedule.warmup_iters": 2, "precision": args.precision}), progress=False)
+        train_seconds = None if resumed else round(time.perf_counter() - t1, 1)
         trained = evaluate(model_dir, seed)
-        trained.update(kept=len(kept), train_seconds=round(time.perf_counter() - t1, 1))
+        trained.update(kept=len(kept), train_seconds=train_seconds, resumed=resumed)
         summary["seeds"][str(seed)] = trained
         log(f"seed {seed}: after self-distillation, greedy {trained['greedy']:.3f}, sampled {trained['sampled']:.3f}")
         save()

@@ -67,6 +67,17 @@ def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_p
     for result in (summary["base"], seed):
         assert 0.0 <= result["greedy"] <= 1.0 and len(result["greedy_answers"]) == 1
     assert not set(summary["train_ideas"]) & set(summary["eval_ideas"])
+    assert seed["resumed"] is False and seed["train_seconds"] > 0
+
+    # --resume: the seed's data and model are reused, not made again; the eval runs again.
+    weights = out / "seed1_model" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    monkeypatch.setattr(sys, "argv", sys.argv + ["--resume"])
+    bench_self_distil.main()
+    again = json.loads((out / "summary.json").read_text())["seeds"]["1"]
+    assert again["resumed"] is True and again["train_seconds"] is None and again["kept"] == 2
+    assert weights.stat().st_mtime_ns == stamp
+    assert again["greedy_answers"] == seed["greedy_answers"]  # the same model, greedy
 
 
 def test_the_teachers_tighter_grammar_bounds_every_string_list_and_the_name(llama_dir):
