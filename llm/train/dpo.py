@@ -181,6 +181,20 @@ def prepare_training(model: Any, cfg: RunConfig, rt: Any) -> tuple[Any, Any, Any
     return optimizer, train_model, metrics
 
 
+def optimizer_step(loss: Any, model: Any, optimizer: Any, cfg: RunConfig, what: str, step: int) -> None:
+    """Backward, clip, step: one DPO or GRPO update. A loss that is not finite stops the run
+    with what to change."""
+    import torch
+
+    if not math.isfinite(loss.item()):
+        raise TrainError(f"{what} loss is {loss.item()} at step {step}: lower reinforce.lr (now {cfg.reinforce.lr})")
+    loss.backward()
+    if cfg.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
     """The model to train (with a LoRA adapter when ``reinforce.lora``) and its tokenizer."""
     from .sft import check_block_size, load_model_folder
@@ -248,13 +262,7 @@ def dpo(cfg: RunConfig, pairs: Sequence[dict], *, progress: bool = True,
             logps = sequence_logps(train_model, x, y)
             ref = ref_logps(x, y)
             loss, margin = dpo_loss(logps[:B], logps[B:], ref[:B], ref[B:], r.beta)
-        if not math.isfinite(loss.item()):
-            raise TrainError(f"DPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(loss, model, optimizer, cfg, "DPO", step)
         last, acc = loss.item(), (margin > 0).float().mean().item()
         first = last if step == 1 else first
         if rt.master:

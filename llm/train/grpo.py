@@ -23,7 +23,6 @@ take part in every backward).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -80,7 +79,8 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
     """Train ``cfg.init_from`` with GRPO on ``tasks`` for ``reinforce.steps`` groups."""
     import torch
 
-    from .dpo import encode_answer, load_policy, pad_batch, prepare_training, reference_of, save_policy, token_logps
+    from .dpo import (encode_answer, load_policy, optimizer_step, pad_batch, prepare_training, reference_of,
+                      save_policy, token_logps)
     from .pretrain import setup_runtime
     from .rft import check_answer, hf_sampler, prompt_messages
 
@@ -112,13 +112,7 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
             logp = token_logps(train_model, x, y)
             ref = ref_token_logps(x, y)
             loss, kl = grpo_loss(logp, logp.detach(), ref, mask, adv, r.clip, r.kl_coef)
-        if not math.isfinite(loss.item()):
-            raise TrainError(f"GRPO loss is {loss.item()} at step {step}: lower reinforce.lr (now {r.lr})")
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(loss, model, optimizer, cfg, "GRPO", step)
         mean_r = rewards.mean().item()
         step_rewards.append(mean_r)
         if rt.master:
