@@ -145,6 +145,32 @@ def rate(texts: list[str]) -> float:
     return statistics.mean(parses(t, PRD) for t in texts)
 
 
+# What a score depends on: a resumed run reuses the base's score when the eval's settings
+# match, and the other seeds' scores when everything but the seeds matches. (Not the thread
+# count: it sets the speed, not the answers beyond rounding.)
+_EVAL_ARGS = ("model", "eval_ideas", "max_new_tokens", "temperature", "decoder")
+_RUN_ARGS = _EVAL_ARGS + ("train_ideas", "steps", "lr", "batch_size", "block_size", "precision", "recorded",
+                          "teacher_temperature", "teacher_max_string", "teacher_max_items", "teacher_name_length")
+
+
+def resumable(path: Path, summary: dict) -> dict:
+    """The parts of an earlier summary at `path` that a resumed run may keep."""
+    if not path.is_file():
+        return {}
+    try:
+        old = json.loads(path.read_text())
+        old_args = old["args"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    now = summary["args"]
+    kept: dict = {}
+    if "base" in old and all(old_args.get(k) == now[k] for k in _EVAL_ARGS):
+        kept["base"] = old["base"]
+    if all(old_args.get(k) == now[k] for k in _RUN_ARGS):
+        kept["seeds"] = old.get("seeds", {})
+    return kept
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True)
@@ -203,8 +229,13 @@ def main() -> None:
 
     teacher = teacher_format(args.teacher_max_string, args.teacher_max_items, args.teacher_name_length)
     t0 = time.perf_counter()
-    base = evaluate(args.model, 0)
-    summary["base"] = base
+    previous = resumable(args.out / "summary.json", summary) if args.resume else {}
+    summary["seeds"].update({s: r for s, r in previous.get("seeds", {}).items() if int(s) not in args.seeds})
+    if "base" in previous:
+        base = summary["base"] = previous["base"]
+        log(f"base: reused from {args.out / 'summary.json'}")
+    else:
+        base = summary["base"] = evaluate(args.model, 0)
     log(f"base: unconstrained first try, greedy {base['greedy']:.3f}, sampled {base['sampled']:.3f}")
     save()
     recorded = None

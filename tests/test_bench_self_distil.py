@@ -221,3 +221,27 @@ def test_finetune_quant_scores_base_and_tuned_in_each_mode(llama_dir, tmp_path, 
     assert fp32["tuned_nll"] < fp32["base_nll"] and fp32["gain_kept"] == 1.0
     for mode in result["modes"].values():
         assert math.isfinite(mode["base_nll"]) and math.isfinite(mode["tuned_nll"])
+
+
+def test_resume_keeps_earlier_scores_only_when_their_settings_match(tmp_path):
+    bench_self_distil = bench("bench_self_distil")
+    args = {"model": "m", "out": "o", "seeds": "[1]", "eval_ideas": "16", "train_ideas": "64",
+            "max_new_tokens": "640", "temperature": "0.6", "threads": "2", "decoder": "fast-int8",
+            "steps": "64", "lr": "5e-05", "batch_size": "4", "block_size": "1024", "precision": "bf16",
+            "recorded": "None", "resume": "False", "teacher_temperature": "0.3", "teacher_max_string": "100",
+            "teacher_max_items": "3", "teacher_name_length": "32"}
+    path = tmp_path / "summary.json"
+    assert bench_self_distil.resumable(path, {"args": args}) == {}  # nothing yet
+    path.write_text(json.dumps({"args": args, "base": {"greedy": 0.0}, "seeds": {"1": {"greedy": 0.75}}}))
+
+    # Another seed, another thread count and --resume: both the base and seed 1 carry over.
+    now = dict(args, seeds="[2]", threads="1", resume="True")
+    assert bench_self_distil.resumable(path, {"args": now}) == {
+        "base": {"greedy": 0.0}, "seeds": {"1": {"greedy": 0.75}}}
+    # Another training setting: the base's score holds, the seeds' do not.
+    assert bench_self_distil.resumable(path, {"args": dict(now, steps="32")}) == {"base": {"greedy": 0.0}}
+    # Another eval setting: nothing holds.
+    assert bench_self_distil.resumable(path, {"args": dict(now, decoder="fast-int4")}) == {}
+    assert bench_self_distil.resumable(path, {"args": dict(now, eval_ideas="8")}) == {}
+    path.write_text("{not json")
+    assert bench_self_distil.resumable(path, {"args": now}) == {}
