@@ -12,6 +12,11 @@ the first try, greedy and sampled, per seed.
     PYTHONPATH=. python3 benchmarks/bench_self_distil.py --model ~/.cache/mgpt/models/smollm2-135m-instruct \
         --seeds 1 2 --train-ideas 16 --eval-ideas 12
 
+``--teacher-unconstrained`` makes the next round of the loop: the teacher is ``--model``
+itself with no grammar (say, a model this script already trained), and only its answers
+that the PRD model accepts are trained on: rejection sampling with the validator as the
+reward (expert iteration on structured answers).
+
 Writes ``--out``/summary.json and prints one line per measurement.
 """
 
@@ -150,7 +155,8 @@ def rate(texts: list[str]) -> float:
 # count: it sets the speed, not the answers beyond rounding.)
 _EVAL_ARGS = ("model", "eval_ideas", "max_new_tokens", "temperature", "decoder")
 _RUN_ARGS = _EVAL_ARGS + ("train_ideas", "steps", "lr", "batch_size", "block_size", "precision", "recorded",
-                          "teacher_temperature", "teacher_max_string", "teacher_max_items", "teacher_name_length")
+                          "teacher_unconstrained", "teacher_temperature", "teacher_max_string", "teacher_max_items",
+                          "teacher_name_length")
 
 
 def resumable(path: Path, summary: dict) -> dict:
@@ -164,9 +170,9 @@ def resumable(path: Path, summary: dict) -> dict:
         return {}
     now = summary["args"]
     kept: dict = {}
-    if "base" in old and all(old_args.get(k) == now[k] for k in _EVAL_ARGS):
+    if "base" in old and all(old_args.get(k) == now.get(k) for k in _EVAL_ARGS):
         kept["base"] = old["base"]
-    if all(old_args.get(k) == now[k] for k in _RUN_ARGS):
+    if all(old_args.get(k) == now.get(k) for k in _RUN_ARGS):
         kept["seeds"] = old.get("seeds", {})
     return kept
 
@@ -197,6 +203,10 @@ def main() -> None:
                         "base's grid and measures the base model again (docs/benchmarks.md)")
     p.add_argument("--resume", action="store_true",
                    help="reuse a seed's training data and model already in --out (a run cut short)")
+    p.add_argument("--teacher-unconstrained", action="store_true",
+                   help="the teacher answers without a grammar and only the answers the PRD model accepts "
+                        "are kept: rejection sampling with the validator as the reward (expert iteration), "
+                        "for a --model that already answers in the schema, e.g. a self-distilled one")
     p.add_argument("--teacher-temperature", type=float, default=0.7)
     p.add_argument("--teacher-max-string", type=int, default=None,
                    help="bound every free string of the teacher's grammar (default: the company's, 1000)")
@@ -208,6 +218,7 @@ def main() -> None:
 
     from mgpt.actions.documents import PRD
     from mgpt.llm.train.config import load_config
+    from mgpt.llm.generate import quantized_decoder
     from mgpt.llm.train.sft import sft
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -263,11 +274,16 @@ def main() -> None:
         else:
             # The teacher: the same model under the grammar (sampled, so each seed records
             # different answers), keeping only what the PRD model accepts.
-            taught = answers(args.model, train_ideas, output=teacher, temperature=args.teacher_temperature,
-                             seed=seed, max_new_tokens=args.max_new_tokens, threads=args.threads,
-                             decoder="fast-int4")  # the base model: int4 costs it little (nothing on 4-bit GGUF weights)
+            # int4 for the embedded model (its weights are on a 4-bit grid already), int8 for
+            # one mgpt trained (int4 would undo the fine-tune).
+            taught = answers(args.model, train_ideas, output=None if args.teacher_unconstrained else teacher,
+                             temperature=args.teacher_temperature, seed=seed, max_new_tokens=args.max_new_tokens,
+                             threads=args.threads, decoder=quantized_decoder(args.model))
             kept = [(i, a) for i, a in zip(train_ideas, taught) if parses(a, PRD)]
-            log(f"seed {seed}: {len(kept)}/{len(taught)} constrained answers accepted")
+            log(f"seed {seed}: {len(kept)}/{len(taught)} {'unconstrained' if args.teacher_unconstrained else 'constrained'}"
+                " answers accepted")
+            if not kept:
+                raise SystemExit(f"seed {seed}: no teacher answer was accepted: nothing to train on")
             data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]})
                                     + "\n" for i, a in kept))
         t1 = time.perf_counter()

@@ -228,7 +228,8 @@ def test_resume_keeps_earlier_scores_only_when_their_settings_match(tmp_path):
     args = {"model": "m", "out": "o", "seeds": "[1]", "eval_ideas": "16", "train_ideas": "64",
             "max_new_tokens": "640", "temperature": "0.6", "threads": "2", "decoder": "fast-int8",
             "steps": "64", "lr": "5e-05", "batch_size": "4", "block_size": "1024", "precision": "bf16",
-            "recorded": "None", "resume": "False", "teacher_temperature": "0.3", "teacher_max_string": "100",
+            "recorded": "None", "resume": "False", "teacher_unconstrained": "False", "teacher_temperature": "0.3",
+            "teacher_max_string": "100",
             "teacher_max_items": "3", "teacher_name_length": "32"}
     path = tmp_path / "summary.json"
     assert bench_self_distil.resumable(path, {"args": args}) == {}  # nothing yet
@@ -245,3 +246,44 @@ def test_resume_keeps_earlier_scores_only_when_their_settings_match(tmp_path):
     assert bench_self_distil.resumable(path, {"args": dict(now, eval_ideas="8")}) == {}
     path.write_text("{not json")
     assert bench_self_distil.resumable(path, {"args": now}) == {}
+
+
+def test_an_unconstrained_teacher_keeps_only_the_answers_the_prd_model_accepts(llama_dir, tmp_path, monkeypatch):
+    """--teacher-unconstrained: the model answers with no grammar (with the decoder its
+    weights call for) and only the accepted answers are trained on; none accepted is a
+    clear error before any training."""
+    bench_self_distil = bench("bench_self_distil")
+    from mgpt.llm.generate import quantized_decoder
+
+    good = json.dumps({"project_name": "tip_calc", "summary": "Splits a bill.", "goals": ["split"],
+                       "user_stories": ["As a diner I split a bill"],
+                       "requirements": [{"id": "R1", "text": "split evenly"}], "acceptance_criteria": ["sums match"]})
+    calls = []
+
+    def fake_answers(model_dir, ideas, *, output, temperature, seed, max_new_tokens, threads, decoder="fast-int8"):
+        calls.append({"ideas": ideas, "output": output, "decoder": decoder, "temperature": temperature})
+        if ideas == bench_self_distil.TRAIN_IDEAS[:2]:
+            return [good, '{"project_name": "tip_calc"'] if teacher_passes else ["no", "json"]
+        return ["not a PRD"] * len(ideas)
+
+    monkeypatch.setattr(bench_self_distil, "answers", fake_answers)
+    argv = ["bench_self_distil.py", "--model", str(llama_dir), "--seeds", "1", "--train-ideas", "2",
+            "--eval-ideas", "1", "--steps", "1", "--batch-size", "1", "--block-size", "512", "--threads", "1",
+            "--teacher-unconstrained", "--teacher-temperature", "0.6"]
+    teacher_passes = False
+    monkeypatch.setattr(sys, "argv", argv + ["--out", str(tmp_path / "none")])
+    with pytest.raises(SystemExit, match="no teacher answer was accepted"):
+        bench_self_distil.main()
+    assert not (tmp_path / "none" / "seed1_model").exists()
+
+    teacher_passes, calls[:] = True, []
+    monkeypatch.setattr(sys, "argv", argv + ["--out", str(tmp_path / "out")])
+    bench_self_distil.main()
+    teacher = [c for c in calls if c["ideas"] == bench_self_distil.TRAIN_IDEAS[:2]]
+    assert len(teacher) == 1 and teacher[0]["output"] is None and teacher[0]["temperature"] == 0.6
+    assert teacher[0]["decoder"] == quantized_decoder(llama_dir)
+    rows = [json.loads(x) for x in (tmp_path / "out" / "seed1_train.jsonl").read_text().splitlines()]
+    assert [r["messages"][-1]["content"] for r in rows] == [good]  # the truncated answer is dropped
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["seeds"]["1"]["kept"] == 1 and summary["seeds"]["1"]["greedy"] == 0.0
+    assert (tmp_path / "out" / "seed1_model" / "model.safetensors").is_file()
