@@ -217,8 +217,8 @@ def main() -> None:
     args = p.parse_args()
 
     from mgpt.actions.documents import PRD
-    from mgpt.llm.train.config import load_config
     from mgpt.llm.generate import quantized_decoder
+    from mgpt.llm.train.config import load_config
     from mgpt.llm.train.sft import sft
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -272,10 +272,10 @@ def main() -> None:
             kept = recorded
             data.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in recorded))
         else:
-            # The teacher: the same model under the grammar (sampled, so each seed records
-            # different answers), keeping only what the PRD model accepts.
-            # int4 for the embedded model (its weights are on a 4-bit grid already), int8 for
-            # one mgpt trained (int4 would undo the fine-tune).
+            # The teacher: the same model, under the grammar or (--teacher-unconstrained) with
+            # none, sampled so each seed records different answers; only what the PRD model
+            # accepts is kept. Its decoder follows its weights: int4 for the embedded model
+            # (already on a 4-bit grid), int8 for one mgpt trained (int4 would undo the tuning).
             taught = answers(args.model, train_ideas, output=None if args.teacher_unconstrained else teacher,
                              temperature=args.teacher_temperature, seed=seed, max_new_tokens=args.max_new_tokens,
                              threads=args.threads, decoder=quantized_decoder(args.model))
