@@ -1,8 +1,8 @@
 """Actions: the work roles do. :class:`Action` is the base; the software company's
 actions live in :mod:`mgpt.actions.sop`."""
 
-from .base import Action, ActionContext, ActionError, describe_schema
-from .parsing import ParseError, extract_code, extract_files, extract_json
+from mgpt.actions.base import Action, ActionContext, ActionError, describe_schema
+from mgpt.llm.parsing import ParseError, extract_code, extract_files, extract_json
 
 __all__ = [
     "Action", "ActionContext", "ActionError", "ParseError", "describe_schema",

@@ -5,7 +5,7 @@ prompt to the role's model, ``self.ask_structured`` gets back a validated pydant
 instance, and ``self.ask_code`` the body of a code block. What ``run`` returns (text, a
 pydantic model, or a whole :class:`~mgpt.agents.Message`) is what the role publishes.
 
-Structured asks also pass the answer's shape (:class:`~mgpt.llm.base.OutputFormat`) down
+Structured asks also pass the answer's shape (:class:`~mgpt.llm.backends.base.OutputFormat`) down
 to the model: a local model decodes under its grammar, an OpenAI-compatible server gets
 ``response_format``. Parsing and re-asking stay in place for backends that cannot
 enforce it, and each parse is logged (a ``parse`` event: attempts, first try or not).
@@ -24,11 +24,11 @@ from pydantic import BaseModel, ValidationError
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
-from mgpt.llm.base import ChatMessage, OutputFormat
-from mgpt.llm.client import LLM
+from mgpt.llm.backends.base import ChatMessage, OutputFormat
+from mgpt.llm.backends.client import LLM
 from mgpt.memory import InMemory, Memory
 
-from .parsing import ParseError, extract_code, extract_json
+from mgpt.llm.parsing import ParseError, extract_code, extract_json
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
@@ -157,7 +157,7 @@ class Action:
         """Ask, and turn the reply into a value with ``parse``.
 
         ``output`` is the shape ``parse`` expects (e.g. ``OutputFormat.files()`` for
-        :func:`~mgpt.actions.parsing.extract_files`); backends that can enforce it do.
+        :func:`~mgpt.llm.parsing.extract_files`); backends that can enforce it do.
         A reply ``parse`` rejects (with a ``ValueError``: a parse or validation error) is
         sent back with the error and ``again``, up to ``max_retries`` times; then
         :class:`ActionError` names the action and shows the last reply. Each call logs a

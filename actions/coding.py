@@ -8,18 +8,18 @@ import threading
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
-from mgpt.llm.base import OutputFormat
+from mgpt.llm.backends.base import OutputFormat
 from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
-from . import incremental
-from .base import Action, ActionContext, ActionError
-from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
-from .interfaces import python_interface
-from .parsing import ParseError, extract_code, extract_file, extract_files, fenced_blocks
-from .planning import WriteDesign, WritePRD, WriteTasks, _system
-from .project_env import DECLARING_FILES, ensure_project_env
-from .sandbox import Limits, run_pytest
-from .workspace import Workspace
+from mgpt.actions import incremental
+from mgpt.actions.base import Action, ActionContext, ActionError
+from mgpt.actions.documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
+from mgpt.actions.interfaces import python_interface
+from mgpt.llm.parsing import ParseError, extract_code, extract_file, extract_files, fenced_blocks
+from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks, _system
+from mgpt.sandbox.project_env import DECLARING_FILES, ensure_project_env
+from mgpt.sandbox.isolation import Limits, run_pytest
+from mgpt.sandbox.workspace import Workspace
 
 #: How much of pytest's output travels in a report and a fix prompt.
 OUTPUT_TAIL = 4000

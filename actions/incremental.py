@@ -30,14 +30,14 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from mgpt.llm.base import OutputFormat
+from mgpt.llm.backends.base import OutputFormat
 
-from .base import Action, ActionContext, ActionError, describe_schema
-from .documents import PRD, ChangeRequest, DesignChange, SystemDesign, Task, TaskList, slugify
-from .interfaces import python_interface
-from .parsing import ParseError, extract_code, extract_file, extract_json
-from .project_env import DECLARING_FILES
-from .workspace import UnsafePathError, Workspace
+from mgpt.actions.base import Action, ActionContext, ActionError, describe_schema
+from mgpt.actions.documents import PRD, ChangeRequest, DesignChange, SystemDesign, Task, TaskList, slugify
+from mgpt.actions.interfaces import python_interface
+from mgpt.llm.parsing import ParseError, extract_code, extract_file, extract_json
+from mgpt.sandbox.project_env import DECLARING_FILES
+from mgpt.sandbox.workspace import UnsafePathError, Workspace
 
 #: Characters of project map a prompt may carry (``map_budget`` setting overrides).
 MAP_BUDGET = 6000
@@ -110,7 +110,7 @@ def project_map(root: Path, sources: list[str], budget: int) -> str:
     """The interfaces of ``sources`` (Python modules), whole modules in order while they
     fit in ``budget`` characters; when some do not, a closing note (counted in the budget)
     names what was left out (and, when even the names do not fit, how many more)."""
-    from .coding import module_name
+    from mgpt.actions.coding import module_name
 
     blocks: list[tuple[str, str]] = []
     for path in sources:
@@ -197,7 +197,7 @@ def _files_list(project: ProjectState) -> str:
 
 
 async def write_change_request(action: Action, ctx: ActionContext, idea: str, system: str) -> ChangeRequest:
-    from .planning import save_document
+    from mgpt.actions.planning import save_document
 
     project = state(ctx)
     assert project is not None
@@ -246,7 +246,7 @@ def _check_design_change(change: DesignChange, ws: Workspace, project: ProjectSt
 
 
 async def write_design_change(action: Action, ctx: ActionContext, system: str) -> DesignChange:
-    from .planning import PROJECT_RULES, save_document
+    from mgpt.actions.planning import PROJECT_RULES, save_document
 
     project = state(ctx)
     assert project is not None and project.change is not None
@@ -286,7 +286,7 @@ async def write_design_change(action: Action, ctx: ActionContext, system: str) -
 
 
 async def write_change_tasks(action: Action, ctx: ActionContext, system: str) -> TaskList:
-    from .planning import save_document
+    from mgpt.actions.planning import save_document
 
     project = state(ctx)
     assert project is not None and project.design_change is not None
@@ -315,7 +315,7 @@ async def write_change_tasks(action: Action, ctx: ActionContext, system: str) ->
 
 
 async def write_changed_code(action: Action, ctx: ActionContext, tasks: TaskList, system: str) -> list[str]:
-    from .coding import file_kind, module_name
+    from mgpt.actions.coding import file_kind, module_name
 
     project = state(ctx)
     assert project is not None and project.design_change is not None
@@ -365,7 +365,7 @@ async def write_changed_code(action: Action, ctx: ActionContext, tasks: TaskList
 def new_test_path(ws: Workspace, source: str, slug: str, taken: set[str]) -> str:
     """A test file for ``source`` that overwrites nothing: ``tests/test_<module>.py`` when
     that is free, else ``tests/test_<module>_<change>.py`` (numbered if need be)."""
-    from .coding import tests_for_modules
+    from mgpt.actions.coding import tests_for_modules
 
     base = tests_for_modules([source])[source]
     candidates = [base, base.removesuffix(".py") + f"_{slug}.py",
@@ -387,7 +387,7 @@ def old_tests_for(project: ProjectState, source: str) -> list[str]:
 
 
 async def write_change_tests(action: Action, ctx: ActionContext, files: list[str], system: str) -> list[str]:
-    from .coding import _interfaces, _support_files, module_name
+    from mgpt.actions.coding import _interfaces, _support_files, module_name
 
     project = state(ctx)
     assert project is not None and project.change is not None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from mgpt.agents.message import UserRequirement
 
-from . import incremental
-from mgpt.llm.base import OutputFormat
+from mgpt.actions import incremental
+from mgpt.llm.backends.base import OutputFormat
 
-from .base import Action, ActionContext
-from .documents import PRD, SystemDesign, TaskList
-from .parsing import extract_json
-from .workspace import Workspace
+from mgpt.actions.base import Action, ActionContext
+from mgpt.actions.documents import PRD, SystemDesign, TaskList
+from mgpt.llm.parsing import extract_json
+from mgpt.sandbox.workspace import Workspace
 
 #: The shape every generated project takes. Third-party packages are allowed when declared
 #: (mgpt installs them into the project's own environment before the tests run).
@@ -111,7 +111,7 @@ class WriteTasks(Action):
         missing = {f.path for f in design.files} - {t.path for t in tasks.tasks}
         if missing:
             # Every designed file gets written: add a task for any the plan forgot.
-            from .documents import Task
+            from mgpt.actions.documents import Task
 
             tasks = TaskList(
                 tasks=[*tasks.tasks, *(Task(path=p, description="as designed") for p in sorted(missing))]

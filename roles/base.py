@@ -28,8 +28,8 @@ from mgpt.actions.base import Action, ActionContext
 from mgpt.agents.message import Message, UserRequirement
 from mgpt.agents.runlog import Event
 from mgpt.agents.team import RunContext
-from mgpt.llm.client import LLM
-from mgpt.llm.cost import PriceTable
+from mgpt.llm.backends.client import LLM
+from mgpt.llm.backends.cost import PriceTable
 from mgpt.llm.errors import ModelConfigError
 from mgpt.memory import InMemory, Memory
 

@@ -11,7 +11,7 @@ from mgpt.actions.coding import FixBug, RunTests, WriteCode, WriteTests
 from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks
 from mgpt.agents.message import UserRequirement
 
-from .base import Role
+from mgpt.roles.base import Role
 
 
 class ProductManager(Role):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mgpt.actions.coding import unified_diff
-from mgpt.actions.parsing import extract_files
-from mgpt.actions.workspace import UnsafePathError, Workspace
+from mgpt.llm.parsing import extract_files
+from mgpt.sandbox.workspace import UnsafePathError, Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event
 

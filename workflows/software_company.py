@@ -18,26 +18,26 @@ from typing import Any, Callable
 
 from mgpt.actions.documents import PRD, SystemDesign, TestReport
 from mgpt.actions.incremental import MAP_BUDGET, ProjectState, scan_project
-from mgpt.actions.sandbox import Limits
-from mgpt.actions.sandbox import require as require_sandbox
-from mgpt.actions.workspace import UnsafePathError, Workspace
+from mgpt.sandbox.isolation import Limits
+from mgpt.sandbox.isolation import require as require_sandbox
+from mgpt.sandbox.workspace import UnsafePathError, Workspace
 from mgpt.agents.budget import Budget, Spend
 from mgpt.agents.environment import Environment
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event, RunLog
 from mgpt.agents.team import RunResult, Team
-from mgpt.llm.base import Model
-from mgpt.llm.cost import PriceTable, priced_as, require_price
-from mgpt.llm.replay import EndRecord, RecordingModel, ResumeModel, Transcript, TranscriptHeader
+from mgpt.llm.backends.base import Model
+from mgpt.llm.backends.cost import PriceTable, priced_as, require_price
+from mgpt.llm.backends.replay import EndRecord, RecordingModel, ResumeModel, Transcript, TranscriptHeader
 from mgpt.memory.retrieval import Embed, RetrievalMemory
 from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
 
 from mgpt import __version__
 
-from .history import GitError, GitHistory, git_available
-from .incremental import check_resumable, check_review, prepare_incremental
-from .resume import check_same_run, load_for_resume, restore_workspace
-from .review import ReviewError, ReviewGate, Reviewer
+from mgpt.workflows.history import GitError, GitHistory, git_available
+from mgpt.workflows.incremental import check_resumable, check_review, prepare_incremental
+from mgpt.workflows.resume import check_same_run, load_for_resume, restore_workspace
+from mgpt.workflows.review import ReviewError, ReviewGate, Reviewer
 
 
 class WorkspaceNotEmpty(MgptError):
