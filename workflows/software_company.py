@@ -22,7 +22,7 @@ from mgpt.llm.backends.base import Model
 from mgpt.llm.backends.cost import PriceTable
 from mgpt.llm.backends.replay import EndRecord, Transcript
 from mgpt.memory.retrieval import Embed, RetrievalMemory
-from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
+from mgpt.roles.software import software_roles
 from mgpt.sandbox.isolation import Limits
 from mgpt.sandbox.workspace import UnsafePathError, Workspace
 from mgpt.workflows.harness import RunOptions, RunSession, WorkspaceNotEmpty, prepare_workspace
@@ -86,7 +86,8 @@ def build_team(
     caps the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping
     the most relevant; ``recall`` (a folder, or a :class:`RetrievalMemory`) lets FixBug recall
     similar fixes from earlier runs and remembers its own; ``embed`` ranks by a trained
-    embedder instead of BM25. ``incremental``: the project an incremental run extends.
+    embedder instead of BM25. ``incremental``: the project an incremental run extends (the
+    roles then hold their steps' incremental variants).
     """
     if fix_rounds < 0:
         raise ValueError("fix_rounds must be >= 0")
@@ -106,7 +107,7 @@ def build_team(
         workspace=workspace,
         settings={**settings, "incremental": incremental, "map_budget": map_budget},
     )
-    team.hire(ProductManager(), Architect(), ProjectManager(), Engineer(), QaEngineer())
+    team.hire(*software_roles(incremental=incremental is not None))
     return team
 
 
