@@ -55,7 +55,10 @@ class RayBackend:
             raise BatchError(f"the Ray cluster at {address!r} has no CPUs to run tasks on")
         self.slots = slots or cpus
         self.host = ray.util.get_node_ip_address()
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(ray_attempt)
+        # A task asks for one CPU; asked for more tasks at once than the cluster has CPUs,
+        # each asks for its share, so that many run (runs mostly wait on the model).
+        share = 1.0 if not cpus or self.slots <= cpus else round(cpus / self.slots, 3)
+        self._remote = ray.remote(num_cpus=share, max_retries=0)(ray_attempt)
         self._running: dict[Any, AttemptSpec] = {}
 
     def describe(self) -> str:
