@@ -69,8 +69,10 @@ class LocalRayCluster:
 
     def __init__(self, nodes: int = 2, cpus: int = 1, env: dict[str, str] | None = None,
                  object_store_mb: int = 100):
+        """``env``: the environment the cluster's processes (and so the tasks) get;
+        default this process's."""
         self.nodes, self.cpus, self.object_store_mb = nodes, cpus, object_store_mb
-        self.env = {**os.environ, **(env or {}), "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**(os.environ if env is None else env), "RAY_USAGE_STATS_ENABLED": "0"}
         self.temp = ""
         self.address = ""
 

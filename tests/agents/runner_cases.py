@@ -124,10 +124,11 @@ def _running(pid: int) -> bool:
         return False
 
 
-def check_budget_holds(out: Path, where: dict) -> None:
+def check_budget_holds(out: Path, where: dict, seconds: float = 0.2) -> None:
     """Four workers spend from one budget: the batch never overshoots it; a rerun with a
     larger one finishes, replayed calls charged once."""
-    tasks = [Task(id=f"t{i}", fn=STEPS, args={"steps": 5, "seconds": 0.2, "cost": 0.01}) for i in range(8)]
+    tasks = [Task(id=f"t{i}", fn=STEPS, args={"steps": 5, "seconds": seconds, "cost": 0.01})
+             for i in range(8)]
     running: set[str] = set()
     most = [0]
 
