@@ -48,6 +48,7 @@ class LocalBackend:
         if "forkserver" in methods:
             self._ctx.set_forkserver_preload(["mgpt.agents.runner.worker", *(preload or [])])
         self._running: list[_Running] = []
+        self._exiting: list[Any] = []
 
     def describe(self) -> str:
         return f"{self.slots} local process(es)"
@@ -79,11 +80,14 @@ class LocalBackend:
                 outcome = None
             if outcome is None and run.process.is_alive():
                 continue  # the pipe spoke first; the exit follows
-            run.process.join(timeout=5)
+            if outcome is None:
+                run.process.join(timeout=5)
             run.conn.close()
             self._running.remove(run)
+            self._exiting.append(run.process)  # reaped later: its slot is free now
             why = "" if outcome is not None else f"worker pid {run.process.pid} died (exit code {run.process.exitcode})"
             finished.append(Finished(run.spec, outcome, why))
+        self._exiting = [p for p in self._exiting if p.is_alive()]  # is_alive() reaps the ones that exited
         return finished
 
     def close(self) -> None:
@@ -94,3 +98,8 @@ class LocalBackend:
             run.process.join(timeout=5)
             run.conn.close()
         self._running.clear()
+        for process in self._exiting:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        self._exiting.clear()
