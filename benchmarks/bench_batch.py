@@ -14,7 +14,7 @@ Measures, on this machine:
 - the runner's own cost per task: batches of empty tasks, one worker, after a warm-up;
   local processes against Ray, in ms per task;
 - the budget server: hold + charge cycles per second (each one fsync'd twice), from 4
-  workers at once over the real link.
+  workers at once over the real link, and the time of one cycle for a worker alone.
 
 Prints a Markdown table per measure (docs/benchmarks.md "Batches").
 """
@@ -144,13 +144,16 @@ def main() -> None:
                 print(f"# Ray: 2 nodes up in {time.perf_counter() - started:.1f} s", flush=True)
                 results.append(measure(root, {"ray": cluster.address}, "Ray, 2 nodes × 1 CPU"))
         rate = hub_rate(root)
+        alone = hub_rate(root, clients=1)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print()
     print(table(results))
-    print(f"\nbudget server: {rate:.0f} hold+charge cycles/s (4 workers at once, each record fsync'd)")
+    print(f"\nbudget server: {rate:.0f} hold+charge cycles/s (4 workers at once, each record fsync'd); "
+          f"{1000 / alone:.1f} ms a cycle for one worker alone")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "hub_cycles_per_s": rate}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"results": results, "hub_cycles_per_s": rate,
+                                         "hub_ms_per_cycle_alone": 1000 / alone}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
