@@ -102,7 +102,7 @@ def _resolve(obj, name: str) -> str | None:
 
 def _fence_simple_tables(text: str) -> str:
     """Put each reST simple table (``====  ====`` rules above, maybe under its header, and
-    below) in a preformatted block."""
+    below) in a preformatted block, without its reST markup."""
     lines, out, i = text.splitlines(), [], 0
     while i < len(lines):
         end = _table_end(lines, i) if _RULE.match(lines[i]) else None
@@ -110,9 +110,22 @@ def _fence_simple_tables(text: str) -> str:
             out.append(lines[i])
             i += 1
         else:
-            out += ["```text", *lines[i:end + 1], "```"]
+            second = re.search(r"=+ +(=)", lines[i]).start(1)  # where the second column starts
+            out += ["```text", *(_plain(line, second) for line in lines[i:end + 1]), "```"]
             i = end + 1
     return "\n".join(out)
+
+
+def _plain(line: str, second: int) -> str:
+    """A table line without markup: ````x```` -> ``x``, ``:class:`~a.B``` -> ``B``, its
+    second column still starting at ``second``."""
+    def strip(text: str) -> str:
+        text = _ROLE.sub(lambda m: (m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2)) + (m.group(3) or ""), text)
+        return re.sub(r"``([^`]+)``", r"\1", text)
+
+    if _RULE.match(line) or len(line) <= second:
+        return strip(line)
+    return strip(line[:second]).rstrip().ljust(second) + strip(line[second:])
 
 
 def _table_end(lines: list[str], start: int) -> int | None:
