@@ -202,7 +202,7 @@ def default_constraint_factory(response_format: dict, served: "ServedModel") -> 
     """
     kind = response_format.get("type")
     try:
-        from mgpt.llm import constrained  # type: ignore[attr-defined]
+        from mgpt.llm.local import constrained
     except ImportError:
         raise RequestError(
             400,
