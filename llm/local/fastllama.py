@@ -655,6 +655,36 @@ class FastLlama:
         h = F.rms_norm(x[last], norm_shape, self._final_norm, eps)
         return self._head(h.to(self._head_dtype)).float()
 
+    def reserve(self, length: int) -> None:
+        """Make this stream's KV cache hold ``length`` positions (for :meth:`forward`). A
+        cache that has to grow starts empty: reserve before the prefill."""
+        self._ensure_cache(length)
+
+    def forward(self, ids, pos: int) -> Any:
+        """fp32 ``[vocab]`` logits of the last of ``ids`` ([T] long) run at positions
+        pos..pos+T-1 of this stream, their keys/values written into its cache: one
+        prefill (pos 0) or decode step, without sampling. :meth:`reserve` the positions
+        first; call it under ``torch.inference_mode()``. For timing a step
+        (benchmarks/bench_decode.py); :meth:`generate` decodes."""
+        end = pos + int(ids.shape[0])
+        if self._cache is None or self._cache[0].shape[2] < end:
+            raise ValueError(f"the cache does not hold {end} positions: reserve({end}) before the prefill")
+        return self._forward(ids, pos)
+
+    def matmuls(self) -> list[tuple[str, Callable[[Any], Any], int, Any]]:
+        """Every packed matmul of a decode step as ``(name, fn, in_features,
+        input_dtype)``: per layer ``qkv``, ``o``, ``gate_up`` and ``down``, then ``head``.
+        ``fn`` maps ``[M, in_features]`` to ``[M, out_features]``; for timing the matmuls
+        apart from the rest of the step (benchmarks/bench_decode.py)."""
+        widths = {"qkv": self.hidden, "o": self.n_heads * self.head_dim, "gate_up": self.hidden,
+                  "down": self.config.intermediate_size}
+        out = []
+        for _ln1, qkv, o, _ln2, gu, down in self._layers:
+            for name, fn in (("qkv", qkv), ("o", o), ("gate_up", gu), ("down", down)):
+                out.append((name, fn, widths[name], self._act))
+        out.append(("head", self._head, self.hidden, self._head_dtype))
+        return out
+
     def batch(self, max_rows: int) -> "FastBatch":
         """A :class:`FastBatch` over this model: up to ``max_rows`` streams decoded
         together (what ``mgpt serve``'s engine uses)."""
