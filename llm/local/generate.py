@@ -406,29 +406,42 @@ def generate_text(
 
     ids, templated = encode_prompt(loaded, prompt, chat)
     input_ids = torch.tensor([ids], device=loaded.device)  # [1, prompt_len]
-    max_new_tokens = _answer_budget(loaded, len(ids), params.max_tokens)
-    params = params.with_options(max_tokens=max_new_tokens)
+    params = params.with_options(max_tokens=_answer_budget(loaded, len(ids), params.max_tokens))
     eos_ids = eos_token_ids(loaded)
+    # The grammar is compiled (or a too-small budget refused) before any token is drawn.
     if loaded.fast is not None:
-        matcher = _matcher(loaded, output, max_new_tokens) if output is not None else None
+        matcher = _matcher(loaded, output, params.max_tokens) if output is not None else None
         _seed_torch(params.seed)
-        return _generate_fast(loaded, input_ids, params, eos_ids, matcher, on_text, templated)
-    options = _hf_options(loaded, params, eos_ids)
-    if output is not None:
-        options.update(_constrained_options(loaded, output, len(ids), max_new_tokens))
-    _seed_torch(params.seed)
+        gen = _generate_fast(loaded, input_ids, params, eos_ids, matcher, on_text)
+    else:
+        options = _hf_options(loaded, params, eos_ids)
+        if output is not None:
+            options.update(_constrained_options(loaded, output, len(ids), params.max_tokens))
+        _seed_torch(params.seed)
+        gen = _generate_hf(loaded, input_ids, options, eos_ids, on_text)
+    gen.chat_template_used = templated
+    return gen
+
+
+def _generate_hf(
+    loaded: LoadedModel, input_ids: Any, options: dict[str, Any], eos_ids: list[int],
+    on_text: Callable[[str], Any] | None,
+) -> Generation:
+    """:func:`generate_text` on HF ``generate`` with its keyword ``options``."""
+    import torch
+
     streamer = _CallbackStreamer(loaded.tokenizer, on_text)
     with torch.no_grad():
         out = loaded.model.generate(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer, **options
         )
-    new_ids = out[0, len(ids) :].tolist()
+    prompt_len = int(input_ids.shape[1])
+    new_ids = out[0, prompt_len:].tolist()
     return Generation(
         text=streamer.text,
-        prompt_tokens=len(ids),
+        prompt_tokens=prompt_len,
         completion_tokens=len(new_ids),
         finish_reason="stop" if new_ids and new_ids[-1] in eos_ids else "length",
-        chat_template_used=templated,
     )
 
 
@@ -514,7 +527,7 @@ def use_fast_decoder(loaded: LoadedModel, decoder: str, *, threads: int | None =
 
 def _generate_fast(
     loaded: LoadedModel, input_ids: Any, params: SamplingParams, eos_ids: list[int], matcher: Any,
-    on_text: Callable[[str], Any] | None, templated: bool,
+    on_text: Callable[[str], Any] | None,
 ) -> Generation:
     """:func:`generate_text` on the lean decoder: the same prompt, stop tokens, streaming
     and grammar (``matcher`` masks each step's logits and advances on each token)."""
@@ -544,7 +557,6 @@ def _generate_fast(
         prompt_tokens=gen.prompt_tokens,
         completion_tokens=len(gen.tokens),
         finish_reason=gen.finish_reason,
-        chat_template_used=templated,
     )
 
 

@@ -18,6 +18,12 @@ app's ``constraint_factory``. The default factory compiles the schema with
 matcher (:class:`MatcherConstraint`); without it such requests get a 400 that says which
 extra is missing.
 
+Each route is one method of :class:`ChatServer` (the app's state: the model, the limits,
+the key). A chat request is checked by :func:`parse_chat_request`, one small function per
+field, into a :class:`ChatRequest`; :meth:`ChatServer.submit` queues it on the engine and
+:meth:`ChatServer.complete` or :meth:`ChatServer.stream` turn the engine's events into the
+reply. A new request field is one more parser and one more ``ChatRequest`` field.
+
 Starlette, uvicorn, torch and transformers are needed here (``pip install
 'mgpt[train,serve]'``); this module is imported only by the ``serve`` command.
 """
@@ -95,7 +101,9 @@ class ServedModel:
     @property
     def vocab_size(self) -> int:
         """The width of the model's logits (may exceed the tokenizer's size)."""
-        return int(self.loaded.model.get_output_embeddings().weight.shape[0])
+        from mgpt.llm.local.generate import logits_width
+
+        return logits_width(self.loaded)
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The chat prompt's token ids, formatted exactly as
