@@ -4,7 +4,9 @@
 
 1. Runs every task's gold actions through mgpt's retail tools (``mgpt.domains.retail``),
    recording each tool call with our store's reply, plus one message that says the task's
-   ``communicate_info``; and perturbed versions of them:
+   ``communicate_info``. Then the same followed by ``refused_calls``: 18-19 calls the service must
+   refuse (unknown ids, a wrong zip, each rule broken once), which change nothing, so these
+   pass too and check τ²'s error texts. And perturbed versions, which must fail:
    - ``wrong_item``: one item of the first item-changing call swapped for another (another
      variant of the same product, or another item of the order);
    - ``skipped_step``: the last state-changing call that succeeded left out;
@@ -40,7 +42,8 @@ TAU2_EVALUATOR_NEEDS = [
     "loguru>=0.7.3", "pydantic>=2.6", "toml>=0.10.2", "PyYAML>=6.0.2", "addict>=2.4.0", "deepdiff>=8.4.2",
     "python-dotenv", "docstring-parser>=0.16", "pandas>=2.2.3",
 ]
-KINDS = ("gold", "wrong_item", "skipped_step", "extra_cancellation", "unsaid_info")
+KINDS = ("gold", "refused_calls", "wrong_item", "skipped_step", "extra_cancellation", "unsaid_info")
+PASSING = ("gold", "refused_calls")
 
 
 # --- part 1: the trajectories, on mgpt's store (runs in mgpt's Python) ------------------
@@ -125,6 +128,57 @@ def _extra_cancellation(actions: list, gold_end) -> list | None:
     return [*actions, extra]
 
 
+def _refusals(gold_end) -> list:
+    """Calls the service must refuse, in the state the gold actions leave: bad ids, a wrong
+    zip, and each rule of the policy broken once. Appended to the gold actions they change
+    nothing, so the conversation still passes, and each refusal's text must be τ²'s."""
+    from mgpt.domains.retail.tasks import Action
+
+    snapshot = gold_end.snapshot()
+    orders, users = snapshot["orders"], snapshot["users"]
+    first = {status: next(o for o in orders.values() if o["status"] == status) for status in ("pending", "delivered")}
+    pending, delivered = first["pending"], first["delivered"]
+    customer = users[delivered["user_id"]]
+    paid_with = delivered["payment_history"][0]["payment_method_id"]
+    not_original = next((m for m in customer["payment_methods"] if m != paid_with and not m.startswith("gift_card")),
+                        None)
+    other_product = next(p for p in snapshot["products"].values() if p["product_id"] != delivered["items"][0]["product_id"])
+    item, pending_item = delivered["items"][0]["item_id"], pending["items"][0]["item_id"]
+    pending_method = pending["payment_history"][0]["payment_method_id"]
+    calls = [
+        ("get_order_details", {"order_id": "#W0000000"}),
+        ("get_product_details", {"product_id": item}),  # an item id is not a product id
+        ("find_user_id_by_name_zip", {"first_name": customer["name"]["first_name"],
+                                      "last_name": customer["name"]["last_name"], "zip": "00000"}),
+        ("find_user_id_by_email", {"email": "nobody@example.com"}),
+        ("cancel_pending_order", {"order_id": delivered["order_id"], "reason": "no longer needed"}),
+        ("cancel_pending_order", {"order_id": pending["order_id"], "reason": "found it cheaper"}),
+        ("return_delivered_order_items", {"order_id": pending["order_id"], "item_ids": [pending_item],
+                                          "payment_method_id": pending_method}),
+        ("return_delivered_order_items", {"order_id": delivered["order_id"], "item_ids": [item, item, item, item],
+                                          "payment_method_id": paid_with}),
+        ("exchange_delivered_order_items", {"order_id": delivered["order_id"], "item_ids": [item],
+                                            "new_item_ids": [next(iter(other_product["variants"]))],
+                                            "payment_method_id": paid_with}),
+        ("exchange_delivered_order_items", {"order_id": pending["order_id"], "item_ids": [pending_item],
+                                            "new_item_ids": [pending_item], "payment_method_id": pending_method}),
+        ("modify_pending_order_items", {"order_id": pending["order_id"], "item_ids": [pending_item],
+                                        "new_item_ids": [pending_item], "payment_method_id": pending_method}),
+        ("modify_pending_order_items", {"order_id": delivered["order_id"], "item_ids": [item],
+                                        "new_item_ids": [item], "payment_method_id": paid_with}),
+        ("modify_pending_order_payment", {"order_id": pending["order_id"], "payment_method_id": pending_method}),
+        ("modify_pending_order_address", {"order_id": delivered["order_id"], **customer["address"]}),
+        ("modify_user_address", {"user_id": "nobody_0000", **customer["address"]}),
+        ("calculate", {"expression": "1 / 0"}),
+        ("calculate", {"expression": "2 ^ 3"}),
+        ("refund_everything", {"order_id": delivered["order_id"]}),
+    ]
+    if not_original:
+        calls.append(("return_delivered_order_items", {"order_id": delivered["order_id"], "item_ids": [item],
+                                                       "payment_method_id": not_original}))
+    return [Action(action_id=f"refused_{i}", name=name, arguments=args) for i, (name, args) in enumerate(calls)]
+
+
 def _trajectory(task, actions, start, *, say_info: bool = True):
     """Run ``actions`` through our tools on a copy of ``start``: the recorded trajectory and
     the end store."""
@@ -156,11 +210,15 @@ def build_cases(tasks, start) -> list[dict]:
             "skipped_step": _skipped_step(actions, outcomes),
             "extra_cancellation": _extra_cancellation(actions, gold_end),
             "unsaid_info": actions if task.evaluation_criteria.communicate_info else None,
+            "refused_calls": [*actions, *_refusals(gold_end)],
         }
         for kind, changed in variants.items():
             if changed is None:
                 continue
             trajectory, end = _trajectory(task, changed, start, say_info=kind != "unsaid_info")
+            if kind == "refused_calls":
+                accepted = [s.name for s in trajectory.steps[len(actions):] if not getattr(s, "error", True)]
+                assert not accepted, f"task {task.id}: the service accepted calls it must refuse: {accepted}"
             verdict = grade(task, end, trajectory.agent_messages(), start, expected=gold_end)
             end_hash = gold_hash if kind in ("gold", "unsaid_info") else end.state_hash()
             cases.append({
@@ -186,7 +244,7 @@ def grade_with_tau2(cases_file: str, out_file: str) -> None:
 
     kinds = {"assistant": AssistantMessage, "user": UserMessage, "tool": ToolMessage}
     tasks = {t.id: t for t in get_tasks(None)}
-    start = RetailDB.load(RETAIL_DB_PATH)
+    start = RetailDB.load(RETAIL_DB_PATH).model_dump_json()
     payload = json.loads(Path(cases_file).read_text())
     results = []
     for case in payload["cases"]:
@@ -196,9 +254,9 @@ def grade_with_tau2(cases_file: str, out_file: str) -> None:
         built = []
 
         def environment(solo_mode: bool = False):
-            # tau2's own constructor on a fresh copy of the store parsed once (not re-read per call);
+            # tau2's own constructor on a fresh copy of its store (read once, not once per call);
             # the first environment built is the one the trajectory is replayed in.
-            built.append(get_environment(db=start.model_copy(deep=True), solo_mode=solo_mode))
+            built.append(get_environment(db=RetailDB.model_validate_json(start), solo_mode=solo_mode))
             return built[-1]
 
         try:
@@ -256,7 +314,7 @@ def report(cases: list[dict], theirs: list[dict]) -> bool:
         agree = sum(c["ours"] == t["passed"] for c, t in rows)
         refused = sum(not t["replay_ok"] for c, t in rows)
         same = sum(t["state_hash"] == c["our_state_hash"] for c, t in rows)
-        expected = all(c["ours"] == (kind == "gold") for c, _ in rows)
+        expected = all(c["ours"] == (kind in PASSING) for c, _ in rows)
         ok &= agree == len(rows) and refused == 0 and same == len(rows) and expected
         print(f"| {kind} | {len(rows)} | {sum(c['ours'] for c, _ in rows)} | {sum(t['passed'] for _, t in rows)} "
               f"| {agree}/{len(rows)} | {refused} | {same}/{len(rows)} |")
@@ -266,7 +324,7 @@ def report(cases: list[dict], theirs: list[dict]) -> bool:
         if c["ours"] != t["passed"] or not t["replay_ok"] or t["state_hash"] != c["our_state_hash"]:
             print(f"  DISAGREE task {c['task_id']} {c['kind']}: mgpt {c['ours']}, τ² {t['passed']}; "
                   f"{t['detail'][:600]}")
-        elif c["ours"] != (c["kind"] == "gold"):
+        elif c["ours"] != (c["kind"] in PASSING):
             print(f"  UNEXPECTED task {c['task_id']} {c['kind']}: both graders say passed={c['ours']}")
     return ok
 

@@ -37,6 +37,8 @@ class ToolStep(BaseModel):
     arguments: dict[str, Any]
     content: str
     error: bool = False
+    #: The arguments did not fit the tool, so the call never reached the store.
+    rejected: bool = False
 
 
 class Said(BaseModel):
@@ -58,7 +60,7 @@ class Trajectory(BaseModel):
         reply = tools.call(name, arguments)
         call_id = f"call_{sum(isinstance(s, ToolStep) for s in self.steps)}"
         self.steps.append(ToolStep(call_id=call_id, name=name, arguments=arguments,
-                                   content=reply.content, error=reply.error))
+                                   content=reply.content, error=reply.error, rejected=reply.rejected))
         return reply
 
     def say(self, text: str, role: Literal["assistant", "user"] = "assistant") -> None:
@@ -130,11 +132,17 @@ def grade(
 def to_tau2_messages(trajectory: Trajectory) -> list[dict[str, Any]]:
     """The conversation as τ²-bench messages (JSON dicts of its ``AssistantMessage``,
     ``UserMessage`` and ``ToolMessage``): each tool call an assistant message with one
-    ``tool_calls`` entry, followed by the tool's reply."""
+    ``tool_calls`` entry, followed by the tool's reply.
+
+    Calls whose arguments were rejected before reaching the store are left out: τ²-bench's
+    tools would run them unchecked, while mgpt's service never saw them, so τ²-bench grades
+    the calls that mgpt's store actually served."""
     messages: list[dict[str, Any]] = []
     for step in trajectory.steps:
         if isinstance(step, Said):
             messages.append({"role": step.role, "content": step.text})
+            continue
+        if step.rejected:
             continue
         messages.append({"role": "assistant", "content": None, "tool_calls": [
             {"id": step.call_id, "name": step.name, "arguments": step.arguments, "requestor": "assistant"}]})

@@ -15,7 +15,6 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from copy import copy
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional, Union
@@ -231,7 +230,8 @@ def _parsed(text: str) -> Any:
 def _flat(text: str) -> Any:
     """A JSON option map or list of ids (flat, of strings): parsed once per distinct text, a
     fresh copy each time (snapshots read thousands of them)."""
-    return copy(_parsed(text))
+    parsed = _parsed(text)
+    return dict(parsed) if isinstance(parsed, dict) else list(parsed)
 
 
 class RetailStore:
@@ -286,6 +286,7 @@ class RetailStore:
         try:
             store._db.execute("SELECT 1 FROM orders LIMIT 1")
         except sqlite3.DatabaseError as exc:
+            store.close()
             raise RetailDataError(f"{path} is not a retail store ({exc})") from None
         return store
 

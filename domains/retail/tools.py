@@ -56,6 +56,9 @@ class ToolReply:
 
     content: str
     error: bool = False
+    #: The arguments did not fit the tool's parameters, so the call never reached the store
+    #: (τ²-bench's tools take any arguments; mgpt checks them first, as its tool kernel does).
+    rejected: bool = False
 
 
 def reply_text(value: Any) -> str:
@@ -90,11 +93,11 @@ class RetailTools:
         if name not in TOOL_NAMES:
             return ToolReply(f"Error: Tool '{name}' not found.", error=True)
         if not isinstance(arguments, dict):
-            return ToolReply(f"Error: the arguments of {name} must be a JSON object", error=True)
+            return ToolReply(f"Error: the arguments of {name} must be a JSON object", error=True, rejected=True)
         try:
             result = _validator(name)(self, **arguments)
         except ValidationError as exc:
-            return ToolReply(f"Error: {_argument_error(name, exc)}", error=True)
+            return ToolReply(f"Error: {_argument_error(name, exc)}", error=True, rejected=True)
         except RetailError as exc:
             return ToolReply(f"Error: {exc}", error=True)
         return ToolReply(reply_text(result))

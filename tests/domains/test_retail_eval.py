@@ -52,7 +52,7 @@ def test_gold_passes(tasks, retail_start, task_id):
     trajectory, end = run(task, retail_start, task.evaluation_criteria.actions)
     verdict = grade(task, end, trajectory.agent_messages(), retail_start)
     assert verdict.passed and verdict.state_matches and verdict.missing_info == []
-    assert end.state_hash() != retail_start.state_hash()
+    assert end.digest() != retail_start.digest()
 
 
 def test_a_skipped_step_fails(tasks, retail_start):
@@ -107,6 +107,16 @@ def test_replay_gold_and_taus_message_format(tasks, retail_start):
     assert any(m["error"] and m["content"] == "Error: Order not found" for m in replies)
     assert messages[-1] == {"role": "assistant", "content": "; ".join(task.evaluation_criteria.communicate_info)}
     assert Trajectory.model_validate_json(trajectory.model_dump_json()) == trajectory
+
+
+def test_calls_that_never_reached_the_store_are_not_given_to_tau(retail_start):
+    trajectory = Trajectory(task_id="x")
+    tools = RetailTools(retail_start.copy())
+    trajectory.call(tools, "get_order_details", {"order_id": 2378156})  # not a string: rejected
+    trajectory.call(tools, "get_order_details", {"order_id": "#W0000000"})  # reached the store: refused
+    messages = to_tau2_messages(trajectory)
+    assert trajectory.steps[0].rejected and len(messages) == 2
+    assert messages[1]["content"] == "Error: Order not found"
 
 
 @pytest.mark.slow

@@ -62,9 +62,10 @@ def test_unknown_tool_and_malformed_arguments_are_tool_errors(tools):
     ]:
         before = tools.store.state_hash()
         reply = tools.call(name, arguments)
-        assert reply.error and reply.content == f"Error: invalid arguments for {name}: {where}", reply
+        assert reply.error and reply.rejected and reply.content == f"Error: invalid arguments for {name}: {where}"
         assert tools.store.state_hash() == before
     assert tools.call("get_order_details", ["#W1"]).content.startswith("Error: the arguments")
+    assert not tools.call("get_order_details", {"order_id": "#W404"}).rejected  # it reached the store
 
 
 # --- finding the customer and looking up --------------------------------------------------
