@@ -19,12 +19,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .budget import Budget, Spend
-    from .environment import Environment
-    from .errors import BudgetExceeded, MgptError
-    from .message import EVERYONE, Message, UserRequirement
-    from .runlog import Event, RunLog, read_log
-    from .team import RunContext, RunResult, Team
+    from mgpt.agents.budget import Budget, Spend
+    from mgpt.agents.environment import Environment
+    from mgpt.agents.errors import BudgetExceeded, MgptError
+    from mgpt.agents.message import EVERYONE, Message, UserRequirement
+    from mgpt.agents.runlog import Event, RunLog, read_log
+    from mgpt.agents.team import RunContext, RunResult, Team
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .budget import Budget, Spend
-from .environment import Environment, Member
-from .errors import BudgetExceeded
-from .message import Message, UserRequirement
-from .runlog import Event
-from .secrets import redact
+from mgpt.agents.budget import Budget, Spend
+from mgpt.agents.environment import Environment, Member
+from mgpt.agents.errors import BudgetExceeded
+from mgpt.agents.message import Message, UserRequirement
+from mgpt.agents.runlog import Event
+from mgpt.agents.secrets import redact
 
 
 @dataclass

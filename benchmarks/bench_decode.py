@@ -159,7 +159,7 @@ def speed(args, hf_dir: Path, ids: list[int]) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
 
     engines = [e for e in args.engines.split(",") if e]
     runners = {}
@@ -244,7 +244,7 @@ def score_windows(fast, windows: list[list[int]], ref_top: list) -> tuple[float,
 def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     import torch
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
 
     torch.set_num_threads(args.threads[-1])
     size = args.window
@@ -302,7 +302,7 @@ def profile(args, hf_dir: Path, ids: list[int]) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
 
     torch.set_num_threads(1)
     steps = 24

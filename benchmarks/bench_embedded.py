@@ -73,7 +73,7 @@ def analyze(workspace: Path) -> dict:
     completion = sum(c["response"]["usage"]["completion_tokens"] for c in calls)
     prompt = sum(c["response"]["usage"]["prompt_tokens"] for c in calls)
     # A structured first attempt succeeded when the same role/action's next call is not a re-ask.
-    from mgpt.actions.parsing import extract_json
+    from mgpt.llm.parsing import extract_json
 
     first, first_ok, unknown, has_json = 0, 0, 0, 0
     for i, call in enumerate(calls):

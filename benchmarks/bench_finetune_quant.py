@@ -57,7 +57,7 @@ def main() -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
     from mgpt.llm.train.dpo import encode_answer
 
     torch.set_num_threads(args.threads)

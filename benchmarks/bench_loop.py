@@ -30,7 +30,7 @@ Sampling: on CUDA, HF ``generate`` batched: each model is asked everything in on
 its own temperature and length), and the base model once for all seeds. On CPU,
 FastLlama (int8 weights by default: int4 would erase the fine-tunes, see ``--quant``) one
 answer at a time, so CPU runs are small. Checking:
-``mgpt.workflows.code_eval.quick_check`` (one sandboxed subprocess with a deadline per
+``mgpt.llm.eval.code_sandbox.quick_check`` (one sandboxed subprocess with a deadline per
 answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
 (bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded. An
 eval's checks run on a background thread while the next step trains; ``--merge`` joins
@@ -159,7 +159,7 @@ class Sampler:
             self.model = model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
             self.fast = None
         else:
-            from mgpt.llm.fastllama import FastLlama
+            from mgpt.llm.local.fastllama import FastLlama
 
             quant = None if args.quant == "none" else args.quant
             self.fast = FastLlama.from_model(model, quant=quant, threads=args.threads)
@@ -264,9 +264,9 @@ class Sampler:
 
 def check_all(tasks, answers: list[list[str]], workers: int, timeout: float):
     """Check every answer (``answers[i]`` for ``tasks[i]``) in parallel; rft.Sample per answer."""
-    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.parsing import extract_code
     from mgpt.llm.train.rft import check_answer
-    from mgpt.workflows.code_eval import quick_check
+    from mgpt.llm.eval.code_sandbox import quick_check
 
     jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
     check = lambda t, code: quick_check(t, code, timeout=timeout)  # noqa: E731
@@ -368,8 +368,8 @@ def prd_prompt(idea: str) -> list[dict[str, str]]:
     from mgpt.actions.base import ActionContext
     from mgpt.actions.planning import WritePRD
     from mgpt.agents.message import Message
-    from mgpt.llm.client import LLM
-    from mgpt.llm.testing import FunctionModel
+    from mgpt.llm.backends.client import LLM
+    from mgpt.llm.backends.testing import FunctionModel
     from mgpt.roles.software import ProductManager
 
     seen = []
@@ -408,7 +408,7 @@ def schema_of(messages):
 
 def golden_structured(val_runs: list[str]) -> list[dict]:
     """First-try structured requests of the held-out golden runs, with their schema."""
-    from mgpt.llm.replay import Transcript
+    from mgpt.llm.backends.replay import Transcript
     from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
 
     out = []
@@ -425,7 +425,7 @@ def golden_structured(val_runs: list[str]) -> list[dict]:
 
 
 def parses(text: str, schema) -> bool:
-    from mgpt.actions.parsing import extract_json
+    from mgpt.llm.parsing import extract_json
 
     try:
         schema.model_validate(extract_json(text))
@@ -683,7 +683,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
 
 
 def sandbox_isolation() -> str:
-    from mgpt.actions.sandbox import require
+    from mgpt.sandbox.isolation import require
 
     return require()
 
@@ -811,7 +811,7 @@ def run_loop(argv, args, clock: Clock) -> dict:
     source = args.model
     if args.model.suffix == ".gguf" and args.model.is_file():
         # The embedded model as published (94 MiB, Q4_1), e.g. where its 517 MB HF folder cannot travel.
-        from mgpt.llm.embedded import convert_gguf
+        from mgpt.llm.local.store import convert_gguf
 
         log(f"converting {args.model} to an HF folder")
         args.model = convert_gguf(args.model, args.work / "base", progress=log)

@@ -72,13 +72,13 @@ def toy(args) -> None:
     round and, separately, DPO from the same checked samples, per seed."""
     import torch
 
-    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.parsing import extract_code
     from mgpt.llm.eval.tasks import load_tasks
     from mgpt.llm.train.config import load_config
     from mgpt.llm.train.dpo import dpo, pairs_from_samples
     from mgpt.llm.train.pretrain import pretrain
     from mgpt.llm.train.rft import Sample, prompt_messages, rft
-    from mgpt.workflows.code_eval import sandbox_check
+    from mgpt.llm.eval.code_sandbox import sandbox_check
 
     torch.set_num_threads(2)
     by_id = {t.id: t for t in load_tasks("train")}
@@ -180,12 +180,12 @@ def main() -> None:
 
     import torch
 
-    from mgpt.actions.parsing import extract_code
+    from mgpt.llm.parsing import extract_code
     from mgpt.llm.eval.tasks import load_tasks
     from mgpt.llm.train.config import load_config
     from mgpt.llm.train.dpo import dpo, pairs_from_samples
     from mgpt.llm.train.rft import Sample, prompt_messages, rft
-    from mgpt.workflows.code_eval import sandbox_check
+    from mgpt.llm.eval.code_sandbox import sandbox_check
 
     torch.set_num_threads(2)
     train = load_tasks("train", args.families)[: args.train_tasks]

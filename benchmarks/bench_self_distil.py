@@ -114,7 +114,7 @@ def teacher_format(max_string: int | None, max_items: int | None, name_length: i
     """
     from mgpt.actions.documents import PRD
     from mgpt.llm import OutputFormat
-    from mgpt.llm.constrained import MAX_ITEMS, MAX_STRING, bounded_schema
+    from mgpt.llm.local.constrained import MAX_ITEMS, MAX_STRING, bounded_schema
 
     output = OutputFormat.from_model(PRD)
     if max_string is None and max_items is None and name_length is None:
@@ -133,7 +133,7 @@ def answers(model_dir: Path, ideas: list[str], *, output, temperature: float, se
     decoder, int8 weights by default), under ``output``'s grammar (a :class:`OutputFormat`)
     or none."""
     from mgpt.llm import ChatMessage
-    from mgpt.llm.local import LocalModel
+    from mgpt.llm.local.model import LocalModel
 
     model = LocalModel(model_dir, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                        threads=threads, decoder=decoder)
@@ -217,7 +217,7 @@ def main() -> None:
     args = p.parse_args()
 
     from mgpt.actions.documents import PRD
-    from mgpt.llm.generate import quantized_decoder
+    from mgpt.llm.local.generate import quantized_decoder
     from mgpt.llm.train.config import load_config
     from mgpt.llm.train.sft import sft
 

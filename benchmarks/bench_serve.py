@@ -60,7 +60,7 @@ def build_model(folder: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from mgpt.llm.eval.testing import make_tiny_checkpoint
+    from mgpt.llm.local.testing import make_tiny_checkpoint
 
     make_tiny_checkpoint(folder, chat_template=True)
     torch.manual_seed(0)
@@ -153,7 +153,7 @@ def steps(args) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
 
     torch.set_num_threads(args.threads or 1)
     torch.manual_seed(0)
@@ -195,7 +195,7 @@ def quality(args) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from mgpt.llm.fastllama import FastLlama
+    from mgpt.llm.local.fastllama import FastLlama
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_decode import score_windows

@@ -41,7 +41,7 @@ export MGPT_SANDBOX=none PYTHONUNBUFFERED=1
 # launch and Python overhead, not by the GPU, so each process gets its own interpreter and
 # the seeds cost the wall time of one. The checks share the cores.
 BASE=/tmp/smol-hf
-python3 -c "import sys; from pathlib import Path; from mgpt.llm.embedded import convert_gguf; convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))" "$MODEL" "$BASE" || exit 1
+python3 -c "import sys; from pathlib import Path; from mgpt.llm.local.store import convert_gguf; convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))" "$MODEL" "$BASE" || exit 1
 pre=--preflight; [ "${PREFLIGHT:-1}" = 0 ] && pre=
 seeds=(${SEEDS:-1 2 3})
 workers=$(( $(nproc) / ${#seeds[@]} )); [ "$workers" -lt 2 ] && workers=2

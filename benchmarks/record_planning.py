@@ -2,7 +2,7 @@
 
 For each idea, the real product manager, architect and project manager actions (WritePRD,
 WriteDesign, WriteTasks) run one after the other on ``--model`` through a
-:class:`mgpt.llm.replay.RecordingModel`, sending the requests the company sends (the
+:class:`mgpt.llm.backends.replay.RecordingModel`, sending the requests the company sends (the
 actions build them), and every call goes into ``OUT/<nn>-<slug>.jsonl``. With the grammar on (the default, as the
 company runs a local model), each structured answer is decoded under its schema. Only
 clean runs stay in OUT: a run in which a role had to ask again (a reply it could not use,
@@ -43,7 +43,7 @@ async def plan(model, idea: str) -> list[str]:
     from mgpt.actions.base import ActionContext
     from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks
     from mgpt.agents.message import Message
-    from mgpt.llm.client import LLM
+    from mgpt.llm.backends.client import LLM
     from mgpt.roles.software import Architect, ProductManager, ProjectManager
 
     done: list[str] = []
@@ -60,7 +60,7 @@ async def plan(model, idea: str) -> list[str]:
 def record(model, ideas: list[str], out: Path, *, start: int = 0) -> int:
     """Plan each idea on ``model`` into ``out/<nn>-<slug>.jsonl``; unclean runs go to
     ``out/rejected/``. Returns how many runs were clean."""
-    from mgpt.llm.replay import RecordingModel, Transcript, TranscriptHeader
+    from mgpt.llm.backends.replay import RecordingModel, Transcript, TranscriptHeader
     from mgpt.workflows.company_eval import RETRY_MARK
 
     out.mkdir(parents=True, exist_ok=True)
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-grammar", action="store_true", help="record the unconstrained model instead")
     args = p.parse_args(argv)
 
-    from mgpt.llm.generate import quantized_decoder
-    from mgpt.llm.local import LocalModel
+    from mgpt.llm.local.generate import quantized_decoder
+    from mgpt.llm.local.model import LocalModel
 
     ideas = TRAIN_IDEAS[args.skip:args.skip + args.ideas]
     if set(ideas) & set(IDEAS):

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Callable
 
 from mgpt.agents.errors import MgptError
-from mgpt.llm.base import Model
+from mgpt.llm.backends.base import Model
 from mgpt.llm.eval.errors import EvalInputError
-from mgpt.llm.replay import Transcript
+from mgpt.llm.backends.replay import Transcript
 
-from .software_company import run_company
+from mgpt.workflows.software_company import run_company
 
 __all__ = ["CompanyEvalResult", "IdeaResult", "run_company_eval", "structured_first_try"]
 

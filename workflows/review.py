@@ -28,12 +28,12 @@ from pydantic import BaseModel, ValidationError
 from mgpt.actions.base import Action, ActionContext
 from mgpt.actions.coding import WriteCode
 from mgpt.actions.documents import PRD, CodeBundle, SystemDesign, TaskList
-from mgpt.actions.parsing import ParseError, extract_files
+from mgpt.llm.parsing import ParseError, extract_files
 from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks, save_document
-from mgpt.actions.workspace import Workspace
+from mgpt.sandbox.workspace import Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event
-from mgpt.llm.replay import ReviewRecord
+from mgpt.llm.backends.replay import ReviewRecord
 
 #: step -> (the action that produces it, the document type shown)
 STEPS: dict[str, tuple[type[Action], type[BaseModel]]] = {

@@ -8,10 +8,9 @@ pass. pass@k is the unbiased estimator of the Codex paper (Chen et al. 2021, eq.
 
 the chance that at least one of k answers drawn from the n passes; it needs n >= k.
 
-This module is the ``llm`` layer's half: it samples and scores. Running a candidate is
-the caller's ``check`` (the sandbox lives in ``mgpt.actions``, a layer above, so
-:mod:`mgpt.workflows.code_eval` passes it in), and so is ``extract`` (the code block
-parser, also in ``mgpt.actions``). Tests pass plain functions.
+This module samples and scores. Running a candidate is the caller's ``check``
+(:func:`mgpt.llm.eval.code_sandbox.sandbox_check` runs it in the sandbox), and so is
+``extract`` (:func:`mgpt.llm.parsing.extract_code`), so tests can pass plain functions.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from typing import Awaitable, Callable, Sequence
 
 from mgpt.agents.secrets import redact
 
-from ..base import CallContext, ChatMessage, Model
-from .errors import EvalInputError
-from .tasks import CodeTask
+from mgpt.llm.backends.base import CallContext, ChatMessage, Model
+from mgpt.llm.eval.errors import EvalInputError
+from mgpt.llm.eval.tasks import CodeTask
 
 __all__ = ["CheckResult", "CodeEvalResult", "TaskResult", "evaluate_code", "pass_at_k", "ENGINEER_SYSTEM"]
 

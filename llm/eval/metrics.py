@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import EvalInputError
+from mgpt.llm.eval.errors import EvalInputError
 
 __all__ = [
     "TextMetrics",
@@ -79,7 +79,7 @@ def compute_text_metrics(
     from nltk.translate.meteor_score import meteor_score
     from rouge_score import rouge_scorer
 
-    from .wordnet import load_wordnet
+    from mgpt.llm.eval.wordnet import load_wordnet
 
     bleu = sacrebleu.corpus_bleu(list(predictions), [list(references)]).score
 

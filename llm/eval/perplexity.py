@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EvalInputError
+from mgpt.llm.eval.errors import EvalInputError
 
 __all__ = ["PerplexityResult", "perplexity_of_text", "perplexity_of_file", "read_text_file"]
 
@@ -75,7 +75,7 @@ def perplexity_of_text(
     block_size: int | None = None,
     stride: int | None = None,
 ) -> PerplexityResult:
-    """Perplexity of ``loaded`` (a :class:`mgpt.llm.generate.LoadedModel`) on ``text``.
+    """Perplexity of ``loaded`` (a :class:`mgpt.llm.local.generate.LoadedModel`) on ``text``.
 
     ``block_size`` defaults to the model's maximum positions (and may not exceed it);
     ``stride`` defaults to half the block. Smaller strides give each token more context
@@ -135,7 +135,7 @@ def perplexity_of_file(
     device: str | None = None,
 ) -> PerplexityResult:
     """Load the checkpoint in ``model_dir`` and measure its perplexity on ``text_file``."""
-    from ..generate import check_checkpoint, load_model
+    from mgpt.llm.local.generate import check_checkpoint, load_model
 
     check_checkpoint(model_dir)  # cheap: report a bad folder before reading anything big
     text = read_text_file(text_file)

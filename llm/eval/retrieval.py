@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 import typer
 
 if TYPE_CHECKING:  # `mgpt --help` imports this module: keep it to typer
-    from mgpt.llm.embed import Pair
+    from mgpt.llm.local.embedder import Pair
 
 __all__ = ["RetrievalScores", "bm25_ranker", "embed_ranker", "evaluate_retrieval", "retrieval_command"]
 
@@ -43,7 +43,7 @@ def bm25_ranker(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]
 
 
 def embed_ranker(embedder) -> Ranker:
-    """Cosine similarity under an :class:`mgpt.llm.embed.Embedder`."""
+    """Cosine similarity under an :class:`mgpt.llm.local.embedder.Embedder`."""
 
     def rank(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
         q, d = embedder.encode(list(queries)), embedder.encode(list(docs))
@@ -81,7 +81,7 @@ def compare(pairs: Sequence[Pair], model: Path | None, base: Path | None) -> dic
     results = {}
     for name, folder in (("trained", model), ("base", base)):
         if folder is not None:
-            from mgpt.llm.embed import load_embedder
+            from mgpt.llm.local.embedder import load_embedder
 
             results[name] = evaluate_retrieval(pairs, embed_ranker(load_embedder(folder)))
     results["bm25"] = evaluate_retrieval(pairs, bm25_ranker)
@@ -106,7 +106,7 @@ def retrieval_command(
     except ImportError:  # BM25 alone needs no transformers
         pass
     try:
-        from mgpt.llm.embed import EMBED_CONFIG, read_pairs
+        from mgpt.llm.local.embedder import EMBED_CONFIG, read_pairs
 
         if model is None and pairs is None:
             raise MgptError("give --model DIR (an embedder) or --pairs FILE (BM25 only)")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import TrainError
+from mgpt.llm.train.errors import TrainError
 
 __all__ = [
     "DataConfig", "EmbedConfig", "LoraConfig", "MetaConfig", "ModelConfig", "OptimConfig", "ReinforceConfig", "RunConfig",

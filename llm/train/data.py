@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import TrainError
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch

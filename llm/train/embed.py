@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
 
-    from mgpt.llm.embed import Pair
+    from mgpt.llm.local.embedder import Pair
 
 __all__ = ["EmbedResult", "info_nce", "train_embed", "training_pairs"]
 
@@ -59,7 +59,7 @@ def info_nce(q: torch.Tensor, d: torch.Tensor, temperature: float, hard: torch.T
 
 def training_pairs(cfg: RunConfig) -> list[Pair]:
     """Mined pairs for ``cfg.embed.sources`` (stdlib sampled by seed; golden transcripts of the repo)."""
-    from mgpt.llm.embed import mine_stdlib_pairs, mine_transcript_pairs, read_pairs
+    from mgpt.llm.local.embedder import mine_stdlib_pairs, mine_transcript_pairs, read_pairs
     from mgpt.llm.errors import MgptError
 
     if cfg.data.path:  # a pairs file given explicitly wins
@@ -87,11 +87,11 @@ def _hard_negative_index(pairs: list[Pair]) -> dict[tuple[str, str], list[int]]:
 
 def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) -> tuple[Any, Any, Path]:
     """Model, tokenizer and the folder of the untrained start."""
-    from mgpt.llm.embed import EMBED_CONFIG
+    from mgpt.llm.local.embedder import EMBED_CONFIG
 
-    from .pretrain import build_model, quiet_hf
-    from .sft import load_model_folder
-    from .tokenizer import train_tokenizer
+    from mgpt.llm.train.pretrain import build_model, quiet_hf
+    from mgpt.llm.train.sft import load_model_folder
+    from mgpt.llm.train.tokenizer import train_tokenizer
 
     if cfg.init_from:
         model, tok = load_model_folder(cfg.init_from)
@@ -127,10 +127,10 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
     """Train an embedder on mined (or given) pairs; save it, the held-out pairs and metrics in ``cfg.out_dir``."""
     import torch
 
-    from mgpt.llm.embed import EMBED_CONFIG, Pair, encode, normalize_text, prepare_tokenizer, split_by_source, write_pairs
+    from mgpt.llm.local.embedder import EMBED_CONFIG, Pair, encode, normalize_text, prepare_tokenizer, split_by_source, write_pairs
 
-    from .lora import add_lora
-    from .pretrain import get_lr, quiet_hf
+    from mgpt.llm.train.lora import add_lora
+    from mgpt.llm.train.pretrain import get_lr, quiet_hf
 
     if cfg.embed.lora and not cfg.init_from:
         raise TrainError("embed.lora trains adapters on a model folder: pass --model DIR (or set init_from)")

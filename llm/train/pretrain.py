@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
@@ -222,7 +222,7 @@ def estimate_loss(model: torch.nn.Module, batches: Any, eval_iters: int, rt: Run
 
 def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: Path, rt: Runtime) -> Any:
     """TextBatches or ChatBatches for ``cfg.data``; rank 0 tokenizes, the others wait and read."""
-    from .data import ChatBatches, TextBatches, data_format
+    from mgpt.llm.train.data import ChatBatches, TextBatches, data_format
 
     fmt = data_format(cfg.data.path, cfg.data.format)
     if fmt == "chat":
@@ -232,7 +232,7 @@ def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: P
     if cfg.data.val_path:
         raise TrainError("data.val_path is for chat data (.jsonl); a text file's validation split is its last "
                          "data.val_fraction")
-    from .data import prepare_text
+    from mgpt.llm.train.data import prepare_text
 
     data_dir = out_dir / "data"
     if rt.master:
@@ -586,15 +586,15 @@ def train_loop(
 def prepare_tokenizer(cfg: RunConfig, out_dir: Path, resume: bool, rt: Runtime) -> PreTrainedTokenizerBase:
     """The configured tokenizer folder, the one a resumed run already trained, or a new one
     trained on the data (by rank 0; the other ranks wait and load it)."""
-    from .data import data_format
-    from .tokenizer import load_tokenizer, train_tokenizer
+    from mgpt.llm.train.data import data_format
+    from mgpt.llm.train.tokenizer import load_tokenizer, train_tokenizer
 
     if cfg.tokenizer.path:
         return load_tokenizer(cfg.tokenizer.path)
     if resume:
         return load_tokenizer(out_dir)
     if rt.master:
-        from .data import _check_file
+        from mgpt.llm.train.data import _check_file
 
         _check_file(cfg.data.path)  # "missing data file" before "cannot train a tokenizer"
         fmt = data_format(cfg.data.path, cfg.data.format)

@@ -14,7 +14,7 @@ and ``out_dir/rft.json`` sums up every iteration (pass rate, kept, loss before a
 
 Checking needs the sandbox of ``mgpt.actions``, a layer above this one, so ``check`` and
 ``extract`` are passed in (as :func:`mgpt.llm.eval.code.evaluate_code` takes them), wired
-by :mod:`mgpt.workflows.reinforce`. ``sample`` is injectable too: tests script it.
+by :mod:`mgpt.llm.train.reinforce`. ``sample`` is injectable too: tests script it.
 The sampling helpers here (:func:`hf_sampler`, :func:`collect_samples`) serve dpo and grpo.
 """
 
@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..eval.code import ENGINEER_SYSTEM, CheckResult
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.eval.code import ENGINEER_SYSTEM, CheckResult
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
-    from ..eval.tasks import CodeTask
+    from mgpt.llm.eval.tasks import CodeTask
 
 __all__ = ["RftIteration", "RftResult", "Sample", "Sampler", "collect_samples", "hf_sampler", "prompt_messages",
            "rft", "round_config"]
@@ -194,8 +194,8 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
     """Expert iteration from ``cfg.init_from`` on ``tasks`` for ``reinforce.iterations`` rounds."""
     import torch
 
-    from .pretrain import _gather, setup_runtime
-    from .sft import load_model_folder
+    from mgpt.llm.train.pretrain import _gather, setup_runtime
+    from mgpt.llm.train.sft import load_model_folder
 
     if not tasks:
         raise TrainError("no tasks to sample (check the split, reinforce.families and reinforce.tasks)")
@@ -238,12 +238,12 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
             break
         ft = round_config(cfg, model_dir, it_dir / "train.jsonl", it_dir / "model")
         if r.lora:
-            from .lora import train_lora
+            from mgpt.llm.train.lora import train_lora
 
             train_lora(ft, progress=progress, merge_to=it_dir / "merged")
             model_dir = str(it_dir / "merged")
         else:
-            from .sft import sft
+            from mgpt.llm.train.sft import sft
 
             sft(ft, progress=progress)
             model_dir = str(it_dir / "model")
