@@ -60,3 +60,36 @@ def test_bad_batches_are_one_line_errors(tmp_path, content, message):
     result = CliRunner().invoke(app, ["batch", str(ideas), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_live_view_shows_each_runs_state(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from mgpt.agents.budget import Spend
+    from mgpt.agents.runner import TaskOutcome, TaskUpdate
+    from mgpt.cli.batch import describe_run
+    from mgpt.cli.live import BatchView
+
+    done = TaskOutcome(id="001-todo", status="done", seconds=4.2, spend=Spend(cost=0.0012),
+                       result={"ok": True, "tests": {"passed": 9, "failed": 0, "errors": 0}, "stop_reason": "idle"})
+    updates = [TaskUpdate("001-todo", "queued"), TaskUpdate("001-todo", "running", 1, "pid 7"),
+               TaskUpdate("002-calc", "running", 1, "node ab12 pid 9"),
+               TaskUpdate("002-calc", "retrying", 1, "node ab12 pid 9", "WorkerCrashedError: the worker died"),
+               TaskUpdate("001-todo", "done", 1, "pid 7", outcome=done)]
+    plain = io.StringIO()
+    with BatchView(Console(file=plain, width=200), describe=describe_run) as view:
+        for update in updates:
+            view(update)
+    assert plain.getvalue().splitlines() == [
+        "001-todo: running on pid 7",
+        "002-calc: running on node ab12 pid 9",
+        "002-calc: retrying on node ab12 pid 9: WorkerCrashedError: the worker died",
+        "001-todo: passed: tests 9 passed, 0 failed; $0.0012; 4.2 s",
+    ]
+    live = io.StringIO()
+    with BatchView(Console(file=live, width=200, force_terminal=True), describe=describe_run) as view:
+        for update in updates:
+            view(update)
+    assert "1 passed, 1 retrying" in live.getvalue() and "node ab12 pid 9" in live.getvalue()
