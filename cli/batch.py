@@ -93,6 +93,8 @@ def _run(req: BatchRequest, console):
 
 def describe_run(outcome) -> str:
     """One run's result in a few words: its tests, its cost, its time."""
+    if outcome.status != "done":
+        return outcome.error
     result = outcome.result if isinstance(outcome.result, dict) else {}
     tests = result.get("tests")
     said = f"tests {tests['passed']} passed, {tests['failed'] + tests['errors']} failed" if tests else "tests not run"

@@ -41,24 +41,27 @@ class BatchStore:
         #: the batch's name (from its ledger)
         self.batch = ""
 
-    def open(self, tasks: list[Task], *, resume: bool) -> dict[str, TaskOutcome]:
-        """Start (or, with ``resume``, continue) the batch; returns the outcomes recorded."""
-        digests = {t.id: t.digest() for t in tasks}
-        recorded: dict[str, TaskOutcome] = {}
+    def check(self, tasks: list[Task], *, resume: bool) -> dict[str, TaskOutcome]:
+        """Refuse a folder the batch cannot use (writing nothing); returns the outcomes an
+        earlier run recorded (``resume``)."""
         if resume:
-            recorded = self._read(digests)
-        elif self.out.exists() and any(self.out.iterdir()):
+            return self._read({t.id: t.digest() for t in tasks})
+        if self.out.exists() and any(self.out.iterdir()):
             if self.ledger.is_file():
                 raise BatchError(f"{self.out} holds a batch already: pass --resume to continue it, or choose "
                                  "another output folder")
             raise BatchError(f"{self.out} is not empty: choose a new (or empty) output folder for the batch")
+        return {}
+
+    def open(self, tasks: list[Task], *, resume: bool) -> None:
+        """Start the ledger (a new batch writes its header: the tasks it holds)."""
         self.records.mkdir(parents=True, exist_ok=True)
         self._file = self.ledger.open("ab")
         if not resume:
             self.batch = uuid.uuid4().hex[:12]
-            header = {"type": "batch", "version": LEDGER_VERSION, "id": self.batch, "tasks": digests}
+            header = {"type": "batch", "version": LEDGER_VERSION, "id": self.batch,
+                      "tasks": {t.id: t.digest() for t in tasks}}
             append_line(self._file, json.dumps(header))
-        return recorded
 
     def _read(self, digests: dict[str, str]) -> dict[str, TaskOutcome]:
         if not self.ledger.is_file():
@@ -114,12 +117,13 @@ def run_tasks(tasks: Iterable[Task], options: RunnerOptions) -> BatchResult:
     started = time.perf_counter()
     out = Path(options.out).resolve()
     store = BatchStore(out)
-    recorded = store.open(tasks, resume=options.resume)
+    recorded = store.check(tasks, resume=options.resume)
     hub = backend = server = None
     try:
+        backend = open_backend(options, tasks)  # a cluster that is not there leaves no batch folder behind
+        store.open(tasks, resume=options.resume)
         hub = Hub(store.records, out, {t.id: t.journal for t in tasks}, max_cost=options.max_cost,
                   max_tokens=options.max_tokens)
-        backend = open_backend(options, tasks)
         server = HubServer(hub, backend.host)
         where = backend.describe()
         outcomes = _Scheduler(tasks, options, store, hub, backend, server, recorded).run()

@@ -164,3 +164,17 @@ def test_a_budget_without_a_pool_ignores_the_call_name():
     with pytest.raises(BudgetExceeded):
         budget.reserve("R", cost=0.001, call="X#1")
     budget.release(hold)
+
+
+def test_no_cluster_at_the_ray_address_is_one_error_and_leaves_no_folder(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'mgpt[cluster]')")
+    if Path("/tmp/ray/ray_current_cluster").exists():
+        pytest.skip("a Ray cluster runs on this machine: --ray auto would find it")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(BatchError, match="no Ray cluster at 'auto'.*ray start --head"):
+        run_tasks([Task(id="a", fn=STEPS)], RunnerOptions(out=tmp_path / "out", ray="auto"))
+    assert not (tmp_path / "out").exists()
