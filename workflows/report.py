@@ -64,6 +64,8 @@ class Span:
     cost: float = 0.0
     cost_known: bool = True
     turns: list[int] = field(default_factory=list)
+    #: The tool calls the action made, by call id: ``name(arguments)`` and whether it failed.
+    tools: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -244,6 +246,13 @@ def load_run(workspace: str | Path) -> Run:
                     span.cost += float(event.data["cost"])
                 if isinstance(event.data.get("turn"), int):
                     span.turns.append(event.data["turn"])
+        elif event.kind in ("tool_call", "tool_result"):
+            span = open_spans.get(event.role)
+            key = str(event.data.get("id", ""))
+            if span is not None and event.kind == "tool_call":
+                span.tools[key] = (event.detail, False)
+            elif span is not None and key in span.tools:
+                span.tools[key] = (span.tools[key][0], bool(event.data.get("error")))
         elif event.kind == "message":
             m = event.data.get("message") if isinstance(event.data.get("message"), dict) else {}
             payload = m.get("payload") if isinstance(m.get("payload"), dict) else {}
@@ -470,7 +479,7 @@ def _timeline(run: Run) -> str:
         rows.append([
             str(s.round),
             esc(s.role),
-            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}',
+            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}' + _tool_list(s),
             f"{start:.2f}",
             f"{end:.2f}" if end is not None else "<em>did not finish</em>",
             f"{(end - start):.2f}" if end is not None else "",
@@ -483,6 +492,17 @@ def _timeline(run: Run) -> str:
         rows, numeric={0, 3, 4, 5, 6, 7, 8},
     )
     return _timeline_svg(run) + table
+
+
+def _tool_list(span: Span) -> str:
+    """The action's tool calls, under its name in the timeline (failed ones marked)."""
+    if not span.tools:
+        return ""
+    items = "".join(
+        f'<li class="{"tool-error" if failed else "tool"}"><code>{esc(call)}</code>{" (error)" if failed else ""}</li>'
+        for call, failed in span.tools.values()
+    )
+    return f'<ul class="tools">{items}</ul>'
 
 
 def _roles_table(run: Run) -> str:
@@ -701,6 +721,7 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:#f1f5f9;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .timeline{width:100%;height:auto;display:block}
+ul.tools{margin:.2em 0 0 1em;padding:0;font-size:12px}li.tool-error code{color:#b91c1c}
 .timeline .lane{fill:#f8fafc}.timeline .role{font-size:12px;fill:#374151;font-weight:600}
 .timeline .grid{stroke:#cbd5e1;stroke-dasharray:3 3}.timeline .round{font-size:11px;fill:#4b5563;font-weight:600}
 .timeline .dur{font-size:10px;fill:#6b7280}

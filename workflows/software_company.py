@@ -37,7 +37,7 @@ from mgpt import __version__
 from mgpt.workflows.history import GitError, GitHistory, git_available
 from mgpt.workflows.incremental import check_resumable, check_review, prepare_incremental
 from mgpt.workflows.resume import check_same_run, load_for_resume, restore_workspace
-from mgpt.workflows.review import ReviewError, ReviewGate, Reviewer
+from mgpt.workflows.review import TOOLS_STEP, ReviewError, ReviewGate, Reviewer, tool_approver
 
 
 class WorkspaceNotEmpty(MgptError):
@@ -283,7 +283,7 @@ async def run_company(
             recorders.append(answering)  # type: ignore[arg-type]
     resumer: ResumeModel | None = None
     if previous is not None:
-        resumer = ResumeModel(answering, previous.calls, source=transcript)
+        resumer = ResumeModel(answering, previous.calls, source=transcript, tool_results=previous.tool_results)
         answering = resumer
     env = Environment(RunLog(mgpt_dir / "run.jsonl"))
     if on_event is not None:
@@ -302,6 +302,8 @@ async def run_company(
         context_budget=context_budget, recall=recall, embed=embed,
         incremental=project, map_budget=int(meta.get("map_budget") or map_budget),
     )
+    if TOOLS_STEP in review and reviewer is not None:
+        team.context.settings["approve_tool"] = tool_approver(reviewer)
     recorded_reviews = [*(previous.reviews if previous else []), *_replayed_reviews(model)]
     if review or recorded_reviews:
         steps = list(dict.fromkeys([*review, *(r.step for r in recorded_reviews)]))
