@@ -11,6 +11,10 @@ Endpoints: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1
 for is bounded (:class:`ServeLimits`): body bytes, messages, ``max_tokens``, and the
 model's context.
 
+``tools`` / ``tool_choice`` / ``parallel_tool_calls`` are taken and ``tool_calls`` come
+back in OpenAI's shape, decoded under a grammar of the tools' schemas
+(:mod:`mgpt.llm.serve.tools`).
+
 ``response_format`` (``json_object``, ``json_schema``) constrains decoding through a
 per-request hook, ``constraint(generated_ids) -> allowed-token mask | None``, made by the
 app's ``constraint_factory``. The default factory compiles the schema with
@@ -295,6 +299,8 @@ class ChatRequest:
     seed: int | None
     response_format: dict | None
     ignore_eos: bool = False
+    #: The tools offered (None: none); the reply is then parsed into ``tool_calls``.
+    tools: Any = None
 
 
 def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> ChatRequest:
@@ -319,18 +325,23 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
             400, f"too many messages: {len(raw)} (this server takes at most {limits.max_messages})",
             param="messages", code="too_many_messages",
         )
-    messages = []
-    for i, m in enumerate(raw):
-        if not isinstance(m, dict):
-            raise RequestError(400, "each message must be an object with role and content", param=f"messages.{i}")
-        role = m.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise RequestError(400, f"unsupported role {role!r} (system, user, assistant)", param=f"messages.{i}.role")
-        messages.append({"role": role, "content": _content_text(m.get("content"), i)})
-    if body.get("tools") or body.get("functions"):
-        raise RequestError(400, "tools are not supported by this server", param="tools")
+    from mgpt.llm.serve.tools import ToolRequestError, chat_message, parse_tool_options, render_chat
+
+    chat = []
+    try:
+        for i, m in enumerate(raw):
+            if not isinstance(m, dict):
+                raise RequestError(400, "each message must be an object with role and content", param=f"messages.{i}")
+            role = m.get("role")
+            if role == "developer":
+                role = "system"
+            if role not in ("system", "user", "assistant", "tool"):
+                raise RequestError(400, f"unsupported role {role!r} (system, user, assistant, tool)", param=f"messages.{i}.role")
+            chat.append(chat_message({**m, "role": role}, _content_text(m.get("content"), i), i))
+        tools = parse_tool_options(body)
+    except ToolRequestError as exc:
+        raise RequestError(400, str(exc), param=exc.param) from None
+    messages = render_chat(chat, tools)
     n = _number(body, "n", int, 1, 1)
     del n  # only n=1 is accepted; _number refused anything else
     max_tokens = _number(body, "max_completion_tokens", int, 1, None)
@@ -381,6 +392,7 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
         stop=[s for s in stop if s],
         seed=seed,
         response_format=response_format,
+        tools=tools,
     )
 
 
@@ -477,9 +489,14 @@ def create_app(
                 max_tokens = limits.default_max_tokens
                 if context is not None:
                     max_tokens = min(max_tokens, context - len(ids))
+            response_format = parsed.response_format
+            if parsed.tools is not None:
+                from mgpt.llm.serve.tools import response_format as tool_format
+
+                response_format = tool_format(parsed.tools) or response_format
             constraint = (
-                await asyncio.to_thread(make_constraint, parsed.response_format, served)
-                if parsed.response_format else None
+                await asyncio.to_thread(make_constraint, response_format, served)
+                if response_format else None
             )
             params = SamplingParams(
                 max_tokens=max_tokens,
@@ -536,6 +553,12 @@ def create_app(
                 return error_response(RequestError(500, f"generation failed: {event.error}", type="server_error"))
             if event.finish_reason == "cancelled":
                 return error_response(SHUTTING_DOWN)
+            message, finish = {"role": "assistant", "content": "".join(pieces)}, event.finish_reason
+            if parsed.tools is not None:
+                from mgpt.llm.serve.tools import openai_reply
+
+                message, called = openai_reply(message["content"], parsed.tools)
+                finish = "tool_calls" if called else finish
             return JSONResponse(
                 {
                     "id": completion_id,
@@ -545,8 +568,8 @@ def create_app(
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": "".join(pieces)},
-                            "finish_reason": event.finish_reason,
+                            "message": message,
+                            "finish_reason": finish,
                             "logprobs": None,
                         }
                     ],
@@ -565,14 +588,25 @@ def create_app(
             return f"data: {json.dumps(body)}\n\n"
 
         async def sse():
+            held: list[str] = []  # a tool reply is sent once complete: calls are parsed from it
             try:
                 yield chunk({"role": "assistant", "content": ""})
                 while True:
                     event = await events.get()
-                    if event.delta:
+                    if event.delta and parsed.tools is not None:
+                        held.append(event.delta)
+                    elif event.delta:
                         yield chunk({"content": event.delta})
                     if event.finished:
                         break
+                finish = event.finish_reason
+                if parsed.tools is not None and finish not in ("error", "cancelled"):
+                    from mgpt.llm.serve.tools import stream_deltas
+
+                    deltas, called = stream_deltas("".join(held), parsed.tools)
+                    for delta in deltas:
+                        yield chunk(delta)
+                    finish = "tool_calls" if called else finish
                 logged(event)
                 if event.finish_reason in ("error", "cancelled"):
                     # An error event, as vLLM sends mid-stream: the client knows the answer is cut.
@@ -582,7 +616,7 @@ def create_app(
                     )
                     yield f"data: {json.dumps(error.body())}\n\n"
                     return
-                yield chunk({}, event.finish_reason)
+                yield chunk({}, finish)
                 if parsed.include_usage:
                     body = {
                         "id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
