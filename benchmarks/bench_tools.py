@@ -1,8 +1,7 @@
 """Tool-call validity on the embedded model (SmolLM2-135M), with and without the grammar.
 
-    python benchmarks/bench_tools.py                      # 200 requests, local, both modes
-    python benchmarks/bench_tools.py --serve              # also through `mgpt serve` + openai SDK
-    python benchmarks/bench_tools.py --requests 20        # a quick look
+    MGPT_THREADS=2 nice python benchmarks/bench_tools.py          # 200 requests, all modes
+    python benchmarks/bench_tools.py --requests 20 --local-requests 5 # a quick look
 
 Needs the embedded model (``mgpt models pull``). 200 labelled requests across 14 tool
 schemas (nested objects, enums, arrays, optional fields); each request offers the model
@@ -16,11 +15,17 @@ decoding, at most ``--max-tokens`` new tokens. For each mode it reports:
 * grammar overhead per generated token: the time mgpt's matcher takes (mask + advance),
   measured around the matcher's own calls, beside the model's ms per token.
 
-Modes: ``grammar`` (decoded under the union schema of the offered tools) and ``free``
-(the same prompt, decoded without constraint: ``MGPT_CONSTRAINED=0``), side by side in one
-process; ``--serve`` sends the same requests to ``mgpt serve`` (started here on 127.0.0.1)
-with the ``openai`` SDK as client, native ``tools`` and ``tool_choice``.
-Run it with few threads: ``MGPT_THREADS=2 nice python benchmarks/bench_tools.py``.
+Modes, side by side in one process:
+
+* ``serve``: the requests go to ``mgpt serve`` (started here on 127.0.0.1, the default
+  ``fast-int4`` decoder) through the ``openai`` SDK with native ``tools``, ``tool_choice``
+  and ``parallel_tool_calls``; ``--clients`` requests at a time (the engine batches them);
+* ``free``: the same prompt (the tools in the system message, as the protocol writes it)
+  through the same server without tools, so without the grammar; its reply is parsed the
+  way mgpt parses a free model's tool reply (:func:`~mgpt.llm.backends.tool_protocol.parse_reply`);
+* ``local``: the agents' path, :func:`~mgpt.llm.backends.tool_protocol.call_model` on the
+  ``local`` backend in this process, one request at a time (slow on a shared CPU: the first
+  ``--local-requests`` requests only), to check it gives what the server gives.
 """
 
 from __future__ import annotations
@@ -292,7 +297,7 @@ def run_local(requests: list[Request], *, constrained: bool, max_tokens: int, th
         started = time.perf_counter()
         completion = asyncio.run(call_model(model, messages, context=CallContext(turn=i + 1), tools=options_for(request)))
         seconds = time.perf_counter() - started
-        rows.append({**score(request, completion.tool_calls), "seconds": seconds,
+        rows.append({**score(request, completion.tool_calls), "seconds": seconds,  # one at a time: wall = sum
                      "tokens": completion.usage.completion_tokens, "prompt_tokens": completion.usage.prompt_tokens,
                      "calls": [c.model_dump() for c in completion.tool_calls], "text": completion.text[:300]})
         if (i + 1) % 20 == 0:
@@ -300,64 +305,96 @@ def run_local(requests: list[Request], *, constrained: bool, max_tokens: int, th
     return {"rows": rows}
 
 
-def run_serve(requests: list[Request], *, max_tokens: int, threads: int | None) -> dict[str, Any]:
-    """The same requests through `mgpt serve` (in this process, on 127.0.0.1) with the openai SDK."""
-    import socket
-    import threading
+class ServeProcess:
+    """``mgpt serve`` on the embedded model, in this process, on a free 127.0.0.1 port."""
+
+    def __init__(self, threads: int | None, max_batch: int):
+        import socket
+        import threading
+
+        import uvicorn
+
+        from mgpt.llm.local.store import resolve_local
+        from mgpt.llm.serve.app import create_app, load_served_model
+
+        _, path = resolve_local("", os.environ)
+        served = load_served_model(path, name="smollm2", threads=threads, max_batch=max_batch)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(served), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.1)
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def run_serve(server: ServeProcess, requests: list[Request], *, tools: bool, max_tokens: int, clients: int) -> dict[str, Any]:
+    """The requests through the server with the openai SDK, ``clients`` at a time. With
+    ``tools`` the native fields; without, the protocol's prompt and no tools (no grammar)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     import openai
-    import uvicorn
 
-    from mgpt.llm.local.store import resolve_local
-    from mgpt.llm.serve.app import create_app, load_served_model
+    from mgpt.llm.backends.tool_protocol import parse_reply, render_messages
 
-    _, path = resolve_local("", os.environ)
-    served = load_served_model(path, name="smollm2", threads=threads, max_batch=1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(served), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.1)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=600)
-    rows = []
-    try:
-        for i, request in enumerate(requests):
-            options = options_for(request)
-            started = time.perf_counter()
+    client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=3600)
+
+    def one(request: Request) -> dict[str, Any]:
+        options = options_for(request)
+        messages = [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content=request.text)]
+        started = time.perf_counter()
+        if tools:
             response = client.chat.completions.create(
                 model="smollm2", max_tokens=max_tokens, temperature=0,
-                messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": request.text}],
+                messages=[m.model_dump() for m in messages],
                 tools=[{"type": "function", "function": t} for t in options.tools],
                 tool_choice="required", parallel_tool_calls=False,
             )
-            seconds = time.perf_counter() - started
             message = response.choices[0].message
             calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in message.tool_calls or []]
-            rows.append({**score(request, calls), "seconds": seconds, "tokens": response.usage.completion_tokens,
-                         "prompt_tokens": response.usage.prompt_tokens, "calls": [c.model_dump() for c in calls],
-                         "text": (message.content or "")[:300]})
+            text = message.content or ""
+        else:
+            response = client.chat.completions.create(
+                model="smollm2", max_tokens=max_tokens, temperature=0,
+                messages=[{"role": m.role, "content": m.content} for m in render_messages(messages, options)],
+            )
+            text = response.choices[0].message.content or ""
+            _, calls = parse_reply(text)
+        seconds = time.perf_counter() - started
+        return {**score(request, calls), "seconds": seconds, "tokens": response.usage.completion_tokens,
+                "prompt_tokens": response.usage.prompt_tokens, "calls": [c.model_dump() for c in calls],
+                "text": text[:300]}
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        rows = []
+        for i, row in enumerate(pool.map(one, requests)):
+            rows.append(row)
             if (i + 1) % 20 == 0:
-                print(f"  serve: {i + 1}/{len(requests)}", file=sys.stderr, flush=True)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-    return {"rows": rows}
+                print(f"  {'serve' if tools else 'free'}: {i + 1}/{len(requests)}", file=sys.stderr, flush=True)
+    return {"rows": rows, "wall_s": time.perf_counter() - started}
 
 
-def summary(name: str, rows: list[dict[str, Any]], clock: tuple[float, int] | None = None) -> dict[str, Any]:
+def summary(name: str, result: dict[str, Any], clock: tuple[float, int] | None = None) -> dict[str, Any]:
+    rows = result["rows"]
     n = len(rows)
     tokens = sum(r["tokens"] for r in rows)
-    seconds = sum(r["seconds"] for r in rows)
+    seconds = result.get("wall_s") or sum(r["seconds"] for r in rows)
     out = {
         "mode": name, "requests": n,
         "valid": sum(r["valid"] for r in rows) / n,
         "right_tool": sum(r["right_tool"] for r in rows) / n,
         "right_call": sum(r["right_call"] for r in rows) / n,
-        "completion_tokens": tokens, "seconds": round(seconds, 1),
-        "ms_per_token": round(1000 * seconds / max(tokens, 1), 2),
+        "completion_tokens": tokens, "wall_s": round(seconds, 1),
+        "tokens_per_s": round(tokens / max(seconds, 1e-9), 2),
+        "mean_prompt_tokens": round(sum(r["prompt_tokens"] for r in rows) / n, 1),
         "median_request_s": round(statistics.median(r["seconds"] for r in rows), 2),
     }
     if clock is not None and clock[1]:
@@ -368,29 +405,37 @@ def summary(name: str, rows: list[dict[str, Any]], clock: tuple[float, int] | No
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--local-requests", type=int, default=20, help="requests for the in-process local mode")
     parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent requests to the server (its max batch)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default $MGPT_THREADS)")
-    parser.add_argument("--serve", action="store_true", help="also through mgpt serve with the openai SDK")
-    parser.add_argument("--modes", default="grammar,free", help="local modes to run: grammar, free")
+    parser.add_argument("--modes", default="serve,free,local")
     parser.add_argument("--out", type=Path, default=None, help="write every reply and the summary here (JSON)")
     args = parser.parse_args(argv)
 
     requests = labelled_requests(args.requests)
+    modes = [m for m in args.modes.split(",") if m]
     print(f"{len(requests)} requests over {len(TOOLS)} tools; 5 offered each, tool_choice=required", file=sys.stderr)
     started = time.perf_counter()
     results: dict[str, Any] = {}
     summaries = []
     clock = MatcherClock()
-    for mode in [m for m in args.modes.split(",") if m]:
-        clock.reset()
-        results[mode] = run_local(requests, constrained=mode == "grammar", max_tokens=args.max_tokens, threads=args.threads)
-        summaries.append(summary(mode, results[mode]["rows"], (clock.seconds, clock.tokens) if mode == "grammar" else None))
-        print(json.dumps(summaries[-1]), flush=True)
-    if args.serve:
-        clock.reset()
-        results["serve"] = run_serve(requests, max_tokens=args.max_tokens, threads=args.threads)
-        summaries.append(summary("serve", results["serve"]["rows"], (clock.seconds, clock.tokens)))
-        print(json.dumps(summaries[-1]), flush=True)
+    server = ServeProcess(args.threads, args.clients) if {"serve", "free"} & set(modes) else None
+    try:
+        for mode in modes:
+            clock.reset()
+            if mode in ("serve", "free"):
+                assert server is not None
+                results[mode] = run_serve(server, requests, tools=mode == "serve", max_tokens=args.max_tokens,
+                                          clients=args.clients)
+            else:
+                results[mode] = run_local(requests[: args.local_requests], constrained=True,
+                                          max_tokens=args.max_tokens, threads=args.threads)
+            summaries.append(summary(mode, results[mode], (clock.seconds, clock.tokens) if mode != "free" else None))
+            print(json.dumps(summaries[-1]), flush=True)
+    finally:
+        if server is not None:
+            server.stop()
     wall = time.perf_counter() - started
     print(f"wall time: {wall:.0f} s", flush=True)
     if args.out is not None:
