@@ -10,8 +10,9 @@ the SDK needs, whichever role's turn uses it.
 
 Nothing a server does can stop or hang a run: starting has a deadline
 (``startup_timeout``), every call has one (``timeout``), a server that dies fails the calls
-in flight at once, and one that writes malformed JSON-RPC fails the calls it owed an
-answer. Each of those is a tool result with an error the model reads. A stdio server gets
+in flight at once (the next call starts it again, up to ``max_restarts`` times), and one
+that writes malformed JSON-RPC fails the calls it owed an answer. Each of those is a tool
+result with an error the model reads. A stdio server gets
 no mgpt secrets: its environment is the SDK's short safe list (``PATH``, ``HOME``...) plus
 what ``env`` gives it, which is the one way to hand it a key.
 """
@@ -23,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from mgpt.agents import secrets
+from mgpt.agents.secrets import SECRET_NAME, redact, register
 from mgpt.agents.errors import MgptError
 from mgpt.agents.tools import DEFAULT_TIMEOUT, Tool, ToolError
 
@@ -72,19 +73,22 @@ class MCPServer:
     startup_timeout: float = STARTUP_TIMEOUT
     prefix: str = ""
     needs_approval: bool = False
+    #: How many times a server that died is started again for a later call.
+    max_restarts: int = 2
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.url is None):
             raise MCPError(f"MCP server {self.name!r}: give a command (stdio) or a url (HTTP), not both or neither")
         for key, value in self.env.items():
-            if secrets.SECRET_NAME.search(key):
-                secrets.register(value)  # a key given to a server is redacted like mgpt's own
+            if SECRET_NAME.search(key):
+                register(value)  # a key given to a server is redacted like mgpt's own
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._session: Any = None
         self._dead: str | None = None
         self._faults: set[asyncio.Future] = set()
         self._listed: list[Any] = []
+        self._restarts = 0
 
     @classmethod
     def stdio(cls, command: str, *args: str, name: str | None = None, **options: Any) -> "MCPServer":
@@ -124,6 +128,13 @@ class MCPServer:
     async def call(self, tool: str, arguments: dict[str, Any], timeout: float) -> str:
         """Call ``tool`` and return its text; raises :class:`ToolError` for anything that went
         wrong (the toolbox turns it into an error result)."""
+        if (self._dead is not None or self._session is None) and self._restarts < self.max_restarts:
+            self._restarts += 1
+            await self.aclose()
+            try:
+                await self._start()
+            except MCPError as exc:
+                raise ToolError(f"{exc} (restart {self._restarts} of {self.max_restarts})") from None
         if self._dead is not None or self._session is None:
             raise ToolError(f"MCP server {self.name} is not running ({self._dead or 'it was closed'})")
         fault: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -143,6 +154,8 @@ class MCPServer:
         try:
             result = request.result()
         except Exception as exc:
+            if _closed(exc):
+                self._dead = _describe(exc)  # the next call starts the server again
             raise ToolError(f"MCP server {self.name} failed on {tool}: {_describe(exc)}") from None
         text = _result_text(result)
         if getattr(result, "is_error", False):
@@ -254,6 +267,18 @@ class MCPTool(Tool):
         return f"MCPTool(server={self.server.name!r}, name={self.name!r})"
 
 
+#: The JSON-RPC error code the SDK gives calls in flight when the connection ends.
+CONNECTION_CLOSED = -32000
+
+
+def _closed(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to the server is gone (it died or hung up)."""
+    import anyio
+
+    code = getattr(getattr(exc, "error", None), "code", getattr(exc, "code", None))
+    return code == CONNECTION_CLOSED or isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError))
+
+
 def _result_text(result: Any) -> str:
     parts = []
     for item in getattr(result, "content", None) or []:
@@ -271,7 +296,7 @@ def _describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return secrets.redact(text if len(text) <= 300 else text[:300] + "…")
+    return redact(text if len(text) <= 300 else text[:300] + "…")
 
 
 _DEVNULL: Any = None

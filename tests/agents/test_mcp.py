@@ -89,10 +89,13 @@ def test_a_server_killed_mid_call_gives_an_error_and_the_run_goes_on():
         ToolCall.of("echo", {"text": "before"}),
     ))
     assert results[0].content == "echo: before"
-    box = Toolbox([broken(timeout=20)])
-    died, after = asyncio.run(_one_by_one(box, ToolCall.of("die"), ToolCall.of("echo", {"text": "after"})))
+    box = Toolbox([broken(timeout=20, max_restarts=1)])
+    died, after, died_again, gone = asyncio.run(_one_by_one(
+        box, ToolCall.of("die"), ToolCall.of("echo", {"text": "after"}), ToolCall.of("die"), ToolCall.of("echo")))
     assert died.is_error and "broken" in died.content
-    assert after.is_error and "broken" in after.content
+    assert after.content == "echo: after"  # the next call started the server again
+    assert died_again.is_error
+    assert gone.is_error and "not running" in gone.content  # restarts are bounded
     assert time.perf_counter() - started < 15  # failed at once, not at the 20 s deadline
 
 
