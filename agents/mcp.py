@@ -100,6 +100,11 @@ class MCPServer:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``)."""
         return cls(name=name or url, url=url, **options)
 
+    @property
+    def running(self) -> bool:
+        """Whether the connection is open (the server started and has not stopped)."""
+        return self._task is not None and self._session is not None and self._dead is None
+
     # -- the tool source protocol ------------------------------------------------------------
 
     async def list_tools(self) -> list[Tool]:

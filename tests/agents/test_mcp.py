@@ -157,7 +157,7 @@ def test_a_role_takes_a_server_in_one_line_and_the_team_stops_it():
     assert result.messages[-1].content == "It is evening in Tokyo."
     tool_turn = model.requests[1][1][-1]
     assert tool_turn.role == "tool" and "Asia/Tokyo" in tool_turn.content
-    assert server._task is None  # closed when the run ended
+    assert not server.running  # closed when the run ended
 
 
 def _free_port() -> int:
