@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mgpt.llm.eval.retrieval import RetrievalPair
 from mgpt.llm.train.config import RunConfig
 from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
-
-    from mgpt.llm.eval.retrieval import RetrievalPair
 
 __all__ = ["EmbedResult", "info_nce", "train_embed", "training_pairs"]
 
