@@ -115,14 +115,6 @@ def _build(cfg: RunConfig, train: list[RetrievalPair], out_dir: Path, normalize:
     return model, tok, base_dir
 
 
-def _device(cfg: RunConfig) -> str:
-    import torch
-
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
-    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
-
-
 def _split(cfg: RunConfig, pairs: list[RetrievalPair], out_dir: Path,
            normalize: bool) -> tuple[list[RetrievalPair], list[RetrievalPair]]:
     """Train and held-out pairs (split by source), both written to ``out_dir``; the training
@@ -223,6 +215,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[RetrievalP
 
     from mgpt.llm.local.embedder import prepare_tokenizer
     from mgpt.llm.train.lora import add_lora
+    from mgpt.llm.train.pretrain import single_device
 
     if cfg.embed.lora and not cfg.init_from:
         raise TrainError("embed.lora trains adapters on a model folder: pass --model DIR (or set init_from)")
@@ -235,7 +228,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[RetrievalP
     train, held = _split(cfg, pairs if pairs is not None else training_pairs(cfg), out_dir, normalize)
     model, tok, base_dir = _build(cfg, train, out_dir, normalize)
     prepare_tokenizer(tok)
-    model.to(_device(cfg))
+    model.to(single_device(cfg))
     if cfg.init_from and cfg.embed.lora:
         model = add_lora(model, cfg)
     t0 = time.perf_counter()

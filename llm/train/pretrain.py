@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Runtime", "TrainResult", "build_batches", "build_model", "checkpoint_path", "configure_optimizer",
     "estimate_loss", "eval_rows", "export_hf", "gather", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain",
-    "require_checkpoint", "setup_runtime", "train_loop", "train_step", "unwrap",
+    "require_checkpoint", "setup_runtime", "single_device", "train_loop", "train_step", "unwrap",
 ]
 
 
@@ -121,6 +121,16 @@ def setup_runtime(cfg: RunConfig) -> Runtime:
         dtype = cfg.precision
     return Runtime(device=device, device_type="cuda" if use_cuda else "cpu", dtype=dtype, ddp=ddp,
                    rank=rank, local_rank=local_rank, world_size=world)
+
+
+def single_device(cfg: RunConfig) -> str:
+    """``cuda`` or ``cpu`` for a one-process trainer (embed, meta) from ``cfg.device``; a clear
+    error when the config asks for a GPU torch does not see."""
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
+    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
 # --------------------------------------------------------------------------- model and optimizer
