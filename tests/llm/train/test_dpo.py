@@ -99,7 +99,7 @@ def test_dpo_with_lora_uses_the_adapter_free_base_as_reference(tmp_path, base_mo
     assert (result.model_dir / "config.json").is_file()  # the merged model, a plain HF folder
 
 
-def test_pairs_from_samples_pair_passing_with_failing_of_the_same_task():
+def test_preference_pairs_from_samples_pair_passing_with_failing_of_the_same_task():
     from mgpt.llm.train.dpo import preference_pairs_from_samples
     from mgpt.llm.train.rft import Sample
 
