@@ -23,6 +23,7 @@ def text(tmp_path):
     return p
 
 
+@pytest.mark.slow  # trains 30 iterations in a fresh interpreter: 15-40 s on the shared box
 def test_nanogpt_reference_runs_and_learns(text):
     run = subprocess.run(bench_command("nanogpt_reference.py", "--json", "--data", str(text), "--threads", "1",
                                        "--max-iters", "30"), capture_output=True, text=True, timeout=300)
@@ -33,6 +34,7 @@ def test_nanogpt_reference_runs_and_learns(text):
     assert math.isfinite(out["full_val_loss"]) and 0 < out["ms_median"] and 0 < out["ms_mean"]
 
 
+@pytest.mark.slow  # two trainers side by side: about a minute
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--alongside pins two processes to two CPUs")
 def test_bench_alongside_prints_both_sides(text, tmp_path):
     cmd = [sys.executable, str(BENCH / "bench_shakespeare.py"), "--alongside", "--quiet", "--max-iters", "20",
