@@ -45,6 +45,7 @@ def data_format(path: str | Path, fmt: str = "auto") -> str:
 
 
 def check_data_file(path: str | Path) -> Path:
+    """``path`` as a Path if it names a non-empty file, else TrainError saying which."""
     if not path:
         raise TrainError("no training data: set data.path (a text file or a .jsonl chat file)")
     p = Path(path)

@@ -29,7 +29,7 @@ from mgpt.llm.train.errors import TrainError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["EmbedResult", "info_nce", "train_embed", "training_pairs"]
+__all__ = ["EmbedResult", "info_nce", "train_device", "train_embed", "training_pairs"]
 
 
 @dataclass
@@ -113,6 +113,16 @@ def _build(cfg: RunConfig, train: list[RetrievalPair], out_dir: Path, normalize:
         "pooling": "mean", "max_length": cfg.embed.max_length, "normalize": normalize, "untrained": True,
     }, indent=2), encoding="utf-8")
     return model, tok, base_dir
+
+
+def train_device(cfg: RunConfig) -> str:
+    """Where ``cfg`` trains: ``cuda`` when asked for or (``auto``) when a GPU is visible,
+    else ``cpu``; TrainError when ``cuda`` is asked for and there is none."""
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
+    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
 def _split(cfg: RunConfig, pairs: list[RetrievalPair], out_dir: Path,
@@ -215,7 +225,6 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[RetrievalP
 
     from mgpt.llm.local.embedder import prepare_tokenizer
     from mgpt.llm.train.lora import add_lora
-    from mgpt.llm.train.pretrain import single_device
 
     if cfg.embed.lora and not cfg.init_from:
         raise TrainError("embed.lora trains adapters on a model folder: pass --model DIR (or set init_from)")
@@ -228,7 +237,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[RetrievalP
     train, held = _split(cfg, pairs if pairs is not None else training_pairs(cfg), out_dir, normalize)
     model, tok, base_dir = _build(cfg, train, out_dir, normalize)
     prepare_tokenizer(tok)
-    model.to(single_device(cfg))
+    model.to(train_device(cfg))
     if cfg.init_from and cfg.embed.lora:
         model = add_lora(model, cfg)
     t0 = time.perf_counter()

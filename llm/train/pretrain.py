@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Runtime", "TrainResult", "build_batches", "build_model", "checkpoint_path", "configure_optimizer",
-    "estimate_loss", "eval_rows", "export_hf", "gather", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain",
-    "require_checkpoint", "setup_runtime", "single_device", "train_loop", "train_step", "unwrap",
+    "estimate_loss", "eval_rows", "export_hf", "gather_ranks", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain",
+    "require_checkpoint", "setup_runtime", "train_loop", "train_step", "unwrap_model",
 ]
 
 
@@ -121,16 +121,6 @@ def setup_runtime(cfg: RunConfig) -> Runtime:
         dtype = cfg.precision
     return Runtime(device=device, device_type="cuda" if use_cuda else "cpu", dtype=dtype, ddp=ddp,
                    rank=rank, local_rank=local_rank, world_size=world)
-
-
-def single_device(cfg: RunConfig) -> str:
-    """``cuda`` or ``cpu`` for a one-process trainer (embed, meta) from ``cfg.device``; a clear
-    error when the config asks for a GPU torch does not see."""
-    import torch
-
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise TrainError("device is cuda but torch sees no CUDA GPU: set device = \"cpu\" or \"auto\"")
-    return "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
 # --------------------------------------------------------------------------- model and optimizer
@@ -251,7 +241,7 @@ def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: P
     return TextBatches(data_dir, cfg.batch_size, cfg.block_size, seed=cfg.seed, rank=rt.rank, device=rt.device)
 
 
-def unwrap(model: Any) -> Any:
+def unwrap_model(model: Any) -> Any:
     """The plain module under DDP and torch.compile wrappers."""
     from torch.nn.parallel import DistributedDataParallel
 
@@ -279,7 +269,7 @@ def export_hf(model: Any, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> 
     tmp = out_dir / ".export.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_hf():
-        unwrap(model).save_pretrained(tmp)
+        unwrap_model(model).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
@@ -316,7 +306,7 @@ def _load_state(path: Path) -> dict[str, Any]:
         raise TrainError(f"cannot read checkpoint {path}: {e}") from e
 
 
-def gather(obj: Any, rt: Runtime) -> list[Any]:
+def gather_ranks(obj: Any, rt: Runtime) -> list[Any]:
     """Every rank's ``obj`` (rank order) on every rank; [obj] without DDP."""
     if not rt.ddp:
         return [obj]
@@ -555,7 +545,7 @@ class _Run:
         import torch
 
         # All ranks take part in the gather; only rank 0 writes.
-        ranks = gather({"torch": torch.get_rng_state(), "data": self.batches.state_dict(),
+        ranks = gather_ranks({"torch": torch.get_rng_state(), "data": self.batches.state_dict(),
                         "cuda": torch.cuda.get_rng_state() if self.rt.device_type == "cuda" else None}, self.rt)
         if self.rt.master:
             _save_state(checkpoint_path(self.cfg), {
