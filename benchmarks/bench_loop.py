@@ -26,7 +26,7 @@ After every step, two measures, nothing constrained:
   schema the roles use (``extract_json`` + ``model_validate``): the share that parses
   (the ideas, the request and the check: ``mgpt.workflows.structured_eval``).
 
-Sampling (``mgpt.llm.eval.sampling.BatchSampler``): on CUDA, HF ``generate`` batched: each model is asked everything in one call
+Sampling (``mgpt.llm.eval.batch_sampling.BatchSampler``): on CUDA, HF ``generate`` batched: each model is asked everything in one call
 (eval answers, greedy rows, structured answers, the next step's training samples; each row
 its own temperature and length), and the base model once for all seeds. On CPU,
 FastLlama (int8 weights by default: int4 would erase the fine-tunes, see ``--quant``) one
@@ -146,7 +146,7 @@ def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None,
 def make_sampler(model_dir: Path, args, clock: Clock):
     """The package's batched sampler for ``model_dir`` with this run's settings; it stops at
     --max-minutes between batches."""
-    from mgpt.llm.eval.sampling import BatchSampler, SamplerOptions
+    from mgpt.llm.eval.batch_sampling import BatchSampler, SamplerOptions
 
     options = SamplerOptions(kind=args.sampler, device="cuda" if args.device == "cuda" else "cpu",
                              quant=None if args.quant == "none" else args.quant, threads=args.threads,
@@ -162,7 +162,7 @@ def evaluate_model(sampler, tasks, struct_items: list[dict], args, seed: int, *,
     (training samples). Returns the extra requests' answers and ``score``, which checks the
     eval's answers and returns one eval per group: the caller may run it in the background
     (:class:`Background`) while the next model trains, since nothing downstream needs it."""
-    from mgpt.llm.eval.sampling import SampleRequest
+    from mgpt.llm.eval.batch_sampling import SampleRequest
     from mgpt.llm.train.rft import prompt_messages
 
     n, sn, nt, ns = args.n, args.struct_n, len(tasks), len(struct_items)
@@ -357,7 +357,7 @@ def describe(seed, step: str, ev: dict, args) -> None:
 def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_items, distil_info: dict, run: dict,
              save, background: Background) -> None:
     """Steps 1-3 for one seed (step 0, the base eval, is done for all seeds by :func:`main`)."""
-    from mgpt.llm.eval.sampling import SampleRequest
+    from mgpt.llm.eval.batch_sampling import SampleRequest
     from mgpt.llm.train.dpo import dpo, preference_pairs_from_samples
     from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
     from mgpt.llm.train.sft import sft

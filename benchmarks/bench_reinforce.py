@@ -27,7 +27,7 @@ def greedy_sampler(max_new_tokens: int):
     """rft's sampler signature, greedy: one decoded answer repeated ``k`` times."""
 
     def sample(model, tokenizer, messages, k):
-        from mgpt.llm.eval.sampling import SampleRequest, generate_batched
+        from mgpt.llm.eval.batch_sampling import SampleRequest, generate_batched
 
         return generate_batched(model, tokenizer, [SampleRequest(messages, k, 0.0, max_new_tokens)])[0]
 

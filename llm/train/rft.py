@@ -49,10 +49,10 @@ def prompt_messages(task: CodeTask) -> list[dict[str, str]]:
 
 def hf_sampler(temperature: float, max_new_tokens: int) -> Sampler:
     """Sample ``k`` answers in one batched ``generate`` call
-    (:func:`mgpt.llm.eval.sampling.generate_batched`), from the caller's random state."""
+    (:func:`mgpt.llm.eval.batch_sampling.generate_batched`), from the caller's random state."""
 
     def sample(model: Any, tokenizer: Any, messages: list[dict[str, str]], k: int) -> list[str]:
-        from mgpt.llm.eval.sampling import SampleRequest, generate_batched
+        from mgpt.llm.eval.batch_sampling import SampleRequest, generate_batched
 
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         prompt_len = len(tokenizer(text, add_special_tokens=False)["input_ids"])

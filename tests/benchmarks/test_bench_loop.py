@@ -1,7 +1,7 @@
 """The learning-loop benchmark (benchmarks/bench_loop.py), run as a user runs it: base ->
 distil -> RFT -> DPO end to end on a tiny random Llama (char tokenizer), every step
 evaluated and the summary written; --max-minutes, --preflight and --merge. The package
-parts it uses have their own tests (tests/llm/eval/test_sampling.py, test_quick_check.py,
+parts it uses have their own tests (tests/llm/eval/test_batch_sampling.py, test_quick_check.py,
 tests/workflows/test_structured_eval.py)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Batched sampling (mgpt.llm.eval.sampling): one call serves greedy and sampled rows of
+"""Batched sampling (mgpt.llm.eval.batch_sampling): one call serves greedy and sampled rows of
 different lengths, each cut at its own limit; the batched HF path and the one-by-one lean
 decoder give the same greedy answer; rft's sampler is the same code."""
 
@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="sampling needs the [train] extra")
 
-from mgpt.llm.eval.sampling import BatchSampler, SampleRequest, SamplerOptions  # noqa: E402
+from mgpt.llm.eval.batch_sampling import BatchSampler, SampleRequest, SamplerOptions  # noqa: E402
 from mgpt.llm.eval.tasks import load_tasks  # noqa: E402
 
 TASKS = load_tasks("all")
