@@ -100,34 +100,14 @@ def report(
 
 def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
-    transformers and the metric libraries load inside each command."""
-    from mgpt.cli.eval import register
+    transformers, the metric libraries and the sandbox load inside each command."""
+    from mgpt.cli.eval import register as register_eval
     from mgpt.cli.models import register as register_models
     from mgpt.cli.serve import register as register_chat_and_serve
     from mgpt.cli.train import app as train_app
-    from mgpt.cli.train import register_reinforce
 
-    def code_eval(**options):
-        # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
-        # llm layer may not import; imported here lazily to keep `mgpt --help` fast.
-        from mgpt.llm.eval.code_sandbox import run_code_eval
-
-        return run_code_eval(**options)
-
-    def company_eval(**options):
-        from mgpt.workflows.company_eval import run_company_eval
-
-        return run_company_eval(**options)
-
-    def reinforce(method, cfg, **options):
-        # rft/dpo/grpo check answers in the sandbox (mgpt.actions): wired in the workflow layer.
-        from mgpt.llm.train.reinforce import run_reinforce
-
-        return run_reinforce(method, cfg, **options)
-
-    register_reinforce(reinforce)
     app.add_typer(train_app, name="train")
-    register(app, code_eval=code_eval, company_eval=company_eval)
+    register_eval(app)
     register_models(app)
     register_chat_and_serve(app)
 
