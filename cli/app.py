@@ -63,7 +63,7 @@ def run(
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --workspace: recorded model calls are not made again."),
-    review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
+    review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code; tools asks before each call to a tool that needs approval."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
     inc: bool = typer.Option(False, "--inc", help="Extend the project already in --workspace with IDEA (a change): only changed and new files are written, old tests must still pass."),
@@ -129,34 +129,14 @@ def report(
 
 def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
-    transformers and the metric libraries load inside each command."""
-    from mgpt.cli.eval import register
+    transformers, the metric libraries and the sandbox load inside each command."""
+    from mgpt.cli.eval import register as register_eval
     from mgpt.cli.models import register as register_models
     from mgpt.cli.serve import register as register_chat_and_serve
     from mgpt.cli.train import app as train_app
-    from mgpt.cli.train import register_reinforce
 
-    def code_eval(**options):
-        # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
-        # llm layer may not import; imported here lazily to keep `mgpt --help` fast.
-        from mgpt.llm.eval.code_sandbox import run_code_eval
-
-        return run_code_eval(**options)
-
-    def company_eval(**options):
-        from mgpt.workflows.company_eval import run_company_eval
-
-        return run_company_eval(**options)
-
-    def reinforce(method, cfg, **options):
-        # rft/dpo/grpo check answers in the sandbox (mgpt.actions): wired in the workflow layer.
-        from mgpt.llm.train.reinforce import run_reinforce
-
-        return run_reinforce(method, cfg, **options)
-
-    register_reinforce(reinforce)
     app.add_typer(train_app, name="train")
-    register(app, code_eval=code_eval, company_eval=company_eval)
+    register_eval(app)
     register_models(app)
     register_chat_and_serve(app)
 
