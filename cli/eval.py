@@ -51,6 +51,21 @@ ModelSpec = Annotated[str, typer.Option(
     "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, replay:<file>, test.")]
 BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server URL.")]
 ApiKeyFile = Annotated[Optional[Path], typer.Option("--api-key-file", help="Read the API key from this file.")]
+Workers = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Run the tasks on the task runner, this many at once, each in its own process "
+    "(default: one after another in this process; with --ray: the cluster's CPUs).")]
+Ray = Annotated[Optional[str], typer.Option(
+    "--ray", help="Run the tasks on a Ray cluster: auto or HOST:PORT (pip install 'mgpt[cluster]'); "
+    "see docs/scale.md.")]
+
+
+def _runner(workers: Optional[int], ray: Optional[str], out: Path):
+    """The task runner's options when --workers or --ray asks for it, else None (one process)."""
+    if workers is None and ray is None:
+        return None
+    from mgpt.agents.runner import RunnerOptions
+
+    return RunnerOptions(out=out, workers=workers, ray=ray)
 
 
 def _fail(message: str) -> None:
@@ -288,12 +303,21 @@ def code_command(
     api_key_file: ApiKeyFile = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Most tokens per answer.")] = None,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path("eval-code.json"),
+    workers: Workers = None,
+    ray: Ray = None,
 ) -> None:
     """pass@1 and pass@k on the code task bank: each answer's code block runs against the
     task's hidden tests in the sandbox."""
+    import shutil
+    import tempfile
+
     from rich.markup import escape
 
     from mgpt.llm.eval.code_sandbox import run_code_eval
+
+    # On the runner, each task's answers are recorded in a scratch folder, removed when the
+    # eval finishes (kept, and named in the error, when it does not).
+    runs = Path(tempfile.mkdtemp(prefix="mgpt-eval-code-")) / "runs" if workers or ray else None
 
     err = _console(stderr=True)
     ks = sorted(set(k or ([1, n] if n > 1 else [1])))
@@ -305,10 +329,13 @@ def code_command(
     try:
         result = run_code_eval(model, split=split, families=family or None, limit=limit, n=n, ks=ks,
                                temperature=temperature, timeout=timeout, json_out=json_out, on_sample=progress,
-                               base_url=base_url, api_key_file=api_key_file, max_tokens=max_tokens)
+                               base_url=base_url, api_key_file=api_key_file, max_tokens=max_tokens,
+                               runner=_runner(workers, ray, runs) if runs else None)
     except (MgptError, ValueError) as exc:
         _fail(str(exc))
         return
+    if runs is not None:
+        shutil.rmtree(runs.parent, ignore_errors=True)
     rows = [("model", result.model), ("split", f"{result.split} ({len(result.tasks)} tasks)"),
             ("samples per task", str(result.n))]
     rows += [(name, f"{value:.3f}") for name, value in result.pass_at.items()]
@@ -349,6 +376,8 @@ def company_command(
     base_url: BaseUrl = None,
     api_key_file: ApiKeyFile = None,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path("eval-company.json"),
+    workers: Workers = None,
+    ray: Ray = None,
 ) -> None:
     """Run the whole company on a list of ideas: share of projects whose tests pass, share
     of structured answers that parse on the first try, tokens and time."""
@@ -365,7 +394,8 @@ def company_command(
     try:
         api_key = None if api_key_file is None else (_read_lines(api_key_file) or [""])[0].strip() or None
         result = run_company_eval(model, _read_ideas(ideas), out, max_rounds=max_rounds, fix_rounds=fix_rounds,
-                                  json_out=json_out, on_idea=progress, base_url=base_url, api_key=api_key)
+                                  json_out=json_out, on_idea=progress, base_url=base_url, api_key=api_key,
+                                  runner=_runner(workers, ray, out), api_key_file=api_key_file)
     except MgptError as exc:
         _fail(str(exc))
         return

@@ -66,3 +66,41 @@ def test_eval_company_on_local_workers_measures_as_one_process(tmp_path):
     assert [{k: getattr(i, k) for k in keep} for i in many.ideas] == [{k: getattr(i, k) for k in keep} for i in one.ideas]
     assert many.tests_pass_share == 1.0 and many.first_try_parse_share == one.first_try_parse_share
     assert reported and reported[0].tests_passed and (tmp_path / "many").is_dir()
+
+
+@pytest.mark.slow
+def test_mgpt_eval_code_and_company_take_workers(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mgpt.cli import app
+    from openai_stub import OpenAIStub
+
+    first4 = [t.id for t in load_tasks("test", ["recursion"])[:4]]
+    right = set(first4[::2])
+
+    def reply(body):
+        task = TASKS[re.search(r"Write the file `(\w+)\.py`", body["messages"][-1]["content"]).group(1)]
+        return f"```python\n{task.reference if task.id in right else task.wrong}```\n"
+
+    with OpenAIStub(default=reply) as stub:
+        code = CliRunner().invoke(app, [
+            "eval", "code", "--model", "openai:stub-model", "--base-url", stub.base_url, "--family", "recursion",
+            "--limit", "4", "--json", str(tmp_path / "code.json"), "--workers", "2"],
+            env={"MGPT_API_KEY": "sk-test-key-123456"})
+        assert code.exit_code == 0, code.output
+        assert len(stub.chat_requests) == 4
+    data = json.loads((tmp_path / "code.json").read_text())
+    assert [t["id"] for t in data["tasks"]] == first4 and [t["correct"] for t in data["tasks"]] == [1, 0, 1, 0]
+    assert data["pass@1"] == 0.5
+    replay = GOLDEN / "word_stats.jsonl"
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text(Transcript.load(replay).header.idea + "\n")
+    company = CliRunner().invoke(app, ["eval", "company", str(ideas), "--model", f"replay:{replay}", "--out",
+                                       str(tmp_path / "runs"), "--json", str(tmp_path / "company.json"),
+                                       "--workers", "2"])
+    assert company.exit_code == 0, company.output
+    result = json.loads((tmp_path / "company.json").read_text())
+    assert result["tests_pass_share"] == 1.0 and result["ideas"][0]["calls"] == 8
+    assert (tmp_path / "runs" / ".mgpt-batch" / "ledger.jsonl").is_file()
