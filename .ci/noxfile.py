@@ -85,14 +85,14 @@ def fast(session: nox.Session) -> None:
     """The agents, replays, sandbox and CLI tests, without torch."""
     session.chdir(ROOT)
     session.install("-e", ".[dev]")
-    # The wheel cache must hold what pytest needs on *this* Python (3.10 needs exceptiongroup
-    # and tomli, which a cache filled by 3.11 lacks): fetched for its version, by any pip.
+    # The wheel cache must hold what pytest needs on *this* Python (3.10: exceptiongroup and
+    # tomli, which a cache filled by 3.11 lacks). pip evaluates markers for the interpreter it
+    # runs under, so it runs under this session's (``--python``; the venv itself has no pip).
     session.run(
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--python-version", session.python, "--only-binary", ":all:",
-        "-d", str(_wheel_cache()), *CACHE_WHEELS, external=True,
+        sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", str(Path(session.bin) / "python"),
+        "download", "--quiet", "-d", str(_wheel_cache()), *CACHE_WHEELS, external=True,
     )
-    session.run("python", "-m", "pytest", "-q", "-m", FAST_MARKERS, *FAST_PATHS, *session.posargs)
+    session.run("python", "-m", "pytest", "-q", *(session.posargs or ["-m", FAST_MARKERS, *FAST_PATHS]))
 
 
 @nox.session(python=False)
