@@ -139,9 +139,20 @@ def _requirements(workspace: Path) -> list[str]:
 
 def fill_command(wheels: Path | None = None) -> str:
     """The command that fills the wheel cache for the Python project environments are built
-    from: pip run by that Python's version evaluates pytest's markers (3.10 needs
-    ``exceptiongroup`` and ``tomli``, which a cache filled by 3.11 lacks)."""
-    return f"{sys.executable} -m pip download -d {wheels or wheelhouse()} {' '.join(CACHE_REQUIREMENTS)}"
+    from. pip evaluates pytest's markers for the interpreter it runs under (3.10 needs
+    ``exceptiongroup`` and ``tomli``, which a cache filled by 3.11 lacks), so it names mgpt's
+    own Python, or the one its venv was made from when that venv has no pip (uv's)."""
+    return f"{_python_with_pip()} -m pip download -d {wheels or wheelhouse()} {' '.join(CACHE_REQUIREMENTS)}"
+
+
+def _python_with_pip() -> str:
+    """mgpt's interpreter when it has pip, else the installation its venv was made from."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip"):
+        return sys.executable
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return str(base) if base.is_file() else sys.executable
 
 
 def wheel_cache_problem(
@@ -149,27 +160,34 @@ def wheel_cache_problem(
 ) -> str | None:
     """Why the wheel cache cannot build a project environment offline (None when it can).
 
-    pip resolves ``requirements`` from the cache alone, as ``python`` would (default: the
-    Python project environments are built from), so dependencies behind markers such as
-    ``exceptiongroup; python_version < "3.11"`` are asked for by the version that needs them."""
+    The installer project environments use (uv, else pip) resolves ``requirements`` from
+    the cache alone, for ``python`` (default: mgpt's, whose version the project venvs share),
+    so dependencies behind markers such as ``exceptiongroup; python_version < "3.11"`` are
+    asked for by the version that needs them. Nothing is installed."""
     wheels = wheels or wheelhouse()
     if not any(wheels.glob("*.whl")):
         return f"the wheel cache {wheels} is empty"
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    if python:
-        cmd += ["--python", python]
-    cmd += ["install", "--dry-run", "--ignore-installed", "--no-index", "--quiet",
-            "--find-links", str(wheels), *requirements]
-    version = python or f"Python {sys.version_info.major}.{sys.version_info.minor} ({sys.executable})"
+    uv = find_uv()
+    target = python or sys.executable
+    if uv:
+        cmd = [uv, "pip", "compile", "--quiet", "--offline", "--no-index", "--find-links", str(wheels),
+               "--python", target, "-"]
+    else:
+        cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--python", target,
+               "install", "--dry-run", "--ignore-installed", "--no-index", "--quiet", "--find-links", str(wheels),
+               *requirements]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, input="\n".join(requirements) + "\n", capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "UV_NO_PROGRESS": "1"})
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"could not ask pip whether the wheel cache {wheels} is complete ({exc})"
+        return f"could not ask {'uv' if uv else 'pip'} whether the wheel cache {wheels} is complete ({exc})"
     if proc.returncode == 0:
         return None
     said = " ".join(proc.stderr.split())
-    missing = re.search(r"satisfies the requirement (.+?)(?: \(from versions|$)", said)
+    missing = (re.search(r"satisfies the requirement (.+?)(?: \(from versions|$)", said)  # pip
+               or re.search(r"Because (?:only |there (?:is|are) no versions? of )?([A-Za-z0-9_.\-]+)", said))  # uv
     what = f"lacks {missing.group(1)}" if missing else f"does not resolve ({said[-300:]})"
+    version = python or f"Python {sys.version_info.major}.{sys.version_info.minor} ({sys.executable})"
     return f"the wheel cache {wheels} {what} for {version}"
 
 

@@ -160,7 +160,21 @@ def other_python() -> str | None:
     return None
 
 
-def test_wheel_cache_problem_empty_then_incomplete_then_complete(tmp_path):
+@pytest.fixture(params=["uv", "pip"])
+def installer(request, monkeypatch):
+    """The cache is checked by the installer project environments use: uv, else pip."""
+    import importlib.util
+
+    if request.param == "pip":
+        if importlib.util.find_spec("pip") is None:
+            pytest.skip("this Python has no pip (a uv venv)")
+        monkeypatch.setattr(project_env, "find_uv", lambda: None)
+    elif project_env.find_uv() is None:
+        pytest.skip("uv is not installed")
+    return request.param
+
+
+def test_wheel_cache_problem_empty_then_incomplete_then_complete(tmp_path, installer):
     """pytest's deps behind a marker for *this* Python: missing, then there."""
     cache = tmp_path / "wheels"
     cache.mkdir()
@@ -174,7 +188,7 @@ def test_wheel_cache_problem_empty_then_incomplete_then_complete(tmp_path):
 
 
 @pytest.mark.slow
-def test_wheel_cache_is_resolved_for_the_venvs_python_not_mgpts(tmp_path):
+def test_wheel_cache_is_resolved_for_the_venvs_python_not_mgpts(tmp_path, installer):
     """A cache filled for this Python lacks what another version needs (as a cache filled
     by 3.11 lacks exceptiongroup and tomli for 3.10): the check asks as that Python would."""
     other = other_python()
@@ -197,7 +211,11 @@ def test_no_pytest_offline_names_the_fill_command_for_this_python(tmp_path, monk
     with pytest.raises(project_env.ProjectEnvError) as info:
         project_env.ensure_project_env(tmp_path / "ws")
     assert fill_command() in str(info.value)
-    assert fill_command().startswith(f"{sys.executable} -m pip download -d ")
+    python, rest = fill_command().split(" -m pip download -d ", 1)
+    version = subprocess.run([python, "-c", "import sys, pip; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version == str(sys.version_info[:2])  # a Python with pip, of the venv's version
+    assert rest == f"{project_env.wheelhouse()} pytest setuptools wheel"
 
 
 # --- uv, as the sandbox can run it -------------------------------------------------------
