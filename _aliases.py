@@ -74,4 +74,4 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     """Make the old paths importable (idempotent)."""
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        sys.meta_path.insert(0, _AliasFinder())  # before an editable install's finder

@@ -103,17 +103,35 @@ def describe_schema(model: type[BaseModel], indent: str = "") -> str:
 
 class Action:
     """Base class for actions. Set ``name`` (defaults to the class name) and, for roles in
-    ``react`` mode, a one-line ``description`` the model reads when choosing what to do."""
+    ``react`` mode, a one-line ``description`` the model reads when choosing what to do.
+
+    A *variant* of a step (the incremental run's WritePRD, say) is its own subclass of
+    the step's action that sets ``step`` to it::
+
+        class WriteChangeRequest(WritePRD):
+            step = WritePRD
+
+    The role that holds the variant publishes its result as the step's (``cause_by``),
+    and its model calls are named as the step's (``name``, which replay keys on), so the
+    roles downstream and recorded transcripts see no difference.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: The step this action does: what its messages are caused by. An action is its own
+    #: step unless it is a variant of one (see above).
+    step: ClassVar[type["Action"]]
     #: How many times a structured answer is re-asked after it fails to parse or validate.
     max_retries: ClassVar[int] = 2
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "step" not in cls.__dict__:
+            cls.step = cls
+        elif not (isinstance(cls.step, type) and issubclass(cls, cls.step)):
+            raise TypeError(f"{cls.__name__}.step must be a class it subclasses (the step it is a variant of)")
         if not cls.__dict__.get("name"):
-            cls.name = cls.__name__
+            cls.name = cls.__name__ if cls.step is cls else cls.step.name
 
     def __init__(self) -> None:
         self._llm: LLM | None = None
@@ -252,6 +270,9 @@ class Action:
         if error:
             data["error"] = error
         llm.on_event(Event(kind="parse", role=llm.role, detail=self.name, data=data))
+
+
+Action.step = Action
 
 
 def _short_error(exc: Exception) -> str:

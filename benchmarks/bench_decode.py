@@ -309,11 +309,13 @@ def profile(args, hf_dir: Path, ids: list[int]) -> None:
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     linear_ms: list[float] = []
 
+    started: dict = {}  # module -> CPU time its forward began
+
     def pre(module, _):
-        module._t0 = time.thread_time()
+        started[module] = time.thread_time()
 
     def post(module, *_):
-        linear_ms.append((time.thread_time() - module._t0) * 1e3)
+        linear_ms.append((time.thread_time() - started[module]) * 1e3)
 
     for module in hf.modules():
         if isinstance(module, torch.nn.Linear):
@@ -337,20 +339,21 @@ def profile(args, hf_dir: Path, ids: list[int]) -> None:
     for mode in (None, "int4"):
         fast = FastLlama.from_pretrained(hf_dir, quant=mode, threads=1)
         one = torch.tensor([5])
-        x = torch.zeros(1, fast.hidden).to(fast._act)
-        x_mid = torch.zeros(1, fast.config.intermediate_size).to(fast._act)
-        x_head = torch.zeros(1, fast.hidden).to(fast._head_dtype)
+        # Each packed matmul with a zero input of its width and dtype: [1, in_features].
+        parts = [(name, fn, torch.zeros(1, width).to(dtype)) for name, fn, width, dtype in fast.matmuls()]
+        layer_parts = [(fn, x) for name, fn, x in parts if name != "head"]
+        (head, x_head), = [(fn, x) for name, fn, x in parts if name == "head"]
 
         def matmuls(_):
-            for _ln1, qkv, o, _ln2, gu, down in fast._layers:
-                qkv(x), o(x), gu(x), down(x_mid)
+            for fn, x in layer_parts:
+                fn(x)
 
         with torch.inference_mode():
-            fast._ensure_cache(len(ids) + steps + 8)
-            fast._forward(torch.tensor(ids), 0)
-            total = _median_cpu_ms(lambda i: fast._forward(one, len(ids) + i), steps)
+            fast.reserve(len(ids) + steps + 8)
+            fast.forward(torch.tensor(ids), 0)
+            total = _median_cpu_ms(lambda i: fast.forward(one, len(ids) + i), steps)
             rows.append((f"fastllama {mode or 'fp32'}", total, _median_cpu_ms(matmuls, steps),
-                         _median_cpu_ms(lambda i: fast._head(x_head), steps)))
+                         _median_cpu_ms(lambda i: head(x_head), steps)))
     print(f"decode step after a {len(ids)}-token prompt, 1 thread, median CPU ms of {steps} steps")
     print("| | whole step | layer matmuls | LM head | everything else |\n|---|---|---|---|---|")
     for name, total, layer, head in rows:

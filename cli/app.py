@@ -11,12 +11,7 @@ import typer
 
 from mgpt import __version__
 
-#: Exit codes: what a script calling ``mgpt run`` can rely on.
-EXIT_OK = 0
-EXIT_TESTS_FAILED = 1
-EXIT_ERROR = 2
-EXIT_STOPPED = 3
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+from mgpt.cli.run import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_TESTS_FAILED  # noqa: F401
 
 app = typer.Typer(
     name="mgpt",
@@ -48,19 +43,11 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     return typer.Exit(code)
 
 
-def _load_embedder(path: Optional[Path]):
-    """The --embedder folder as an embed(texts) callable (torch only when one is given)."""
-    if path is None:
-        return None
-    from mgpt.llm.local.embedder import load_embedder
-
-    return load_embedder(path)
-
-
 @app.command()
 def run(
     idea: Optional[str] = typer.Argument(None, help="What to build, in one line. With --replay it defaults to the recorded idea."),
-    workspace: Path = typer.Option(Path("workspace"), "--workspace", "-w", help="Folder the project is written into."),
+    workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="Folder the project is written into. Default: a new folder named after the idea (todo_app/ for 'build a todo app')."),
+    sop: str = typer.Option("software", "--sop", help="The SOP (team and order of work) to run; the software company by default. Others: installed ones (entry point group mgpt.sops)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec: openai:<name>, hf:<dir>, local[:<name>], replay:<file>. Default: $MGPT_MODEL, the config file, else the embedded local model."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp, Azure, mgpt serve)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, help="Refused: a key in argv is visible to every user (ps, /proc) and in shell history."),
@@ -86,146 +73,10 @@ def run(
     embedder: Optional[Path] = typer.Option(None, "--embedder", help="Embedder folder (mgpt train embed) to rank context and recall by; default BM25."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
-    import asyncio
-    import time
-    import warnings
+    flags = dict(locals())
+    from mgpt.cli.run import RunRequest, execute
 
-    from rich.console import Console
-
-    from mgpt.sandbox.isolation import Limits
-    from mgpt.agents.budget import Budget
-    from mgpt.agents.errors import MgptError
-    from mgpt.cli.config import load_settings
-    from mgpt.cli.live import RunView
-    from mgpt.llm.backends.cost import PriceTable, priced_as, require_price
-    from mgpt.llm.models import infer_model
-    from mgpt.llm.backends.replay import Transcript, TranscriptDriftWarning
-    from mgpt.workflows.software_company import run_company
-
-    console = Console(stderr=True)
-    if api_key is not None:
-        raise _fail(
-            "--api-key is refused: a key on the command line can be read by every user of this "
-            "machine (ps, /proc/PID/cmdline) and stays in your shell history (consider rotating it); "
-            "set MGPT_API_KEY or OPENAI_API_KEY, or pass --api-key-file PATH (or api_key_file in the config file)"
-        )
-    spec, running = "", False
-    try:
-        if replay is not None and model:
-            raise _fail("give either --model or --replay, not both")
-        settings = load_settings(
-            config=config, model=model, base_url=base_url, api_key_file=api_key_file, timeout=timeout
-        )
-        for note in settings.notes:
-            console.print(f"[yellow]note: {note}[/]", highlight=False, soft_wrap=True)
-        steps, reviewer, previous = _review_and_resume(review, resume, workspace, console)
-        if replay is not None:
-            spec = f"replay:{replay}"
-            if idea is None and previous is None:
-                idea = Transcript.load(replay).header.idea
-        elif settings.model:
-            spec = settings.model
-        elif previous is not None and str(previous.meta.get("model_name") or previous.model).startswith("openai:"):
-            spec = str(previous.meta.get("model_name") or previous.model)  # the model the run began with
-        else:
-            spec = "local"
-        if previous is None and (not idea or not idea.strip()):
-            raise _fail('say what to build: mgpt run "a todo app for the command line"')
-        if spec.partition(":")[0] == "local":
-            from mgpt.cli.models import NO_MODEL_NOTICE, prepare_local
-
-            if not settings.model:
-                console.print(NO_MODEL_NOTICE, markup=False, highlight=False, soft_wrap=True)
-            prepare_local(spec, announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
-        llm = infer_model(
-            spec, base_url=settings.base_url, api_key=settings.api_key,
-            timeout=settings.timeout, max_tokens=settings.max_tokens_per_call, threads=threads,
-        )
-        prices = PriceTable(settings.prices)
-        if budget is not None:
-            require_price(priced_as(llm), prices, config_path=str(settings.path or ""))
-        started = time.perf_counter()
-        view = RunView(console, ["ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"])
-
-        def on_event(event) -> None:
-            if event.kind == "workspace":
-                console.print(f"[yellow]note: {event.detail}[/]", highlight=False, soft_wrap=True)
-            view(event)
-        if reviewer is not None:
-            reviewer.pause = lambda: _paused(view)
-        with warnings.catch_warnings(record=True) as drift, view:
-            warnings.simplefilter("always", TranscriptDriftWarning)
-            running = True
-            result = asyncio.run(
-                run_company(
-                    idea,
-                    model=llm,
-                    workspace=workspace,
-                    max_rounds=max_rounds,
-                    budget=Budget(max_cost=budget, max_tokens=max_tokens),
-                    fix_rounds=fix_rounds,
-                    record=record,
-                    force=force,
-                    limits=Limits(timeout=test_timeout, hide=(str(config),) if config else ()),
-                    prices=prices,
-                    on_event=on_event,
-                    resume=resume,
-                    review=steps,
-                    reviewer=reviewer,
-                    review_rounds=review_rounds,
-                    sandbox=sandbox,
-                    context_budget=context_budget,
-                    recall=recall,
-                    embed=_load_embedder(embedder),
-                    incremental=inc,
-                )
-            )
-    except MgptError as exc:
-        from mgpt.cli.models import SMALL_MODEL_NOTE, is_embedded
-
-        raise _fail(str(exc) + (f" ({SMALL_MODEL_NOTE})" if running and is_embedded(spec) else "")) from None
-    except OSError as exc:  # e.g. the workspace path is a file, or not writable
-        raise _fail(f"{exc.strerror or exc}: {exc.filename or workspace}") from None
-    except KeyboardInterrupt:
-        log = workspace / ".mgpt" / "run.jsonl"
-        where = f"; the run log is {log}, and the same command starts over" if log.is_file() else ""
-        if inc and log.is_file():  # the change is half made: --inc again would refuse it
-            where = f"; the run log is {log}; continue the change with: mgpt run --resume -w {workspace}"
-        raise _fail(f"interrupted{where}", EXIT_INTERRUPTED) from None
-    drifted = [w for w in drift if issubclass(w.category, TranscriptDriftWarning)]
-    if drifted:
-        console.print(f"[yellow]note: {len(drifted)} replayed prompt(s) differ from the recording; "
-                      "answers were replayed anyway (re-record with --replay OLD --record NEW)[/]")
-    for note in result.notes:
-        console.print(f"note: {note}")
-    if resume and not result.already_finished:
-        console.print(f"resume: {result.replayed_calls} model call(s) answered from the workspace "
-                      f"transcript, {result.new_calls} made")
-    _summary(
-        console,
-        result,
-        time.perf_counter() - started,
-        _write_report(console, result.workspace),
-        replayed=replay is not None or spec.startswith("replay:"),
-        spec=spec,
-    )
-    if result.tests_passed:
-        raise typer.Exit(EXIT_OK)
-    if result.run.stop_reason != "idle":
-        raise typer.Exit(EXIT_STOPPED)
-    raise typer.Exit(EXIT_TESTS_FAILED)
-
-
-def _write_report(console, workspace: Path) -> Optional[Path]:
-    """The run's HTML report; a report that cannot be written costs a note, not the run."""
-    from mgpt.agents.errors import MgptError
-    from mgpt.workflows.report import write_report
-
-    try:
-        return write_report(workspace)
-    except (MgptError, OSError) as exc:
-        console.print(f"[yellow]note: no report written: {exc}[/]", highlight=False)
-        return None
+    raise typer.Exit(execute(RunRequest(**flags)))
 
 
 @app.command()
@@ -245,89 +96,6 @@ def report(
         raise _fail(f"{exc.strerror or exc}: {exc.filename or output or workspace}") from None
     typer.echo(str(path))
 
-
-
-def _review_and_resume(review, resume, workspace, console):
-    """Parse ``--review`` (refused without a terminal) and, for ``--resume``, read the
-    header of the run to continue (its review steps apply unless --review is given)."""
-    import sys
-    from contextlib import nullcontext
-
-    from rich.console import Console
-
-    from mgpt.workflows.resume import load_for_resume
-    from mgpt.workflows.review import TerminalReviewer, parse_steps
-
-    previous = load_for_resume(workspace.resolve()) if resume else None
-    header = previous.header if previous is not None else None
-    finished = previous is not None and previous.end is not None and previous.end.stop_reason == "idle"
-    steps = parse_steps(review) if review is not None else list((header.meta.get("review") if header else None) or [])
-    if not steps or finished:
-        return steps, None, header
-    if not sys.stdin.isatty():
-        if review is None:
-            raise _fail(f"this run was started with --review {','.join(steps)}: resume it on a terminal, "
-                        "or pass --review '' to resume without review")
-        raise _fail("--review needs a terminal to ask you on (stdin is not a tty); from Python pass "
-                    "run_company(..., reviewer=...)")
-    return steps, TerminalReviewer(Console(), pause=nullcontext), header
-
-
-def _paused(view):
-    """Stop the live table while the user reviews (it would redraw over the prompt)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def pause():
-        live = getattr(view, "live", None)
-        if live is not None:
-            live.stop()
-        try:
-            yield
-        finally:
-            if live is not None:
-                live.start()
-
-    return pause()
-
-
-def _summary(
-    console, result, seconds: float, report_path: Optional[Path] = None, *, replayed: bool = False,
-    spec: str = "",
-) -> None:
-    from rich.table import Table
-
-    from mgpt.cli.models import SMALL_MODEL_NOTE, is_embedded
-
-    spend = result.run.spend
-    report = result.report
-    tests = (
-        f"{report.passed} passed, {report.failed} failed, {report.errors} errors"
-        + (f" after {report.fix_round} fix round(s)" if report.fix_round else "")
-        if report
-        else "not run"
-    )
-    cost = f"${spend.cost:.4f}" if spend.cost_known else f"unknown (≥ ${spend.cost:.4f}; no price for this model)"
-    table = Table(title="mgpt run", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    project_files = [f for f in result.files if not f.startswith("docs/")]
-    table.add_row("workspace", str(result.workspace))
-    table.add_row("files written", f"{len(result.files)} ({', '.join(project_files[:8])}{'…' if len(project_files) > 8 else ''})")
-    table.add_row("tests", tests)
-    if report and result.sandbox == "none":
-        table.add_row("sandbox", "none: tests ran UNISOLATED (--sandbox none), as you, with your files and network")
-    table.add_row("stopped", f"{result.run.stop_reason}: {result.run.detail}")
-    table.add_row("model calls", f"{spend.calls} ({spend.prompt_chars} prompt characters)")
-    table.add_row("tokens", f"{spend.prompt_tokens} prompt + {spend.completion_tokens} completion")
-    table.add_row("cost", cost + (" as recorded (the replay itself spent nothing)" if replayed else ""))
-    table.add_row("time", f"{seconds:.2f} s")
-    table.add_row("log", f"{result.log} (transcript: {result.transcript})")
-    if report_path is not None:
-        table.add_row("report", str(report_path))
-    if is_embedded(spec):
-        table.add_row("note", SMALL_MODEL_NOTE)
-    console.print(table)
 
 
 def _register_workshop() -> None:

@@ -101,6 +101,7 @@ def generate_command(
         _fail("--top-p must be above 0 (1.0 keeps every token).")
     try:
         from mgpt.llm.local.generate import check_checkpoint, generate_text, load_model
+        from mgpt.llm.local.sampling import SamplingParams
 
         check_checkpoint(model)  # before the slow imports
         _quiet_transformers()
@@ -114,17 +115,9 @@ def generate_command(
             sys.stdout.write(piece)
             sys.stdout.flush()
 
-        result = generate_text(
-            loaded,
-            prompt,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            chat=chat,
-            on_text=write,
-        )
+        sampling = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        sampling = sampling.with_options(top_k=top_k, top_p=top_p)  # None: off
+        result = generate_text(loaded, prompt, sampling, chat=chat, on_text=write)
     except (MgptError, ValueError) as exc:
         _fail(str(exc))
         return

@@ -134,7 +134,7 @@ def serve_command(
         from mgpt.llm.serve import app as serve
         from mgpt.llm.local.generate import pick_threads
 
-        serve._require_serve_extra()
+        serve.require_serve_extra()
         path = _checkpoint(model)
         import torch
 

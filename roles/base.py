@@ -194,21 +194,22 @@ class Role:
     # -- helpers ---------------------------------------------------------------------------
 
     def _to_message(self, action: Action, result: Any) -> Message | None:
-        """Wrap what an action returned as the message this role publishes."""
+        """Wrap what an action returned as the message this role publishes, caused by the
+        action's step (a variant of a step publishes as the step does)."""
         if result is None:
             return None
         if isinstance(result, Message):
             # An action that builds its own message (to set send_to) may leave the routing
-            # fields to us: the sender is this role, the cause is this action.
+            # fields to us: the sender is this role, the cause is this action's step.
             update: dict[str, Any] = {"sent_from": result.sent_from or self.name}
             if result.cause_by is UserRequirement:
-                update["cause_by"] = type(action)
+                update["cause_by"] = action.step
             return result.model_copy(update=update)
         if isinstance(result, BaseModel):
             render = getattr(result, "to_markdown", None)
             content = render() if callable(render) else result.model_dump_json(indent=2)
-            return Message(content=content, payload=result, sent_from=self.name, cause_by=type(action))
-        return Message(content=str(result), sent_from=self.name, cause_by=type(action))
+            return Message(content=content, payload=result, sent_from=self.name, cause_by=action.step)
+        return Message(content=str(result), sent_from=self.name, cause_by=action.step)
 
     async def _choose_action(self, ctx: ActionContext, done: list[Action]) -> Action | None:
         if self.llm is None:

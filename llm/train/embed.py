@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from mgpt.llm.local.embedder import Pair
 
-__all__ = ["EmbedResult", "info_nce", "train_embed", "training_pairs"]
+__all__ = ["EmbedResult", "info_nce", "train_device", "train_embed", "training_pairs"]
 
 
 @dataclass
@@ -115,7 +115,9 @@ def _build(cfg: RunConfig, train: list[Pair], out_dir: Path, normalize: bool) ->
     return model, tok, base_dir
 
 
-def _device(cfg: RunConfig) -> str:
+def train_device(cfg: RunConfig) -> str:
+    """Where ``cfg`` trains: ``cuda`` when asked for or (``auto``) when a GPU is visible,
+    else ``cpu``; TrainError when ``cuda`` is asked for and there is none."""
     import torch
 
     if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -154,7 +156,7 @@ def train_embed(cfg: RunConfig, *, progress: bool = True, pairs: list[Pair] | No
         train = [Pair(normalize_text(p.query), normalize_text(p.doc), p.kind, p.source) for p in train]
     model, tok, base_dir = _build(cfg, train, out_dir, normalize)
     prepare_tokenizer(tok)
-    model.to(_device(cfg))
+    model.to(train_device(cfg))
     if cfg.init_from and cfg.embed.lora:
         model = add_lora(model, cfg)
     model.train()

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Runtime", "TrainResult", "build_batches", "build_model", "checkpoint_path", "configure_optimizer",
-    "estimate_loss", "export_hf", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain", "require_checkpoint",
-    "setup_runtime", "train_loop",
+    "estimate_loss", "export_hf", "gather_ranks", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain",
+    "require_checkpoint", "setup_runtime", "train_loop", "unwrap_model",
 ]
 
 
@@ -241,7 +241,7 @@ def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: P
     return TextBatches(data_dir, cfg.batch_size, cfg.block_size, seed=cfg.seed, rank=rt.rank, device=rt.device)
 
 
-def _unwrap(model: Any) -> Any:
+def unwrap_model(model: Any) -> Any:
     """The plain module under DDP and torch.compile wrappers."""
     from torch.nn.parallel import DistributedDataParallel
 
@@ -269,7 +269,7 @@ def export_hf(model: Any, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> 
     tmp = out_dir / ".export.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_hf():
-        _unwrap(model).save_pretrained(tmp)
+        unwrap_model(model).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
@@ -306,7 +306,7 @@ def _load_state(path: Path) -> dict[str, Any]:
         raise TrainError(f"cannot read checkpoint {path}: {e}") from e
 
 
-def _gather(obj: Any, rt: Runtime) -> list[Any]:
+def gather_ranks(obj: Any, rt: Runtime) -> list[Any]:
     """Every rank's ``obj`` (rank order) on every rank; [obj] without DDP."""
     if not rt.ddp:
         return [obj]
@@ -479,7 +479,7 @@ def train_loop(
 
     def checkpoint(it: int) -> None:
         # All ranks take part in the gather; only rank 0 writes.
-        ranks = _gather({"torch": torch.get_rng_state(), "data": batches.state_dict(),
+        ranks = gather_ranks({"torch": torch.get_rng_state(), "data": batches.state_dict(),
                          "cuda": torch.cuda.get_rng_state() if rt.device_type == "cuda" else None}, rt)
         if rt.master:
             _save_state(ckpt_path, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -594,9 +594,9 @@ def prepare_tokenizer(cfg: RunConfig, out_dir: Path, resume: bool, rt: Runtime) 
     if resume:
         return load_tokenizer(out_dir)
     if rt.master:
-        from mgpt.llm.train.data import _check_file
+        from mgpt.llm.train.data import check_data_file
 
-        _check_file(cfg.data.path)  # "missing data file" before "cannot train a tokenizer"
+        check_data_file(cfg.data.path)  # "missing data file" before "cannot train a tokenizer"
         fmt = data_format(cfg.data.path, cfg.data.format)
         corpus = cfg.data.path
         if fmt == "chat" and Path(corpus).suffix != ".jsonl":

@@ -194,7 +194,7 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
     """Expert iteration from ``cfg.init_from`` on ``tasks`` for ``reinforce.iterations`` rounds."""
     import torch
 
-    from mgpt.llm.train.pretrain import _gather, setup_runtime
+    from mgpt.llm.train.pretrain import gather_ranks, setup_runtime
     from mgpt.llm.train.sft import load_model_folder
 
     if not tasks:
@@ -218,7 +218,7 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
                               on_sample=(lambda s: log(f"  {s.task}: {'pass' if s.passed else 'fail'}"))
                               if progress and rt.master else None)
         del model
-        samples = [s for part in _gather(got, rt) for s in part]
+        samples = [s for part in gather_ranks(got, rt) for s in part]
         kept = keep_passing(samples)
         passed = sum(s.passed for s in samples)
         if rt.master:

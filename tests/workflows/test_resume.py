@@ -266,7 +266,9 @@ def test_a_failed_run_resumes_without_git(reference, tmp_path, monkeypatch):
     from mgpt.llm.backends.replay import ReplayModel
     from mgpt.llm.backends.testing import FunctionModel
 
-    monkeypatch.setattr(company, "git_available", lambda: False)
+    import mgpt.workflows.harness as harness
+
+    monkeypatch.setattr(harness, "git_available", lambda: False)
     golden = ReplayModel(LEDGER)
     asked: list = []
 
