@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 #: The Python the whole suite runs on (the one tools/install.sh installed into).
 FULL_PYTHON = "3.11"
-#: The fast part: the agents, the replays (workflows), the sandbox and the CLI, with the
-#: layers they stand on; not the model workshop (llm/train, llm/local, llm/eval, serve).
-FAST_PATHS = [
-    "tests/agents", "tests/memory", "tests/sandbox", "tests/llm/backends", "tests/actions",
-    "tests/workflows", "tests/cli", "tests/test_packaging.py", "tests/test_readme.py",
-]
+#: The fast part: every room but the model workshop's (llm/local, llm/train, llm/eval,
+#: llm/serve and the benchmarks' logic need torch): the agents, memory, domains, the sandbox,
+#: the backends, actions, the replays (workflows), the CLI, the install script, the top level.
+WORKSHOP_TESTS = ["tests/llm/local", "tests/llm/train", "tests/llm/eval", "tests/llm/serve",
+                  "tests/llm/test_cuda.py", "tests/benchmarks"]
+FAST_PATHS = ["tests", *(f"--ignore={path}" for path in WORKSHOP_TESTS)]
 FAST_MARKERS = "not slow and not cuda"
 #: What project environments install from the wheel cache (tools/install.sh fills it).
 CACHE_WHEELS = ["pytest", "setuptools", "wheel"]
