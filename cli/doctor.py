@@ -207,6 +207,8 @@ def check_threads(ctx: Context) -> Finding:
         return Finding("threads", FAIL, str(exc), "set MGPT_THREADS to a whole number above 0, or unset it")
     why = "$MGPT_THREADS" if ctx.env.get("MGPT_THREADS") else "the free cores"
     detail = f"{cores} core(s), load {busy:.1f}: local models use {threads} torch thread(s) ({why})"
+    if busy >= cores:
+        detail += "; no core is free now, so a local model runs slower"
     if threads > cores:
         return Finding("threads", WARN, detail + ": more threads than cores slows every process", f"MGPT_THREADS={cores} or less")
     return Finding("threads", OK, detail)
