@@ -14,7 +14,7 @@ else:  # pragma: no cover
 
 def test_ci_runs_the_readme_install_and_test_commands():
     readme = ROOT.joinpath("README.md").read_text()
-    install = re.search(r"## Install\n.*?```bash\n(.*?)```", readme, re.DOTALL).group(1).strip().splitlines()
+    install = re.search(r"## Set up\n.*?```bash\n(.*?)```", readme, re.DOTALL).group(1).strip().splitlines()
     assert install == ['bash tools/install.sh && mgpt run "build a todo app"', "python -m pytest -q"]
     ci = [line.strip() for line in ROOT.joinpath(".ci/run").read_text().splitlines()
           if line.strip() and not line.lstrip().startswith("#")]
