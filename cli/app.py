@@ -144,6 +144,16 @@ def _register_workshop() -> None:
 _register_workshop()
 
 
+def _register_doctor() -> None:
+    """``mgpt doctor``: the set-up checks (its module imports only typer here)."""
+    from mgpt.cli.doctor import register
+
+    register(app)
+
+
+_register_doctor()
+
+
 def main() -> None:
     app()
 

@@ -30,14 +30,26 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+#: The workshop's third-party packages (the [train] extra): missing, a command says so.
+WORKSHOP_MODULES = ("torch", "transformers", "tokenizers", "safetensors", "peft", "numpy", "sacrebleu",
+                    "rouge_score", "nltk", "matplotlib", "yaml")
+
+
 def _guard(fn: Callable[[], T]) -> T:
-    """Run a command; our own errors and out-of-memory become a message and exit code 2."""
+    """Run a command; our own errors, a missing workshop package and out-of-memory become a
+    message and exit code 2."""
     from mgpt.llm.train.errors import TrainError
 
     try:
         return fn()
     except TrainError as e:
         _fail(str(e))
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in WORKSHOP_MODULES:
+            raise
+        _fail(f"the model workshop needs {top}, which is not installed: run bash tools/install.sh "
+              "(or pip install -e '.[train]' -c constraints.txt)")
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
             _fail("out of memory: lower batch_size or block_size (use grad_accum to keep the tokens per step), "
@@ -96,11 +108,15 @@ def tokenizer(
     vocab_size: int = typer.Option(512, help="bytebpe only: vocabulary size, special tokens included."),
 ) -> None:
     """Train a tokenizer with bos/eos/pad and chat role tokens and a chat template."""
-    from mgpt.llm.train.tokenizer import train_tokenizer
-
     if kind not in ("char", "bytebpe"):
         _fail(f"unknown tokenizer kind {kind!r}: use char or bytebpe")
-    tok = _guard(lambda: train_tokenizer(list(corpus), out, kind=kind, vocab_size=vocab_size))  # type: ignore[arg-type]
+
+    def run():
+        from mgpt.llm.train.tokenizer import train_tokenizer
+
+        return train_tokenizer(list(corpus), out, kind=kind, vocab_size=vocab_size)  # type: ignore[arg-type]
+
+    tok = _guard(run)
     typer.echo(f"saved a {kind} tokenizer of {len(tok)} tokens to {out}")
 
 
