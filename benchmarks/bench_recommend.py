@@ -31,12 +31,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 RECBOLE_PINS = ["torch==2.13.0", "recbole==1.2.1", "setuptools<81", "numpy<2", "pandas<3", "scipy<1.13"]
 RECBOLE_MODELS = ["Pop", "ItemKNN", "BPR", "LightGCN", "SASRec"]
 DETERMINISTIC = {"Pop", "ItemKNN", "pop", "itemknn"}
+PRIORS = (0.0, 0.5, 1.0, 1.5)  # the embedding's popularity prior, tried on the validation item
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MGPT_THREADS": "1"}
 
 
@@ -129,7 +131,7 @@ def run_recbole(python: Path, model: str, seed: int, epochs: int, data_path: Pat
     with open(out / "worker.log", "w") as log:
         done = subprocess.run(command, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode:
-        raise SystemExit(f"RecBole {model} seed {seed} failed; see {out / 'worker.log'}")
+        raise RuntimeError(f"RecBole {model} seed {seed} failed; see {out / 'worker.log'}")
     return json.loads((out / "result.json").read_text())
 
 
@@ -144,7 +146,7 @@ def grid(seed: int) -> dict[str, list]:
         "als": [ImplicitALS(factors=f, regularization=r, seed=seed) for f in (32, 64, 128) for r in (0.05, 1.0, 10.0)],
         "bpr": [ImplicitBPR(factors=f, learning_rate=lr, iterations=it, seed=seed)
                 for f in (64, 128) for lr in (0.01, 0.05) for it in (100, 300)],
-        "cooc": [CooccurrenceEmbedding(mode=m, iters=2000, lr=3e-3, seed=seed) for m in ("pairs", "sequence")],
+        "cooc": [CooccurrenceEmbedding(mode=m, seed=seed) for m in ("pairs", "sequence")],
     }
 
 
@@ -158,6 +160,25 @@ def timed_eval(retriever, fold, split, protocol) -> dict:
     return {"full": result.full.as_dict(), "sampled": result.sampled.as_dict(), "fit_s": fit}
 
 
+def variants(retriever, fold, split, protocol):
+    """(settings, result) for the retriever; for the embedding, one training measured with
+    the popularity prior off and on (the prior is applied after training)."""
+    from dataclasses import replace
+
+    from mgpt.domains.movielens.evaluate import evaluate
+
+    if not hasattr(retriever, "vectors"):
+        yield retriever, timed_eval(retriever, fold, split, protocol)
+        return
+    started = time.perf_counter()
+    vectors = retriever.vectors(fold)
+    fit = time.perf_counter() - started
+    for prior in PRIORS:
+        result = evaluate(vectors.scorer(prior).scores, fold, split, protocol)
+        yield replace(retriever, prior=prior), {"full": result.full.as_dict(), "sampled": result.sampled.as_dict(),
+                                                "fit_s": fit}
+
+
 def select_on_valid(split, families: list[str], protocol, log) -> dict[str, dict]:
     """Each family's best settings by full-ranking NDCG@10 on the validation item."""
     from mgpt.domains.movielens.retrievers import describe
@@ -165,12 +186,13 @@ def select_on_valid(split, families: list[str], protocol, log) -> dict[str, dict
     fold = split.fold("valid")
     chosen = {}
     for family in families:
-        for retriever in grid(seed=0)[family]:
-            result = {**describe(retriever), **timed_eval(retriever, fold, split, protocol)}
-            log(f"valid {family} {result['settings']}: NDCG@10 {result['full']['ndcg']:.4f} "
-                f"HR@10 {result['full']['recall']:.4f} (fit {result['fit_s']:.1f} s)")
-            if family not in chosen or result["full"]["ndcg"] > chosen[family]["full"]["ndcg"]:
-                chosen[family] = {**result, "retriever": retriever}
+        for base in grid(seed=0)[family]:
+            for retriever, result in variants(base, fold, split, protocol):
+                result = {**describe(retriever), **result}
+                log(f"valid {family} {result['settings']}: NDCG@10 {result['full']['ndcg']:.4f} "
+                    f"HR@10 {result['full']['recall']:.4f} (fit {result['fit_s']:.1f} s)")
+                if family not in chosen or result["full"]["ndcg"] > chosen[family]["full"]["ndcg"]:
+                    chosen[family] = {**result, "object": retriever}
     return chosen
 
 
@@ -181,21 +203,51 @@ def with_seed(retriever, seed: int):
 
 
 def mgpt_test_rows(split, chosen: dict, seeds: list[int], protocol, log) -> list[dict]:
-    """Each chosen retriever on the test item (RecBole's protocol), and the default refit."""
-    rows = []
+    """Each chosen retriever on the test item (RecBole's protocol), ItemKNN with RecBole's own
+    settings (the same model on both sides), and the default refit on train + validation."""
+    from mgpt.domains.movielens.retrievers import ItemKNN
+
     default = max(chosen, key=lambda f: chosen[f]["full"]["ndcg"])
-    plans = [(f, split.fold("test"), f"mgpt {f}") for f in chosen]
-    plans.append((default, split.fold("test", refit=True), f"mgpt {default}, refit on train+valid"))
-    for family, fold, label in plans:
+    test, refit = split.fold("test"), split.fold("test", refit=True)
+    plans = [(f, chosen[f]["object"], test, f"mgpt {f}") for f in chosen]
+    if "itemknn" in chosen:
+        plans.insert(0, ("itemknn", ItemKNN(), test, "mgpt itemknn, RecBole's settings (k=100)"))
+    plans.append((default, chosen[default]["object"], refit, f"mgpt {default}, refit on train+valid"))
+    rows = []
+    for family, retriever, fold, label in plans:
         runs = []
         for seed in ([0] if family in DETERMINISTIC else seeds):
-            runs.append(timed_eval(with_seed(chosen[family]["retriever"], seed), fold, split, protocol))
+            runs.append(timed_eval(with_seed(retriever, seed), fold, split, protocol))
             log(f"test {label} seed {seed}: NDCG@10 {runs[-1]['full']['ndcg']:.4f}")
-        rows.append({"model": family, "by": label, "runs": runs, "default": family == default})
+        rows.append({"model": family, "by": label, "runs": runs, "default": label == f"mgpt {default}"})
     return rows
 
 
-def recbole_rows(split, python: Path, args, protocol, log) -> tuple[list[dict], dict]:
+def recbole_jobs(args) -> list[tuple[str, int]]:
+    return [(model, seed) for model in args.recbole_models for seed in ([0] if model in DETERMINISTIC else args.seeds)]
+
+
+def start_recbole(python: Path, args, log) -> tuple[threading.Thread, dict]:
+    """Run RecBole's jobs one after another in a thread, alongside mgpt's own work."""
+    done: dict = {}
+
+    def run_all() -> None:
+        for model, seed in recbole_jobs(args):
+            out = args.out / "recbole" / f"{model}-{seed}"
+            try:
+                done[model, seed] = run_recbole(python, model, seed, args.epochs.get(model, 1), args.data_path, out)
+                log(f"recbole {model} seed {seed}: {done[model, seed]['epochs_run']} epochs, "
+                    f"{done[model, seed]['seconds']:.0f} s")
+            except (RuntimeError, OSError) as exc:
+                done[model, seed] = exc
+                log(f"recbole {model} seed {seed} FAILED: {exc}")
+
+    thread = threading.Thread(target=run_all, name="recbole")
+    thread.start()
+    return thread, done
+
+
+def recbole_rows(split, done: dict, args, protocol, log) -> tuple[list[dict], dict]:
     """RecBole's runs: its own metrics, and mgpt's metrics on its scores; the split check."""
     import numpy as np
 
@@ -205,26 +257,25 @@ def recbole_rows(split, python: Path, args, protocol, log) -> tuple[list[dict], 
     fold = split.fold("test")
     for model in args.recbole_models:
         own, ours = [], []
-        for seed in ([0] if model in DETERMINISTIC else args.seeds):
-            out = args.out / "recbole" / f"{model}-{seed}"
-            result = run_recbole(python, model, seed, args.epochs.get(model, 1), args.data_path, out)
+        for (name, seed), result in done.items():
+            if name != model or isinstance(result, Exception):
+                continue
+            saved = np.load(args.out / "recbole" / f"{model}-{seed}" / "scores.npz")
             agree[f"{model}-{seed}"] = split_agreement(split, result["split"])
-            saved = np.load(out / "scores.npz")
             order = {t: j for j, t in enumerate(saved["items"])}
             columns = np.array([order[t] for t in split.item_ids])
             by_user = {t: r for r, t in enumerate(saved["users"])}
             matrix = saved["scores"][[by_user[u] for u in split.user_ids]][:, columns]
             ev = evaluate(lambda users: matrix[users], fold, split, protocol)
+            extra = {"fit_s": result["seconds"], "epochs": result["epochs_run"]}
             own.append({"full": {"ndcg": result["test"]["ndcg@10"], "recall": result["test"]["recall@10"],
-                                 "mrr_at_k": result["test"]["mrr@10"]}, "fit_s": result["seconds"],
-                        "epochs": result["epochs_run"]})
-            ours.append({"full": ev.full.as_dict(), "sampled": ev.sampled.as_dict(), "fit_s": result["seconds"],
-                         "epochs": result["epochs_run"]})
+                                 "mrr_at_k": result["test"]["mrr@10"]}, **extra})
+            ours.append({"full": ev.full.as_dict(), "sampled": ev.sampled.as_dict(), **extra})
             log(f"recbole {model} seed {seed}: own NDCG@10 {own[-1]['full']['ndcg']:.4f}, mgpt metrics "
-                f"{ev.full.ndcg:.4f}, {result['epochs_run']} epochs in {result['seconds']:.0f} s; "
-                f"split {agree[f'{model}-{seed}']}")
-        rows.append({"model": model, "by": f"RecBole {model}, RecBole's metrics", "runs": own})
-        rows.append({"model": model, "by": f"RecBole {model}, mgpt's metrics", "runs": ours})
+                f"{ev.full.ndcg:.4f}; split {agree[f'{model}-{seed}']}")
+        if own:
+            rows.append({"model": model, "by": f"RecBole {model}, RecBole's metrics", "runs": own})
+            rows.append({"model": model, "by": f"RecBole {model}, mgpt's metrics", "runs": ours})
     return rows, agree
 
 
@@ -268,7 +319,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--recbole-models", nargs="+", default=RECBOLE_MODELS)
     p.add_argument("--skip-recbole", action="store_true")
     p.add_argument("--venv", type=Path, default=None, help="RecBole's venv (default $MGPT_HOME/venvs/recbole)")
-    p.add_argument("--epoch-cap", nargs="+", default=["BPR=100", "LightGCN=100", "SASRec=5"],
+    p.add_argument("--epoch-cap", nargs="+", default=["BPR=50", "LightGCN=30", "SASRec=3"],
                    help="MODEL=EPOCHS caps (early stopping on validation NDCG@10 after 10 epochs without gain)")
     # The worker's arguments (this file run by RecBole's venv).
     p.add_argument("--recbole-worker", default=None, help=argparse.SUPPRESS)
@@ -306,13 +357,17 @@ def main(argv: list[str] | None = None) -> None:
     data = load_movielens(folder)
     split = leave_one_out(data.ratings, list(data.movies))
     protocol = Protocol(k=10, negatives=99, seed=0)
+    recbole = None
+    if not args.skip_recbole:
+        python = ensure_venv(args.venv or mgpt_home(os.environ) / "venvs" / "recbole")
+        recbole = start_recbole(python, args, log)
     chosen = select_on_valid(split, args.families, protocol, log)
     rows = mgpt_test_rows(split, chosen, args.seeds, protocol, log)
     agree = {}
-    if not args.skip_recbole:
-        python = ensure_venv(args.venv or mgpt_home(os.environ) / "venvs" / "recbole")
-        recbole, agree = recbole_rows(split, python, args, protocol, log)
-        rows = recbole + rows
+    if recbole is not None:
+        recbole[0].join()
+        recbole_part, agree = recbole_rows(split, recbole[1], args, protocol, log)
+        rows = recbole_part + rows
     wall = time.perf_counter() - started
     text = table(rows)
     log("\n" + text)
@@ -320,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"wall {wall:.0f} s on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     (args.out / "table.md").write_text(text)
     (args.out / "results.json").write_text(json.dumps({
-        "valid": {f: {k: v for k, v in c.items() if k != "retriever"} for f, c in chosen.items()},
+        "valid": {f: {k: v for k, v in c.items() if k != "object"} for f, c in chosen.items()},
         "rows": rows, "split_agreement": agree, "wall_s": wall, "argv": sys.argv[1:],
     }, indent=1, default=str))
 

@@ -10,10 +10,16 @@ trained on the pairs, learns every item as a single token. Two kinds of pairs:
   item): the small transformer reads the history, so it learns order and recency. A
   user's vector is the embedding of their last ``window`` items.
 
-Either way an item's score is the cosine of the user's vector and the item's. Pairs come
-from the fold's histories only, so no held-out item is ever trained on. After training
-the scorer is plain vectors (:class:`~.retrievers.FactorScorer`); the embedder folder stays
-in ``out_dir`` for inspection.
+An item's score is the cosine of the user's vector and the item's, divided by the training
+temperature, plus ``prior`` times the log of the item's share of the training documents.
+The prior undoes what in-batch negatives do: an item is a negative as often as it is
+popular, so InfoNCE learns ``log p(item | user) - log p(item)`` (up to a constant), and the
+cosine alone ranks rare items too high. ``prior=1`` adds ``log p(item)`` back (the logQ
+correction of sampled softmax, Yi et al. 2019); ``prior=0`` is the plain cosine.
+
+Pairs come from the fold's histories only, so no held-out item is ever trained on. After
+training the scorer is plain vectors (:class:`~.retrievers.FactorScorer`, the prior as one
+more coordinate); the embedder folder stays in ``out_dir`` for inspection.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
 
     from .split import Fold
 
-__all__ = ["CooccurrenceEmbedding", "item_text", "training_pairs"]
+__all__ = ["CooccurrenceEmbedding", "ItemVectors", "item_text", "training_pairs"]
 
 
 def item_text(item: int) -> str:
@@ -64,10 +70,12 @@ class CooccurrenceEmbedding:
     width: int = 128
     layers: int = 2
     heads: int = 4
-    iters: int = 1500
+    iters: int = 1000
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     temperature: float = 0.05
+    prior: float = 1.0
+    """Weight of the log-popularity prior added to the scaled cosine (see the module's doc)."""
     seed: int = 0
     threads: int = 1
     out_dir: str | None = None
@@ -94,14 +102,18 @@ class CooccurrenceEmbedding:
         })
 
     def fit(self, fold: Fold) -> FactorScorer:
+        return self.vectors(fold).scorer(self.prior)
+
+    def vectors(self, fold: Fold) -> ItemVectors:
+        """Train the embedder on the fold and embed its users and items."""
         if self.mode not in ("pairs", "sequence") or self.window < 1:
             raise MovieLensError(f"cooc needs mode pairs or sequence and window >= 1 (got {self.mode}, {self.window})")
         if self.out_dir:
-            return self._fit_in(fold, Path(self.out_dir))
+            return self._vectors_in(fold, Path(self.out_dir))
         with tempfile.TemporaryDirectory(prefix="mgpt-cooc-") as tmp:
-            return self._fit_in(fold, Path(tmp))
+            return self._vectors_in(fold, Path(tmp))
 
-    def _fit_in(self, fold: Fold, out_dir: Path) -> FactorScorer:
+    def _vectors_in(self, fold: Fold, out_dir: Path) -> ItemVectors:
         from mgpt.llm.embed import load_embedder
         from mgpt.llm.train.embed import train_embed
 
@@ -118,6 +130,25 @@ class CooccurrenceEmbedding:
             queries = ["".join(item_text(i) for i in h[-self.window:]) for h in fold.history]
             users = embedder.encode(queries).numpy()
             users[[len(h) == 0 for h in fold.history]] = 0.0  # no history: no preference
+        docs = np.bincount([h[t] for h in fold.history for t in range(1, len(h))], minlength=fold.n_items)
+        log_share = np.log((docs + 1) / (docs.sum() + fold.n_items))  # add-one: unseen items stay finite
+        return ItemVectors(users, items, log_share, self.temperature)
+
+
+@dataclass(frozen=True)
+class ItemVectors:
+    """What the trained embedder gives: unit user and item vectors, each item's log share of
+    the training documents, and the temperature the cosines were trained at."""
+
+    users: np.ndarray
+    items: np.ndarray
+    log_share: np.ndarray
+    temperature: float
+
+    def scorer(self, prior: float) -> FactorScorer:
+        """``cos(u, i) / temperature + prior * log_share[i]`` as one dot product."""
+        users = np.hstack([self.users / self.temperature, np.ones((len(self.users), 1))])
+        items = np.hstack([self.items, prior * self.log_share[:, None]])
         return FactorScorer(users.astype(np.float32), items.astype(np.float32))
 
 
