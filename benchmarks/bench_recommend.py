@@ -25,6 +25,7 @@ Runs with nice, one thread per process; writes ``results.json`` and ``table.md``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -150,36 +151,55 @@ def grid(seed: int) -> dict[str, list]:
     }
 
 
-def timed_eval(retriever, fold, split, protocol) -> dict:
+def cache_file(cache: Path, fold, retriever) -> Path:
+    """Where one measurement is kept, keyed by the fold and the retriever's settings."""
+    from mgpt.domains.movielens.retrievers import describe
+
+    key = json.dumps({"phase": fold.phase, "refit": fold.refit, **describe(retriever)}, sort_keys=True)
+    return cache / "mgpt" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+
+
+def measure(scorer, fold, split, protocol, fit_s: float, path: Path) -> dict:
     from mgpt.domains.movielens.evaluate import evaluate
 
+    result = evaluate(scorer.scores, fold, split, protocol)
+    out = {"full": result.full.as_dict(), "sampled": result.sampled.as_dict(), "fit_s": fit_s}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
+def timed_eval(retriever, fold, split, protocol, cache: Path) -> dict:
+    """Fit and measure (or the kept measurement of a rerun)."""
+    path = cache_file(cache, fold, retriever)
+    if path.is_file():
+        return json.loads(path.read_text())
     started = time.perf_counter()
     scorer = retriever.fit(fold)
-    fit = time.perf_counter() - started
-    result = evaluate(scorer.scores, fold, split, protocol)
-    return {"full": result.full.as_dict(), "sampled": result.sampled.as_dict(), "fit_s": fit}
+    return measure(scorer, fold, split, protocol, time.perf_counter() - started, path)
 
 
-def variants(retriever, fold, split, protocol):
+def variants(retriever, fold, split, protocol, cache: Path):
     """(settings, result) for the retriever; for the embedding, one training measured with
-    the popularity prior off and on (the prior is applied after training)."""
+    each popularity prior (the prior is applied after training)."""
     from dataclasses import replace
 
-    from mgpt.domains.movielens.evaluate import evaluate
-
     if not hasattr(retriever, "vectors"):
-        yield retriever, timed_eval(retriever, fold, split, protocol)
+        yield retriever, timed_eval(retriever, fold, split, protocol, cache)
+        return
+    each = [replace(retriever, prior=prior) for prior in PRIORS]
+    paths = [cache_file(cache, fold, r) for r in each]
+    if all(p.is_file() for p in paths):
+        yield from ((r, json.loads(p.read_text())) for r, p in zip(each, paths))
         return
     started = time.perf_counter()
     vectors = retriever.vectors(fold)
     fit = time.perf_counter() - started
-    for prior in PRIORS:
-        result = evaluate(vectors.scorer(prior).scores, fold, split, protocol)
-        yield replace(retriever, prior=prior), {"full": result.full.as_dict(), "sampled": result.sampled.as_dict(),
-                                                "fit_s": fit}
+    for r, p in zip(each, paths):
+        yield r, measure(vectors.scorer(r.prior), fold, split, protocol, fit, p)
 
 
-def select_on_valid(split, families: list[str], protocol, log) -> dict[str, dict]:
+def select_on_valid(split, families: list[str], protocol, cache: Path, log) -> dict[str, dict]:
     """Each family's best settings by full-ranking NDCG@10 on the validation item."""
     from mgpt.domains.movielens.retrievers import describe
 
@@ -187,7 +207,7 @@ def select_on_valid(split, families: list[str], protocol, log) -> dict[str, dict
     chosen = {}
     for family in families:
         for base in grid(seed=0)[family]:
-            for retriever, result in variants(base, fold, split, protocol):
+            for retriever, result in variants(base, fold, split, protocol, cache):
                 result = {**describe(retriever), **result}
                 log(f"valid {family} {result['settings']}: NDCG@10 {result['full']['ndcg']:.4f} "
                     f"HR@10 {result['full']['recall']:.4f} (fit {result['fit_s']:.1f} s)")
@@ -202,7 +222,7 @@ def with_seed(retriever, seed: int):
     return replace(retriever, seed=seed) if hasattr(retriever, "seed") else retriever
 
 
-def mgpt_test_rows(split, chosen: dict, seeds: list[int], protocol, log) -> list[dict]:
+def mgpt_test_rows(split, chosen: dict, args, protocol, log) -> list[dict]:
     """Each chosen retriever on the test item (RecBole's protocol), ItemKNN with RecBole's own
     settings (the same model on both sides), and the default refit on train + validation."""
     from mgpt.domains.movielens.retrievers import ItemKNN
@@ -216,31 +236,40 @@ def mgpt_test_rows(split, chosen: dict, seeds: list[int], protocol, log) -> list
     rows = []
     for family, retriever, fold, label in plans:
         runs = []
-        for seed in ([0] if family in DETERMINISTIC else seeds):
-            runs.append(timed_eval(with_seed(retriever, seed), fold, split, protocol))
+        seeds = [0] if family in DETERMINISTIC else args.refit_seeds if fold.refit else args.seeds
+        for seed in seeds:
+            runs.append(timed_eval(with_seed(retriever, seed), fold, split, protocol, args.out))
             log(f"test {label} seed {seed}: NDCG@10 {runs[-1]['full']['ndcg']:.4f}")
         rows.append({"model": family, "by": label, "runs": runs, "default": label == f"mgpt {default}"})
     return rows
 
 
 def recbole_jobs(args) -> list[tuple[str, int]]:
-    return [(model, seed) for model in args.recbole_models for seed in ([0] if model in DETERMINISTIC else args.seeds)]
+    """Every (model, seed), the slowest models first so parallel runs finish together."""
+    jobs = [(m, seed) for m in args.recbole_models for seed in ([0] if m in DETERMINISTIC else args.seeds)]
+    slow = {"SASRec": 0, "LightGCN": 1, "BPR": 2}
+    return sorted(jobs, key=lambda job: slow.get(job[0], 3))
 
 
 def start_recbole(python: Path, args, log) -> tuple[threading.Thread, dict]:
-    """Run RecBole's jobs one after another in a thread, alongside mgpt's own work."""
+    """Run RecBole's jobs, ``--recbole-parallel`` at a time, in threads beside mgpt's own work."""
+    from concurrent.futures import ThreadPoolExecutor
+
     done: dict = {}
 
+    def one(job: tuple[str, int]) -> None:
+        model, seed = job
+        out = args.out / "recbole" / f"{model}-{seed}"
+        try:
+            done[job] = run_recbole(python, model, seed, args.epochs.get(model, 1), args.data_path, out)
+            log(f"recbole {model} seed {seed}: {done[job]['epochs_run']} epochs, {done[job]['seconds']:.0f} s")
+        except (RuntimeError, OSError) as exc:
+            done[job] = exc
+            log(f"recbole {model} seed {seed} FAILED: {exc}")
+
     def run_all() -> None:
-        for model, seed in recbole_jobs(args):
-            out = args.out / "recbole" / f"{model}-{seed}"
-            try:
-                done[model, seed] = run_recbole(python, model, seed, args.epochs.get(model, 1), args.data_path, out)
-                log(f"recbole {model} seed {seed}: {done[model, seed]['epochs_run']} epochs, "
-                    f"{done[model, seed]['seconds']:.0f} s")
-            except (RuntimeError, OSError) as exc:
-                done[model, seed] = exc
-                log(f"recbole {model} seed {seed} FAILED: {exc}")
+        with ThreadPoolExecutor(args.recbole_parallel) as pool:
+            list(pool.map(one, recbole_jobs(args)))
 
     thread = threading.Thread(target=run_all, name="recbole")
     thread.start()
@@ -257,7 +286,7 @@ def recbole_rows(split, done: dict, args, protocol, log) -> tuple[list[dict], di
     fold = split.fold("test")
     for model in args.recbole_models:
         own, ours = [], []
-        for (name, seed), result in done.items():
+        for (name, seed), result in sorted(done.items()):
             if name != model or isinstance(result, Exception):
                 continue
             saved = np.load(args.out / "recbole" / f"{model}-{seed}" / "scores.npz")
@@ -315,11 +344,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/bench_recommend"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--refit-seeds", type=int, nargs="+", default=[0],
+                   help="seeds of the default retriever refit on train+valid (a stochastic one trains per seed)")
+    p.add_argument("--recbole-parallel", type=int, default=2, help="RecBole runs at a time")
     p.add_argument("--families", nargs="+", default=["pop", "itemknn", "als", "bpr", "cooc"])
     p.add_argument("--recbole-models", nargs="+", default=RECBOLE_MODELS)
     p.add_argument("--skip-recbole", action="store_true")
     p.add_argument("--venv", type=Path, default=None, help="RecBole's venv (default $MGPT_HOME/venvs/recbole)")
-    p.add_argument("--epoch-cap", nargs="+", default=["BPR=50", "LightGCN=30", "SASRec=3"],
+    p.add_argument("--epoch-cap", nargs="+", default=["BPR=50", "LightGCN=30", "SASRec=2"],
                    help="MODEL=EPOCHS caps (early stopping on validation NDCG@10 after 10 epochs without gain)")
     # The worker's arguments (this file run by RecBole's venv).
     p.add_argument("--recbole-worker", default=None, help=argparse.SUPPRESS)
@@ -361,8 +393,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_recbole:
         python = ensure_venv(args.venv or mgpt_home(os.environ) / "venvs" / "recbole")
         recbole = start_recbole(python, args, log)
-    chosen = select_on_valid(split, args.families, protocol, log)
-    rows = mgpt_test_rows(split, chosen, args.seeds, protocol, log)
+    chosen = select_on_valid(split, args.families, protocol, args.out, log)
+    rows = mgpt_test_rows(split, chosen, args, protocol, log)
     agree = {}
     if recbole is not None:
         recbole[0].join()
