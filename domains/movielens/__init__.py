@@ -25,7 +25,7 @@ _EXPORTS = {
     "Evaluation": "evaluate", "Protocol": "evaluate", "evaluate": "evaluate",
     "ImplicitALS": "retrievers", "ImplicitBPR": "retrievers", "ItemKNN": "retrievers", "Popularity": "retrievers",
     "CooccurrenceEmbedding": "embedding",
-    "DEFAULT_RETRIEVER": "retrievers",
+    "DEFAULT_RETRIEVER": "store",
     "Recommendation": "store", "RecommendStore": "store", "train_store": "store",
 }
 

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_recommend.py"
 
 
+@pytest.mark.slow
 def test_bench_selects_on_valid_and_reports_test(movielens, tmp_path):
     env = {**os.environ, "MGPT_HOME": str(movielens.folder.parent.parent), "MGPT_OFFLINE": "1"}
     run = subprocess.run([sys.executable, str(BENCH), "--skip-recbole", "--families", "pop", "itemknn",

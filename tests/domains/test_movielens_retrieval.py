@@ -112,7 +112,7 @@ def test_cooc_embedding_trains_with_the_embed_trainer(tmp_path):
 
 def test_store_round_trip_and_bad_ids(tmp_path):
     data = two_tastes()
-    store = train_store(ItemKNN(k=5), data, phase="test", folder=tmp_path / "store")
+    store = train_store(data, ItemKNN(k=5), phase="test", folder=tmp_path / "store")
     loaded = RecommendStore.load(tmp_path / "store")
     assert loaded.meta["retriever"] == "itemknn" and loaded.meta["settings"] == {"k": 5, "shrink": 0.0}
     recs = loaded.recommend("a1", k=3)
@@ -134,7 +134,7 @@ def test_store_refuses_what_is_not_a_store(tmp_path):
     with pytest.raises(StoreError, match="not a recommendation store"):
         RecommendStore.load(tmp_path)
     data = two_tastes()
-    train_store(Popularity(), data, folder=tmp_path / "s")
+    train_store(data, Popularity(), folder=tmp_path / "s")
     meta = json.loads((tmp_path / "s" / "store.json").read_text())
     (tmp_path / "s" / "store.json").write_text(json.dumps({**meta, "format": 99}))
     with pytest.raises(StoreError, match="format 99"):
@@ -147,6 +147,6 @@ def test_store_refuses_what_is_not_a_store(tmp_path):
 
 def test_default_store_folder_is_under_mgpt_home(tmp_path, monkeypatch):
     monkeypatch.setenv("MGPT_HOME", str(tmp_path))
-    store = train_store(Popularity(), two_tastes())
+    store = train_store(two_tastes(), Popularity())
     assert store.folder == tmp_path / "recommend" / "ml-100k-pop"
     assert store.recommend("b0", k=2)
