@@ -5,10 +5,15 @@ prompt to the role's model, ``self.ask_structured`` gets back a validated pydant
 instance, and ``self.ask_code`` the body of a code block. What ``run`` returns (text, a
 pydantic model, or a whole :class:`~mgpt.agents.Message`) is what the role publishes.
 
-Structured asks also pass the answer's shape (:class:`~mgpt.llm.base.OutputFormat`) down
+Structured asks also pass the answer's shape (:class:`~mgpt.llm.backends.base.OutputFormat`) down
 to the model: a local model decodes under its grammar, an OpenAI-compatible server gets
 ``response_format``. Parsing and re-asking stay in place for backends that cannot
 enforce it, and each parse is logged (a ``parse`` event: attempts, first try or not).
+
+``self.ask_with_tools`` runs the tool loop with the role's tools (``ctx.tools``): the model
+asks for calls, they run (concurrently), their results go back, until the model answers
+or ``max_tool_steps`` rounds of calls are spent. :class:`UseTools` is an action that does
+just that with the latest message, for roles whose work is answering with tools.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from pydantic import BaseModel, ValidationError
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
-from mgpt.llm.base import ChatMessage, OutputFormat
-from mgpt.llm.client import LLM
+from mgpt.agents.tools import Toolbox
+from mgpt.llm.backends.base import ChatMessage, OutputFormat, ToolOptions
+from mgpt.llm.backends.client import LLM
 from mgpt.memory import InMemory, Memory
 
-from .parsing import ParseError, extract_code, extract_json
+from mgpt.llm.parsing import ParseError, extract_code, extract_json
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
@@ -54,6 +60,8 @@ class ActionContext:
     workspace: Path | None = None
     #: Workflow options (fix rounds, sandbox limits...).
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The role's tools (None: the role has none).
+    tools: Toolbox | None = None
 
     def latest(self, cause_by: type) -> Message | None:
         """The newest triggering message produced by ``cause_by``."""
@@ -103,17 +111,37 @@ def describe_schema(model: type[BaseModel], indent: str = "") -> str:
 
 class Action:
     """Base class for actions. Set ``name`` (defaults to the class name) and, for roles in
-    ``react`` mode, a one-line ``description`` the model reads when choosing what to do."""
+    ``react`` mode, a one-line ``description`` the model reads when choosing what to do.
+
+    A *variant* of a step (the incremental run's WritePRD, say) is its own subclass of
+    the step's action that sets ``step`` to it::
+
+        class WriteChangeRequest(WritePRD):
+            step = WritePRD
+
+    The role that holds the variant publishes its result as the step's (``cause_by``),
+    and its model calls are named as the step's (``name``, which replay keys on), so the
+    roles downstream and recorded transcripts see no difference.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: The step this action does: what its messages are caused by. An action is its own
+    #: step unless it is a variant of one (see above).
+    step: ClassVar[type["Action"]]
     #: How many times a structured answer is re-asked after it fails to parse or validate.
     max_retries: ClassVar[int] = 2
+    #: Rounds of tool calls :meth:`ask_with_tools` allows before it asks for a final answer.
+    max_tool_steps: ClassVar[int] = 8
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "step" not in cls.__dict__:
+            cls.step = cls
+        elif not (isinstance(cls.step, type) and issubclass(cls, cls.step)):
+            raise TypeError(f"{cls.__name__}.step must be a class it subclasses (the step it is a variant of)")
         if not cls.__dict__.get("name"):
-            cls.name = cls.__name__
+            cls.name = cls.__name__ if cls.step is cls else cls.step.name
 
     def __init__(self) -> None:
         self._llm: LLM | None = None
@@ -144,6 +172,46 @@ class Action:
         completion = await self.llm.ask(prompt, system=system, action=self.name, output=output)
         return completion.text
 
+    async def ask_with_tools(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Toolbox | None,
+        *,
+        system: str | None = None,
+        choice: str = "auto",
+        parallel: bool = True,
+    ) -> str:
+        """The model's final answer to ``prompt`` after the tool calls it asks for.
+
+        Each round the model sees the tools (``choice`` and ``parallel`` as in
+        :class:`~mgpt.llm.backends.base.ToolOptions`; after the first round ``required`` and a
+        named tool relax to ``auto``, or the model could never answer); the calls it asks
+        for run and their results go back. After ``max_tool_steps`` rounds a ``bound``
+        event says so and the model is asked once more, without tools, for its answer.
+        Tool failures are results the model reads, never exceptions.
+        """
+        messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
+        if system:
+            messages.insert(0, ChatMessage(role="system", content=system))
+        specs = [t.spec() for t in await tools.tools()] if tools else []
+        if not specs:
+            return await self.ask(messages)
+        for step in range(self.max_tool_steps):
+            options = ToolOptions(tools=specs, choice=choice if step == 0 else "auto", parallel=parallel)
+            completion = await self.llm.ask(messages, action=self.name, tools=options)
+            if not completion.tool_calls:
+                return completion.text
+            assert tools is not None
+            results = await self.llm.run_tools(tools, completion.tool_calls, action=self.name)
+            messages.append(ChatMessage(role="assistant", content=completion.text, tool_calls=completion.tool_calls))
+            messages += [ChatMessage.tool_result(r) for r in results]
+        if self.llm.on_event is not None:
+            self.llm.on_event(Event(kind="bound", role=self.llm.role, detail=(
+                f"{self.name}: max_tool_steps={self.max_tool_steps} rounds of tool calls used; asking for a final answer"
+            )))
+        options = ToolOptions(tools=specs, choice="none", parallel=parallel)
+        return (await self.llm.ask(messages, action=self.name, tools=options)).text
+
     async def ask_parsed(
         self,
         prompt: str | list[ChatMessage],
@@ -157,7 +225,7 @@ class Action:
         """Ask, and turn the reply into a value with ``parse``.
 
         ``output`` is the shape ``parse`` expects (e.g. ``OutputFormat.files()`` for
-        :func:`~mgpt.actions.parsing.extract_files`); backends that can enforce it do.
+        :func:`~mgpt.llm.parsing.extract_files`); backends that can enforce it do.
         A reply ``parse`` rejects (with a ``ValueError``: a parse or validation error) is
         sent back with the error and ``again``, up to ``max_retries`` times; then
         :class:`ActionError` names the action and shows the last reply. Each call logs a
@@ -252,6 +320,26 @@ class Action:
         if error:
             data["error"] = error
         llm.on_event(Event(kind="parse", role=llm.role, detail=self.name, data=data))
+
+
+Action.step = Action
+
+
+class UseTools(Action):
+    """Answer the latest message, using the role's tools as the model sees fit.
+
+    The prompt is the newest message this turn brought (the role's profile and goal are the
+    system message); the answer is what the role publishes.
+    """
+
+    description = "Answer the latest request, calling tools where they help."
+
+    async def run(self, ctx: ActionContext) -> str:
+        request = ctx.news[-1].content if ctx.news else ""
+        system = f"You are {ctx.role_name}" + (f", {ctx.role_profile}" if ctx.role_profile else "") + "."
+        if ctx.role_goal:
+            system += f" Your goal: {ctx.role_goal}"
+        return await self.ask_with_tools(request, ctx.tools, system=system)
 
 
 def _short_error(exc: Exception) -> str:

@@ -1,4 +1,7 @@
-"""The building half of the software company: write code, write tests, run them, fix bugs."""
+"""The building half of the software company: write code, write tests, run them, fix bugs.
+
+An incremental run (``--inc``) uses these steps' variants in :mod:`mgpt.actions.incremental`.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,17 @@ import threading
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
-from mgpt.llm.base import OutputFormat
+from mgpt.llm.backends.base import OutputFormat
 from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
-from . import incremental
-from .base import Action, ActionContext, ActionError
-from .documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
-from .interfaces import python_interface
-from .parsing import ParseError, extract_code, extract_file, extract_files, fenced_blocks
-from .planning import WriteDesign, WritePRD, WriteTasks, _system
-from .project_env import DECLARING_FILES, ensure_project_env
-from .sandbox import Limits, run_pytest
-from .workspace import Workspace
+from mgpt.actions.base import Action, ActionContext, ActionError
+from mgpt.actions.documents import PRD, CodeBundle, SystemDesign, TaskList, TestReport
+from mgpt.actions.interfaces import python_interface
+from mgpt.llm.parsing import ParseError, extract_code, extract_file, extract_files, fenced_blocks
+from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks, system_prompt
+from mgpt.sandbox.project_env import DECLARING_FILES, ensure_project_env
+from mgpt.sandbox.isolation import Limits, run_pytest
+from mgpt.sandbox.workspace import Workspace
 
 #: How much of pytest's output travels in a report and a fix prompt.
 OUTPUT_TAIL = 4000
@@ -105,7 +107,10 @@ def _is_test_support(path: str) -> bool:
     return pure.parts[:1] == ("tests",) and len(pure.parts) > 1 and not pure.name.startswith("test_")
 
 
-def _interfaces(ws: Workspace, paths: list[str], ctx: ActionContext | None = None, query: str = "") -> str:
+def file_interfaces(ws: Workspace, paths: list[str], ctx: ActionContext | None = None, query: str = "") -> str:
+    """The interfaces of the Python files among ``paths`` (signatures, not bodies), one
+    block per file; with the run's ``context_budget`` setting, only the blocks most
+    relevant to ``query`` that fit."""
     blocks = []
     for path in paths:
         if ws.exists(path) and path.endswith(".py"):
@@ -158,15 +163,13 @@ class WriteCode(Action):
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
-        if incremental.state(ctx) is not None:  # --inc: only the changed and new files
-            return CodeBundle(files=await incremental.write_changed_code(self, ctx, tasks, _system(ctx)))
         design: SystemDesign = await _latest_payload(ctx, WriteDesign)
         purposes = {f.path: f.purpose for f in design.files}
         written: list[str] = []
         for task in tasks.tasks:
             # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
             # files already written (signatures, not bodies; no earlier documents in full).
-            deps = _interfaces(ws, written, ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
+            deps = file_interfaces(ws, written, ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
             kind, fence = file_kind(task.path)
             context = (
                 f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
@@ -180,14 +183,14 @@ class WriteCode(Action):
                     "\nImport other project files by their full module path. Reply with the "
                     "complete file in one ```python code block."
                 )
-                code = await self.ask_code(prompt, system=_system(ctx))
+                code = await self.ask_code(prompt, system=system_prompt(ctx))
             else:
                 prompt = (
                     f"Write the file `{task.path}`, a {kind}.\n{context}"
                     f"\nReply with the complete content of `{task.path}` in one ```{fence} "
                     "code block (it may itself contain fenced blocks)."
                 )
-                reply = await self.ask(prompt, system=_system(ctx))
+                reply = await self.ask(prompt, system=system_prompt(ctx))
                 try:
                     code = extract_file(reply, fence)
                 except ParseError as exc:
@@ -197,7 +200,7 @@ class WriteCode(Action):
         return CodeBundle(files=written)
 
 
-def _support_files(reply: str) -> list[tuple[str, str]]:
+def support_files(reply: str) -> list[tuple[str, str]]:
     """conftest.py and fixture files a test answer adds after its first block: each a
     block whose heading line names a path under tests/ (or ``conftest.py``)."""
     try:
@@ -219,15 +222,13 @@ class WriteTests(Action):
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         bundle: CodeBundle = ctx.latest(WriteCode).payload  # type: ignore[union-attr, assignment]
-        if incremental.state(ctx) is not None:  # --inc: new test files for the change
-            return CodeBundle(files=await incremental.write_change_tests(self, ctx, bundle.files, _system(ctx)))
         prd: PRD = await _latest_payload(ctx, WritePRD)
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
         written: list[str] = []
         names = tests_for_modules(sources)
         for path in sources:
-            others = _interfaces(ws, [p for p in sources if p != path], ctx, ws.read(path))
+            others = file_interfaces(ws, [p for p in sources if p != path], ctx, ws.read(path))
             test_path = names[path]
             prompt = (
                 f"Write pytest tests for `{path}` (import it as `{module_name(path)}`).\n\n"
@@ -242,14 +243,14 @@ class WriteTests(Action):
             # Local models decode under one fenced block (closed before the token budget
             # runs out: a test file cut off mid-line fails to collect); servers get the
             # plain request and may add support files after it.
-            reply = await self.ask(prompt, system=_system(ctx), output=OutputFormat.code_block())
+            reply = await self.ask(prompt, system=system_prompt(ctx), output=OutputFormat.code_block())
             try:
                 code = extract_code(reply)
             except ParseError as exc:
                 raise ActionError(f"action {self.name}: {exc}") from None
             ws.write(test_path, code)
             written.append(test_path)
-            for extra, content in _support_files(reply):
+            for extra, content in support_files(reply):
                 ws.write(extra, content)
                 if extra not in written:
                     written.append(extra)
@@ -313,6 +314,10 @@ class RunTests(Action):
 class FixBug(Action):
     description = "Fix the code (or a wrong test) so that the failing tests pass"
 
+    def protected(self, ctx: ActionContext) -> set[str]:
+        """Files this fix must not write (none here; an incremental run keeps its old tests)."""
+        return set()
+
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
@@ -325,14 +330,14 @@ class FixBug(Action):
             "requirements do not ask for, fix the test instead. For each file you change, "
             "write a line with its path, then the complete new file in a ```python code block."
         )
-        protected = incremental.protected_tests(ctx)  # --inc: the old tests are the contract
+        protected = self.protected(ctx)
         if protected:
             prompt += (f"\n\nThese old tests must pass unchanged (changes to them are refused): "
                        f"{', '.join(sorted(protected))}.")
         changes = await self.ask_parsed(
             prompt,
             extract_files,
-            system=_system(ctx),
+            system=system_prompt(ctx),
             wanted="files",
             again="Give each changed file as a path line followed by a code block.",
             # Local models decode under this shape, naming only the project's own files.

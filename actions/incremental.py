@@ -1,23 +1,24 @@
 """Incremental development: the software company's steps, run against a finished project.
 
 An incremental run (``mgpt run "add due dates" -w EXISTING --inc``) uses the same five
-roles and the same actions, so routing, review, resume and history work unchanged; each
-planning and coding action hands over to the function here when the team's settings hold a
-:class:`ProjectState` (``settings["incremental"]``):
+roles, each holding the incremental variants of its steps (the roles declare them as
+``incremental_actions``). A variant is its own action: it subclasses the step it replaces
+and publishes as that step (:attr:`~mgpt.actions.base.Action.step`), so routing, review,
+resume and history work unchanged. The variants read the project from the team's settings
+(``settings["incremental"]``, a :class:`ProjectState`):
 
-* the product manager writes a :class:`~.documents.ChangeRequest` against the old PRD (or,
-  for a project mgpt did not make, against the project map); the updated PRD goes to
-  ``docs/prd.*`` and the change itself to ``docs/changes/NNN-<slug>.md``;
-* the architect writes a :class:`~.documents.DesignChange` naming the files that change and
-  the new ones; the updated design goes to ``docs/design.*``;
-* the project manager plans tasks for those files only;
-* the engineer rewrites those files, seeing the current code of each file it changes and
-  the interfaces of the rest; every other file stays byte for byte as it was;
-* QA adds new test files for the change; the old test files are never written (a fix that
-  tries is refused that file), so the run passes only when old and new tests pass.
-
-planning.py and coding.py import this module (to hand over), so what this module needs
-from them is imported inside the functions.
+* :class:`WriteChangeRequest` (the product manager): a :class:`~.documents.ChangeRequest`
+  against the old PRD (or, for a project mgpt did not make, against the project map); the
+  updated PRD goes to ``docs/prd.*`` and the change itself to ``docs/changes/NNN-<slug>.md``;
+* :class:`WriteDesignChange` (the architect): a :class:`~.documents.DesignChange` naming
+  the files that change and the new ones; the updated design goes to ``docs/design.*``;
+* :class:`WriteChangeTasks` (the project manager): tasks for those files only;
+* :class:`WriteChangedCode` (the engineer): rewrites those files, seeing the current code of
+  each file it changes and the interfaces of the rest; every other file stays byte for
+  byte as it was;
+* :class:`WriteChangeTests` (QA): new test files for the change; the old test files are
+  never written (:class:`FixBugKeepingOldTests` refuses a fix to one), so the run passes
+  only when old and new tests pass.
 
 The project map is the interfaces of the project's modules within a character budget
 (``settings["map_budget"]``); a project too big for it gets a truncated map that says
@@ -30,14 +31,21 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from mgpt.llm.base import OutputFormat
+from mgpt.agents.message import UserRequirement
+from mgpt.llm.backends.base import OutputFormat
 
-from .base import Action, ActionContext, ActionError, describe_schema
-from .documents import PRD, ChangeRequest, DesignChange, SystemDesign, Task, TaskList, slugify
-from .interfaces import python_interface
-from .parsing import ParseError, extract_code, extract_file, extract_json
-from .project_env import DECLARING_FILES
-from .workspace import UnsafePathError, Workspace
+from mgpt.actions.base import ActionContext, ActionError, describe_schema
+from mgpt.actions.coding import (
+    FixBug, WriteCode, WriteTests, file_interfaces, file_kind, module_name, support_files, tests_for_modules,
+)
+from mgpt.actions.documents import (
+    PRD, ChangeRequest, CodeBundle, DesignChange, SystemDesign, Task, TaskList, slugify,
+)
+from mgpt.actions.interfaces import python_interface
+from mgpt.actions.planning import PROJECT_RULES, WriteDesign, WritePRD, WriteTasks, save_document, system_prompt
+from mgpt.llm.parsing import ParseError, extract_code, extract_file, extract_json
+from mgpt.sandbox.project_env import DECLARING_FILES
+from mgpt.sandbox.workspace import UnsafePathError, Workspace
 
 #: Characters of project map a prompt may carry (``map_budget`` setting overrides).
 MAP_BUDGET = 6000
@@ -110,8 +118,6 @@ def project_map(root: Path, sources: list[str], budget: int) -> str:
     """The interfaces of ``sources`` (Python modules), whole modules in order while they
     fit in ``budget`` characters; when some do not, a closing note (counted in the budget)
     names what was left out (and, when even the names do not fit, how many more)."""
-    from .coding import module_name
-
     blocks: list[tuple[str, str]] = []
     for path in sources:
         if path.endswith(".py"):
@@ -177,10 +183,20 @@ def scan_project(root: Path, budget: int = MAP_BUDGET) -> ProjectState:
     )
 
 
+
 def state(ctx: ActionContext) -> ProjectState | None:
     """The run's project state when the run is incremental."""
     found = ctx.settings.get("incremental")
     return found if isinstance(found, ProjectState) else None
+
+
+def require_state(ctx: ActionContext) -> ProjectState:
+    """The run's project state; an incremental step outside an incremental run is refused."""
+    project = state(ctx)
+    if project is None:
+        raise ActionError("an incremental step needs the project it extends: run it with --inc "
+                          "(settings['incremental'] holds a ProjectState)")
+    return project
 
 
 def _ws(ctx: ActionContext) -> Workspace:
@@ -193,31 +209,8 @@ def _files_list(project: ProjectState) -> str:
     return "\n".join(f"- {p}: {s}" for p, s in project.sources.items()) or "- (none)"
 
 
-# -- the product manager -------------------------------------------------------------------
-
-
-async def write_change_request(action: Action, ctx: ActionContext, idea: str, system: str) -> ChangeRequest:
-    from .planning import save_document
-
-    project = state(ctx)
-    assert project is not None
-    if project.prd is not None:
-        known = f"The product's current requirements document:\n{project.prd.brief()}"
-    else:
-        known = (f"The project has no requirements document. Its files:\n{_files_list(project)}\n\n"
-                 f"Its modules (interfaces):\n{project.map}")
-    prompt = (
-        f"The product `{project.project_name}` exists and works. Write a change request for this "
-        f"change:\n{idea}\n\n{known}\n\nDescribe only what changes; existing behaviour stays as it "
-        "is unless the change says otherwise. Reuse a requirement's id to change it; give new "
-        "requirements new ids."
-    )
-    change = await action.ask_structured(prompt, ChangeRequest, system=system)
-    project.change = change
-    save_document(ctx, "prd", change.apply(project.prd, project.project_name))
-    if ctx.workspace is not None:
-        _ws(ctx).write(change_path(project), change.to_markdown())
-    return change
+def _change_summary(project: ProjectState) -> str:
+    return project.change.summary if project.change else ""
 
 
 def change_path(project: ProjectState) -> str:
@@ -225,10 +218,42 @@ def change_path(project: ProjectState) -> str:
     return f"docs/changes/{project.number:03d}-{slugify(title).replace('_', '-')}.md"
 
 
+# -- the product manager -------------------------------------------------------------------
+
+
+class WriteChangeRequest(WritePRD):
+    """WritePRD in an incremental run: a change request against the product, applied to
+    its PRD (``docs/prd.*``) and kept as ``docs/changes/NNN-<slug>.md``."""
+
+    step = WritePRD
+    description = "Write a change request against the existing product"
+
+    async def run(self, ctx: ActionContext) -> ChangeRequest:
+        project = require_state(ctx)
+        idea = ctx.latest(UserRequirement)
+        if project.prd is not None:
+            known = f"The product's current requirements document:\n{project.prd.brief()}"
+        else:
+            known = (f"The project has no requirements document. Its files:\n{_files_list(project)}\n\n"
+                     f"Its modules (interfaces):\n{project.map}")
+        prompt = (
+            f"The product `{project.project_name}` exists and works. Write a change request for this "
+            f"change:\n{idea.content if idea else ''}\n\n{known}\n\nDescribe only what changes; existing "
+            "behaviour stays as it is unless the change says otherwise. Reuse a requirement's id to "
+            "change it; give new requirements new ids."
+        )
+        change = await self.ask_structured(prompt, ChangeRequest, system=system_prompt(ctx))
+        project.change = change
+        save_document(ctx, "prd", change.apply(project.prd, project.project_name))
+        if ctx.workspace is not None:
+            _ws(ctx).write(change_path(project), change.to_markdown())
+        return change
+
+
 # -- the architect -------------------------------------------------------------------------
 
 
-def _check_design_change(change: DesignChange, ws: Workspace, project: ProjectState) -> DesignChange:
+def check_design_change(change: DesignChange, ws: Workspace, project: ProjectState) -> DesignChange:
     """Changed files must exist, new ones must not, and none may be an old test."""
     for spec in change.changed_files:
         if not ws.exists(spec.path):
@@ -245,118 +270,144 @@ def _check_design_change(change: DesignChange, ws: Workspace, project: ProjectSt
     return change
 
 
-async def write_design_change(action: Action, ctx: ActionContext, system: str) -> DesignChange:
-    from .planning import PROJECT_RULES, save_document
+class WriteDesignChange(WriteDesign):
+    """WriteDesign in an incremental run: which files change and which are new, applied to
+    the design (``docs/design.*``) and added to the change's page."""
 
-    project = state(ctx)
-    assert project is not None and project.change is not None
-    ws = _ws(ctx)
-    if project.design is not None:
-        current = (f"Current design approach: {project.design.implementation_approach}\n\n"
-                   f"Current interfaces (mermaid):\n{project.design.class_diagram}")
-    else:
-        current = "The project has no design document; its code is the design."
-    prompt = (
-        f"Change the design of `{project.project_name}` for this change request.\n\n"
-        f"{project.change.brief()}\n\n{current}\n\nFiles:\n{_files_list(project)}\n\n"
-        f"Modules (interfaces):\n{project.map}\n\n{PROJECT_RULES} Change as few files as the "
-        "change needs; every file you do not list stays exactly as it is. List existing files "
-        "that must change under changed_files and files to add under new_files (import paths "
-        "of existing modules stay valid). The diagrams show the interfaces and the call flow "
-        "after the change.\n\nReply with one JSON object with these fields:\n"
-        f"{describe_schema(DesignChange)}"
-    )
-    change = await action.ask_parsed(
-        prompt,
-        lambda reply: _check_design_change(DesignChange.model_validate(extract_json(reply)), ws, project),
-        system=system,
-        wanted="DesignChange",
-        again="Reply again with only the corrected JSON object.",
-        output=OutputFormat.from_model(DesignChange),
-    )
-    project.design_change = change
-    design = change.apply(project.design, project.sources)
-    save_document(ctx, "design", design)
-    path = change_path(project)
-    ws.write(path, ws.read(path) + "\n" + change.to_markdown())
-    return change
+    step = WriteDesign
+    description = "Name the files the change touches and the new ones"
+
+    async def run(self, ctx: ActionContext) -> DesignChange:
+        project = require_state(ctx)
+        if project.change is None:
+            raise ActionError("the design change needs the change request: WriteChangeRequest runs first")
+        ws = _ws(ctx)
+        change = await self.ask_parsed(
+            self._prompt(project),
+            lambda reply: check_design_change(DesignChange.model_validate(extract_json(reply)), ws, project),
+            system=system_prompt(ctx),
+            wanted="DesignChange",
+            again="Reply again with only the corrected JSON object.",
+            output=OutputFormat.from_model(DesignChange),
+        )
+        project.design_change = change
+        save_document(ctx, "design", change.apply(project.design, project.sources))
+        path = change_path(project)
+        ws.write(path, ws.read(path) + "\n" + change.to_markdown())
+        return change
+
+    @staticmethod
+    def _prompt(project: ProjectState) -> str:
+        assert project.change is not None
+        if project.design is not None:
+            current = (f"Current design approach: {project.design.implementation_approach}\n\n"
+                       f"Current interfaces (mermaid):\n{project.design.class_diagram}")
+        else:
+            current = "The project has no design document; its code is the design."
+        return (
+            f"Change the design of `{project.project_name}` for this change request.\n\n"
+            f"{project.change.brief()}\n\n{current}\n\nFiles:\n{_files_list(project)}\n\n"
+            f"Modules (interfaces):\n{project.map}\n\n{PROJECT_RULES} Change as few files as the "
+            "change needs; every file you do not list stays exactly as it is. List existing files "
+            "that must change under changed_files and files to add under new_files (import paths "
+            "of existing modules stay valid). The diagrams show the interfaces and the call flow "
+            "after the change.\n\nReply with one JSON object with these fields:\n"
+            f"{describe_schema(DesignChange)}"
+        )
+
+
+def require_design_change(ctx: ActionContext) -> tuple[ProjectState, DesignChange]:
+    """The project state and its design change, which the steps after the architect's build on."""
+    project = require_state(ctx)
+    if project.design_change is None:
+        raise ActionError("this incremental step needs the design change: WriteDesignChange runs first")
+    return project, project.design_change
 
 
 # -- the project manager -------------------------------------------------------------------
 
 
-async def write_change_tasks(action: Action, ctx: ActionContext, system: str) -> TaskList:
-    from .planning import save_document
+class WriteChangeTasks(WriteTasks):
+    """WriteTasks in an incremental run: one task per changed or new file, and no other."""
 
-    project = state(ctx)
-    assert project is not None and project.design_change is not None
-    change = project.design_change
-    listed = "\n".join([*(f"- {f.path} (changed): {f.purpose}" for f in change.changed_files),
-                        *(f"- {f.path} (new): {f.purpose}" for f in change.new_files)])
-    prompt = (
-        "Plan the change as one task per file, for the files below only (every other file "
-        "stays as it is), ordered so that every file comes after the files it imports from. "
-        "depends_on names only files from this list.\n\n"
-        f"Change: {project.change.summary if project.change else ''}\n"
-        f"Approach: {change.implementation_approach}\n\nFiles to write:\n{listed}\n\n"
-        f"Interfaces after the change:\n{change.class_diagram}"
-    )
-    tasks = await action.ask_structured(prompt, TaskList, system=system)
-    wanted = change.paths
-    kept = [t for t in tasks.tasks if t.path in wanted]
-    missing = [p for p in wanted if p not in {t.path for t in kept}]
-    # Only the change's files are written: tasks for other files are dropped, forgotten ones added.
-    tasks = TaskList(tasks=[*kept, *(Task(path=p, description="as designed") for p in missing)])
-    save_document(ctx, "tasks", tasks)
-    return tasks
+    step = WriteTasks
+    description = "Plan one task per file the change touches"
+
+    async def run(self, ctx: ActionContext) -> TaskList:
+        project, change = require_design_change(ctx)
+        listed = "\n".join([*(f"- {f.path} (changed): {f.purpose}" for f in change.changed_files),
+                            *(f"- {f.path} (new): {f.purpose}" for f in change.new_files)])
+        prompt = (
+            "Plan the change as one task per file, for the files below only (every other file "
+            "stays as it is), ordered so that every file comes after the files it imports from. "
+            "depends_on names only files from this list.\n\n"
+            f"Change: {_change_summary(project)}\n"
+            f"Approach: {change.implementation_approach}\n\nFiles to write:\n{listed}\n\n"
+            f"Interfaces after the change:\n{change.class_diagram}"
+        )
+        tasks = await self.ask_structured(prompt, TaskList, system=system_prompt(ctx))
+        wanted = change.paths
+        kept = [t for t in tasks.tasks if t.path in wanted]
+        missing = [p for p in wanted if p not in {t.path for t in kept}]
+        # Only the change's files are written: tasks for other files are dropped, forgotten ones added.
+        tasks = TaskList(tasks=[*kept, *(Task(path=p, description="as designed") for p in missing)])
+        save_document(ctx, "tasks", tasks)
+        return tasks
 
 
 # -- the engineer --------------------------------------------------------------------------
 
 
-async def write_changed_code(action: Action, ctx: ActionContext, tasks: TaskList, system: str) -> list[str]:
-    from .coding import file_kind, module_name
+class WriteChangedCode(WriteCode):
+    """WriteCode in an incremental run: rewrites the changed files (seeing each one's
+    current code) and writes the new ones; every other file stays as it was."""
 
-    project = state(ctx)
-    assert project is not None and project.design_change is not None
-    ws = _ws(ctx)
-    change = project.design_change
-    purposes = {f.path: f.purpose for f in [*change.changed_files, *change.new_files]}
-    budget = int(ctx.settings.get("map_budget") or MAP_BUDGET)
-    written: list[str] = []
-    for task in tasks.tasks:
-        others = [p for p in project_files(ws.root) if p.endswith(".py") and not is_test_file(p) and p != task.path]
-        interfaces = project_map(ws.root, others, budget)
+    step = WriteCode
+    description = "Write the files the change touches, one model call per file"
+
+    async def run(self, ctx: ActionContext) -> CodeBundle:
+        project, change = require_design_change(ctx)
+        ws = _ws(ctx)
+        tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
+        purposes = {f.path: f.purpose for f in [*change.changed_files, *change.new_files]}
+        budget = int(ctx.settings.get("map_budget") or MAP_BUDGET)
+        written: list[str] = []
+        for task in tasks.tasks:
+            others = [p for p in project_files(ws.root) if p.endswith(".py") and not is_test_file(p) and p != task.path]
+            interfaces = project_map(ws.root, others, budget)
+            current = ws.read(task.path) if ws.exists(task.path) else None
+            context = (
+                f"Change: {_change_summary(project)}\n"
+                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
+                f"Design approach: {change.implementation_approach}\n\n"
+                f"Interfaces after the change (mermaid):\n{change.class_diagram}\n"
+                + (f"\nThe project's other files (interfaces only):\n{interfaces}\n" if interfaces else "")
+                + (f"\nThe current content of `{task.path}`:\n```{file_kind(task.path)[1]}\n{current}```\n"
+                   if current is not None else "")
+            )
+            ws.write(task.path, await self._write_file(ctx, task, context, changing=current is not None))
+            written.append(task.path)
+        return CodeBundle(files=written)
+
+    async def _write_file(self, ctx: ActionContext, task: Task, context: str, *, changing: bool) -> str:
+        """One file's new content: a code block for a Python module, the whole text otherwise."""
         kind, fence = file_kind(task.path)
-        current = ws.read(task.path) if ws.exists(task.path) else None
-        context = (
-            f"Change: {project.change.summary if project.change else ''}\n"
-            f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
-            f"Design approach: {change.implementation_approach}\n\n"
-            f"Interfaces after the change (mermaid):\n{change.class_diagram}\n"
-            + (f"\nThe project's other files (interfaces only):\n{interfaces}\n" if interfaces else "")
-            + (f"\nThe current content of `{task.path}`:\n```{fence}\n{current}```\n" if current is not None else "")
-        )
-        verb = "Change" if current is not None else "Write"
+        verb = "Change" if changing else "Write"
         keep = (" Keep everything the change does not touch as it is: existing tests of this file "
-                "must still pass." if current is not None else "")
+                "must still pass." if changing else "")
         if fence == "python":
             prompt = (
                 f"{verb} the file `{task.path}` (module `{module_name(task.path)}`).\n{context}"
                 f"\nImport other project files by their full module path.{keep} Reply with the "
                 "complete new file in one ```python code block."
             )
-            code = await action.ask_code(prompt, system=system)
-        else:
-            prompt = (f"{verb} the file `{task.path}`, a {kind}.\n{context}{keep}\nReply with the complete "
-                      f"content of `{task.path}` in one ```{fence} code block.")
-            try:
-                code = extract_file(await action.ask(prompt, system=system), fence)
-            except ParseError as exc:
-                raise ActionError(f"action {action.name}: {exc}") from None
-        ws.write(task.path, code)
-        written.append(task.path)
-    return written
+            return await self.ask_code(prompt, system=system_prompt(ctx))
+        prompt = (f"{verb} the file `{task.path}`, a {kind}.\n{context}{keep}\nReply with the complete "
+                  f"content of `{task.path}` in one ```{fence} code block.")
+        try:
+            return extract_file(await self.ask(prompt, system=system_prompt(ctx)), fence)
+        except ParseError as exc:
+            raise ActionError(f"action {self.name}: {exc}") from None
 
 
 # -- QA ------------------------------------------------------------------------------------
@@ -365,8 +416,6 @@ async def write_changed_code(action: Action, ctx: ActionContext, tasks: TaskList
 def new_test_path(ws: Workspace, source: str, slug: str, taken: set[str]) -> str:
     """A test file for ``source`` that overwrites nothing: ``tests/test_<module>.py`` when
     that is free, else ``tests/test_<module>_<change>.py`` (numbered if need be)."""
-    from .coding import tests_for_modules
-
     base = tests_for_modules([source])[source]
     candidates = [base, base.removesuffix(".py") + f"_{slug}.py",
                   *(base.removesuffix(".py") + f"_{slug}_{n}.py" for n in range(2, 100))]
@@ -386,23 +435,46 @@ def old_tests_for(project: ProjectState, source: str) -> list[str]:
     return [t for t in project.old_tests if any(k in PurePosixPath(t).stem for k in keys)]
 
 
-async def write_change_tests(action: Action, ctx: ActionContext, files: list[str], system: str) -> list[str]:
-    from .coding import _interfaces, _support_files, module_name
+class WriteChangeTests(WriteTests):
+    """WriteTests in an incremental run: new test files for the change, beside the old
+    tests (which are kept, never written)."""
 
-    project = state(ctx)
-    assert project is not None and project.change is not None
-    ws = _ws(ctx)
-    sources = [p for p in files if p.endswith(".py") and not p.endswith("__init__.py")]
-    criteria = "\n".join(f"- {c}" for c in project.change.acceptance_criteria)
-    slug = slugify(project.change.title, limit=24)
-    written: list[str] = []
-    for path in sources:
-        test_path = new_test_path(ws, path, slug, set(written))
-        others = _interfaces(ws, [p for p in sources if p != path])
+    step = WriteTests
+    description = "Write pytest tests for the change, in new test files"
+
+    async def run(self, ctx: ActionContext) -> CodeBundle:
+        project = require_state(ctx)
+        if project.change is None:
+            raise ActionError("tests for a change need the change request: WriteChangeRequest runs first")
+        ws = _ws(ctx)
+        bundle: CodeBundle = ctx.latest(WriteCode).payload  # type: ignore[union-attr, assignment]
+        sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
+        slug = slugify(project.change.title, limit=24)
+        written: list[str] = []
+        for path in sources:
+            test_path = new_test_path(ws, path, slug, set(written))
+            reply = await self.ask(self._prompt(project, ws, path, sources, test_path), system=system_prompt(ctx))
+            try:
+                code = extract_code(reply)
+            except ParseError as exc:
+                raise ActionError(f"action {self.name}: {exc}") from None
+            ws.write(test_path, code)
+            written.append(test_path)
+            for extra, content in support_files(reply):
+                if not ws.exists(extra) and extra not in written:  # old fixtures are kept as they are
+                    ws.write(extra, content)
+                    written.append(extra)
+        return CodeBundle(files=written)
+
+    @staticmethod
+    def _prompt(project: ProjectState, ws: Workspace, path: str, sources: list[str], test_path: str) -> str:
+        assert project.change is not None
+        criteria = "\n".join(f"- {c}" for c in project.change.acceptance_criteria)
+        others = file_interfaces(ws, [p for p in sources if p != path])
         old = old_tests_for(project, path)
         old_text = (f"\nIts existing tests ({', '.join(old)}) are kept and must still pass; do not "
                     "repeat them.\n" if old else "")
-        prompt = (
+        return (
             f"Write pytest tests for the change to `{path}` (import it as `{module_name(path)}`): "
             f"{project.change.title}.\n\nAcceptance criteria of the change:\n{criteria}\n\n"
             f"Source of {path}:\n```python\n{ws.read(path)}```\n{old_text}"
@@ -411,21 +483,13 @@ async def write_change_tests(action: Action, ctx: ActionContext, files: list[str
             "`python -m pytest`, offline; use tmp_path for any files. Test behaviour the source "
             "really has. Reply with the complete test file in one ```python code block."
         )
-        reply = await action.ask(prompt, system=system)
-        try:
-            code = extract_code(reply)
-        except ParseError as exc:
-            raise ActionError(f"action {action.name}: {exc}") from None
-        ws.write(test_path, code)
-        written.append(test_path)
-        for extra, content in _support_files(reply):
-            if not ws.exists(extra) and extra not in written:  # old fixtures are kept as they are
-                ws.write(extra, content)
-                written.append(extra)
-    return written
 
 
-def protected_tests(ctx: ActionContext) -> set[str]:
-    """Files a fix must not write in an incremental run: the old tests."""
-    project = state(ctx)
-    return set(project.old_tests) if project is not None else set()
+class FixBugKeepingOldTests(FixBug):
+    """FixBug in an incremental run: the old tests are the contract, so a fix may not
+    write them (it is told so, and such a file is dropped from its answer)."""
+
+    step = FixBug
+
+    def protected(self, ctx: ActionContext) -> set[str]:
+        return set(require_state(ctx).old_tests)

@@ -1,20 +1,19 @@
 """The planning half of the software company: PRD, system design, task list.
 
 Prompts carry what each step needs and no more, and no example application: small models
-copy examples back instead of answering.
+copy examples back instead of answering. An incremental run (``--inc``) uses these steps'
+variants in :mod:`mgpt.actions.incremental`.
 """
 
 from __future__ import annotations
 
 from mgpt.agents.message import UserRequirement
+from mgpt.llm.backends.base import OutputFormat
 
-from . import incremental
-from mgpt.llm.base import OutputFormat
-
-from .base import Action, ActionContext
-from .documents import PRD, SystemDesign, TaskList
-from .parsing import extract_json
-from .workspace import Workspace
+from mgpt.actions.base import Action, ActionContext
+from mgpt.actions.documents import PRD, SystemDesign, Task, TaskList
+from mgpt.llm.parsing import extract_json
+from mgpt.sandbox.workspace import Workspace
 
 #: The shape every generated project takes. Third-party packages are allowed when declared
 #: (mgpt installs them into the project's own environment before the tests run).
@@ -26,7 +25,8 @@ PROJECT_RULES = (
 )
 
 
-def _system(ctx: ActionContext) -> str:
+def system_prompt(ctx: ActionContext) -> str:
+    """The system message of a software-company role: who it is and its goal."""
     text = f"You are {ctx.role_name}, a {ctx.role_profile}."
     if ctx.role_goal:
         text += f" Your goal: {ctx.role_goal}."
@@ -47,13 +47,11 @@ class WritePRD(Action):
 
     async def run(self, ctx: ActionContext) -> PRD:
         idea = ctx.latest(UserRequirement)
-        if incremental.state(ctx) is not None:  # --inc: a change request against the product
-            return await incremental.write_change_request(self, ctx, idea.content if idea else "", _system(ctx))
         prompt = (
             f"Write a product requirements document for this idea:\n{idea.content if idea else ''}\n\n"
             f"Keep the scope small enough for a few files. {PROJECT_RULES}"
         )
-        prd = await self.ask_structured(prompt, PRD, system=_system(ctx))
+        prd = await self.ask_structured(prompt, PRD, system=system_prompt(ctx))
         save_document(ctx, "prd", prd)
         return prd
 
@@ -62,8 +60,6 @@ class WriteDesign(Action):
     description = "Design the system: approach, files, class and sequence diagrams"
 
     async def run(self, ctx: ActionContext) -> SystemDesign:
-        if incremental.state(ctx) is not None:  # --inc: which files change, which are new
-            return await incremental.write_design_change(self, ctx, _system(ctx))
         message = ctx.latest(WritePRD)
         prd: PRD = message.payload  # type: ignore[union-attr, assignment]
         prompt = (
@@ -73,7 +69,7 @@ class WriteDesign(Action):
             "with their method signatures; the sequence diagram shows the main call flow."
         )
         design = await self.ask_structured(
-            prompt, SystemDesign, system=_system(ctx), json_schema=SystemDesign.package_schema(prd.project_name)
+            prompt, SystemDesign, system=system_prompt(ctx), json_schema=SystemDesign.package_schema(prd.project_name)
         )
         save_document(ctx, "design", design)
         return design
@@ -83,8 +79,6 @@ class WriteTasks(Action):
     description = "Break the design into ordered tasks, one per file"
 
     async def run(self, ctx: ActionContext) -> TaskList:
-        if incremental.state(ctx) is not None:  # --inc: tasks for changed and new files only
-            return await incremental.write_change_tasks(self, ctx, _system(ctx))
         message = ctx.latest(WriteDesign)
         design: SystemDesign = message.payload  # type: ignore[union-attr, assignment]
         files = "\n".join(f"- {f.path}: {f.purpose}" for f in design.files)
@@ -103,7 +97,7 @@ class WriteTasks(Action):
         tasks = await self.ask_parsed(
             prompt,
             lambda reply: TaskList.from_plan(extract_json(reply), paths),
-            system=_system(ctx),
+            system=system_prompt(ctx),
             wanted="TaskList",
             again="Reply again with only the corrected JSON object.",
             output=OutputFormat(kind="json_schema", name="TaskList", json_schema=TaskList.plan_schema(paths)),
@@ -111,8 +105,6 @@ class WriteTasks(Action):
         missing = {f.path for f in design.files} - {t.path for t in tasks.tasks}
         if missing:
             # Every designed file gets written: add a task for any the plan forgot.
-            from .documents import Task
-
             tasks = TaskList(
                 tasks=[*tasks.tasks, *(Task(path=p, description="as designed") for p in sorted(missing))]
             )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from .errors import BudgetExceeded
+from mgpt.agents.errors import BudgetExceeded
 
 
 class Spend(BaseModel):

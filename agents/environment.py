@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from .message import Message
-from .runlog import Event, RunLog
+from mgpt.agents.message import Message
+from mgpt.agents.runlog import Event, RunLog
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
-from .typeref import resolve_type, type_name
+from mgpt.agents.typeref import resolve_type, type_name
 
 #: ``send_to`` value that delivers a message to every role on the bus.
 EVERYONE = "<all>"

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, Field
 
-from .durable import append_line, complete_lines, repair_tail
+from mgpt.agents.durable import append_line, complete_lines, repair_tail
 
 
 class Event(BaseModel):

@@ -14,8 +14,8 @@ import re
 import time
 
 from mgpt.llm.eval.tasks import load_tasks
-from mgpt.llm.testing import FunctionModel
-from mgpt.workflows.code_eval import run_code_eval
+from mgpt.llm.backends.testing import FunctionModel
+from mgpt.llm.eval.code_sandbox import run_code_eval
 
 
 def scripted(which: str) -> FunctionModel:

@@ -4,13 +4,13 @@
                                            [--steps 300] [--model-steps 200] [--no-model]
 
 Part 1 (libraries): the PRD's JSON schema, bounded as mgpt bounds it
-(:func:`mgpt.llm.constrained.bounded_schema`), compiled for a 49,152-token byte-level BPE
+(:func:`mgpt.llm.local.constrained.bounded_schema`), compiled for a 49,152-token byte-level BPE
 tokenizer (SmolLM2's vocabulary size, trained here on Tiny Shakespeare plus JSON text: no
 hub download). Each library then decodes --steps tokens driven by seeded random logits:
 per token it computes the allowed-token mask, applies it to the logits, picks the best
 token and advances. Prints compile seconds and the mask+advance cost per token (median,
 mean) — the overhead a constraint adds to each forward pass. ``mgpt`` is mgpt's own
-:class:`~mgpt.llm.constrained.Matcher` (xgrammar underneath); ``mgpt-closing`` the same in
+:class:`~mgpt.llm.local.constrained.Matcher` (xgrammar underneath); ``mgpt-closing`` the same in
 the last tokens of a budget, where it also picks the token that closes the answer.
 
 Part 2 (end to end, unless --no-model): a random-weight model of SmolLM2-135M's shape
@@ -25,12 +25,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE = Path("/work/shared/data/tinyshakespeare.txt")
 VOCAB = 49152
 
@@ -93,7 +91,7 @@ def build_tokenizer(folder: Path, vocab: int = VOCAB):
 
 def prd_schema() -> dict:
     from mgpt.actions.documents import PRD
-    from mgpt.llm.constrained import bounded_schema
+    from mgpt.llm.local.constrained import bounded_schema
 
     return bounded_schema(PRD.model_json_schema())
 
@@ -187,7 +185,7 @@ def _lib_mgpt(tokenizer, schema, vocab_size, closing: bool):
     ban); ``closing`` runs it as in the last tokens of a budget, forcing the answer shut."""
     import torch
 
-    from mgpt.llm.constrained import compile_schema
+    from mgpt.llm.local.constrained import compile_schema
 
     grammar = compile_schema(tokenizer, schema, vocab_size=vocab_size)
     grammar.min_tokens  # computed once per grammar; not a per-token cost
@@ -246,8 +244,8 @@ def bench_model(tokenizer_dir: Path, steps: int, repeat: int = 2) -> list[dict]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from mgpt.actions.documents import PRD
-    from mgpt.llm.base import OutputFormat
-    from mgpt.llm.generate import _constrained_options, _eos_ids, generate_text, load_model
+    from mgpt.llm.backends.base import OutputFormat
+    from mgpt.llm.local.generate import generate_text, load_model, output_grammar
 
     folder = tokenizer_dir.parent / "smol-shaped"
     if not (folder / "config.json").is_file():
@@ -268,7 +266,7 @@ def bench_model(tokenizer_dir: Path, steps: int, repeat: int = 2) -> list[dict]:
     # Compile the grammar (and measure its shortest answer) once, outside the timing: a
     # LocalModel does this on its first structured call and reuses it afterwards.
     t0 = time.perf_counter()
-    _constrained_options(loaded, prd, _eos_ids(loaded), 0, steps)
+    output_grammar(loaded, prd)
     print(json.dumps({"grammar_compile_s": round(time.perf_counter() - t0, 2)}))
     rows = []
     for _ in range(repeat):  # alternate, so a change in the machine's load hits both sides
@@ -314,5 +312,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT.parent))
     main()

@@ -26,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RETRY_MARK = "That reply could not be used:"
-STRUCTURED_MARK = "Reply with one JSON object"
+from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
 
 
 def _mgpt(*args: str) -> list[str]:
@@ -73,7 +72,7 @@ def analyze(workspace: Path) -> dict:
     completion = sum(c["response"]["usage"]["completion_tokens"] for c in calls)
     prompt = sum(c["response"]["usage"]["prompt_tokens"] for c in calls)
     # A structured first attempt succeeded when the same role/action's next call is not a re-ask.
-    from mgpt.actions.parsing import extract_json
+    from mgpt.llm.parsing import extract_json
 
     first, first_ok, unknown, has_json = 0, 0, 0, 0
     for i, call in enumerate(calls):

@@ -4,8 +4,8 @@ HF generate and with the lean int4 decoder, 96 greedy tokens, one thread, three 
 interleaved. Usage: python benchmarks/bench_local_backend.py MODEL_DIR
 (MODEL_DIR: e.g. ~/.cache/mgpt/models/smollm2-135m-instruct after `mgpt models pull`)."""
 import asyncio, statistics, sys, time, os
-from mgpt.llm.local import LocalModel
-from mgpt.llm.base import ChatMessage
+from mgpt.llm.local.model import LocalModel
+from mgpt.llm.backends.base import ChatMessage
 path = sys.argv[1]
 msgs = [ChatMessage(role="user", content="Write a Python function that counts the words in a text file, with a docstring.")]
 res = {}

@@ -3,7 +3,7 @@
     python benchmarks/bench_pattern_grammar.py [--model DIR]
 
 A design's diagram is a JSON string that starts with ``classDiagram`` and may go on over
-several lines (escapes). :func:`mgpt.llm.constrained.pattern_rule` writes the free text after
+several lines (escapes). :func:`mgpt.llm.local.constrained.pattern_rule` writes the free text after
 the keyword as runs of plain characters between escape pieces. This times, over the same
 mermaid text, the token-mask fill plus accept per token for that form, for the obvious
 ``(char | escape){0,1000}`` (which stalled a whole run), and for an unbounded right-recursive
@@ -43,9 +43,9 @@ def main() -> None:
     import xgrammar as xgr
     from transformers import AutoTokenizer
 
-    from mgpt.llm.constrained import _JSON_CHAR_RULES, pattern_rule
+    from mgpt.llm.local.constrained import JSON_CHAR_RULES, pattern_rule
 
-    FORMS["runs between escapes (mgpt)"] = f'root ::= "\\"" {pattern_rule("^classDiagram")} "\\""\n{_JSON_CHAR_RULES}'
+    FORMS["runs between escapes (mgpt)"] = f'root ::= "\\"" {pattern_rule("^classDiagram")} "\\""\n{JSON_CHAR_RULES}'
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer), stop_token_ids=[tokenizer.eos_token_id])
     compiler = xgr.GrammarCompiler(info, max_threads=1)

@@ -2,7 +2,7 @@
 # The learning-loop benchmark (bench_loop.py) on a lent GPU machine, from the repo root.
 #
 # The embedded model's 517 MB HF folder cannot travel there (64 MiB per call), so its
-# published GGUF (94 MiB, sha256 pinned in mgpt/llm/embedded.py) goes in two parts, one per
+# published GGUF (94 MiB, sha256 pinned in mgpt/llm/local/store.py) goes in two parts, one per
 # call, made here with `benchmarks/gpu_loop.sh --split FILE.gguf` into the ignored .gpu/:
 #   call 1: carry [".gpu/smol.gguf.part-00"]           command: ls -l .gpu
 #   call 2: carry [".gpu/smol.gguf.part-01", ".whl"]   command: OUT=$OUT bash benchmarks/gpu_loop.sh
@@ -41,7 +41,7 @@ export MGPT_SANDBOX=none PYTHONUNBUFFERED=1
 # launch and Python overhead, not by the GPU, so each process gets its own interpreter and
 # the seeds cost the wall time of one. The checks share the cores.
 BASE=/tmp/smol-hf
-python3 -c "import sys; from pathlib import Path; from mgpt.llm.embedded import convert_gguf; convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))" "$MODEL" "$BASE" || exit 1
+python3 -c "import sys; from pathlib import Path; from mgpt.llm.local.store import convert_gguf; convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))" "$MODEL" "$BASE" || exit 1
 pre=--preflight; [ "${PREFLIGHT:-1}" = 0 ] && pre=
 seeds=(${SEEDS:-1 2 3})
 workers=$(( $(nproc) / ${#seeds[@]} )); [ "$workers" -lt 2 ] && workers=2

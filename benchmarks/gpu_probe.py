@@ -6,7 +6,7 @@ and trains there, and how fast the code bank's answers are checked on its cores.
 Random weights with SmolLM2-135M's shape (30 layers, hidden 576, 9 heads / 3 KV heads,
 vocab 49152), bf16 on CUDA: HF ``generate`` sampling at a few batch sizes, and full
 fine-tuning steps (AdamW, bf16 autocast). Then every task's reference solution is checked
-in parallel with :func:`mgpt.workflows.code_eval.sandbox_check` (the sandbox mgpt picks:
+in parallel with :func:`mgpt.llm.eval.code_sandbox.sandbox_check` (the sandbox mgpt picks:
 bubblewrap, or ``MGPT_SANDBOX=none`` where there is none): wall time, and that all pass.
 Prints one line per figure and writes them to ``DIR/gpu_probe.json``.
 """
@@ -69,9 +69,9 @@ def probe_train(model, batch: int, length: int, steps: int) -> dict:
 
 
 def probe_checks(workers: int) -> dict:
-    from mgpt.actions.sandbox import sandbox_mode
+    from mgpt.sandbox.isolation import sandbox_mode
     from mgpt.llm.eval.tasks import load_tasks
-    from mgpt.workflows.code_eval import sandbox_check
+    from mgpt.llm.eval.code_sandbox import sandbox_check
 
     tasks = load_tasks("all")
     t0 = time.perf_counter()

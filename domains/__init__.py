@@ -1,4 +1,6 @@
-"""Domains are the worlds the teams act on: a movie catalogue with its ratings, a retail
-store, a documentation corpus. Each is plain software -- data, its splits and metrics, and
-learned models over it -- with no LLM calls, so the roles above can use it as a tool and a
-benchmark can measure it on its own."""
+"""The worlds the teams act on: a retail store (:mod:`mgpt.domains.retail`) and a movie
+catalogue with its ratings (:mod:`mgpt.domains.movielens`), and later a documentation corpus.
+A domain is plain software -- data, the rules of the service and the tools that reach it,
+its splits and metrics, learned models over it, and a way to grade what was done to it --
+with no model calls of its own: roles take a domain's tools and act through them,
+evaluations grade the state the domain is left in."""

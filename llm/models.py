@@ -1,4 +1,4 @@
-"""Pick a backend from a spec string; each backend is imported only when chosen.
+"""The model registry: a spec string names a backend; each is imported only when chosen.
 
 =====================  ======================================================
 ``openai:<model>``     any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama,
@@ -7,24 +7,31 @@
 ``hf:<dir>``           a local HuggingFace transformers checkpoint
 ``local[:<name>]``     a model folder in ``$MGPT_HOME/models`` (default: the embedded
                        SmolLM2-135M-Instruct that ``mgpt models pull`` fetches)
-``test``               :class:`~mgpt.llm.testing.TestModel` with no script (Python use)
+``test``               :class:`~mgpt.llm.backends.testing.TestModel` with no script (Python use)
 =====================  ======================================================
+
+A backend is one entry in :data:`BACKENDS`: the spec's prefix and a factory
+``factory(rest, options) -> Model``. A package adds its own without touching mgpt by
+declaring an entry point in the group ``mgpt.models``, named by the prefix, pointing at
+such a factory::
+
+    [project.entry-points."mgpt.models"]
+    mybackend = "my_package.backend:make_model"     # then: mgpt run -m mybackend:whatever
+
+or, from Python, with :func:`register_backend`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from mgpt.agents import secrets
-
-from .base import Model
-from .errors import ModelConfigError
-
-#: Tests set this to False (see tests/conftest.py) so no test can reach a real provider by
-#: accident; servers on the loopback interface stay allowed.
-ALLOW_MODEL_REQUESTS = True
+from mgpt.llm.backends import guard
+from mgpt.llm.backends.base import Model
+from mgpt.llm.errors import ModelConfigError
 
 #: Completion tokens one call to an OpenAI-compatible server may use unless told otherwise.
 #: Always sent, so a budget can bound every call's worst case before making it.
@@ -38,11 +45,6 @@ SPEC_HELP = (
 )
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in {"localhost", "::1"} or host.startswith("127.")
-
-
 def _constrained(env) -> bool:
     """``MGPT_CONSTRAINED=0`` turns grammar-constrained decoding off for local models (to
     measure what it buys, or to see what a model writes on its own); anything else, or
@@ -53,12 +55,120 @@ def _constrained(env) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """What a backend factory may use besides the spec: the server, the key, the limits."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    timeout: float | None = None
+    #: completion tokens one call may use (servers: :data:`DEFAULT_MAX_TOKENS_PER_CALL`)
+    max_tokens: int | None = None
+    #: torch threads for local models (default: ``$MGPT_THREADS``, else the free cores)
+    threads: int | None = None
+
+
+#: A backend factory: the spec's text after the prefix, and the options.
+Factory = Callable[[str, ModelOptions], Model]
+
+
+def _openai(rest: str, opts: ModelOptions) -> Model:
+    if not rest:
+        raise ModelConfigError(f"model spec 'openai:{rest}' names no model: use openai:<model-name>")
+    env = opts.env
+    base_url = opts.base_url or env.get("MGPT_BASE_URL") or env.get("OPENAI_BASE_URL") or None
+    api_key = opts.api_key or env.get("MGPT_API_KEY") or env.get("OPENAI_API_KEY") or None
+    secrets.register(api_key)
+    guard.check_model_request(base_url)
+    if not base_url and not api_key:
+        raise ModelConfigError(
+            f"no API key for openai:{rest}: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key-file PATH "
+            "(for a local server such as vLLM, Ollama or llama.cpp pass --base-url instead)"
+        )
+    from mgpt.llm.backends.openai_model import OpenAIModel
+
+    options = {"timeout": opts.timeout} if opts.timeout is not None else {}
+    return OpenAIModel(
+        rest, base_url=base_url, api_key=api_key,
+        max_tokens=opts.max_tokens or DEFAULT_MAX_TOKENS_PER_CALL, **options,
+    )
+
+
+def _replay(rest: str, opts: ModelOptions) -> Model:
+    if not rest:
+        raise ModelConfigError("replay spec names no file: use replay:<transcript.jsonl>")
+    from mgpt.llm.backends.replay import ReplayModel
+
+    return ReplayModel(rest)
+
+
+def _hf(rest: str, opts: ModelOptions) -> Model:
+    if not rest:
+        raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
+    from mgpt.llm.local.model import LocalModel
+
+    cap = {"max_new_tokens": opts.max_tokens} if opts.max_tokens else {}
+    return LocalModel(Path(rest), threads=opts.threads, constrained=_constrained(opts.env), **cap)
+
+
+def _local(rest: str, opts: ModelOptions) -> Model:
+    from mgpt.llm.local.generate import quantized_decoder
+    from mgpt.llm.local.model import LocalModel
+    from mgpt.llm.local.store import resolve_local
+
+    name, path = resolve_local(rest, opts.env)
+    cap = {"max_new_tokens": opts.max_tokens} if opts.max_tokens else {}
+    # The embedded model decodes with int4 weights by default (~3x HF generate on CPU,
+    # perplexity +0.3%: docs/benchmarks.md), a model mgpt trained with int8 (int4 would
+    # undo most of a fine-tune); MGPT_DECODER=hf gives HF generate.
+    decoder = opts.env.get("MGPT_DECODER") or quantized_decoder(path)
+    return LocalModel(
+        path, threads=opts.threads, name=f"local:{name}", decoder=decoder, constrained=_constrained(opts.env), **cap
+    )
+
+
+def _test(rest: str, opts: ModelOptions) -> Model:
+    if rest:
+        raise ModelConfigError(f"the test model takes no argument: use 'test', not 'test:{rest}'")
+    from mgpt.llm.backends.testing import TestModel
+
+    return TestModel()
+
+
+#: prefix -> factory. ``local`` alone (no colon) means the embedded model.
+BACKENDS: dict[str, Factory] = {
+    "openai": _openai, "replay": _replay, "hf": _hf, "local": _local, "test": _test,
+}
+
+
+def register_backend(prefix: str, factory: Factory) -> None:
+    """Make ``prefix:<rest>`` specs build models with ``factory`` (replaces an entry)."""
+    if not prefix or ":" in prefix:
+        raise ValueError(f"a backend prefix is a non-empty name without ':', not {prefix!r}")
+    BACKENDS[prefix] = factory
+
+
+def _plugin(prefix: str) -> Factory | None:
+    """A factory declared by an installed package under the ``mgpt.models`` entry points."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="mgpt.models"):
+        if point.name == prefix:
+            try:
+                return point.load()
+            except Exception as exc:  # a broken plugin is the user's to fix: say which
+                raise ModelConfigError(f"the model backend plugin {point.value!r} for '{prefix}:' "
+                                       f"failed to load: {exc}") from None
+    return None
+
+
 def infer_model(
     spec: str,
     *,
     base_url: str | None = None,
     api_key: str | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     max_tokens: int | None = None,
     threads: int | None = None,
@@ -72,63 +182,14 @@ def infer_model(
     ``threads`` sizes torch for the local backends (default: ``$MGPT_THREADS``, else the
     free cores). Local models decode structured answers under their grammar unless
     ``MGPT_CONSTRAINED=0``."""
-    env = os.environ if env is None else env
     if not isinstance(spec, str):
         raise ModelConfigError(f"the model spec must be a string, not {spec!r}: {SPEC_HELP}")
-    kind, _, rest = spec.partition(":")
-    if kind == "openai":
-        if not rest:
-            raise ModelConfigError(f"model spec {spec!r} names no model: use openai:<model-name>")
-        base_url = base_url or env.get("MGPT_BASE_URL") or env.get("OPENAI_BASE_URL") or None
-        api_key = api_key or env.get("MGPT_API_KEY") or env.get("OPENAI_API_KEY") or None
-        secrets.register(api_key)
-        if not ALLOW_MODEL_REQUESTS and not (base_url and _is_loopback(base_url)):
-            raise ModelConfigError(
-                "real model requests are disabled here (tests): use a model from "
-                "mgpt.llm.testing, a replay, or a server on 127.0.0.1"
-            )
-        if not base_url and not api_key:
-            raise ModelConfigError(
-                f"no API key for {spec}: set OPENAI_API_KEY or MGPT_API_KEY, or pass --api-key-file PATH "
-                "(for a local server such as vLLM, Ollama or llama.cpp pass --base-url instead)"
-            )
-        from .openai_model import OpenAIModel
-
-        options = {"timeout": timeout} if timeout is not None else {}
-        return OpenAIModel(
-            rest, base_url=base_url, api_key=api_key,
-            max_tokens=max_tokens or DEFAULT_MAX_TOKENS_PER_CALL, **options,
-        )
-    if kind == "replay":
-        from .replay import ReplayModel
-
-        if not rest:
-            raise ModelConfigError("replay spec names no file: use replay:<transcript.jsonl>")
-        return ReplayModel(rest)
-    if kind == "hf":
-        if not rest:
-            raise ModelConfigError("hf spec names no folder: use hf:<checkpoint-dir>")
-        from .local import LocalModel
-
-        cap = {"max_new_tokens": max_tokens} if max_tokens else {}
-        return LocalModel(Path(rest), threads=threads, constrained=_constrained(env), **cap)
-    if kind == "local":
-        from .embedded import resolve_local
-        from .local import LocalModel
-
-        name, path = resolve_local(rest, env)
-        cap = {"max_new_tokens": max_tokens} if max_tokens else {}
-        # The embedded model decodes with int4 weights by default (~3x HF generate on CPU,
-        # perplexity +0.3%: docs/benchmarks.md), a model mgpt trained with int8 (int4 would
-        # undo most of a fine-tune); MGPT_DECODER=hf gives HF generate.
-        from .generate import quantized_decoder
-
-        decoder = env.get("MGPT_DECODER") or quantized_decoder(path)
-        return LocalModel(
-            path, threads=threads, name=f"local:{name}", decoder=decoder, constrained=_constrained(env), **cap
-        )
-    if spec == "test":
-        from .testing import TestModel
-
-        return TestModel()
-    raise ModelConfigError(f"unknown model spec {spec!r}: {SPEC_HELP}")
+    prefix, _, rest = spec.partition(":")
+    factory = BACKENDS.get(prefix) or _plugin(prefix)
+    if factory is None:
+        raise ModelConfigError(f"unknown model spec {spec!r}: {SPEC_HELP}")
+    options = ModelOptions(
+        base_url=base_url, api_key=api_key, env=os.environ if env is None else env,
+        timeout=timeout, max_tokens=max_tokens, threads=threads,
+    )
+    return factory(rest, options)

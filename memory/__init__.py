@@ -6,7 +6,7 @@ finds messages by similarity (BM25, or an injected embedder) and can persist in 
 across runs; :func:`select_blocks` picks relevant context under a character budget.
 """
 
-from .base import InMemory, JsonlMemory, Memory
-from .retrieval import BM25, RetrievalMemory, select_blocks
+from mgpt.memory.base import InMemory, JsonlMemory, Memory
+from mgpt.memory.retrieval import BM25, RetrievalMemory, select_blocks
 
 __all__ = ["BM25", "InMemory", "JsonlMemory", "Memory", "RetrievalMemory", "select_blocks"]

@@ -8,7 +8,7 @@ folder it persists both and loads them back, so what one run learnt (a fix, say)
 recalled by the next.
 
 memory/ sits below llm/ in the layering, so a trained embedder is *injected* as a plain
-callable ``embed(texts) -> list of unit vectors`` (``mgpt.llm.embed.load_embedder(dir)``
+callable ``embed(texts) -> list of unit vectors`` (``mgpt.llm.local.embedder.load_embedder(dir)``
 returns one); without it, search is BM25.
 
 :func:`select_blocks` picks, under a character budget, the context blocks most relevant to
@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
 
-from .base import InMemory
+from mgpt.memory.base import InMemory
 
 __all__ = ["BM25", "Embed", "RetrievalError", "RetrievalMemory", "failure_summary", "recall_fixes", "remember_fix",
            "select_blocks", "tokenize"]

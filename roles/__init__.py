@@ -18,8 +18,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import ReactMode, Role
-    from .software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
+    from mgpt.roles.base import ReactMode, Role
+    from mgpt.roles.software import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,9 +20,9 @@ SECRET_VARS = (
 @pytest.fixture(autouse=True)
 def _no_real_models(monkeypatch, tmp_path_factory):
     """Real model calls fail loudly unless a test opts in (servers on 127.0.0.1 stay allowed)."""
-    import mgpt.llm.models as models
+    from mgpt.llm.backends import guard
 
-    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(guard, "ALLOW_MODEL_REQUESTS", False)
     for var in SECRET_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))

@@ -2,8 +2,9 @@
 
 import re
 from pathlib import Path
+from testpaths import ROOT
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def test_readme_example_runs(capsys):

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Callable
 
 from mgpt.agents.errors import MgptError
-from mgpt.llm.base import Model
+from mgpt.llm.backends.base import Model
 from mgpt.llm.eval.errors import EvalInputError
-from mgpt.llm.replay import Transcript
+from mgpt.llm.backends.replay import Transcript
 
-from .software_company import run_company
+from mgpt.workflows.software_company import run_company
 
-__all__ = ["CompanyEvalResult", "IdeaResult", "run_company_eval", "structured_first_try"]
+__all__ = ["CompanyEvalResult", "IdeaResult", "RETRY_MARK", "STRUCTURED_MARK", "run_company_eval", "slug",
+           "structured_first_try"]
 
 STRUCTURED_MARK = "Reply with one JSON object"
 RETRY_MARK = "That reply could not be used"
@@ -88,7 +89,8 @@ def structured_first_try(transcript: Transcript) -> tuple[int, int]:
     return asks, asks - first_failed
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A folder-name form of ``text``: lower-case words joined by dashes, at most 40 characters."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "idea"
 
 
@@ -122,7 +124,7 @@ def run_company_eval(
     result = CompanyEvalResult(model=name)
     start = time.perf_counter()
     for i, idea in enumerate(ideas, 1):
-        ws = out_dir / f"{i:02d}-{_slug(idea)}"
+        ws = out_dir / f"{i:02d}-{slug(idea)}"
         backend = make(idea)
         result.model = result.model or getattr(backend, "name", "")
         t0 = time.perf_counter()

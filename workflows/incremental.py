@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mgpt.actions.incremental import ProjectState, is_test_file, project_files, scan_project
 from mgpt.agents.errors import MgptError
-from mgpt.llm.replay import Transcript, TranscriptHeader
+from mgpt.llm.backends.replay import Transcript, TranscriptHeader
 
 
 class IncrementalRefused(MgptError):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mgpt.actions.coding import unified_diff
-from mgpt.actions.parsing import extract_files
-from mgpt.actions.workspace import UnsafePathError, Workspace
+from mgpt.llm.parsing import extract_files
+from mgpt.sandbox.workspace import UnsafePathError, Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event
 
@@ -64,6 +64,8 @@ class Span:
     cost: float = 0.0
     cost_known: bool = True
     turns: list[int] = field(default_factory=list)
+    #: The tool calls the action made, by call id: ``name(arguments)`` and whether it failed.
+    tools: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -190,6 +192,37 @@ def load_run(workspace: str | Path) -> Run:
     """Read a workspace's run log, transcript and documents. :class:`NotARun` when the
     folder has no run log."""
     root = Path(workspace)
+    events, bad = _read_events(root)
+    header, calls = _read_transcript(root / ".mgpt" / "transcript.jsonl")
+    timeline = _Timeline()
+    for event in events:
+        timeline.add(event)
+    if timeline.rounds:
+        timeline.rounds[-1].end = events[-1].at
+    messages = timeline.messages
+    idea = str(header.get("idea") or next((m.content for m in messages if m.sender == "user"), ""))
+    models = [str(e.data.get("model")) for e in events if e.kind == "llm_call" and e.data.get("model")]
+    return Run(
+        workspace=root.resolve(),
+        idea=idea,
+        model=str(header.get("model") or (models[0] if models else "")),
+        events=events,
+        rounds=timeline.rounds,
+        spans=timeline.spans,
+        messages=messages,
+        tests=[m for m in messages if m.payload_type == "TestReport"],
+        fixes=_read_fixes(timeline.spans, messages, calls),
+        documents=_read_documents(root),
+        files=Workspace(root).files(),
+        stop_reason=timeline.stop_reason,
+        stop_detail=timeline.stop_detail,
+        notices=timeline.notices,
+        skipped_lines=bad,
+    )
+
+
+def _read_events(root: Path) -> tuple[list[Event], int]:
+    """The run log's events, and how many lines could not be read."""
     log = root / ".mgpt" / "run.jsonl"
     if not root.is_dir():
         raise NotARun(f"{root} is not a folder; give the workspace of an mgpt run (mgpt run ... -w WS)")
@@ -204,100 +237,124 @@ def load_run(workspace: str | Path) -> Run:
             events.append(Event.model_validate(row))
         except ValueError:
             bad += 1
-    transcript = root / ".mgpt" / "transcript.jsonl"
-    calls: list[dict[str, Any]] = []
-    header: dict[str, Any] = {}
-    if transcript.is_file():
-        records, _ = _read_jsonl(transcript)
-        header = next((r for r in records if r.get("type") == "header"), {})
-        calls = [r for r in records if r.get("type") == "call"]
+    return events, bad
 
-    rounds: list[Round] = []
-    spans: list[Span] = []
-    open_spans: dict[str, Span] = {}
-    messages: list[Posted] = []
-    notices: list[Event] = []
-    stop_reason, stop_detail = "", ""
-    for event in events:
-        current = rounds[-1].number if rounds else 0
+
+def _read_transcript(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The transcript's header and its call records (both empty without a transcript)."""
+    if not path.is_file():
+        return {}, []
+    records, _ = _read_jsonl(path)
+    header = next((r for r in records if r.get("type") == "header"), {})
+    return header, [r for r in records if r.get("type") == "call"]
+
+
+@dataclass
+class _Timeline:
+    """The run log read in order: rounds, each role's actions (spans) with what their
+    model calls cost, the messages posted, and how the run stopped."""
+
+    rounds: list[Round] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    messages: list[Posted] = field(default_factory=list)
+    #: Bounds hit, errors, and kinds this report does not know yet.
+    notices: list[Event] = field(default_factory=list)
+    stop_reason: str = ""
+    stop_detail: str = ""
+    #: Each role's action in progress.
+    open_spans: dict[str, Span] = field(default_factory=dict)
+
+    @property
+    def current_round(self) -> int:
+        return self.rounds[-1].number if self.rounds else 0
+
+    def add(self, event: Event) -> None:
         if event.kind == "round":
-            if rounds:
-                rounds[-1].end = event.at
-            rounds.append(Round(len(rounds) + 1, event.at, [str(r) for r in event.data.get("roles", [])]))
+            if self.rounds:
+                self.rounds[-1].end = event.at
+            self.rounds.append(Round(len(self.rounds) + 1, event.at, [str(r) for r in event.data.get("roles", [])]))
         elif event.kind == "action_start":
-            span = Span(event.role, event.detail, current, event.at)
-            spans.append(span)
-            open_spans[event.role] = span
+            span = Span(event.role, event.detail, self.current_round, event.at)
+            self.spans.append(span)
+            self.open_spans[event.role] = span
         elif event.kind == "action_end":
-            span = open_spans.pop(event.role, None)
+            span = self.open_spans.pop(event.role, None)
             if span is not None:
                 span.end = event.at
         elif event.kind == "llm_call":
-            span = open_spans.get(event.role)
+            span = self.open_spans.get(event.role)
             if span is not None:
-                span.calls += 1
-                span.prompt_tokens += int(event.data.get("prompt_tokens") or 0)
-                span.completion_tokens += int(event.data.get("completion_tokens") or 0)
-                if event.data.get("cost") is None:
-                    span.cost_known = False
-                else:
-                    span.cost += float(event.data["cost"])
-                if isinstance(event.data.get("turn"), int):
-                    span.turns.append(event.data["turn"])
+                _count_call(span, event)
+        elif event.kind in ("tool_call", "tool_result"):
+            span = self.open_spans.get(event.role)
+            if span is not None:
+                _count_tool(span, event)
         elif event.kind == "message":
-            m = event.data.get("message") if isinstance(event.data.get("message"), dict) else {}
-            payload = m.get("payload") if isinstance(m.get("payload"), dict) else {}
-            messages.append(
-                Posted(
-                    index=len(messages) + 1,
-                    round=current,
-                    at=event.at,
-                    sender=str(m.get("sent_from") or event.role or "user"),
-                    receivers=[str(r) for r in event.data.get("to", [])],
-                    cause=_short(m.get("cause_by", "")),
-                    content=str(m.get("content", "")),
-                    payload_type=_short(payload.get("type", "")),
-                    payload=payload.get("data") if isinstance(payload.get("data"), dict) else {},
-                )
-            )
+            self.messages.append(_posted(event, len(self.messages) + 1, self.current_round))
         elif event.kind == "stop":
-            stop_reason, stop_detail = str(event.data.get("reason", "")), event.detail
+            self.stop_reason, self.stop_detail = str(event.data.get("reason", "")), event.detail
         else:
-            notices.append(event)  # bounds hit, errors, and kinds this report does not know yet
-    if rounds:
-        rounds[-1].end = events[-1].at
+            self.notices.append(event)
 
+
+def _count_call(span: Span, event: Event) -> None:
+    """Add one model call (an ``llm_call`` event) to the action it was made in."""
+    span.calls += 1
+    span.prompt_tokens += int(event.data.get("prompt_tokens") or 0)
+    span.completion_tokens += int(event.data.get("completion_tokens") or 0)
+    if event.data.get("cost") is None:
+        span.cost_known = False
+    else:
+        span.cost += float(event.data["cost"])
+    if isinstance(event.data.get("turn"), int):
+        span.turns.append(event.data["turn"])
+
+
+def _count_tool(span: Span, event: Event) -> None:
+    """Note a tool call (``tool_call``) or whether it failed (``tool_result``), by call id."""
+    key = str(event.data.get("id", ""))
+    if event.kind == "tool_call":
+        span.tools[key] = (event.detail, False)
+    elif key in span.tools:
+        span.tools[key] = (span.tools[key][0], bool(event.data.get("error")))
+
+
+def _posted(event: Event, index: int, round_no: int) -> Posted:
+    """A ``message`` event as plain data."""
+    m = event.data.get("message") if isinstance(event.data.get("message"), dict) else {}
+    payload = m.get("payload") if isinstance(m.get("payload"), dict) else {}
+    return Posted(
+        index=index,
+        round=round_no,
+        at=event.at,
+        sender=str(m.get("sent_from") or event.role or "user"),
+        receivers=[str(r) for r in event.data.get("to", [])],
+        cause=_short(m.get("cause_by", "")),
+        content=str(m.get("content", "")),
+        payload_type=_short(payload.get("type", "")),
+        payload=payload.get("data") if isinstance(payload.get("data"), dict) else {},
+    )
+
+
+def _read_fixes(spans: list[Span], messages: list[Posted], calls: list[dict[str, Any]]) -> list[Fix]:
+    """Each fix round's files and diffs, the n-th FixBug message matched to the n-th FixBug action."""
     fix_spans = [s for s in spans if s.action == "FixBug"]
     fixes = []
     for i, m in enumerate(p for p in messages if p.cause == "FixBug"):
-        span = fix_spans[i] if i < len(fix_spans) else None
-        fixes.append(_fix(m, span, calls))
-    idea = str(header.get("idea") or next((m.content for m in messages if m.sender == "user"), ""))
-    models = [str(e.data.get("model")) for e in events if e.kind == "llm_call" and e.data.get("model")]
-    documents = {}
+        fixes.append(_fix(m, fix_spans[i] if i < len(fix_spans) else None, calls))
+    return fixes
+
+
+def _read_documents(root: Path) -> dict[str, str | None]:
+    """The PRD, design and task list as markdown (None where a document is missing)."""
+    documents: dict[str, str | None] = {}
     workspace = Workspace(root)
     for key, _, rel in DOCUMENTS:
         try:  # generated code ran here: a document may be a link to a file of the host's
             documents[key] = workspace.read(rel) if workspace.exists(rel) else None
         except (OSError, UnsafePathError):
             documents[key] = None
-    return Run(
-        workspace=root.resolve(),
-        idea=idea,
-        model=str(header.get("model") or (models[0] if models else "")),
-        events=events,
-        rounds=rounds,
-        spans=spans,
-        messages=messages,
-        tests=[m for m in messages if m.payload_type == "TestReport"],
-        fixes=fixes,
-        documents=documents,
-        files=Workspace(root).files(),
-        stop_reason=stop_reason,
-        stop_detail=stop_detail,
-        notices=notices,
-        skipped_lines=bad,
-    )
+    return documents
 
 
 def _fix(message: Posted, span: Span | None, calls: list[dict[str, Any]]) -> Fix:
@@ -470,7 +527,7 @@ def _timeline(run: Run) -> str:
         rows.append([
             str(s.round),
             esc(s.role),
-            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}',
+            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}' + _tool_list(s),
             f"{start:.2f}",
             f"{end:.2f}" if end is not None else "<em>did not finish</em>",
             f"{(end - start):.2f}" if end is not None else "",
@@ -483,6 +540,17 @@ def _timeline(run: Run) -> str:
         rows, numeric={0, 3, 4, 5, 6, 7, 8},
     )
     return _timeline_svg(run) + table
+
+
+def _tool_list(span: Span) -> str:
+    """The action's tool calls, under its name in the timeline (failed ones marked)."""
+    if not span.tools:
+        return ""
+    items = "".join(
+        f'<li class="{"tool-error" if failed else "tool"}"><code>{esc(call)}</code>{" (error)" if failed else ""}</li>'
+        for call, failed in span.tools.values()
+    )
+    return f'<ul class="tools">{items}</ul>'
 
 
 def _roles_table(run: Run) -> str:
@@ -701,6 +769,7 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:#f1f5f9;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .timeline{width:100%;height:auto;display:block}
+ul.tools{margin:.2em 0 0 1em;padding:0;font-size:12px}li.tool-error code{color:#b91c1c}
 .timeline .lane{fill:#f8fafc}.timeline .role{font-size:12px;fill:#374151;font-weight:600}
 .timeline .grid{stroke:#cbd5e1;stroke-dasharray:3 3}.timeline .round{font-size:11px;fill:#4b5563;font-weight:600}
 .timeline .dur{font-size:10px;fill:#6b7280}
@@ -780,6 +849,17 @@ def render(run: Run) -> str:
 <script nonce="{nonce}">{_DRAW}</script>
 </body></html>
 """
+
+
+#: Browsers that check a report headless (the report tests; `mgpt doctor` looks for one).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on PATH, or None."""
+    import shutil
+
+    return next((found for found in map(shutil.which, BROWSERS) if found), None)
 
 
 def write_report(workspace: str | Path, output: str | Path | None = None) -> Path:

@@ -3,7 +3,7 @@
 The workspace's transcript (``.mgpt/transcript.jsonl``) is the run's durable state: every
 model answer, every review decision and, last, the outcome, each an fsync'd line. A
 resumed run puts the workspace back to where the run started (:func:`restore_workspace`)
-and runs again from the start with a :class:`~mgpt.llm.replay.ResumeModel`: the calls
+and runs again from the start with a :class:`~mgpt.llm.backends.replay.ResumeModel`: the calls
 already made are answered from the transcript, so every role takes the same path and
 writes the same files, and the first call not recorded goes to the real model. This is
 exact because replay is keyed by (role, action, turn): which of two concurrent roles
@@ -16,11 +16,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mgpt.actions.workspace import RESERVED, Workspace
+from mgpt.sandbox.workspace import RESERVED, Workspace
 from mgpt.agents.errors import MgptError
-from mgpt.llm.replay import Transcript, TranscriptHeader
+from mgpt.llm.backends.replay import Transcript, TranscriptHeader
 
-from .history import GitError, GitHistory
+from mgpt.workflows.history import GitError, GitHistory
 
 
 class ResumeRefused(MgptError):

@@ -35,7 +35,7 @@ from .errors import MovieLensError
 from .retrievers import FactorScorer
 
 if TYPE_CHECKING:
-    from mgpt.llm.embed import Pair
+    from mgpt.llm.eval.retrieval import RetrievalPair
 
     from .split import Fold
 
@@ -48,15 +48,15 @@ def item_text(item: int) -> str:
     return f" {item}"
 
 
-def training_pairs(history: list[np.ndarray], mode: str, window: int) -> list[Pair]:
+def training_pairs(history: list[np.ndarray], mode: str, window: int) -> list[RetrievalPair]:
     """(query, next item) pairs from each user's time-ordered history; ``source`` is the user."""
-    from mgpt.llm.embed import Pair
+    from mgpt.llm.eval.retrieval import RetrievalPair
 
     pairs = []
     for user, items in enumerate(history):
         for t in range(1, len(items)):
             context = items[t - 1:t] if mode == "pairs" else items[max(0, t - window):t]
-            pairs.append(Pair("".join(item_text(i) for i in context), item_text(items[t]), mode, str(user)))
+            pairs.append(RetrievalPair("".join(item_text(i) for i in context), item_text(items[t]), mode, str(user)))
     return pairs
 
 
@@ -114,7 +114,7 @@ class CooccurrenceEmbedding:
             return self._vectors_in(fold, Path(tmp))
 
     def _vectors_in(self, fold: Fold, out_dir: Path) -> ItemVectors:
-        from mgpt.llm.embed import load_embedder
+        from mgpt.llm.local.embedder import load_embedder
         from mgpt.llm.train.embed import train_embed
 
         pairs = training_pairs(fold.history, self.mode, self.window)

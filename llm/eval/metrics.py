@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import EvalInputError
+from mgpt.llm.eval.errors import EvalInputError
 
 __all__ = [
     "TextMetrics",
     "compute_text_metrics",
-    "read_pairs",
+    "read_predictions",
     "read_texts",
 ]
 
@@ -79,7 +79,7 @@ def compute_text_metrics(
     from nltk.translate.meteor_score import meteor_score
     from rouge_score import rouge_scorer
 
-    from .wordnet import load_wordnet
+    from mgpt.llm.eval.wordnet import load_wordnet
 
     bleu = sacrebleu.corpus_bleu(list(predictions), [list(references)]).score
 
@@ -167,8 +167,8 @@ def read_texts(path: Path, field: str) -> list[str]:
     return _read_lines(path, what)
 
 
-def read_pairs(predictions: Path, references: Path | None = None) -> tuple[list[str], list[str]]:
-    """Read predictions and references, checking they line up.
+def read_predictions(predictions: Path, references: Path | None = None) -> tuple[list[str], list[str]]:
+    """Read generations (predictions) and their references, checking they line up.
 
     With ``references`` omitted, ``predictions`` must be a JSONL file whose records carry
     both ``prediction`` and ``reference``.

@@ -1,6 +1,6 @@
 """Distillation: recorded company runs become chat examples for ``mgpt train sft`` / ``lora``.
 
-Every model call in a transcript (:mod:`mgpt.llm.replay`) is one example: the request's
+Every model call in a transcript (:mod:`mgpt.llm.backends.replay`) is one example: the request's
 messages followed by the recorded answer as the assistant turn, so a small local model
 learns to answer what the hosted model answered, in the company's own prompt format::
 
@@ -38,9 +38,9 @@ from typing import Iterable
 
 from mgpt.agents.secrets import redact
 
-from ..errors import TranscriptError
-from ..replay import Transcript
-from .errors import TrainError
+from mgpt.llm.errors import TranscriptError
+from mgpt.llm.backends.replay import Transcript
+from mgpt.llm.train.errors import TrainError
 
 __all__ = ["DistilResult", "distil", "expand_transcripts", "examples_of", "split_runs"]
 

@@ -16,9 +16,9 @@ already has the run config, the chat encoding with assistant-only labels, bf16 a
 DDP and the metrics file. The loss itself is four lines (:func:`dpo_loss`) and tested
 against a hand-computed value, so a dependency would add more surface than it saves.
 
-Pairs come as JSONL, one ``{"messages": [...prompt...], "chosen": "...", "rejected": "..."}``
-per line; :func:`pairs_from_samples` makes them from checked samples
-(:func:`mgpt.llm.train.rft.collect_samples`).
+Preference pairs come as JSONL, one ``{"messages": [...prompt...], "chosen": "...", "rejected":
+"..."}`` per line (:func:`read_preference_pairs`); :func:`preference_pairs_from_samples` makes
+them from checked samples (:func:`mgpt.llm.train.rft.collect_samples`).
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
 
-    from .rft import Sample
+    from mgpt.llm.train.rft import Sample
 
-__all__ = ["DpoResult", "dpo", "dpo_loss", "encode_answer", "pad_batch", "pairs_from_samples", "read_pairs",
-           "sequence_logps"]
+__all__ = ["DpoResult", "dpo", "dpo_loss", "encode_answer", "pad_batch", "preference_pairs_from_samples",
+           "read_preference_pairs", "sequence_logps"]
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
@@ -68,7 +68,7 @@ def sequence_logps(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 def encode_answer(tokenizer: Any, messages: list[dict[str, str]], answer: str, block_size: int,
                   keep: str = "end") -> tuple[list[int], list[int]]:
     """Inputs x and next-token labels y (-100 off the answer) of prompt + answer, cut to block_size."""
-    from .data import encode_chat
+    from mgpt.llm.train.data import encode_chat
 
     ids, labels = encode_chat(tokenizer, [*messages, {"role": "assistant", "content": answer}])
     x, y = ids[:-1], labels[1:]
@@ -91,8 +91,9 @@ def pad_batch(rows: Sequence[tuple[list[int], list[int]]], pad_id: int, device: 
     return x.to(device), y.to(device)
 
 
-def pairs_from_samples(samples: Sequence[Sample], messages_of: Callable[[str], list[dict[str, str]]],
-                       per_task: int = 4) -> list[dict]:
+def preference_pairs_from_samples(samples: Sequence[Sample],
+                                  messages_of: Callable[[str], list[dict[str, str]]],
+                                  per_task: int = 4) -> list[dict]:
     """Up to ``per_task`` (passed, failed) pairs per task, each answer text used once per side
     where it can be; tasks whose samples all passed or all failed give none."""
     pairs = []
@@ -107,8 +108,8 @@ def pairs_from_samples(samples: Sequence[Sample], messages_of: Callable[[str], l
     return pairs
 
 
-def read_pairs(path: str | Path) -> list[dict]:
-    """Pairs from JSONL; a bad line is an error naming it."""
+def read_preference_pairs(path: str | Path) -> list[dict]:
+    """Preference pairs (messages, chosen, rejected) from JSONL; a bad line is an error naming it."""
     p = Path(path)
     if not p.is_file():
         raise TrainError(f"pairs file not found: {p}")
@@ -164,7 +165,7 @@ def reference_of(policy: Any, lora: bool, logps: Callable[[Any, torch.Tensor, to
 def prepare_training(model: Any, cfg: RunConfig, rt: Any) -> tuple[Any, Any, Any]:
     """What DPO and GRPO set up alike: the optimizer at ``reinforce.lr``, the model to call
     (DDP-wrapped under torchrun), and the metrics file (the master rank's only, else None)."""
-    from .pretrain import Metrics, configure_optimizer
+    from mgpt.llm.train.pretrain import Metrics, configure_optimizer
 
     opt_cfg = cfg.model_copy(deep=True)
     opt_cfg.optim.lr = cfg.reinforce.lr
@@ -197,12 +198,12 @@ def optimizer_step(loss: Any, model: Any, optimizer: Any, cfg: RunConfig, what: 
 
 def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
     """The model to train (with a LoRA adapter when ``reinforce.lora``) and its tokenizer."""
-    from .sft import check_block_size, load_model_folder
+    from mgpt.llm.train.sft import check_block_size, load_model_folder
 
     model, tokenizer = load_model_folder(cfg.init_from)
     check_block_size(model, cfg.block_size)
     if cfg.reinforce.lora:
-        from .lora import add_lora
+        from mgpt.llm.train.lora import add_lora
 
         model.config._name_or_path = str(Path(cfg.init_from).resolve())
         model = add_lora(model, cfg)
@@ -211,11 +212,11 @@ def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
 
 def save_policy(model: Any, tokenizer: Any, cfg: RunConfig) -> Path:
     """Save the policy in out_dir; with LoRA the adapter there and the merged model in out_dir/merged."""
-    from .pretrain import _unwrap, export_hf, quiet_hf
+    from mgpt.llm.train.pretrain import export_hf, quiet_hf, unwrap_model
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = _unwrap(model)
+    model = unwrap_model(model)
     if not cfg.reinforce.lora:
         export_hf(model, tokenizer, out)
         return out
@@ -233,7 +234,7 @@ def dpo(cfg: RunConfig, pairs: Sequence[dict], *, progress: bool = True,
     """Train ``cfg.init_from`` with DPO on ``pairs`` for ``reinforce.steps`` steps of ``batch_size`` pairs."""
     import torch
 
-    from .pretrain import setup_runtime
+    from mgpt.llm.train.pretrain import setup_runtime
 
     if not pairs:
         raise TrainError("no preference pairs: every task's samples all passed or all failed; "

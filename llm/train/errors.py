@@ -7,7 +7,7 @@ longer than the data, a folder that is not a checkpoint, a loss that went NaN) i
 
 from __future__ import annotations
 
-from ...agents.errors import MgptError
+from mgpt.agents.errors import MgptError
 
 __all__ = ["TrainError"]
 

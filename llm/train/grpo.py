@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
 
-    from ..eval.tasks import CodeTask
-    from .rft import Check, Extract, Sampler
+    from mgpt.llm.eval.tasks import CodeTask
+    from mgpt.llm.train.rft import Check, Extract, Sampler
 
 __all__ = ["GrpoResult", "group_advantages", "grpo", "grpo_loss"]
 
@@ -79,10 +79,10 @@ def grpo(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ex
     """Train ``cfg.init_from`` with GRPO on ``tasks`` for ``reinforce.steps`` groups."""
     import torch
 
-    from .dpo import (encode_answer, load_policy, optimizer_step, pad_batch, prepare_training, reference_of,
+    from mgpt.llm.train.dpo import (encode_answer, load_policy, optimizer_step, pad_batch, prepare_training, reference_of,
                       save_policy, token_logps)
-    from .pretrain import setup_runtime
-    from .rft import check_answer, hf_sampler, prompt_messages
+    from mgpt.llm.train.pretrain import setup_runtime
+    from mgpt.llm.train.rft import check_answer, hf_sampler, prompt_messages
 
     if not tasks:
         raise TrainError("no tasks to sample (check the split, reinforce.families and reinforce.tasks)")

@@ -12,13 +12,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from .pretrain import TrainResult
+    from mgpt.llm.train.pretrain import TrainResult
 
 __all__ = ["add_lora", "load_adapter", "merge_lora", "train_lora"]
 
@@ -49,8 +49,8 @@ def train_lora(cfg: RunConfig, *, resume: bool = False, progress: bool = True,
     """
     import torch
 
-    from .pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
-    from .sft import check_block_size, load_model_folder
+    from mgpt.llm.train.pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
+    from mgpt.llm.train.sft import check_block_size, load_model_folder
 
     require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)
@@ -79,7 +79,7 @@ def load_adapter(adapter_dir: str | Path, base: str | Path | None = None) -> Any
     """The base model (from ``base`` or the path recorded in the adapter) with the adapter loaded."""
     from peft import PeftConfig, PeftModel
 
-    from .sft import load_model_folder
+    from mgpt.llm.train.sft import load_model_folder
 
     a = Path(adapter_dir)
     if not (a / "adapter_config.json").is_file():
@@ -93,9 +93,9 @@ def load_adapter(adapter_dir: str | Path, base: str | Path | None = None) -> Any
 
 def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:
     """Fold the adapter into its base (``merge_and_unload``) and save a standard HF folder."""
-    from .tokenizer import load_tokenizer
+    from mgpt.llm.train.tokenizer import load_tokenizer
 
-    from .pretrain import quiet_hf
+    from mgpt.llm.train.pretrain import quiet_hf
 
     merged = load_adapter(adapter_dir, base).merge_and_unload()
     out = Path(out_dir)

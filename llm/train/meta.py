@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     import torch
@@ -97,7 +97,7 @@ def build_meta_model(cfg: RunConfig, seed: int) -> Any:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from .pretrain import quiet_hf
+    from mgpt.llm.train.pretrain import quiet_hf
 
     torch.manual_seed(seed)
     m = cfg.model
@@ -107,12 +107,12 @@ def build_meta_model(cfg: RunConfig, seed: int) -> Any:
     with quiet_hf():
         model = GPT2LMHeadModel(config)
     if cfg.meta.lora:
-        from .lora import add_lora
+        from mgpt.llm.train.lora import add_lora
 
         model = add_lora(model, cfg)
-    from .embed import _device
+    from mgpt.llm.train.embed import train_device
 
-    return model.to(_device(cfg))
+    return model.to(train_device(cfg))
 
 
 def _params(model: Any) -> list[torch.Tensor]:
@@ -267,7 +267,7 @@ def run_meta(cfg: RunConfig, *, seeds: int = 1, progress: bool = True) -> MetaCu
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if model is not None:
-        from .pretrain import quiet_hf
+        from mgpt.llm.train.pretrain import quiet_hf
 
         with quiet_hf():
             model.save_pretrained(out)

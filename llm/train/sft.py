@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import RunConfig
-from .errors import TrainError
+from mgpt.llm.train.config import RunConfig
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from .pretrain import TrainResult
+    from mgpt.llm.train.pretrain import TrainResult
 
 __all__ = ["load_model_folder", "sft"]
 
@@ -25,7 +25,7 @@ def load_model_folder(path: str | Path | None) -> tuple[PreTrainedModel, PreTrai
     """Model and tokenizer of an HF checkpoint folder; a clear error if it is not one."""
     from transformers import AutoModelForCausalLM
 
-    from .tokenizer import load_tokenizer
+    from mgpt.llm.train.tokenizer import load_tokenizer
 
     if not path:
         raise TrainError("no model to fine-tune: pass --model DIR (or set init_from in the config)")
@@ -33,7 +33,7 @@ def load_model_folder(path: str | Path | None) -> tuple[PreTrainedModel, PreTrai
     if not (p / "config.json").is_file():
         raise TrainError(f"{p} is not a model checkpoint folder (no config.json); "
                          "give a folder written by `mgpt train pretrain` or by save_pretrained")
-    from .pretrain import quiet_hf
+    from mgpt.llm.train.pretrain import quiet_hf
 
     tokenizer = load_tokenizer(p)
     try:
@@ -58,7 +58,7 @@ def sft(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> Train
     tokens) and save a standard HF folder in ``cfg.out_dir``."""
     import torch
 
-    from .pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
+    from mgpt.llm.train.pretrain import build_batches, require_checkpoint, setup_runtime, train_loop
 
     require_checkpoint(cfg, resume)
     rt = setup_runtime(cfg)

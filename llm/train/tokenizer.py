@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .errors import TrainError
+from mgpt.llm.train.errors import TrainError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -50,7 +50,7 @@ def _read_corpus(paths: list[Path]) -> str:
 
 def _chat_text(path: Path) -> str:
     """The message contents of a chat JSONL file, so the tokenizer learns their characters."""
-    from .data import read_chat_jsonl
+    from mgpt.llm.train.data import read_chat_jsonl
 
     return "\n".join(m["content"] for ex in read_chat_jsonl(path) for m in ex)
 

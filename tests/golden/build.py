@@ -2,7 +2,7 @@
 
 Each app script holds what a model answered at each step (``ANSWERS``, keyed by role and
 action, in turn order). This runs the real software company with those answers through a
-:class:`~mgpt.llm.testing.FunctionModel` and records the transcript, so the committed
+:class:`~mgpt.llm.backends.testing.FunctionModel` and records the transcript, so the committed
 requests are exactly what today's prompts send. Run after changing a prompt:
 
     python tests/golden/build.py            # all apps
@@ -18,7 +18,7 @@ import tempfile
 from collections import defaultdict, deque
 from pathlib import Path
 
-from mgpt.llm.testing import FunctionModel
+from mgpt.llm.backends.testing import FunctionModel
 from mgpt.workflows import run_company
 
 HERE = Path(__file__).parent

@@ -1,6 +1,6 @@
 """Small classes."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("stack_class", "class Stack:\n    def push(self, item) -> None: ...\n    def pop(self): ...\n    def peek(self): ...\n    def __len__(self) -> int: ...",

@@ -1,6 +1,6 @@
 """Dicts and counting."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("word_frequencies", "def word_frequencies(text: str) -> dict[str, int]",

@@ -1,6 +1,6 @@
 """Dates and times (held out of training entirely)."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("is_leap_year", "def is_leap_year(year: int) -> bool",

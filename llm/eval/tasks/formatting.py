@@ -1,6 +1,6 @@
 """Text formatting."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("format_table", "def format_table(rows: list[list[str]]) -> str",

@@ -1,6 +1,6 @@
 """List and sequence tasks."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("chunk_list", "def chunk_list(items: list, size: int) -> list[list]",

@@ -1,6 +1,6 @@
 """Small numeric tasks."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("gcd_list", "def gcd_all(numbers: list[int]) -> int",

@@ -1,6 +1,6 @@
 """Parsing small text formats."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("parse_key_values", "def parse_key_values(text: str) -> dict[str, str]",

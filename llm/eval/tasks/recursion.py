@@ -1,6 +1,6 @@
 """Recursion and recursive structures (held out of training entirely)."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("flatten_deep", "def flatten(items: list) -> list",

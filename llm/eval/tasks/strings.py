@@ -1,6 +1,6 @@
 """String manipulation tasks."""
 
-from . import T
+from mgpt.llm.eval.tasks import T
 
 TASKS = [
     T("reverse_words", "def reverse_words(text: str) -> str",

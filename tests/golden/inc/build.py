@@ -4,7 +4,7 @@ Each app script names its base project (``BASE``: a golden transcript in ``tests
 that builds it, or ``None`` with the project's files in ``FILES``) and what a model
 answered at each step of the incremental run (``ANSWERS``, by role and action, in turn
 order). This builds the base, then runs the real incremental company with those answers
-through a :class:`~mgpt.llm.testing.FunctionModel`, recording the transcript, so the
+through a :class:`~mgpt.llm.backends.testing.FunctionModel`, recording the transcript, so the
 committed requests are exactly what today's prompts send. Run after changing a prompt:
 
     python tests/golden/inc/build.py                  # all apps
@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from mgpt.llm.replay import ReplayModel, TranscriptDriftWarning
+from mgpt.llm.backends.replay import ReplayModel, TranscriptDriftWarning
 from mgpt.workflows import run_company
 
 HERE = Path(__file__).parent
