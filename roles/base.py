@@ -100,6 +100,7 @@ class Role:
                 budget=context.budget,
                 prices=prices if isinstance(prices, PriceTable) else PriceTable(prices),
                 on_event=context.env.emit,
+                on_progress=context.env.notify,
             )
             for action in self.actions:
                 action.bind(self.llm)

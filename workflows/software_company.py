@@ -79,6 +79,7 @@ def build_team(
     embed: Embed | None = None,
     incremental: ProjectState | None = None,
     map_budget: int = MAP_BUDGET,
+    parallel: int | None = None,
 ) -> Team:
     """The five roles on one bus, with the run's model, budget and workspace.
 
@@ -87,10 +88,13 @@ def build_team(
     the most relevant; ``recall`` (a folder, or a :class:`RetrievalMemory`) lets FixBug recall
     similar fixes from earlier runs and remembers its own; ``embed`` ranks by a trained
     embedder instead of BM25. ``incremental``: the project an incremental run extends (the
-    roles then hold their steps' incremental variants).
+    roles then hold their steps' incremental variants). ``parallel``: how many model calls
+    one step may make at once (None: the model's own ``parallel``).
     """
     if fix_rounds < 0:
         raise ValueError("fix_rounds must be >= 0")
+    if parallel is not None and parallel < 1:
+        raise ValueError("parallel must be at least 1 (1: one call at a time)")
     if context_budget is not None and context_budget < 0:
         raise ValueError("context_budget must be >= 0")
     settings = {"fix_rounds": fix_rounds, "limits": limits or Limits(), "prices": prices}
@@ -98,6 +102,8 @@ def build_team(
         settings["context_budget"] = context_budget
     if embed is not None:
         settings["embed"] = embed
+    if parallel is not None:
+        settings["parallel"] = parallel
     if recall is not None:
         settings["recall"] = recall if isinstance(recall, RetrievalMemory) else RetrievalMemory(recall, embed=embed)
     team = Team(
@@ -154,6 +160,10 @@ class CompanyOptions:
     incremental: bool = False
     #: the characters the map of the project's modules may take in prompts (``--inc``)
     map_budget: int = MAP_BUDGET
+    #: model calls one step may make at once: files whose dependencies are written, tests
+    #: per module, independent fixes (``--parallel``; None: what the backend serves well,
+    #: ``Model.parallel``). The run's result is the same at any setting.
+    parallel: int | None = None
 
 
 async def run_company(
@@ -208,7 +218,7 @@ async def run_company(
         session.model, session.root, budget=options.budget, fix_rounds=company.fix_rounds,
         limits=session.limits, prices=options.prices, env=session.env,
         context_budget=company.context_budget, recall=company.recall, embed=company.embed,
-        incremental=project, map_budget=map_budget,
+        incremental=project, map_budget=map_budget, parallel=company.parallel,
     )
     session.install_review(team.roles)
     try:

@@ -222,9 +222,15 @@ def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 def _usage(raw: Any) -> Usage:
     if raw is None:
         return Usage()
+    details = getattr(raw, "prompt_tokens_details", None)
+    if isinstance(details, dict):  # a server the SDK does not know the shape of
+        cached = details.get("cached_tokens")
+    else:
+        cached = getattr(details, "cached_tokens", None)
     return Usage(
         prompt_tokens=getattr(raw, "prompt_tokens", None) or 0,
         completion_tokens=getattr(raw, "completion_tokens", None) or 0,
+        cached_tokens=cached if isinstance(cached, int) and cached > 0 else 0,
     )
 
 
@@ -281,6 +287,8 @@ class OpenAIModel(Model):
 
         self.model = model
         self.name = f"openai:{model}"
+        #: A hosted API answers many calls at once: a run writes up to 8 files together.
+        self.parallel = 8
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -416,9 +424,13 @@ class OpenAIModel(Model):
                 return await self._client.chat.completions.create(
                     **payload, stream=True, stream_options={"include_usage": True}
                 )
-            except (openai.BadRequestError, openai.UnprocessableEntityError):
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # Older vLLM / llama.cpp builds reject the field; the usage is a nicety, so
-                # try once without it and remember only if that is what fixed it.
+                # try once without it and remember only if that is what fixed it. A request
+                # refused for another field (response_format, a prompt too long) is not sent
+                # again here: that refusal is the caller's to handle.
+                if "stream" not in _server_message(exc).lower():
+                    raise
                 sdk_stream = await self._client.chat.completions.create(**payload, stream=True)
                 self._stream_options_ok = False
                 log.info("%s rejected stream_options; streaming without usage", self.base_url)

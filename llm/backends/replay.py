@@ -35,7 +35,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mgpt.agents.durable import append_line, complete_lines, repair_tail
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, accepts_output
+from mgpt.llm.backends.base import (
+    CallClock, CallContext, CallTiming, ChatMessage, Completion, Model, OutputFormat, StreamChunk, accepts_output,
+)
 from mgpt.llm.errors import TranscriptError
 
 TRANSCRIPT_VERSION = 1
@@ -63,6 +65,9 @@ class CallRecord(BaseModel):
     #: The shape the call asked for (``OutputFormat.label()``), written only when it asked
     #: for one, so version-1 readers and older transcripts are unaffected.
     output: str | None = None
+    #: How the answer arrived when it was recorded (time to first token, tokens/s):
+    #: metadata, never used to answer; written only for an answer that was streamed.
+    timing: CallTiming | None = None
 
 
 class ReviewRecord(BaseModel):
@@ -224,6 +229,7 @@ class RecordingModel(Model):
         self.path = Path(path)
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
+        self.parallel = inner.parallel
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if append and self.path.is_file():
@@ -251,14 +257,16 @@ class RecordingModel(Model):
         context: CallContext,
         completion: Completion,
         output: OutputFormat | None = None,
+        timing: CallTiming | None = None,
     ) -> None:
         record = CallRecord(
             role=context.role, action=context.action, turn=context.turn,
             request=list(messages), response=completion,
-            output=output.label() if output is not None else None,
+            output=output.label() if output is not None else None, timing=timing,
         )
+        unset = {name for name in ("output", "timing") if getattr(record, name) is None}
         with self._lock:
-            append_line(self._file, record.model_dump_json(exclude={"output"} if record.output is None else None))
+            append_line(self._file, record.model_dump_json(exclude=unset or None))
 
     async def complete(
         self,
@@ -284,9 +292,16 @@ class RecordingModel(Model):
     ) -> AsyncIterator[StreamChunk]:
         context = context or CallContext()
         kwargs = {"output": output} if output is not None and accepts_output(self.inner) else {}
+        clock = CallClock()
         async for chunk in self.inner.stream(messages, context=context, **kwargs):
+            if chunk.delta:
+                clock.tick()
             if chunk.completion is not None:
-                self._append(messages, context, chunk.completion, output)
+                # Only a streamed answer says when its first token came: an answer in one
+                # piece (a scripted model, a replay) records no timing, so its transcript
+                # is the same bytes each time.
+                timing = clock.timing(chunk.completion.usage.completion_tokens) if clock.pieces > 1 else None
+                self._append(messages, context, chunk.completion, output, timing)
             yield chunk
 
     def close(self) -> None:
@@ -314,6 +329,7 @@ class ResumeModel(Model):
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self.source = Path(source)
+        self.parallel = inner.parallel
         self._records = {(c.role, c.action, c.turn): c for c in calls}
         self.replayed: list[tuple[str, str, int]] = []
         self.made: list[tuple[str, str, int]] = []

@@ -35,7 +35,9 @@ class TestModel(Model):
 
     ``TestModel(["first answer", "second answer"])`` answers calls in order;
     ``TestModel({("Writer", "WriteDraft"): ["draft 1", "draft 2"]})`` answers by who asks
-    (role name, action name). Running out of answers is an error that says who asked.
+    (role name, action name) and by turn: the n-th reply answers that role's n-th call of
+    the action, so calls an action makes together get their own replies whatever order
+    they arrive in. Running out of answers is an error that says who asked.
     Every request is kept in ``requests`` for assertions, and the shape it asked for
     (an :class:`OutputFormat`, or None) in ``outputs``, in the same order. The scripted
     answers are returned as written: a TestModel does not enforce a shape.
@@ -53,7 +55,7 @@ class TestModel(Model):
         self.requests: list[tuple[CallContext, list[ChatMessage]]] = []
         self.outputs: list[OutputFormat | None] = []
         self._ordered: deque[str] = deque()
-        self._keyed: dict[tuple[str, str], deque[str]] = defaultdict(deque)
+        self._keyed: dict[tuple[str, str], list[str]] = defaultdict(list)
         if isinstance(replies, dict):
             for key, answers in replies.items():
                 self._keyed[key].extend(answers)
@@ -71,8 +73,8 @@ class TestModel(Model):
         self.requests.append((context, list(messages)))
         self.outputs.append(output)
         key = (context.role, context.action)
-        if self._keyed.get(key):
-            text = self._keyed[key].popleft()
+        if self._keyed.get(key) and context.turn <= len(self._keyed[key]):
+            text = self._keyed[key][context.turn - 1]
         elif self._ordered:
             text = self._ordered.popleft()
         else:
