@@ -123,6 +123,8 @@ class LLM:
         pieces: list[str] = []
         completion: Completion | None = None
         shown = -1.0
+        if self.on_progress is not None:  # the call is in flight, nothing has come yet
+            self._progress(context, clock, 0)
         stream = self.model.stream(messages, context=context, **kwargs)
         try:
             async for chunk in stream:
