@@ -523,8 +523,10 @@ def normalize_output(output: str, workspace: Path) -> str:
     for root in {str(workspace), str(Path(workspace).resolve())}:
         output = output.replace(root + "/", "").replace(root, ".")
     output = re.sub(r"/tmp/pytest-of-[^/\s]+/pytest-\d+/", "<tmp>/", output)
-    # Object addresses (``<dict_valueiterator object at 0x7f33dcde57b0>``) differ each run.
+    # Object addresses (``<dict_valueiterator object at 0x7f33dcde57b0>``) differ each run,
+    # also where pytest cut a long repr short (``<generator ob...x7f8ab5f22b20>``).
     output = re.sub(r"\b0x[0-9a-fA-F]{8,16}\b", "0x…", output)
+    output = re.sub(r"(\.\.\.)(?:0?x)?[0-9a-fA-F]{4,16}>", r"\1…>", output)
     return re.sub(r" in \d+(\.\d+)?s( \([^)]*\))?", "", output)
 
 
