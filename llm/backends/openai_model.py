@@ -287,8 +287,8 @@ class OpenAIModel(Model):
 
         self.model = model
         self.name = f"openai:{model}"
-        #: A hosted API answers many calls at once: a run writes up to 8 files together.
-        self.parallel = 8
+        #: A hosted API answers many calls at once: a run makes up to 16 of its calls together.
+        self.parallel = 16
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
