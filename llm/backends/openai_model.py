@@ -249,7 +249,8 @@ class OpenAIModel(Model):
         max_retry_time: seconds after which no new attempt is started; by default
             ``max(MIN_RETRY_TIME, 3 * timeout)``, so a hung request is retried. A call can
             take at most about ``max_retry_time + timeout``.
-        temperature, max_tokens: sent only when set, so the server's defaults apply otherwise.
+        temperature: sent only when set, so the server's default applies otherwise.
+        max_tokens: completion tokens per call; sent only when set, like ``temperature``.
         sleep: how to wait between attempts (``asyncio.sleep``); tests pass a fake one.
     """
 

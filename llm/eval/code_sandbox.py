@@ -131,9 +131,9 @@ def quick_check(task: CodeTask, code: str, *, timeout: float = 10.0) -> CheckRes
     Why: the learning loop checks thousands of answers, and starting pytest is most of
     each check (with bubblewrap on the shared 2-core box: 0.08-0.24 s a check against
     0.22-0.58 s for :func:`sandbox_check`, 11 tasks measured). The task bank's tests use plain
-    functions, ``pytest.raises`` and ``capsys`` only; ``tests/test_bench_loop.py`` shows
+    functions, ``pytest.raises`` and ``capsys`` only; ``tests/benchmarks/test_bench_loop.py`` shows
     this check passes every task's reference and fails every wrong solution (as pytest
-    does, ``tests/test_taskbank.py``), with pytest's exact counts on tasks using raises,
+    does, ``tests/llm/eval/test_taskbank.py``), with pytest's exact counts on tasks using raises,
     ``match=`` and capsys. Same sandbox
     (``$MGPT_SANDBOX``), same limits, same pass rule: exit 0, no failure, a test passed.
     """
