@@ -83,20 +83,19 @@ class PriceTable:
             else:
                 self.cached.pop(name, None)  # a new price without a cached one: no stale ratio
 
-    def _entry(self, table: dict, model_name: str):
+    def _family(self, model_name: str) -> str | None:
+        """The name ``model_name`` is priced under: itself, or the family of a dated
+        snapshot ("gpt-4o-mini-2024-07-18" costs what gpt-4o-mini costs)."""
         bare = model_name.split(":", 1)[1] if model_name.startswith("openai:") else model_name
-        if bare in table:
-            return table[bare]
-        # Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their family costs.
-        for name in sorted(self.prices, key=len, reverse=True):
-            if bare.startswith(name + "-"):
-                return table.get(name)
-        return None
+        if bare in self.prices:
+            return bare
+        return next((name for name in sorted(self.prices, key=len, reverse=True) if bare.startswith(name + "-")), None)
 
     def price(self, model_name: str) -> tuple[float, float] | None:
         if model_name.startswith(FREE_PREFIXES):
             return (0.0, 0.0)
-        return self._entry(self.prices, model_name)
+        family = self._family(model_name)
+        return self.prices[family] if family is not None else None
 
     def cached_price(self, model_name: str) -> float | None:
         """USD per 1M cached prompt tokens: the published cached price, else the prompt
@@ -106,7 +105,7 @@ class PriceTable:
             return None
         if model_name.startswith(FREE_PREFIXES):
             return 0.0
-        cached = self._entry(self.cached, model_name)
+        cached = self.cached.get(self._family(model_name) or "")
         return price[0] if cached is None else cached
 
     def cost(self, model_name: str, usage: Usage) -> float | None:

@@ -177,6 +177,12 @@ class LocalModel(Model):
 
     # -- the batched decoder ----------------------------------------------------------------
 
+    @property
+    def engine(self) -> Any:
+        """The batched decoder (:class:`~mgpt.llm.serve.engine.Engine`; its ``stats`` say how
+        many requests it decoded together), once a call has started it; None before."""
+        return self._engine
+
     def _engine_ready(self) -> Any:
         """The engine over the loaded model (built once; its worker thread starts with the
         first request)."""
