@@ -156,6 +156,9 @@ class _State:
     served: list[Served] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Requests being answered now, and those whose client went away before the answer ended.
+    in_flight: int = 0
+    dropped: int = 0
 
     def cached_tokens(self, prompt: str) -> int:
         """OpenAI's rule: the longest prefix shared with an earlier prompt, counted in
@@ -192,6 +195,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
+        with self.state.lock:
+            self.state.in_flight += 1
+        try:
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):  # the client went away (killed, cancelled)
+            with self.state.lock:
+                self.state.dropped += 1
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _answer(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         start = time.perf_counter()
         messages = body.get("messages") or []
@@ -311,6 +326,11 @@ class LatencyServer:
     def served(self) -> list[Served]:
         with self.state.lock:
             return list(self.state.served)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now."""
+        return self.state.in_flight
 
     def start(self) -> "LatencyServer":
         self._thread = threading.Thread(target=self._http.serve_forever, name="latency-server", daemon=True)
