@@ -22,10 +22,12 @@ server rejects) raise :class:`ModelConfigError` at once, without retrying.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import re
 import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -365,6 +367,10 @@ class OpenAIModel(Model):
                 finish_reason = choice.finish_reason
             return (choice.delta.content if choice.delta else None) or ""
 
+        if head and isinstance(head[0], Completion):  # the whole answer came in one body
+            yield StreamChunk(delta=head[0].text)
+            yield StreamChunk(completion=head[0])
+            return
         try:
             for chunk in head:
                 if delta := take(chunk):
@@ -460,6 +466,9 @@ class OpenAIModel(Model):
         """
         sdk_stream = await self._create_with_format(messages, extra, stream=True)
         head: list[Any] = []
+        whole = await self._not_a_stream(sdk_stream)
+        if whole is not None:  # a server that answers a stream request in one JSON body
+            return sdk_stream, [whole], True
         try:
             async for chunk in sdk_stream:
                 head.append(chunk)
@@ -476,6 +485,31 @@ class OpenAIModel(Model):
         if not head:  # a web page, or anything else that is not server-sent events
             raise self._not_an_answer("a stream with no events")
         return sdk_stream, head, True
+
+    async def _not_a_stream(self, sdk_stream: Any) -> Any:
+        """For a 200 that is not server-sent events: the chat completion a server sent in
+        one JSON body instead (some ignore ``stream``), else the error that says what came."""
+        response = getattr(sdk_stream, "response", None)
+        content_type = str(getattr(response, "headers", {}).get("content-type", "")) if response is not None else ""
+        if response is None or "event-stream" in content_type:
+            return None
+        text = (await response.aread()).decode("utf-8", errors="replace")
+        await sdk_stream.close()
+        if "json" not in content_type:
+            raise self._not_an_answer(f"a page that is not JSON (it starts {' '.join(text.split())[:60]!r})")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise self._not_an_answer("JSON that is not a chat completion (no 'choices' list)")
+        if not data["choices"]:
+            raise ModelUnavailableError(f"{self.name} at {_display_url(self.base_url)} returned an answer with no choices")
+        choice = data["choices"][0] if isinstance(data["choices"][0], dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        return Completion(text=str(message.get("content") or ""), usage=_usage(SimpleNamespace(**usage) if usage else None),
+                          finish_reason=choice.get("finish_reason"), model=self.name)
 
     # -- structured output (response_format) ------------------------------------------------
 

@@ -108,3 +108,44 @@ def test_turns_reserved_together_key_calls_by_plan_order():
 
     assert asyncio.run(main()) == ("first", "second", "third")
     assert [c.turn for c, _ in model.requests] == [2, 1, 3]
+
+
+def test_a_server_that_answers_a_stream_request_in_one_body_still_answers():
+    """Some servers ignore ``stream``: their JSON completion is the answer (calls stream now)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mgpt.llm.backends.openai_model import OpenAIModel
+
+    body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "whole answer"},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 7, "completion_tokens": 2,
+                                 "prompt_tokens_details": {"cached_tokens": 0}}}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = OpenAIModel("any", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", max_attempts=1)
+
+        async def main():
+            answer = await LLM(model, role="R").ask("hi", action="Act")
+            await model.aclose()
+            return answer
+
+        answer = asyncio.run(main())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.text == "whole answer" and answer.usage == Usage(prompt_tokens=7, completion_tokens=2)
