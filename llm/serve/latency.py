@@ -10,8 +10,8 @@ be measured against the floor its calls allow::
     mgpt run --model openai:simulated --base-url http://127.0.0.1:PORT/v1 -w /tmp/lib "..."
 
 An answer is the recorded call whose request matches: the same messages exactly, else the
-unused recorded call of the same system prompt that is most alike (the backticked names a
-prompt carries, such as the file it asks for, first; then its words), so a client whose
+unused recorded call of the same system prompt that is most alike (the file paths a prompt
+names in backticks, such as the file it asks for, first; then its words), so a client whose
 prompts are worded differently still gets the answer meant for that step. A token is
 ``chars_per_token`` characters of the answer; the usage reports those counts, and cached
 prompt tokens the way OpenAI counts them (the prefix shared with an earlier request, in
@@ -77,8 +77,11 @@ class LatencyProfile:
 TICK = 0.025
 
 
-def _backticked(text: str) -> set[str]:
-    return set(re.findall(r"`([^`\n]{1,120})`", text))
+def _paths(text: str) -> set[str]:
+    """The file paths a prompt names in backticks (``pkg/store.py``): what a step's call is
+    about (the file to write, the module to test). Other backticked text, such as the
+    docstrings of the interfaces a prompt carries, says nothing about which call it is."""
+    return {name for name in re.findall(r"`([^`\s]{1,120})`", text) if "/" in name}
 
 
 def _words(text: str) -> set[str]:
@@ -117,13 +120,13 @@ class RecordedAnswers:
     def _most_alike(self, messages: list[dict[str, Any]]) -> int:
         system = next((m["content"] for m in messages if m.get("role") == "system"), None)
         text = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "system")
-        names, words = _backticked(text), _words(text)
+        names, words = _paths(text), _words(text)
         unused = [i for i in range(len(self.calls)) if i not in self._used] or list(range(len(self.calls)))
         same = [i for i in unused if _system(self.calls[i]) == system] or unused
 
         def score(i: int) -> tuple[float, float, int]:
             asked = "\n".join(m.content for m in self.calls[i].request if m.role != "system")
-            return _alike(names, _backticked(asked)), _alike(words, _words(asked)), -i
+            return _alike(names, _paths(asked)), _alike(words, _words(asked)), -i
 
         return max(same, key=score)
 
