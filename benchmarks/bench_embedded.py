@@ -179,17 +179,25 @@ def bench_batch(home: Path, calls: int, tokens: int, repeat: int) -> None:
               "batched": LocalModel(path, max_new_tokens=tokens, parallel=calls, decoder=decoder)}
     best: dict[str, float] = {}
     produced: dict[str, int] = {}
-    for label, model in models.items():  # load and warm up both before timing
-        asyncio.run(model.complete(prompts[0][:1] + [ChatMessage(role="user", content="hi")]))
-    for _ in range(repeat):
-        for label, model in models.items():
-            seconds, out = asyncio.run(answer(model))
-            best[label] = min(best.get(label, seconds), seconds)
-            produced[label] = sum(c.usage.completion_tokens for c in out)
+    cached: dict[str, int] = {}
+
+    async def measure() -> None:  # one event loop: a model's lock belongs to the loop it first ran in
+        for model in models.values():  # load and warm up both before timing
+            await model.complete(prompts[0][:1] + [ChatMessage(role="user", content="hi")])
+        for _ in range(repeat):
+            for label, model in models.items():
+                seconds, out = await answer(model)
+                best[label] = min(best.get(label, seconds), seconds)
+                produced[label] = sum(c.usage.completion_tokens for c in out)
+                cached[label] = sum(c.usage.cached_tokens for c in out)
+        for model in models.values():
+            await model.aclose()
+
+    asyncio.run(measure())
     print(f"machine: {_machine()}")
     for label in models:
         print(f"{label:>14}: {best[label]:.1f} s for {calls} calls, {produced[label]} tokens, "
-              f"{produced[label] / best[label]:.1f} tokens/s")
+              f"{produced[label] / best[label]:.1f} tokens/s, {cached[label]} prompt tokens from the prefix cache")
     print(f"batched decoder gain on {calls} calls at once ({decoder}): {best['one at a time'] / best['batched']:.2f}x")
 
 
