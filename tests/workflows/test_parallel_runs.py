@@ -3,7 +3,6 @@ recording), and a run killed with calls in flight resumes to exactly the same pr
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from mgpt.agents.budget import Budget
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, StreamChunk, Usage
+from mgpt.llm.backends.base import Completion, Model, StreamChunk, Usage
 from mgpt.llm.backends.client import LLM
 from mgpt.llm.backends.cost import PriceTable
 from mgpt.llm.backends.replay import RecordingModel, Transcript
