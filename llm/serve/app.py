@@ -11,6 +11,10 @@ Endpoints: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1
 for is bounded (:class:`ServeLimits`): body bytes, messages, ``max_tokens``, and the
 model's context.
 
+``tools`` / ``tool_choice`` / ``parallel_tool_calls`` are taken and ``tool_calls`` come
+back in OpenAI's shape, decoded under a grammar of the tools' schemas
+(:mod:`mgpt.llm.serve.tools`).
+
 ``response_format`` (``json_object``, ``json_schema``) constrains decoding through a
 per-request hook, ``constraint(generated_ids) -> allowed-token mask | None``, made by the
 app's ``constraint_factory``. The default factory compiles the schema with
@@ -279,6 +283,18 @@ class ChatRequest:
     #: ``json_object`` or ``json_schema`` (``text`` is None: free text).
     response_format: dict | None
     ignore_eos: bool = False
+    #: The tools offered (a :class:`~mgpt.llm.backends.base.ToolOptions`; None: none): the
+    #: reply is decoded under their grammar and parsed into ``tool_calls``.
+    tools: Any = None
+
+    def constraint_format(self) -> dict | None:
+        """The ``response_format`` decoding is held to: the tools' reply shape when tools
+        are offered, else the request's own."""
+        if self.tools is not None:
+            from mgpt.llm.serve.tools import response_format
+
+            return response_format(self.tools) or self.response_format
+        return self.response_format
 
     def sampling_params(self, max_tokens: int, constraint: Constraint | None) -> SamplingParams:
         """How the engine decodes this request, given the settled answer length."""
@@ -298,8 +314,7 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     _check_model(body, served_name)
-    messages = _parse_messages(body, limits)
-    _refuse_tools(body)
+    messages, tools = _parse_messages(body, limits)
     _number(body, "n", int, 1, 1)  # only n=1 is accepted: anything else is refused
     max_tokens = _parse_max_tokens(body, limits)
     temperature = _number(body, "temperature", float, 0, 2)
@@ -323,6 +338,7 @@ def parse_chat_request(body: Any, served_name: str, limits: ServeLimits) -> Chat
         stop=[s for s in stop if s],
         seed=seed,
         response_format=response_format,
+        tools=tools,
     )
 
 
@@ -339,7 +355,11 @@ def _check_model(body: dict, served_name: str) -> None:
         )
 
 
-def _parse_messages(body: dict, limits: ServeLimits) -> list[dict[str, str]]:
+def _parse_messages(body: dict, limits: ServeLimits) -> tuple[list[dict[str, str]], Any]:
+    """The messages the model reads, and the tools offered (None: none). Tool turns and the
+    tools are written as text (:func:`mgpt.llm.serve.tools.render_chat`)."""
+    from mgpt.llm.serve.tools import ToolRequestError, chat_message, parse_tool_options, render_chat
+
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
         raise RequestError(400, "messages must be a non-empty list", param="messages")
@@ -348,18 +368,24 @@ def _parse_messages(body: dict, limits: ServeLimits) -> list[dict[str, str]]:
             400, f"too many messages: {len(raw)} (this server takes at most {limits.max_messages})",
             param="messages", code="too_many_messages",
         )
-    return [_parse_message(m, i) for i, m in enumerate(raw)]
+    try:
+        chat = [chat_message(*_parse_message(m, i), i) for i, m in enumerate(raw)]
+        tools = parse_tool_options(body)
+    except ToolRequestError as exc:
+        raise RequestError(400, str(exc), param=exc.param) from None
+    return render_chat(chat, tools), tools
 
 
-def _parse_message(message: Any, index: int) -> dict[str, str]:
+def _parse_message(message: Any, index: int) -> tuple[dict[str, Any], str]:
+    """The message (its role normalised) and its text."""
     if not isinstance(message, dict):
         raise RequestError(400, "each message must be an object with role and content", param=f"messages.{index}")
     role = message.get("role")
     if role == "developer":  # OpenAI's newer name for the system role
         role = "system"
-    if role not in ("system", "user", "assistant"):
-        raise RequestError(400, f"unsupported role {role!r} (system, user, assistant)", param=f"messages.{index}.role")
-    return {"role": role, "content": _content_text(message.get("content"), index)}
+    if role not in ("system", "user", "assistant", "tool"):
+        raise RequestError(400, f"unsupported role {role!r} (system, user, assistant, tool)", param=f"messages.{index}.role")
+    return {**message, "role": role}, _content_text(message.get("content"), index)
 
 
 def _content_text(content: Any, index: int) -> str:
@@ -375,12 +401,6 @@ def _content_text(content: Any, index: int) -> str:
             parts.append(part["text"])
         return "".join(parts)
     raise RequestError(400, "content must be a string or a list of text parts", param=f"messages.{index}.content")
-
-
-def _refuse_tools(body: dict) -> None:
-    """Tool definitions are refused until serve can call tools (a 400, not a silent drop)."""
-    if body.get("tools") or body.get("functions"):
-        raise RequestError(400, "tools are not supported by this server", param="tools")
 
 
 def _parse_max_tokens(body: dict, limits: ServeLimits) -> int | None:
@@ -492,9 +512,14 @@ def usage_body(event: EngineEvent) -> dict[str, Any]:
     }
 
 
-def assistant_message(text: str) -> dict[str, Any]:
-    """The answer as a chat message (where tool calls would be split off the text)."""
-    return {"role": "assistant", "content": text}
+def assistant_message(text: str, tools: Any = None) -> tuple[dict[str, Any], bool]:
+    """The answer as a chat message, and whether it calls tools: with ``tools`` offered the
+    text is the tool protocol's reply, split into ``tool_calls`` or the answer."""
+    if tools is None:
+        return {"role": "assistant", "content": text}, False
+    from mgpt.llm.serve.tools import openai_reply
+
+    return openai_reply(text, tools)
 
 
 def sse_data(body: Any) -> str:
@@ -535,13 +560,15 @@ class Answer:
 
     def completion(self, text: str, event: EngineEvent) -> dict[str, Any]:
         """The whole ``chat.completion`` body of a finished answer."""
+        message, called = assistant_message(text, self.parsed.tools)
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
             "choices": [
-                {"index": 0, "message": assistant_message(text), "finish_reason": event.finish_reason, "logprobs": None}
+                {"index": 0, "message": message, "finish_reason": "tool_calls" if called else event.finish_reason,
+                 "logprobs": None}
             ],
             "usage": usage_body(event),
         }
@@ -641,8 +668,8 @@ class ChatServer:
         ids = await asyncio.to_thread(self.served.prompt_ids, parsed.messages)
         max_tokens = answer_length(len(ids), parsed.max_tokens, self.served.context, self.limits)
         constraint = None
-        if parsed.response_format:
-            constraint = await asyncio.to_thread(self.make_constraint, parsed.response_format, self.served)
+        if parsed.constraint_format():
+            constraint = await asyncio.to_thread(self.make_constraint, parsed.constraint_format(), self.served)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[EngineEvent] = asyncio.Queue()
 
@@ -684,11 +711,15 @@ class ChatServer:
         return StreamingResponse(self._events(answer), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     async def _events(self, answer: Answer):
+        tools = answer.parsed.tools
+        held: list[str] = []  # a reply under tools is sent once complete: calls are parsed from it
         try:
             yield answer.chunk({"role": "assistant", "content": ""})
             while True:
                 event = await answer.events.get()
-                if event.delta:
+                if event.delta and tools is not None:
+                    held.append(event.delta)
+                elif event.delta:
                     yield answer.chunk({"content": event.delta})
                 if event.finished:
                     break
@@ -698,7 +729,15 @@ class ChatServer:
                 error = SHUTTING_DOWN if event.finish_reason == "cancelled" else generation_failed(event.error)
                 yield sse_data(error.body())
                 return
-            yield answer.chunk({}, event.finish_reason)
+            finish = event.finish_reason
+            if tools is not None:
+                from mgpt.llm.serve.tools import stream_deltas
+
+                deltas, called = stream_deltas("".join(held), tools)
+                for delta in deltas:
+                    yield answer.chunk(delta)
+                finish = "tool_calls" if called else finish
+            yield answer.chunk({}, finish)
             if answer.parsed.include_usage:
                 yield answer.usage_chunk(event)
             yield "data: [DONE]\n\n"

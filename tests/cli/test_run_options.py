@@ -134,3 +134,9 @@ def test_parallel_is_a_company_option_and_refused_elsewhere(tmp_path, echo_sop):
     with pytest.raises(ValueError, match="parallel must be at least 1"):
         build_team(TestModel([]), tmp_path, parallel=0)
     assert build_team(TestModel([]), tmp_path, parallel=3).context.settings["parallel"] == 3
+
+
+def test_a_set_up_failure_points_to_mgpt_doctor(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--sandbox", "chroot"])
+    assert result.exit_code == 2
+    assert "unknown sandbox 'chroot'" in result.output and "`mgpt doctor`" in result.output and "sandbox line" in result.output
