@@ -611,8 +611,10 @@ class OpenAIModel(Model):
             raise self._not_an_answer("JSON that is not a chat completion (no 'choices' list)")
         if not data["choices"]:
             raise ModelUnavailableError(f"{self.name} at {_display_url(self.base_url)} returned an answer with no choices")
-        choice = data["choices"][0] if isinstance(data["choices"][0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        choice = data["choices"][0]
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            raise self._not_an_answer("a chat completion of the wrong shape (a choice without a message)")
+        message = choice["message"]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         return Completion(text=str(message.get("content") or ""), usage=_usage(SimpleNamespace(**usage) if usage else None),
                           finish_reason=choice.get("finish_reason"), model=self.name)
