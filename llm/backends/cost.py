@@ -6,7 +6,7 @@ input, what a prompt token the provider read from its prompt cache costs
 costs what any prompt token does, which never under-counts). A model missing from the table has an
 unknown cost: its tokens are still counted and the run says the cost is unknown rather
 than pretending it was free — but a budget in USD for such a model is refused
-(:func:`require_price`), since it could not be kept. Local backends (``test``, ``hf``) cost
+(:func:`require_price`), since it could not be kept. Local backends (``test``, ``hf``, ``local``) cost
 nothing. A replay is priced as the model it recorded (:func:`priced_as`), so a replayed run
 shows what the recorded one cost, and a budget stops it where it stopped the original.
 
@@ -55,7 +55,7 @@ DEFAULT_CACHED_PRICES: dict[str, float] = {
 }
 
 #: Backends whose calls cost nothing.
-FREE_PREFIXES = ("test", "function", "replay:", "hf:")
+FREE_PREFIXES = ("test", "function", "replay:", "hf:", "local:")
 
 #: Prompt tokens per character assumed before a run has measured its own ratio: one token
 #: per 3 characters, on the safe side of English prose (~4) and code (~3-3.5) for BPE tokenizers.
