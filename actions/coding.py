@@ -431,7 +431,10 @@ class FixBug(Action):
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
-        groups = failure_groups(ws, report.output)
+        if ctx.settings.get("split_fixes", True):
+            groups = failure_groups(ws, report.output)
+        else:  # one call, as a transcript recorded before the split holds
+            groups = [([], report.output, files_for_fix(ws, report.output))]
         protected = self.protected(ctx)
         prompts = []
         for tests, output, named in groups:

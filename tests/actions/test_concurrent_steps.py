@@ -212,6 +212,36 @@ def test_independent_fixes_run_at_once_and_their_re_asks_are_keyed_in_rounds(tmp
     assert again.startswith("That reply could not be used")
 
 
+def test_a_run_that_must_not_split_fixes_makes_one_call(tmp_path):
+    """A transcript recorded before fixes were split holds one FixBug call per round:
+    replaying it (split_fixes False) asks for exactly that one call, with every failure."""
+    output = _two_failures(tmp_path)
+    both = "pkg/a.py\n```python\ndef f():\n    return 2\n```\npkg/b.py\n```python\ndef g():\n    return 3\n```"
+    model = TestModel({("Engineer", "FixBug"): [both]})
+    report = TestReport(passed=3, failed=2, errors=0, exit_code=1, output=output)
+    ctx = ActionContext(role_name="Engineer", news=[Message(content="r", payload=report, cause_by=RunTests)],
+                        workspace=tmp_path, settings={"parallel": 4, "split_fixes": False})
+    bundle: CodeBundle = asyncio.run(FixBug().bind(LLM(model, role="Engineer")).run(ctx))
+    assert bundle.files == ["pkg/a.py", "pkg/b.py"]
+    [(call, messages)] = model.requests
+    assert call.turn == 1 and "test_one" in messages[-1].content and "test_two" in messages[-1].content
+    assert "Fix the failures in" not in messages[-1].content
+
+
+def test_split_fixes_follows_the_transcript_being_replayed_or_resumed(tmp_path):
+    from types import SimpleNamespace
+
+    from mgpt.llm.backends.replay import Transcript, TranscriptHeader
+    from mgpt.workflows.software_company import split_fixes
+
+    old = Transcript(header=TranscriptHeader(idea="x", meta={"mgpt": "0.1.0"}))
+    new = Transcript(header=TranscriptHeader(idea="x", meta={"split_fixes": True}))
+    assert split_fixes(SimpleNamespace(previous=None, base=object())) is True  # a fresh run
+    assert split_fixes(SimpleNamespace(previous=None, base=SimpleNamespace(transcript=old))) is False
+    assert split_fixes(SimpleNamespace(previous=None, base=SimpleNamespace(transcript=new))) is True
+    assert split_fixes(SimpleNamespace(previous=old, base=object())) is False  # resuming an old run
+
+
 def test_a_group_without_a_valid_fix_keeps_the_others_fix(tmp_path):
     output = _two_failures(tmp_path)
     fix_a = "pkg/a.py\n```python\ndef f():\n    return 2\n```"
