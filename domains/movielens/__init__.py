@@ -22,11 +22,13 @@ _EXPORTS = {
     "Fold": "split", "Split": "split", "leave_one_out": "split", "recbole_order": "split",
     "Metrics": "metrics", "full_ranks": "metrics", "sample_negatives": "metrics", "sampled_ranks": "metrics",
     "summarize": "metrics",
-    "Evaluation": "evaluate", "Protocol": "evaluate", "evaluate": "evaluate",
+    "Evaluation": "evaluate", "Protocol": "evaluate", "evaluate": "evaluate", "reranked": "evaluate",
+    "user_ranks": "evaluate",
+    "RecommendTools": "tools", "Citation": "citations", "TitleIndex": "citations", "check_citation": "citations",
     "ImplicitALS": "retrievers", "ImplicitBPR": "retrievers", "ItemKNN": "retrievers", "Popularity": "retrievers",
     "CooccurrenceEmbedding": "embedding",
     "DEFAULT_RETRIEVER": "store",
-    "Recommendation": "store", "RecommendStore": "store", "train_store": "store",
+    "Recommendation": "store", "RecommendStore": "store", "open_store": "store", "train_store": "store",
 }
 
 __all__ = sorted(_EXPORTS)
