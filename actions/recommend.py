@@ -4,8 +4,8 @@ One request flows through four steps, each a typed message on the bus:
 
 - :class:`RecommendRequest` (the user's ask) ->
 - :class:`BuildProfile`: the user's history (the store's ``user_history`` and
-  ``user_tastes`` tools) -> a :class:`UserProfile`, with one model call for a sentence on
-  the user's taste;
+  ``user_tastes`` tools) -> a :class:`UserProfile`: latest movies, favourites, genres; its
+  variant :class:`SummarizeProfile` adds the model's sentence on the user's taste;
 - :class:`RetrieveCandidates`: the learned retriever (the store's ``candidates`` tool, no
   model) -> a :class:`CandidateList`, best first;
 - :class:`RankCandidates`: profile + candidates -> a :class:`Ranking`. The model names the
@@ -39,7 +39,7 @@ from mgpt.llm.parsing import extract_json
 __all__ = [
     "BuildProfile", "Candidate", "CandidateList", "Explanation", "ExplainRecommendations", "Explanations",
     "GenreShare", "RankCandidates", "RatedMovie", "Ranking", "RecommendRequest", "RetrieveCandidates",
-    "TasteSummary", "UserProfile", "explain_answer_model", "rank_answer_model",
+    "SummarizeProfile", "TasteSummary", "UserProfile", "explain_answer_model", "rank_answer_model",
 ]
 
 
@@ -48,12 +48,15 @@ __all__ = [
 
 class RecommendRequest(BaseModel):
     """What the user asks: ``count`` movies for ``user_id``, re-ranked from the retriever's
-    top ``candidates``, the first ``explain`` of them explained (None: all)."""
+    top ``candidates``, the first ``explain`` of them explained (None: all; 0: none, and no
+    Explainer), and with ``summary`` a model-written sentence on the user's taste in the
+    profile."""
 
     user_id: str
     count: int = Field(5, ge=1, le=50)
     candidates: int = Field(20, ge=1, le=100)
     explain: int | None = Field(None, ge=0)
+    summary: bool = False
 
     def to_markdown(self) -> str:
         return f"Recommend {self.count} movies to user {self.user_id} (from {self.candidates} candidates)."
@@ -186,7 +189,7 @@ class Explanations(BaseModel):
 class TasteSummary(BaseModel):
     """The profiler's one model answer."""
 
-    summary: str = Field(min_length=1, max_length=240,
+    summary: str = Field(min_length=1, max_length=160,
                          description="one sentence on what kinds of movies this user likes")
 
 
@@ -212,7 +215,7 @@ def explain_answer_model(item_ids: Sequence[str], citable_ids: Sequence[str]) ->
         "Reason",
         because=(list[Literal[citable]], Field(min_length=1, max_length=2,  # type: ignore[valid-type]
                                                description="ids of the rated movies it rests on")),
-        sentence=(str, Field(min_length=12, max_length=220, description="one sentence saying why")),
+        sentence=(str, Field(min_length=12, max_length=160, description="one sentence saying why")),
     )
     fields: dict[str, Any] = {f"m{n}": (reason, Field(alias=item_id)) for n, item_id in enumerate(item_ids)}
     return create_model("ExplainAnswer", **fields)
@@ -264,7 +267,7 @@ def system_prompt(ctx: ActionContext) -> str:
 
 
 class BuildProfile(Action):
-    """A user's history -> :class:`UserProfile`: facts from the store, a sentence from the model."""
+    """A user's history -> :class:`UserProfile`: the facts, from the store's tools (no model)."""
 
     description = "Profile the user from the movies they rated."
     #: how many of the latest movies, and of the favourites, the profile shows
@@ -272,8 +275,7 @@ class BuildProfile(Action):
     favourites: ClassVar[int] = 5
 
     async def run(self, ctx: ActionContext) -> UserProfile:
-        request = await request_of(ctx)
-        user = request.user_id
+        user = (await request_of(ctx)).user_id
         recent, tastes = await use_tools(self, ctx, [
             ToolCall.of("user_history", {"user_id": user, "last": self.recent}, id=f"user_history-{user}"),
             ToolCall.of("user_tastes", {"user_id": user, "favourites": self.favourites + self.recent},
@@ -281,9 +283,18 @@ class BuildProfile(Action):
         ])
         shown = {m["item_id"] for m in recent}
         favourites = [m for m in tastes["favourites"] if m["item_id"] not in shown][: self.favourites]
-        profile = UserProfile(user_id=user, rated=tastes["rated"], genres=tastes["genres"],
-                              recent=[RatedMovie(**m) for m in recent],
-                              favourites=[RatedMovie(**m) for m in favourites])
+        return UserProfile(user_id=user, rated=tastes["rated"], genres=tastes["genres"],
+                           recent=[RatedMovie(**m) for m in recent],
+                           favourites=[RatedMovie(**m) for m in favourites])
+
+
+class SummarizeProfile(BuildProfile):
+    """The profile's facts, and the model's one sentence on the user's taste (``--summary``)."""
+
+    step = BuildProfile
+
+    async def run(self, ctx: ActionContext) -> UserProfile:
+        profile = await super().run(ctx)
         prompt = (f"{profile.facts()}\n\nIn one sentence, say what kinds of movies this user likes "
                   "(genres, eras, moods), from the movies above.")
         answer = await self.ask_structured(prompt, TasteSummary, system=system_prompt(ctx))

@@ -1,6 +1,7 @@
 """The recommender team's four roles, each doing one job (:mod:`mgpt.actions.recommend`).
 
-Profiler (history -> profile) and Retriever (the learned retriever, as a tool -> candidates)
+Profiler (history -> profile; with ``summary``, plus the model's sentence on the user's
+taste) and Retriever (the learned retriever, as a tool -> candidates)
 work at once on the user's request; the Ranker orders the candidates once it holds both;
 the Explainer explains the ranking's top. Every role watches the request, so each knows
 what was asked (how many movies, from how many candidates, how many explained).
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from mgpt.actions.recommend import BuildProfile, ExplainRecommendations, RankCandidates, RetrieveCandidates
+from mgpt.actions.recommend import (
+    BuildProfile, ExplainRecommendations, RankCandidates, RetrieveCandidates, SummarizeProfile,
+)
 from mgpt.agents.message import UserRequirement
 from mgpt.roles.base import Role
 
@@ -53,16 +56,18 @@ class Explainer(Role):
     watch = [UserRequirement, BuildProfile, RankCandidates]
 
 
-def recommender_roles(tools: Sequence[Callable[..., Any]], *, explain: bool = True) -> list[Role]:
+def recommender_roles(tools: Sequence[Callable[..., Any]], *, explain: bool = True, summary: bool = False) -> list[Role]:
     """The team, given the store's tools (``RecommendTools(store).as_list()``); without the
-    Explainer when ``explain`` is false (retriever + ranker only)."""
+    Explainer when ``explain`` is false (retriever + ranker only); with ``summary`` the
+    Profiler also asks the model for a sentence on the user's taste (:class:`SummarizeProfile`)."""
     by_name = {getattr(t, "__name__", ""): t for t in tools}
     missing = {"user_history", "user_tastes", "candidates"} - set(by_name)
     if missing:
         raise ValueError(f"the recommender team needs the store's tools {', '.join(sorted(missing))}: "
                          "pass RecommendTools(store).as_list()")
     roles: list[Role] = [
-        Profiler(tools=[by_name["user_history"], by_name["user_tastes"]]),
+        Profiler(tools=[by_name["user_history"], by_name["user_tastes"]],
+                 actions=[SummarizeProfile] if summary else None),
         Retriever(tools=[by_name["candidates"]]),
         Ranker(),
     ]

@@ -121,10 +121,12 @@ class RecommendResult:
         }
 
 
-def build_team(tools: list[Callable[..., Any]], model: Model, *, explain: bool = True, env: Environment | None = None,
-               budget: Budget | None = None) -> Team:
-    """The four roles (three without ``explain``) on one bus, the store's ``tools`` handed out."""
-    return Team(model=model, env=env, budget=budget).hire(*recommender_roles(tools, explain=explain))
+def build_team(tools: list[Callable[..., Any]], model: Model, request: RecommendRequest, *,
+               env: Environment | None = None, budget: Budget | None = None) -> Team:
+    """The four roles (three when the request wants no explanations) on one bus, the store's
+    ``tools`` handed out."""
+    roles = recommender_roles(tools, explain=request.explain != 0, summary=request.summary)
+    return Team(model=model, env=env, budget=budget).hire(*roles)
 
 
 def payload(messages: list[Message], kind: type) -> Any:
@@ -170,8 +172,7 @@ async def recommend(request: RecommendRequest, *, store: Any, model: Model, reco
     env = Environment()
     if on_event is not None:
         env.listen(on_event)
-    team = build_team(RecommendTools(store).as_list(), recorder or model, explain=request.explain != 0, env=env,
-                      budget=budget)
+    team = build_team(RecommendTools(store).as_list(), recorder or model, request, env=env, budget=budget)
     try:
         return await run_request(team, request)
     finally:
@@ -203,7 +204,8 @@ class RecommendRunResult:
 
 
 async def run_recommend(idea: str | None, *, model: Model, options: RunOptions | None = None, store: Any = None,
-                        count: int = 5, candidates: int = 20, explain: int | None = None) -> RecommendRunResult:
+                        count: int = 5, candidates: int = 20, explain: int | None = None,
+                        summary: bool = False) -> RecommendRunResult:
     """The SOP: ``idea`` is the user id; the store is ``store`` or the default one (trained
     on first use). Writes ``recommendations.md`` and ``recommendations.json`` into the
     workspace beside the transcript and the run log."""
@@ -213,13 +215,13 @@ async def run_recommend(idea: str | None, *, model: Model, options: RunOptions |
     options = replace(options or RunOptions(), sandbox="none")  # no generated code runs here
     session = RunSession.begin(model, options)
     user_id = session.resolve_idea(idea).strip()
-    request = RecommendRequest(user_id=user_id, count=count, candidates=candidates, explain=explain)
+    request = RecommendRequest(user_id=user_id, count=count, candidates=candidates, explain=explain, summary=summary)
     store = store or open_store(progress=session.notes.append)
     store.user(user_id)
     session.open(user_id, prepare_workspace(session.root, force=options.force or options.resume),
                  meta={"sop": "recommend", "request": request.model_dump(), "store": str(store.folder)})
     assert session.model is not None and session.env is not None
-    team = build_team(RecommendTools(store).as_list(), session.model, explain=explain != 0, env=session.env,
+    team = build_team(RecommendTools(store).as_list(), session.model, request, env=session.env,
                       budget=options.budget)
     try:
         result = await run_request(team, request, max_rounds=min(options.max_rounds, MAX_ROUNDS))

@@ -27,7 +27,7 @@ _EXPORTS = {
     "RecommendTools": "tools", "Citation": "citations", "TitleIndex": "citations", "check_citation": "citations",
     "ImplicitALS": "retrievers", "ImplicitBPR": "retrievers", "ItemKNN": "retrievers", "Popularity": "retrievers",
     "CooccurrenceEmbedding": "embedding",
-    "DEFAULT_RETRIEVER": "store",
+    "DEFAULT_RETRIEVER": "store", "RETRIEVERS": "store", "retriever_named": "store",
     "Recommendation": "store", "RecommendStore": "store", "open_store": "store", "train_store": "store",
 }
 
