@@ -104,7 +104,7 @@ def test_a_recorded_recommendation_replays_without_the_model_or_the_tools(store,
 
 def test_the_golden_recommendation_of_user_196_replays(tmp_path):
     """Recorded with the embedded SmolLM2-135M on MovieLens-100K (``mgpt recommend 196 -k 5
-    --explain 3 --record tests/golden/recommend_196.jsonl``); replayed, the team makes the same
+    --explain 3 --record tests/golden/recommend/user_196.jsonl``); replayed, the team makes the same
     recommendations from the recorded answers. After a deliberate change to the prompts,
     re-record with that command."""
     from mgpt.domains.movielens.data import fetch_movielens, load_movielens
@@ -119,7 +119,7 @@ def test_the_golden_recommendation_of_user_196_replays(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", TranscriptDriftWarning)
         result = asyncio.run(recommend(RecommendRequest(user_id="196", count=5, explain=3), store=real,
-                                       model=ReplayModel(GOLDEN / "recommend_196.jsonl")))
+                                       model=ReplayModel(GOLDEN / "recommend" / "user_196.jsonl")))
     assert [r.title for r in result.items] == [
         "Annie Hall", "Back to the Future", "Grosse Pointe Blank", "Il Postino", "Big Night"]
     assert [r.retriever_rank for r in result.items] == [18, 16, 19, 20, 8]
