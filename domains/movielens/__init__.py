@@ -1,6 +1,8 @@
 """MovieLens-100K as a domain: the data (fetched from the ``recbole`` wheel), RecBole's exact
-leave-one-out split, ranking metrics, learned candidate retrievers and a store that keeps
-one trained. Plain software: no LLM calls. Needs numpy and scipy (``pip install
+leave-one-out split, ranking metrics, learned candidate retrievers, a store that keeps one
+trained, the store's tools for a team (:mod:`.tools`), the checks of explanations
+(:mod:`.citations`) and a tiny catalogue for tests (:mod:`.testing`). Plain software: no LLM
+calls. Needs numpy and scipy (``pip install
 'mgpt[recommend]'``, which also brings ``implicit`` for the ALS and BPR retrievers)::
 
     from mgpt.domains.movielens import ItemKNN, evaluate, leave_one_out, load_movielens
