@@ -154,7 +154,10 @@ def eval_recommend_command(
              f"{shares.get('cited_rated', 0):.3f}, naming a cited movie {shares.get('named_cited', 0):.3f}, "
              f"naming an unrated movie {shares.get('named_unrated', 0):.3f}")
     for seed_, diff in result.paired.items():
-        _err(f"seed {seed_}: the team minus the retriever, NDCG@{count} on the same users: {diff:+.4f}")
+        work = result.work.get(seed_, {})
+        _err(f"seed {seed_}: the team minus the retriever, NDCG@{count} on the same users: {diff:+.4f}; per user "
+             f"{work.get('seconds', 0):.1f} s, the ranker named {work.get('named', 0):.1f} distinct candidates, "
+             f"repaired {work.get('repaired', 0):.0%}, fell back {work.get('fallback', 0):.0%}")
     target = json_out or out / "results.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")

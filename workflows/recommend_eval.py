@@ -83,12 +83,14 @@ class RecommendEval:
     citations: dict[int, dict[str, float]]
     #: paired difference, team minus retriever, on the subset: NDCG@k (full), per seed
     paired: dict[int, float]
+    #: how the team worked, per seed (:func:`behaviour`)
+    work: dict[int, dict[str, float]]
     seconds: float
     failed_tasks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"options": asdict(self.options), "rows": self.rows, "citations": self.citations,
-                "paired": self.paired, "seconds": self.seconds, "failed_tasks": self.failed_tasks,
+                "paired": self.paired, "work": self.work, "seconds": self.seconds, "failed_tasks": self.failed_tasks,
                 "users": {str(k): v for k, v in self.users.items()}}
 
 
@@ -261,6 +263,27 @@ def citation_share(lines: list[dict[str, Any]]) -> dict[str, float]:
             "users_without": sum(1 for line in lines if not line["citations"]) / len(lines)}
 
 
+def behaviour(lines: list[dict[str, Any]]) -> dict[str, float]:
+    """How the team worked, per user on average: seconds (all, the Ranker's, the Explainer's),
+    tokens, the distinct candidates the ranker named, and the shares of users whose ranking
+    was repaired or fell back to the retriever's order; and how many profiles showed the test
+    item (always 0: the store holds it back)."""
+    if not lines:
+        return {}
+    mean = lambda values: statistics.fmean(values) if values else 0.0  # noqa: E731
+    return {
+        "users": len(lines), "seconds": mean([x["seconds"] for x in lines]),
+        "ranker_s": mean([x["role_seconds"].get("Ranker", 0.0) for x in lines]),
+        "explainer_s": mean([x["role_seconds"].get("Explainer", 0.0) for x in lines]),
+        "prompt_tokens": mean([x["prompt_tokens"] for x in lines]),
+        "completion_tokens": mean([x["completion_tokens"] for x in lines]),
+        "named": mean([len(x["named"]) for x in lines]),
+        "repaired": mean([1.0 if x["note"] and "stands" not in x["note"] else 0.0 for x in lines]),
+        "fallback": mean([1.0 if "stands" in x["note"] else 0.0 for x in lines]),
+        "target_in_profile": sum(bool(x["target_in_profile"]) for x in lines),
+    }
+
+
 def team_metrics(lines: list[dict[str, Any]], k: int) -> dict[str, Any]:
     import numpy as np
 
@@ -302,7 +325,7 @@ def run_recommend_eval(options: RecommendEvalOptions, out: str | Path, *, on_upd
                                            ray=options.ray, resume=options.resume, on_update=on_update))
     rows: dict[str, list[dict[str, Any]]] = {"retriever, all users": [], "retriever, subset": [],
                                             "retriever + LLM ranker, subset": [], "full team, subset": []}
-    users, citations, paired = {}, {}, {}
+    users, citations, paired, work = {}, {}, {}, {}
     for seed in options.seeds:
         lines = [x for x in read_results(out, seed) if x["user"] in alone[seed]["ranks"]]
         users[seed] = lines
@@ -318,10 +341,11 @@ def run_recommend_eval(options: RecommendEvalOptions, out: str | Path, *, on_upd
         rows["retriever + LLM ranker, subset"].append({"seed": seed, "users": len(lines), **team_metrics(lines, options.count)})
         paired[seed] = statistics.fmean(ndcg(x["full_rank"], options.count) - ndcg(x["retriever_full_rank"], options.count)
                                         for x in lines)
+        work[seed] = behaviour(lines)
         if any(x["citations"] or x["explain_note"] for x in lines):
             rows["full team, subset"].append({"seed": seed, "users": len(lines), **team_metrics(lines, options.count)})
             citations[seed] = citation_share(lines)
-    return RecommendEval(options, rows, users, citations, paired, time.perf_counter() - started,
+    return RecommendEval(options, rows, users, citations, paired, work, time.perf_counter() - started,
                          [o.id for o in batch.outcomes if not o.ok])
 
 

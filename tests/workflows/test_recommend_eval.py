@@ -16,7 +16,7 @@ from mgpt.domains.movielens.testing import tiny_movielens
 from mgpt.llm.backends.testing import FunctionModel
 from mgpt.llm.models import BACKENDS
 from mgpt.workflows.recommend_eval import (
-    RecommendEvalOptions, citation_share, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
+    RecommendEvalOptions, behaviour, citation_share, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
     subset_of, table,
 )
 
@@ -86,11 +86,19 @@ def test_the_explanation_shares_and_the_table():
     assert citation_share(lines) == {"explanations": 2, "cited_rated": 1.0, "named_cited": 0.5, "named_unrated": 0.5,
                                      "users_without": 0.5}
     assert citation_share([{"citations": []}]) == {}
+    worked = [{"seconds": 10.0, "role_seconds": {"Ranker": 4.0, "Explainer": 6.0}, "prompt_tokens": 900,
+               "completion_tokens": 90, "named": ["7"], "note": "9 repeated id(s) dropped", "target_in_profile": False},
+              {"seconds": 20.0, "role_seconds": {"Ranker": 8.0}, "prompt_tokens": 700, "completion_tokens": 30,
+               "named": [], "note": "the retriever's order stands: no answer", "target_in_profile": False}]
+    assert behaviour(worked) == {"users": 2, "seconds": 15.0, "ranker_s": 6.0, "explainer_s": 3.0, "prompt_tokens": 800,
+                                 "completion_tokens": 60, "named": 0.5, "repaired": 0.5, "fallback": 0.5,
+                                 "target_in_profile": 0}
     from mgpt.workflows.recommend_eval import RecommendEval
 
     metrics = {"ndcg": 0.1, "recall": 0.2, "mrr": 0.05, "mrr_at_k": 0.04, "k": 10, "users": 50}
     runs = [{"seed": s, "full": {**metrics, "ndcg": 0.1 + s / 100}, "sampled": metrics} for s in (0, 1, 2)]
-    result = RecommendEval(RecommendEvalOptions(), {"retriever, subset": runs, "full team, subset": []}, {}, {}, {}, 1.0)
+    result = RecommendEval(RecommendEvalOptions(), {"retriever, subset": runs, "full team, subset": []}, {}, {}, {}, {},
+                           1.0)
     text = table(result)
     assert "| retriever, subset | 50 | 3 | 0.1100 ± 0.0100 | 0.2000 ± 0.0000 |" in text
     assert "full team" not in text
@@ -114,7 +122,7 @@ def test_the_evaluation_runs_on_the_task_runner_with_a_tiny_local_model(tmp_path
     assert result.rows["retriever, all users"][0]["full"]["users"] == 12
     assert result.rows["retriever + LLM ranker, subset"][0]["full"]["users"] == 4
     assert result.citations[0]["explanations"] == 8 and result.citations[0]["cited_rated"] == 1.0
-    assert set(result.paired) == {0, 1}
+    assert set(result.paired) == {0, 1} and result.work[0]["users"] == 4 and result.work[0]["target_in_profile"] == 0
     for line in result.users[0]:
         assert line["top"] and set(line["named"]) <= set(line["top"])
     assert "| full team, subset | 4 | 1 |" in table(result)
