@@ -98,8 +98,8 @@ def recommend_command(
     except MgptError as exc:
         raise _fail(str(exc)) from None
     typer.echo(result.to_markdown())
-    spend = result.run.spend
-    _err(f"{spend.calls} model call(s), {spend.prompt_tokens} prompt + {spend.completion_tokens} completion tokens, "
+    spend, tally = result.run.spend, result.tally
+    _err(f"{spend.calls} model call(s), {tally.prompt_tokens} prompt + {tally.completion_tokens} completion tokens, "
          f"{result.run.seconds:.1f} s; store {trained.folder} ({trained.meta['retriever']})")
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")

@@ -46,6 +46,23 @@ __all__ = ["RecommendResult", "RecommendRunResult", "Recommended", "build_team",
 MAX_ROUNDS = 8
 
 
+@dataclass
+class Tally:
+    """This run's own model and tool time per role, and its tokens, counted from its events
+    (the budget's totals may be shared with other runs: a batch's, a task's)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __call__(self, event: Event) -> None:
+        if event.kind in ("llm_call", "tool_result") and event.role:
+            self.seconds[event.role] = round(self.seconds.get(event.role, 0.0) + float(event.data.get("seconds") or 0), 3)
+        if event.kind == "llm_call":
+            self.prompt_tokens += int(event.data.get("prompt_tokens") or 0)
+            self.completion_tokens += int(event.data.get("completion_tokens") or 0)
+
+
 @dataclass(frozen=True)
 class Recommended:
     """One recommendation as shown: the movie, its places, and why."""
@@ -72,8 +89,8 @@ class RecommendResult:
     ranking: Ranking | None
     explanations: Explanations | None
     run: RunResult
-    #: seconds each role spent in model calls and tool calls
-    seconds: dict[str, float] = field(default_factory=dict)
+    #: this run's seconds per role in model and tool calls, and its tokens
+    tally: Tally = field(default_factory=lambda: Tally())
 
     @property
     def items(self) -> list[Recommended]:
@@ -116,8 +133,8 @@ class RecommendResult:
             "candidates": [c.model_dump() for c in self.candidates.items] if self.candidates else [],
             "ranking": self.ranking.model_dump() if self.ranking else None,
             "explanations": self.explanations.model_dump() if self.explanations else None,
-            "seconds": self.seconds, "stop_reason": self.run.stop_reason,
-            "tokens": {"prompt": self.run.spend.prompt_tokens, "completion": self.run.spend.completion_tokens},
+            "seconds": self.tally.seconds, "stop_reason": self.run.stop_reason,
+            "tokens": {"prompt": self.tally.prompt_tokens, "completion": self.tally.completion_tokens},
         }
 
 
@@ -135,27 +152,16 @@ def payload(messages: list[Message], kind: type) -> Any:
     return found[-1] if found else None
 
 
-def stage_seconds(env: Environment) -> dict[str, float]:
-    """A live tally of each role's seconds in model and tool calls (filled as events come)."""
-    seconds: dict[str, float] = {}
-
-    def count(event: Event) -> None:
-        if event.kind in ("llm_call", "tool_result") and event.role:
-            seconds[event.role] = round(seconds.get(event.role, 0.0) + float(event.data.get("seconds") or 0.0), 3)
-
-    env.listen(count)
-    return seconds
-
-
 async def run_request(team: Team, request: RecommendRequest, max_rounds: int = MAX_ROUNDS) -> RecommendResult:
     """Publish ``request`` on ``team``'s bus, run the team, gather what it handed on."""
-    seconds = stage_seconds(team.env)
+    tally = Tally()
+    team.env.listen(tally)
     team.env.publish(Message(content=request.to_markdown(), payload=request, sent_from="user",
                              cause_by=UserRequirement))
     run = await team.run(max_rounds=max_rounds)
     messages = run.messages
     return RecommendResult(request, payload(messages, UserProfile), payload(messages, CandidateList),
-                           payload(messages, Ranking), payload(messages, Explanations), run, seconds)
+                           payload(messages, Ranking), payload(messages, Explanations), run, tally)
 
 
 async def recommend(request: RecommendRequest, *, store: Any, model: Model, record: str | Path | None = None,

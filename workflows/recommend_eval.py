@@ -167,8 +167,8 @@ def user_line(case: dict[str, Any], result: Any, store: Any, index: Any, seconds
         "named": result.ranking.named if result.ranking else [], "note": result.ranking.note if result.ranking else "",
         "explanations": [e.model_dump() for e in result.explanations.items] if result.explanations else [],
         "explain_note": result.explanations.note if result.explanations else "", "citations": checks,
-        "target_in_profile": case["target"] in shown, "seconds": round(seconds, 2), "role_seconds": result.seconds,
-        "prompt_tokens": result.run.spend.prompt_tokens, "completion_tokens": result.run.spend.completion_tokens,
+        "target_in_profile": case["target"] in shown, "seconds": round(seconds, 2), "role_seconds": result.tally.seconds,
+        "prompt_tokens": result.tally.prompt_tokens, "completion_tokens": result.tally.completion_tokens,
     }
 
 

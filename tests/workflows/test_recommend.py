@@ -75,6 +75,17 @@ def test_the_team_hands_on_typed_messages(store):
     assert "You rated" in result.to_markdown() and result.ok
 
 
+def test_a_run_counts_its_own_tokens_under_a_shared_budget(store):
+    from mgpt.agents.budget import Budget
+
+    shared = Budget()
+    runs = [asyncio.run(recommend(RecommendRequest(user_id="d0", count=2), store=store,
+                                  model=FunctionModel(schema_answer), budget=shared)) for _ in range(2)]
+    assert runs[0].tally.prompt_tokens == runs[1].tally.prompt_tokens > 0
+    assert shared.total.prompt_tokens == 2 * runs[0].tally.prompt_tokens
+    assert set(runs[1].tally.seconds) == {"Profiler", "Retriever", "Ranker", "Explainer"}
+
+
 def test_explain_zero_runs_without_the_explainer(store):
     result = asyncio.run(recommend(RecommendRequest(user_id="c2", count=2, explain=0), store=store,
                                    model=FunctionModel(schema_answer)))
