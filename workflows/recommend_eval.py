@@ -244,6 +244,35 @@ def seed_tasks(store: Any, split: Any, fold: Any, subset: list[str], seed: int,
     return tasks
 
 
+def chance_row(store: Any, cases: dict[str, dict[str, Any]], lines: list[dict[str, Any]],
+               options: RecommendEvalOptions, draws: int = 50) -> dict[str, Any]:
+    """The control for the ranker: for each user, as many distinct candidates as the ranker
+    named, drawn at random (``draws`` times, seeded) and repaired the same way (then the other
+    candidates, then every other movie, in the retriever's order); metrics averaged over the
+    draws. A ranker no better than this adds nothing but its position in the list."""
+    import numpy as np
+
+    from mgpt.domains.movielens.evaluate import reranked
+    from mgpt.domains.movielens.metrics import full_ranks, sampled_ranks, summarize
+
+    rng = np.random.default_rng(0)
+    full, sampled = np.zeros((draws, len(lines))), np.zeros((draws, len(lines)))
+    for j, line in enumerate(lines):
+        case, u = cases[line["user"]], store.user(line["user"])
+        row = store.scores_of(line["user"])
+        candidates = np.argsort(-row, kind="stable")[: min(options.candidates, int(np.isfinite(row).sum()))]
+        target, mask = np.array([store.item(case["target"])]), [np.asarray(store.masked[u], dtype=np.int64)]
+        negatives = np.array([[store.item(i) for i in case["negatives"]]])
+        for d in range(draws):
+            picks = rng.permutation(len(candidates))[: len(line["named"])]
+            order = [*candidates[picks], *np.delete(candidates, picks)]
+            team = reranked(row, order)[None]
+            full[d, j], sampled[d, j] = full_ranks(team, target, mask)[0], sampled_ranks(team, target, negatives)[0]
+    mean = lambda ranks: {key: float(np.mean([summarize(r, options.count).as_dict()[key] for r in ranks]))  # noqa: E731
+                          for key in ("ndcg", "recall", "mrr", "mrr_at_k")} | {"k": options.count, "users": len(lines)}
+    return {"full": mean(full), "sampled": mean(sampled)}
+
+
 def read_results(out: Path, seed: int) -> list[dict[str, Any]]:
     lines = []
     for path in sorted((out / "runs").glob(f"seed{seed}-*/{RESULTS}")):
@@ -315,38 +344,53 @@ def run_recommend_eval(options: RecommendEvalOptions, out: str | Path, *, on_upd
     subset = subset_of([split.user_ids[u] for u in fold.users], options.users, options.subset_seed)
     log(f"{len(subset)} users, seeds {options.seeds}, model {options.model}, retriever {options.retriever}, "
         f"top {options.count} of {options.candidates} candidates re-ranked")
-    alone: dict[int, dict] = {}
-    tasks = []
+    plans = {}
     for seed in options.seeds:
         store = seed_store(data, options, seed, out, log)
-        alone[seed] = retriever_rows(store, split, fold, subset, options)
-        tasks += seed_tasks(store, split, fold, subset, seed, options)
-    batch = run_tasks(tasks, RunnerOptions(out=out / "runs", workers=None if options.ray else options.workers,
-                                           ray=options.ray, resume=options.resume, on_update=on_update))
-    rows: dict[str, list[dict[str, Any]]] = {"retriever, all users": [], "retriever, subset": [],
-                                            "retriever + LLM ranker, subset": [], "full team, subset": []}
-    users, citations, paired, work = {}, {}, {}, {}
-    for seed in options.seeds:
-        lines = [x for x in read_results(out, seed) if x["user"] in alone[seed]["ranks"]]
-        users[seed] = lines
-        rows["retriever, all users"].append({"seed": seed, **alone[seed]["all"]})
-        rows["retriever, subset"].append({"seed": seed, **alone[seed]["subset"]})
-        if len(lines) < len(subset):
-            log(f"seed {seed}: only {len(lines)} of {len(subset)} users measured (failed tasks: rerun with --resume)")
-        if not lines:
-            continue
-        for line in lines:
-            if tuple(alone[seed]["ranks"][line["user"]]) != (line["retriever_full_rank"], line["retriever_sampled_rank"]):
-                log(f"seed {seed} user {line['user']}: the worker's retriever ranks differ from the driver's")
-        rows["retriever + LLM ranker, subset"].append({"seed": seed, "users": len(lines), **team_metrics(lines, options.count)})
-        paired[seed] = statistics.fmean(ndcg(x["full_rank"], options.count) - ndcg(x["retriever_full_rank"], options.count)
-                                        for x in lines)
-        work[seed] = behaviour(lines)
-        if any(x["citations"] or x["explain_note"] for x in lines):
-            rows["full team, subset"].append({"seed": seed, "users": len(lines), **team_metrics(lines, options.count)})
-            citations[seed] = citation_share(lines)
-    return RecommendEval(options, rows, users, citations, paired, work, time.perf_counter() - started,
-                         [o.id for o in batch.outcomes if not o.ok])
+        tasks = seed_tasks(store, split, fold, subset, seed, options)
+        plans[seed] = {"store": store, "alone": retriever_rows(store, split, fold, subset, options), "tasks": tasks,
+                       "cases": {case["user"]: case for task in tasks for case in task.args["users"]}}
+    batch = run_tasks([t for plan in plans.values() for t in plan["tasks"]],
+                      RunnerOptions(out=out / "runs", workers=None if options.ray else options.workers,
+                                    ray=options.ray, resume=options.resume, on_update=on_update))
+    result = RecommendEval(options, {name: [] for name in ROWS}, {}, {}, {}, {}, 0.0,
+                           [o.id for o in batch.outcomes if not o.ok])
+    for seed, plan in plans.items():
+        add_seed(result, seed, plan, read_results(out, seed), log)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+#: The table's rows, in order.
+ROWS = ("retriever, all users", "retriever, subset", "retriever + LLM ranker, subset",
+        "retriever + random picks (control), subset", "full team, subset")
+
+
+def add_seed(result: RecommendEval, seed: int, plan: dict[str, Any], lines: list[dict[str, Any]],
+             log: Callable[[str], None]) -> None:
+    """One seed's rows, users, explanation shares, paired difference and work into ``result``."""
+    options, alone = result.options, plan["alone"]
+    lines = [x for x in lines if x["user"] in alone["ranks"]]
+    result.users[seed] = lines
+    result.rows["retriever, all users"].append({"seed": seed, **alone["all"]})
+    result.rows["retriever, subset"].append({"seed": seed, **alone["subset"]})
+    if len(lines) < len(alone["ranks"]):
+        log(f"seed {seed}: only {len(lines)} of {len(alone['ranks'])} users measured (rerun with --resume)")
+    if not lines:
+        return
+    for line in lines:
+        if tuple(alone["ranks"][line["user"]]) != (line["retriever_full_rank"], line["retriever_sampled_rank"]):
+            log(f"seed {seed} user {line['user']}: the worker's retriever ranks differ from the driver's")
+    team = {"seed": seed, "users": len(lines), **team_metrics(lines, options.count)}
+    result.rows["retriever + LLM ranker, subset"].append(team)
+    result.rows["retriever + random picks (control), subset"].append(
+        {"seed": seed, "users": len(lines), **chance_row(plan["store"], plan["cases"], lines, options)})
+    result.paired[seed] = statistics.fmean(ndcg(x["full_rank"], options.count) - ndcg(x["retriever_full_rank"],
+                                                                                       options.count) for x in lines)
+    result.work[seed] = behaviour(lines)
+    if any(x["citations"] or x["explain_note"] for x in lines):
+        result.rows["full team, subset"].append(team)
+        result.citations[seed] = citation_share(lines)
 
 
 def spread(values: list[float]) -> str:

@@ -16,7 +16,7 @@ from mgpt.domains.movielens.testing import tiny_movielens
 from mgpt.llm.backends.testing import FunctionModel
 from mgpt.llm.models import BACKENDS
 from mgpt.workflows.recommend_eval import (
-    RecommendEvalOptions, behaviour, citation_share, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
+    RecommendEvalOptions, behaviour, chance_row, citation_share, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
     subset_of, table,
 )
 
@@ -74,6 +74,13 @@ def test_one_task_scores_its_users_and_resumes(tmp_path, scripted):
         assert not line["target_in_profile"] and len(line["citations"]) == 2
         assert all(c["rated"] and c["named"] for c in line["citations"])
     assert (ctx.workdir / "transcripts" / f"user-{subset[0]}.jsonl").is_file()
+    # The control: no picks leaves the retriever's ranking; random picks give valid metrics.
+    cases = {case["user"]: case for case in task.args["users"]}
+    unpicked = chance_row(store, cases, [{**x, "named": []} for x in lines], options, draws=3)
+    assert unpicked["full"]["ndcg"] == pytest.approx(alone["subset"]["full"]["ndcg"])
+    assert unpicked["sampled"]["recall"] == pytest.approx(alone["subset"]["sampled"]["recall"])
+    picked = chance_row(store, cases, lines, options, draws=5)
+    assert 0 <= picked["full"]["ndcg"] <= 1 and picked["full"]["users"] == 4
     # Resumed: the users done are not run again.
     assert score_users(ctx) == {"ok": True, "users": 4}
     assert len((ctx.workdir / "results.jsonl").read_text().splitlines()) == 4
@@ -118,7 +125,7 @@ def test_the_evaluation_runs_on_the_task_runner_with_a_tiny_local_model(tmp_path
     heard: list[str] = []
     result = run_recommend_eval(options, tmp_path / "out", log=heard.append, data=tiny_movielens())
     assert result.failed_tasks == [] and not [h for h in heard if "differ" in h or "only" in h]
-    assert [len(result.rows[name]) for name in result.rows] == [2, 2, 2, 1]
+    assert [len(result.rows[name]) for name in result.rows] == [2, 2, 2, 2, 1]
     assert result.rows["retriever, all users"][0]["full"]["users"] == 12
     assert result.rows["retriever + LLM ranker, subset"][0]["full"]["users"] == 4
     assert result.citations[0]["explanations"] == 8 and result.citations[0]["cited_rated"] == 1.0
