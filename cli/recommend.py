@@ -155,7 +155,8 @@ def eval_recommend_command(
              f"naming an unrated movie {shares.get('named_unrated', 0):.3f}")
     for seed_, diff in result.paired.items():
         work = result.work.get(seed_, {})
-        _err(f"seed {seed_}: the team minus the retriever, NDCG@{count} on the same users: {diff:+.4f}; per user "
+        _err(f"seed {seed_}: the team minus the retriever, NDCG@{count} on the same users: {diff['diff']:+.4f} "
+             f"(standard error {diff['se']:.4f}; {diff['better']} users ranked better, {diff['worse']} worse); per user "
              f"{work.get('seconds', 0):.1f} s, the ranker named {work.get('named', 0):.1f} distinct candidates, "
              f"repaired {work.get('repaired', 0):.0%}, fell back {work.get('fallback', 0):.0%}")
     target = json_out or out / "results.json"

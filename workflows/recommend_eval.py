@@ -81,8 +81,8 @@ class RecommendEval:
     users: dict[int, list[dict[str, Any]]]
     #: explanation checks, per seed that explained
     citations: dict[int, dict[str, float]]
-    #: paired difference, team minus retriever, on the subset: NDCG@k (full), per seed
-    paired: dict[int, float]
+    #: team minus retriever on the same users, NDCG@k (full), per seed (:func:`paired_difference`)
+    paired: dict[int, dict[str, float]]
     #: how the team worked, per seed (:func:`behaviour`)
     work: dict[int, dict[str, float]]
     seconds: float
@@ -322,6 +322,15 @@ def team_metrics(lines: list[dict[str, Any]], k: int) -> dict[str, Any]:
             "sampled": summarize(np.array([x["sampled_rank"] for x in lines]), k).as_dict()}
 
 
+def paired_difference(lines: list[dict[str, Any]], k: int) -> dict[str, float]:
+    """The team's NDCG@k minus the retriever's, user by user: the mean, its standard error, and
+    how many users the team ranked better and worse."""
+    diffs = [ndcg(x["full_rank"], k) - ndcg(x["retriever_full_rank"], k) for x in lines]
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    return {"diff": statistics.fmean(diffs), "se": se, "better": sum(d > 0 for d in diffs),
+            "worse": sum(d < 0 for d in diffs), "users": len(diffs)}
+
+
 def ndcg(rank: int, k: int) -> float:
     import math
 
@@ -385,8 +394,7 @@ def add_seed(result: RecommendEval, seed: int, plan: dict[str, Any], lines: list
     result.rows["retriever + LLM ranker, subset"].append(team)
     result.rows["retriever + random picks (control), subset"].append(
         {"seed": seed, "users": len(lines), **chance_row(plan["store"], plan["cases"], lines, options)})
-    result.paired[seed] = statistics.fmean(ndcg(x["full_rank"], options.count) - ndcg(x["retriever_full_rank"],
-                                                                                       options.count) for x in lines)
+    result.paired[seed] = paired_difference(lines, options.count)
     result.work[seed] = behaviour(lines)
     if any(x["citations"] or x["explain_note"] for x in lines):
         result.rows["full team, subset"].append(team)

@@ -16,7 +16,7 @@ from mgpt.domains.movielens.testing import tiny_movielens
 from mgpt.llm.backends.testing import FunctionModel
 from mgpt.llm.models import BACKENDS
 from mgpt.workflows.recommend_eval import (
-    RecommendEvalOptions, behaviour, chance_row, citation_share, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
+    RecommendEvalOptions, behaviour, chance_row, citation_share, paired_difference, retriever_rows, run_recommend_eval, score_users, seed_store, seed_tasks,
     subset_of, table,
 )
 
@@ -93,6 +93,11 @@ def test_the_explanation_shares_and_the_table():
     assert citation_share(lines) == {"explanations": 2, "cited_rated": 1.0, "named_cited": 0.5, "named_unrated": 0.5,
                                      "users_without": 0.5}
     assert citation_share([{"citations": []}]) == {}
+    ranks = [{"full_rank": 1, "retriever_full_rank": 3}, {"full_rank": 20, "retriever_full_rank": 1},
+             {"full_rank": 5, "retriever_full_rank": 5}]
+    paired = paired_difference(ranks, 10)
+    assert paired["diff"] == pytest.approx((1 - 0.5 - 1) / 3) and (paired["better"], paired["worse"]) == (1, 1)
+    assert paired["se"] > 0 and paired["users"] == 3
     worked = [{"seconds": 10.0, "role_seconds": {"Ranker": 4.0, "Explainer": 6.0}, "prompt_tokens": 900,
                "completion_tokens": 90, "named": ["7"], "note": "9 repeated id(s) dropped", "target_in_profile": False},
               {"seconds": 20.0, "role_seconds": {"Ranker": 8.0}, "prompt_tokens": 700, "completion_tokens": 30,
