@@ -128,6 +128,8 @@ def eval_recommend_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the stores, results and transcripts.")] = Path(
         "eval-recommend"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the evaluation in --out (users done are kept).")] = False,
+    report: Annotated[bool, typer.Option("--report", help="Run nothing: tabulate the users --out already holds "
+                                                         "(a stopped or partly failed run).")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="torch threads per worker (local models).")] = 1,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Where to write the results (default OUT/results.json).")] = None,
 ) -> None:
@@ -139,8 +141,8 @@ def eval_recommend_command(
         model=model, base_url=base_url, api_key_file=str(api_key_file) if api_key_file else None, users=users,
         subset_seed=subset_seed, seeds=list(seed) or [0, 1, 2], explain_seeds=list(explain_seed) or None,
         retriever=retriever, count=count, candidates=candidates, explain=explain, summary=summary, per_task=per_task,
-        workers=workers, ray=ray, resume=resume, threads=threads)
-    if model.partition(":")[0] == "local":
+        workers=workers, ray=ray, resume=resume, report_only=report, threads=threads)
+    if model.partition(":")[0] == "local" and not report:
         from mgpt.cli.models import prepare_local
 
         prepare_local(model, announce=_err)
@@ -164,8 +166,9 @@ def eval_recommend_command(
     target.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
     _err(f"wrote {target} ({result.seconds:.0f} s)")
     if result.failed_tasks:
-        raise _fail(f"{len(result.failed_tasks)} task(s) failed ({', '.join(result.failed_tasks[:5])}); "
-                    f"see {out / 'runs'} and rerun with --resume")
+        raise _fail(f"{len(result.failed_tasks)} task(s) failed ({', '.join(result.failed_tasks[:5])}); see "
+                    f"{out / 'runs'}: the table holds the users they finished (--report tabulates them again); "
+                    "--resume skips a failed task, so measure its users again with a new --out")
 
 
 def _progress(update: Any) -> None:

@@ -66,6 +66,8 @@ class RecommendEvalOptions:
     workers: int = 1
     ray: str | None = None
     resume: bool = False
+    #: run nothing: tabulate the users ``out`` already holds (a stopped or partly failed run)
+    report_only: bool = False
     #: torch threads per worker for a local model
     threads: int = 1
 
@@ -359,11 +361,13 @@ def run_recommend_eval(options: RecommendEvalOptions, out: str | Path, *, on_upd
         tasks = seed_tasks(store, split, fold, subset, seed, options)
         plans[seed] = {"store": store, "alone": retriever_rows(store, split, fold, subset, options), "tasks": tasks,
                        "cases": {case["user"]: case for task in tasks for case in task.args["users"]}}
-    batch = run_tasks([t for plan in plans.values() for t in plan["tasks"]],
-                      RunnerOptions(out=out / "runs", workers=None if options.ray else options.workers,
-                                    ray=options.ray, resume=options.resume, on_update=on_update))
-    result = RecommendEval(options, {name: [] for name in ROWS}, {}, {}, {}, {}, 0.0,
-                           [o.id for o in batch.outcomes if not o.ok])
+    failed: list[str] = []
+    if not options.report_only:
+        batch = run_tasks([t for plan in plans.values() for t in plan["tasks"]],
+                          RunnerOptions(out=out / "runs", workers=None if options.ray else options.workers,
+                                        ray=options.ray, resume=options.resume, on_update=on_update))
+        failed = [o.id for o in batch.outcomes if not o.ok]
+    result = RecommendEval(options, {name: [] for name in ROWS}, {}, {}, {}, {}, 0.0, failed)
     for seed, plan in plans.items():
         add_seed(result, seed, plan, read_results(out, seed), log)
     result.seconds = time.perf_counter() - started
@@ -371,7 +375,7 @@ def run_recommend_eval(options: RecommendEvalOptions, out: str | Path, *, on_upd
 
 
 #: The table's rows, in order.
-ROWS = ("retriever, all users", "retriever, subset", "retriever + LLM ranker, subset",
+ROWS = ("retriever, all users", "retriever, subset", "retriever, users measured", "retriever + LLM ranker, subset",
         "retriever + random picks (control), subset", "full team, subset")
 
 
@@ -384,9 +388,13 @@ def add_seed(result: RecommendEval, seed: int, plan: dict[str, Any], lines: list
     result.rows["retriever, all users"].append({"seed": seed, **alone["all"]})
     result.rows["retriever, subset"].append({"seed": seed, **alone["subset"]})
     if len(lines) < len(alone["ranks"]):
-        log(f"seed {seed}: only {len(lines)} of {len(alone['ranks'])} users measured (rerun with --resume)")
+        log(f"seed {seed}: only {len(lines)} of {len(alone['ranks'])} users measured "
+            "(--resume continues a stopped run; the row 'retriever, users measured' is on those users)")
     if not lines:
         return
+    if len(lines) < len(alone["ranks"]):
+        result.rows["retriever, users measured"].append(
+            {"seed": seed, "users": len(lines), **retriever_on(alone["ranks"], lines, options.count)})
     for line in lines:
         if tuple(alone["ranks"][line["user"]]) != (line["retriever_full_rank"], line["retriever_sampled_rank"]):
             log(f"seed {seed} user {line['user']}: the worker's retriever ranks differ from the driver's")
@@ -399,6 +407,18 @@ def add_seed(result: RecommendEval, seed: int, plan: dict[str, Any], lines: list
     if any(x["citations"] or x["explain_note"] for x in lines):
         result.rows["full team, subset"].append(team)
         result.citations[seed] = citation_share(lines)
+
+
+def retriever_on(ranks: dict[str, tuple[int, int]], lines: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    """The retriever alone on the users ``lines`` measured (their ranks from ``ranks``): the
+    like-for-like row when a run measured only part of the subset."""
+    import numpy as np
+
+    from mgpt.domains.movielens.metrics import summarize
+
+    full = np.array([ranks[x["user"]][0] for x in lines])
+    sampled = np.array([ranks[x["user"]][1] for x in lines])
+    return {"full": summarize(full, k).as_dict(), "sampled": summarize(sampled, k).as_dict()}
 
 
 def spread(values: list[float]) -> str:

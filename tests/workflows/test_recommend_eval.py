@@ -86,6 +86,33 @@ def test_one_task_scores_its_users_and_resumes(tmp_path, scripted):
     assert len((ctx.workdir / "results.jsonl").read_text().splitlines()) == 4
 
 
+def test_a_partial_run_is_tabulated_on_the_users_it_measured(tmp_path, scripted):
+    """--report runs nothing: the users one of two tasks measured get their rows, and the
+    retriever's row on exactly those users makes the team's row comparable."""
+    data = tiny_movielens()
+    split = leave_one_out(data.ratings, list(data.movies))
+    fold = split.fold("test")
+    options = RecommendEvalOptions(model=scripted, users=4, seeds=[0], retriever="itemknn", count=3, candidates=5,
+                                   explain=0, negatives=3, per_task=2, report_only=True)
+    subset = subset_of([split.user_ids[u] for u in fold.users], options.users, options.subset_seed)
+    store = seed_store(data, options, 0, tmp_path, print)
+    first, _ = seed_tasks(store, split, fold, subset, 0, options)
+    ctx = TaskContext(id=first.id, args=first.args, workdir=tmp_path / "runs" / first.id, attempt=1, resume=False,
+                      budget=Budget())
+    ctx.workdir.mkdir(parents=True)
+    assert score_users(ctx) == {"ok": True, "users": 2}
+    heard: list[str] = []
+    result = run_recommend_eval(options, tmp_path, log=heard.append, data=data)
+    assert not (tmp_path / "runs" / ".mgpt-batch").exists() and result.failed_tasks == []
+    assert any("only 2 of 4 users measured" in h for h in heard)
+    assert result.rows["retriever, subset"][0]["full"]["users"] == 4
+    [measured] = result.rows["retriever, users measured"]
+    [team] = result.rows["retriever + LLM ranker, subset"]
+    assert measured["full"]["users"] == team["full"]["users"] == 2
+    assert team["full"]["ndcg"] - measured["full"]["ndcg"] == pytest.approx(result.paired[0]["diff"])
+    assert result.rows["full team, subset"] == [] and "| retriever, users measured | 2 | 1 |" in table(result)
+
+
 def test_the_explanation_shares_and_the_table():
     lines = [{"citations": [{"rated": True, "named": True, "unrated_named": []},
                             {"rated": True, "named": False, "unrated_named": ["9"]}]},
@@ -130,7 +157,7 @@ def test_the_evaluation_runs_on_the_task_runner_with_a_tiny_local_model(tmp_path
     heard: list[str] = []
     result = run_recommend_eval(options, tmp_path / "out", log=heard.append, data=tiny_movielens())
     assert result.failed_tasks == [] and not [h for h in heard if "differ" in h or "only" in h]
-    assert [len(result.rows[name]) for name in result.rows] == [2, 2, 2, 2, 1]
+    assert [len(result.rows[name]) for name in result.rows] == [2, 2, 0, 2, 2, 1]
     assert result.rows["retriever, all users"][0]["full"]["users"] == 12
     assert result.rows["retriever + LLM ranker, subset"][0]["full"]["users"] == 4
     assert result.citations[0]["explanations"] == 8 and result.citations[0]["cited_rated"] == 1.0
