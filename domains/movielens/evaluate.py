@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .metrics import Metrics, full_ranks, sample_negatives, sampled_ranks, summarize
 from .split import Fold, Split
 
-__all__ = ["Evaluation", "Protocol", "evaluate"]
+__all__ = ["Evaluation", "Protocol", "evaluate", "reranked", "user_ranks"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,11 @@ class Evaluation:
     sampled: Metrics
 
 
-def evaluate(scores: Callable[[np.ndarray], np.ndarray], fold: Fold, split: Split,
-             protocol: Protocol = Protocol(), batch: int = 256) -> Evaluation:
-    """Rank each evaluated user's target by ``scores``: among all items less the masked ones
-    (full), and among ``protocol.negatives`` items the user never rated (sampled; the same
-    negatives for every scorer given the same seed)."""
+def user_ranks(scores: Callable[[np.ndarray], np.ndarray], fold: Fold, split: Split,
+               protocol: Protocol = Protocol(), batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Each evaluated user's (``fold.users``, in order) 1-based rank of the target: among all
+    items less the masked ones (full), and among ``protocol.negatives`` items the user never
+    rated (sampled; the same negatives for every scorer given the same seed)."""
     users = fold.users
     negatives = sample_negatives(split.sequences, users, fold.n_items, n=protocol.negatives, seed=protocol.seed)
     full, sampled = [], []
@@ -51,4 +51,23 @@ def evaluate(scores: Callable[[np.ndarray], np.ndarray], fold: Fold, split: Spli
         target = fold.target[chunk]
         full.append(full_ranks(s, target, [fold.mask[u] for u in chunk]))
         sampled.append(sampled_ranks(s, target, negatives[start:start + batch]))
-    return Evaluation(summarize(np.concatenate(full), protocol.k), summarize(np.concatenate(sampled), protocol.k))
+    return np.concatenate(full), np.concatenate(sampled)
+
+
+def evaluate(scores: Callable[[np.ndarray], np.ndarray], fold: Fold, split: Split,
+             protocol: Protocol = Protocol(), batch: int = 256) -> Evaluation:
+    """:func:`user_ranks`, summarized: NDCG@k, Recall@k and MRR by both protocols."""
+    full, sampled = user_ranks(scores, fold, split, protocol, batch)
+    return Evaluation(summarize(full, protocol.k), summarize(sampled, protocol.k))
+
+
+def reranked(row: np.ndarray, order: Sequence[int]) -> np.ndarray:
+    """A copy of one user's score ``row`` in which the items of ``order`` (item indices, best
+    first) outrank every other item, in that order, and the other items keep their scores:
+    a re-ranked top followed by the rest of the original ranking."""
+    out = np.array(row, dtype=np.float64)
+    finite = out[np.isfinite(out)]
+    top = (float(finite.max()) if finite.size else 0.0) + 1.0
+    for n, item in enumerate(order):
+        out[item] = top + (len(order) - n)
+    return out
