@@ -119,6 +119,11 @@ def _register_workshop() -> None:
 
         return run_company_eval(**options)
 
+    def service_eval(options, **kwargs):
+        from mgpt.workflows.service_eval import ServiceEvalOptions, run_service_eval
+
+        return run_service_eval(ServiceEvalOptions(**options), **kwargs)
+
     def reinforce(method, cfg, **options):
         # rft/dpo/grpo check answers in the sandbox (mgpt.actions): wired in the workflow layer.
         from mgpt.llm.train.reinforce import run_reinforce
@@ -127,12 +132,22 @@ def _register_workshop() -> None:
 
     register_reinforce(reinforce)
     app.add_typer(train_app, name="train")
-    register(app, code_eval=code_eval, company_eval=company_eval)
+    register(app, code_eval=code_eval, company_eval=company_eval, service_eval=service_eval)
     register_models(app)
     register_chat_and_serve(app)
 
 
 _register_workshop()
+
+
+def _register_service() -> None:
+    """``mgpt service``: the support team in the terminal (its module imports only typer here)."""
+    from mgpt.cli.service import register as register_service
+
+    register_service(app)
+
+
+_register_service()
 
 
 def main() -> None:

@@ -430,6 +430,71 @@ def _company_command(runner: Callable[..., Any]) -> Callable[..., None]:
     return company_command
 
 
+def _service_command(runner: Callable[..., Any]) -> Callable[..., None]:
+    """``mgpt eval service`` calling ``runner`` (:func:`mgpt.workflows.service_eval.run_service_eval`)."""
+
+    def service_command(
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="The support team's model: openai:<name>, local, hf:<dir>... (not with --replay)."),
+        out: Path = typer.Option(..., "--out", "-o", help="New folder for the conversations (workspaces, transcripts, reports), results.json and index.html."),
+        domain: str = typer.Option("retail", "--domain", help="The τ²-bench domain (retail)."),
+        split: str = typer.Option("test", "--split", help="Task split: test (40), train (74) or base (all 114)."),
+        task: List[str] = typer.Option([], "--task", help="Only this task id (repeatable)."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+        trials: int = typer.Option(1, "--trials", "-k", min=1, help="Conversations per task: pass^k for k up to this."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Conversations run at once."),
+        max_turns: int = typer.Option(10, "--max-turns", min=1, help="Messages the customer may send before a conversation is stopped."),
+        checker: bool = typer.Option(True, "--checker/--no-checker", help="A policy checker reviews each state-changing call (off: the support agent alone)."),
+        customer_model: Optional[str] = typer.Option(None, "--customer-model", help="The simulated customer's model (default: the team's)."),
+        replay: Optional[Path] = typer.Option(None, "--replay", help="The --out folder of an earlier eval: replay every conversation from its transcripts, offline, and grade it again."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+        api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file (or set MGPT_API_KEY / OPENAI_API_KEY)."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most tokens per model call."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads per local model."),
+    ) -> None:
+        """Customer service on τ²-bench: the support team against a simulated customer on each
+        task, graded by the store's end state and what the agent said; pass^1 and pass^k."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        out_console = Console(highlight=False)
+        err = Console(stderr=True, highlight=False)
+
+        def progress(item: Any, done: int, total: int) -> None:
+            why = "" if item.passed else (" (store not as expected)" if not item.state_matches else " (info not said)")
+            err.print(f"[dim][{done}/{total}] task {escape(item.task_id)} trial {item.trial}: "
+                      f"{'pass' if item.passed else 'fail'}{why}, ended by {escape(item.ended)} after "
+                      f"{item.turns} customer turn(s), {item.tool_calls} tool call(s), {item.seconds:.1f} s[/]")
+
+        try:
+            from mgpt.llm.eval.errors import EvalInputError
+
+            if (model is None) == (replay is None):
+                raise EvalInputError("give --model (the team's model) or --replay (an earlier eval's --out folder)")
+            options = dict(model=model or f"replay:{replay}", out=out, domain=domain, split=split, task_ids=task or None,
+                           limit=limit, trials=trials, workers=workers, max_turns=max_turns, checker=checker,
+                           customer_model=customer_model, replay=replay, base_url=base_url,
+                           api_key=_read_key(api_key_file), max_tokens=max_tokens, threads=threads)
+            result = runner(options, on_done=progress)
+        except MgptError as exc:
+            _fail(str(exc))
+            return
+        totals = result.totals()
+        rows = [("team", f"{result.options['team']} on {result.options['model']}"),
+                ("customer", str(result.options["customer_model"])),
+                ("tasks", f"{totals['tasks']} ({result.options['split']}) x {result.options['trials']} trial(s)")]
+        rows += [(f"pass^{k}", f"{v:.3f}") for k, v in result.pass_hat().items()]
+        rows += [("store as expected", f"{totals['state_matches']}/{totals['conversations']}"),
+                 ("state-changing calls", f"{totals['writes_done']} made of {totals['writes_asked']} asked, "
+                                          f"{totals['writes_declined']} declined by the checker"),
+                 ("ended by", ", ".join(f"{k} {v}" for k, v in totals["ended"].items())),
+                 ("tokens", f"{totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"),
+                 ("time", f"{result.seconds:.1f} s ({totals['seconds_per_conversation']} s a conversation)")]
+        out_console.print(_table("Customer service", rows))
+        err.print(f"[dim]Wrote {escape(str(out))}/results.json and index.html (each conversation's report beside it)[/]")
+
+    return service_command
+
+
 def _read_lines(path: Path) -> list[str]:
     from mgpt.llm.eval.errors import EvalInputError
 
@@ -448,16 +513,18 @@ def register(
     *,
     code_eval: Optional[Callable[..., Any]] = None,
     company_eval: Optional[Callable[..., Any]] = None,
+    service_eval: Optional[Callable[..., Any]] = None,
 ) -> None:
     """Add ``generate`` and the ``eval`` group to the top-level ``mgpt`` app.
 
     ``code_eval`` runs ``mgpt eval code`` and ``company_eval`` runs ``mgpt eval company``
     (the top-level CLI passes :func:`mgpt.llm.eval.code_sandbox.run_code_eval` and
     :func:`mgpt.workflows.company_eval.run_company_eval` behind lazy imports); without
-    them the group has no such command.
+    them the group has no such command; ``service_eval`` likewise runs ``mgpt eval service``
+    (:func:`mgpt.workflows.service_eval.run_service_eval`, given a dict of its options).
     """
     app.command("generate")(generate_command)
-    group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k, whole company runs.", no_args_is_help=True)
+    group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k, whole company runs, customer service.", no_args_is_help=True)
     group.command("perplexity")(perplexity_command)
     group.command("text")(text_command)
     group.command("all")(eval_command)
@@ -465,6 +532,8 @@ def register(
         group.command("code")(_code_command(code_eval))
     if company_eval is not None:
         group.command("company")(_company_command(company_eval))
+    if service_eval is not None:
+        group.command("service")(_service_command(service_eval))
     from mgpt.llm.eval.retrieval import retrieval_command
 
     group.command("retrieval")(retrieval_command)

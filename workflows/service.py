@@ -135,6 +135,8 @@ class Conversation:
     workspace: Path
     transcript: Path
     log: Path
+    #: everything published on the bus, in order (the greeting, the turns, the tool exchanges)
+    messages: list[Message] = field(default_factory=list)
     #: the team's result (None when the conversation ended in an error)
     run: RunResult | None = None
     #: what the conversation's model calls used
@@ -204,7 +206,7 @@ async def converse(
     return Conversation(
         trajectory=trajectory, store=store, ended=ended, detail=detail,
         turns=sum(is_customer(m) for m in messages), seconds=time.perf_counter() - started,
-        workspace=session.root, transcript=session.transcript, log=session.log, run=result,
+        workspace=session.root, transcript=session.transcript, log=session.log, messages=messages, run=result,
         spend=team.context.budget.total, verdict=verdict, notes=session.notes,
     )
 
