@@ -7,6 +7,7 @@
   pending (paid with the gift card);
 - ``bob_kim_2`` (``bob@example.com``, zip 94105; a gift card with 5.00): ``#W5`` pending.
 
+:func:`tiny_data` writes it as a whole retail data folder (store, two tasks, a short policy).
 Use it to test your own support roles offline::
 
     from mgpt.domains.retail import RetailStore
@@ -18,9 +19,12 @@ Use it to test your own support roles offline::
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
-__all__ = ["MUG_300", "MUG_500", "SHIRT_BLUE", "SHIRT_RED", "TINY", "tiny_store_json"]
+__all__ = [
+    "MUG_300", "MUG_500", "SHIRT_BLUE", "SHIRT_RED", "TINY", "TINY_POLICY", "TINY_TASKS", "tiny_data", "tiny_store_json",
+]
 
 
 def _address(zip_code: str) -> dict:
@@ -96,3 +100,57 @@ TINY = {
 def tiny_store_json() -> dict[str, Any]:
     """The tiny store's contents, a fresh copy each call (``RetailStore.from_json`` it)."""
     return copy.deepcopy(TINY)
+
+
+#: Two tasks on the tiny store, in τ²-bench's task shape: "1" (test) cancels Ann's pending
+#: order #W1; "2" (train) returns her delivered mug of #W2 to PayPal and must say the refund.
+TINY_TASKS: list[dict[str, Any]] = [
+    {
+        "id": "1",
+        "user_scenario": {"persona": None, "instructions": {
+            "domain": "retail", "reason_for_call": "You want to cancel your order #W1: you no longer need it.",
+            "known_info": "You are Ann Lee, email ann.lee@example.com.", "unknown_info": None,
+            "task_instructions": "Confirm with yes when asked."}},
+        "evaluation_criteria": {"actions": [
+            {"action_id": "1_0", "name": "find_user_id_by_email", "arguments": {"email": "ann.lee@example.com"}},
+            {"action_id": "1_1", "name": "cancel_pending_order",
+             "arguments": {"order_id": "#W1", "reason": "no longer needed"}},
+        ], "communicate_info": []},
+    },
+    {
+        "id": "2",
+        "user_scenario": {"persona": "Brief and polite.", "instructions": {
+            "domain": "retail", "reason_for_call": "You want to return the mug of order #W2, refunded to PayPal.",
+            "known_info": "You are Ann Lee, zip 10001.", "unknown_info": "You do not remember your email.",
+            "task_instructions": "Ask how much you will get back."}},
+        "evaluation_criteria": {"actions": [
+            {"action_id": "2_0", "name": "find_user_id_by_name_zip",
+             "arguments": {"first_name": "Ann", "last_name": "Lee", "zip": "10001"}},
+            {"action_id": "2_1", "name": "return_delivered_order_items",
+             "arguments": {"order_id": "#W2", "item_ids": ["3000000002"], "payment_method_id": "paypal_1"}},
+        ], "communicate_info": ["12.34"]},
+    },
+]
+
+TINY_POLICY = """# Tiny store policy
+Authenticate the customer by email, or by name and zip, first. Help one customer per conversation.
+Before any change (cancel, modify, return, exchange) list the details and get an explicit yes.
+"""
+
+
+def tiny_data(folder: str | Path) -> Any:
+    """A :class:`~mgpt.domains.retail.RetailData` in ``folder`` holding the tiny store, its
+    two tasks (``test``: "1", ``train``: "2") and a short policy: the whole retail data shape,
+    offline."""
+    import json
+
+    from .data import RetailData
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "db.json").write_text(json.dumps(tiny_store_json()), encoding="utf-8")
+    (folder / "tasks.json").write_text(json.dumps(TINY_TASKS), encoding="utf-8")
+    (folder / "split_tasks.json").write_text(json.dumps({"test": ["1"], "train": ["2"], "base": ["1", "2"]}),
+                                             encoding="utf-8")
+    (folder / "policy.md").write_text(TINY_POLICY, encoding="utf-8")
+    return RetailData(folder)
