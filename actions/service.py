@@ -186,9 +186,13 @@ class AnswerCustomer(Action):
     #: Tool calls one turn may make before the agent must answer the customer.
     max_tool_steps = 12
 
-    def __init__(self, policy: str, instructions: str = ""):
+    def __init__(self, policy: str, instructions: str = "", *, max_tool_steps: int | None = None):
         super().__init__()
         self.system = agent_system_prompt(policy, instructions)
+        if max_tool_steps is not None:
+            if max_tool_steps < 1:
+                raise ValueError("max_tool_steps must be at least 1")
+            self.max_tool_steps = max_tool_steps
 
     async def conversation(self, ctx: ActionContext) -> list[ChatMessage]:
         """The chat the agent's model sees: the policy, the greeting, then each customer

@@ -444,6 +444,7 @@ def _service_command(runner: Callable[..., Any]) -> Callable[..., None]:
         workers: int = typer.Option(1, "--workers", min=1, help="Conversations run at once."),
         max_turns: int = typer.Option(10, "--max-turns", min=1, help="Messages the customer may send before a conversation is stopped."),
         checker: bool = typer.Option(True, "--checker/--no-checker", help="A policy checker reviews each state-changing call (off: the support agent alone)."),
+        max_tool_steps: Optional[int] = typer.Option(None, "--max-tool-steps", min=1, help="Tool calls the agent may make in one turn before it must answer (default 12)."),
         customer_model: Optional[str] = typer.Option(None, "--customer-model", help="The simulated customer's model (default: the team's)."),
         replay: Optional[Path] = typer.Option(None, "--replay", help="The --out folder of an earlier eval: replay every conversation from its transcripts, offline, and grade it again."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
@@ -472,7 +473,7 @@ def _service_command(runner: Callable[..., Any]) -> Callable[..., None]:
                 raise EvalInputError("give --model (the team's model) or --replay (an earlier eval's --out folder)")
             options = dict(model=model or f"replay:{replay}", out=out, domain=domain, split=split, task_ids=task or None,
                            limit=limit, trials=trials, workers=workers, max_turns=max_turns, checker=checker,
-                           customer_model=customer_model, replay=replay, base_url=base_url,
+                           max_tool_steps=max_tool_steps, customer_model=customer_model, replay=replay, base_url=base_url,
                            api_key=_read_key(api_key_file), max_tokens=max_tokens, threads=threads)
             result = runner(options, on_done=progress)
         except MgptError as exc:
@@ -483,7 +484,7 @@ def _service_command(runner: Callable[..., Any]) -> Callable[..., None]:
                 ("customer", str(result.options["customer_model"])),
                 ("tasks", f"{totals['tasks']} ({result.options['split']}) x {result.options['trials']} trial(s)")]
         rows += [(f"pass^{k}", f"{v:.3f}") for k, v in result.pass_hat().items()]
-        rows += [("store as expected", f"{totals['state_matches']}/{totals['conversations']}"),
+        rows += [("store as expected", f"{totals['state_matches']}/{totals['count']}"),
                  ("state-changing calls", f"{totals['writes_done']} made of {totals['writes_asked']} asked, "
                                           f"{totals['writes_declined']} declined by the checker"),
                  ("ended by", ", ".join(f"{k} {v}" for k, v in totals["ended"].items())),

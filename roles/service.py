@@ -32,8 +32,10 @@ class SupportAgent(Role):
     goal = "Resolve the customer's request within the store's policy"
     watch = [SpeakAsCustomer]
 
-    def __init__(self, service: RetailTools, policy: str, *, instructions: str = "", name: str | None = None):
-        super().__init__(name=name, actions=[AnswerCustomer(policy, instructions)], tools=service_tools(service))
+    def __init__(self, service: RetailTools, policy: str, *, instructions: str = "", max_tool_steps: int | None = None,
+                 name: str | None = None):
+        action = AnswerCustomer(policy, instructions, max_tool_steps=max_tool_steps)
+        super().__init__(name=name, actions=[action], tools=service_tools(service))
 
 
 class Customer(Role):

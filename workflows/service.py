@@ -71,13 +71,15 @@ class ServiceOptions:
     checker: bool = True
     #: more instructions for the agent, after the policy
     instructions: str = ""
+    #: tool calls the agent may make in one turn before it must answer (None: AnswerCustomer's 12)
+    max_tool_steps: int | None = None
 
 
 def support_team(service: RetailTools, policy: str, options: ServiceOptions | None = None) -> list[Role]:
     """The support team on ``service``'s store: the agent, and the policy checker as the
     approver of its state-changing calls (unless ``options.checker`` is off)."""
     options = options or ServiceOptions()
-    agent = SupportAgent(service, policy, instructions=options.instructions)
+    agent = SupportAgent(service, policy, instructions=options.instructions, max_tool_steps=options.max_tool_steps)
     if not options.checker:
         return [agent]
     checker = PolicyChecker(service)

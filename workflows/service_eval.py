@@ -81,6 +81,8 @@ class ServiceEvalOptions:
     max_turns: int = 10
     #: a policy checker reviews each state-changing call (False: the agent alone)
     checker: bool = True
+    #: tool calls the agent may make in one turn (None: AnswerCustomer's default)
+    max_tool_steps: int | None = None
     #: the simulated customer's model (default: the team's)
     customer_model: str | None = None
     #: an earlier output folder: answer every model call from its transcripts
@@ -145,7 +147,7 @@ class ServiceEvalResult:
         for c in cs:
             ended[c.ended] += 1
         return {
-            "conversations": len(cs), "tasks": len({c.task_id for c in cs}), "passed": sum(c.passed for c in cs),
+            "count": len(cs), "tasks": len({c.task_id for c in cs}), "passed": sum(c.passed for c in cs),
             "state_matches": sum(c.state_matches for c in cs), "ended": dict(sorted(ended.items())),
             "tool_calls": sum(c.tool_calls for c in cs), "writes_asked": sum(c.writes_asked for c in cs),
             "writes_declined": sum(c.writes_declined for c in cs), "writes_done": sum(c.writes_done for c in cs),
@@ -228,7 +230,7 @@ class _Eval:
             judge = lambda trajectory, _store: grade_live(trajectory, self.rebuilt(trajectory))  # noqa: E731
         conversation = await converse(
             job.task.user_scenario.describe(), store, self.policy, model=self.model_for(job), options=run,
-            service=ServiceOptions(checker=o.checker), idea=f"retail task {job.task.id}, trial {job.trial}",
+            service=ServiceOptions(checker=o.checker, max_tool_steps=o.max_tool_steps), idea=f"retail task {job.task.id}, trial {job.trial}",
             task_id=job.task.id, judge=judge,
         )
         return self.result(job, conversation, expected)
@@ -397,7 +399,7 @@ def _described(options: ServiceEvalOptions) -> dict[str, Any]:
         "model": options.model, "customer_model": options.customer_model or options.model,
         "domain": options.domain, "split": options.split, "task_ids": options.task_ids, "limit": options.limit,
         "trials": options.trials, "workers": options.workers, "max_turns": options.max_turns,
-        "checker": options.checker, "team": "SupportAgent + PolicyChecker" if options.checker else "SupportAgent",
+        "max_tool_steps": options.max_tool_steps, "checker": options.checker, "team": "SupportAgent + PolicyChecker" if options.checker else "SupportAgent",
         "constrained": os.environ.get("MGPT_CONSTRAINED", "1"), "max_tokens": options.max_tokens,
         "replay": str(options.replay) if options.replay else None,
     }
@@ -435,7 +437,7 @@ tr.failed td:nth-child(3){{color:#b91c1c}}code{{background:#f3f4f6;padding:0 4px
 <code>{esc(str(o["customer_model"]))}</code>; {t["tasks"]} task(s) × {o["trials"]} trial(s), at most
 {o["max_turns"]} customer turns each; {result.seconds:.0f} s.</p>
 <ul>{passes}</ul>
-<p>{t["passed"]}/{t["conversations"]} conversations passed; store as expected in {t["state_matches"]};
+<p>{t["passed"]}/{t["count"]} conversations passed; store as expected in {t["state_matches"]};
 {t["writes_done"]} state-changing calls made of {t["writes_asked"]} asked ({t["writes_declined"]} declined by the
 checker); {t["wrong_changes"]} conversation(s) left the store changed but wrong.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
