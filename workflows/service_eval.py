@@ -323,6 +323,31 @@ def _id_order(task_id: str) -> tuple[int, str]:
     return (int(task_id), "") if task_id.isdigit() else (1 << 30, task_id)
 
 
+#: What a replay takes from the eval it replays: the conversations as they ran.
+RECORDED = ("domain", "split", "task_ids", "limit", "trials", "max_turns", "max_tool_steps", "checker")
+
+
+def as_recorded(options: ServiceEvalOptions) -> ServiceEvalOptions:
+    """``options`` of a replay, with the tasks, trials and team of the eval it replays (read
+    from its results.json). Setting any of them otherwise is refused: a replay plays the
+    conversations as they were."""
+    from dataclasses import replace
+
+    path = Path(options.replay or "") / "results.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalInputError(f"cannot read {path} ({exc}): give the --out folder of an earlier eval") from None
+    defaults = ServiceEvalOptions(model="", out=Path())
+    changed = [name for name in RECORDED if getattr(options, name) != getattr(defaults, name)]
+    if changed:
+        flags = {"task_ids": "--task", "checker": "--no-checker"}
+        shown = ", ".join(flags.get(name, "--" + name.replace("_", "-")) for name in changed)
+        raise EvalInputError(f"a replay plays the recorded eval as it ran: leave out {shown} "
+                             "(they are read from its results.json)")
+    return replace(options, **{name: recorded.get(name, getattr(defaults, name)) for name in RECORDED})
+
+
 def _check(options: ServiceEvalOptions) -> None:
     if options.domain not in DOMAINS:
         raise EvalInputError(f"no service domain {options.domain!r}: the domains are {', '.join(DOMAINS)}")
@@ -332,8 +357,6 @@ def _check(options: ServiceEvalOptions) -> None:
     out = Path(options.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise EvalInputError(f"{out} is not an empty folder: give a new --out folder for the conversations")
-    if options.replay is not None and not (Path(options.replay) / "results.json").is_file():
-        raise EvalInputError(f"{options.replay} holds no results.json: give the --out folder of an earlier eval")
 
 
 def run_service_eval(
@@ -348,6 +371,8 @@ def run_service_eval(
     job)`` builds each conversation's models (default: :func:`mgpt.llm.models.infer_model`;
     tests script them). Writes ``results.json`` and ``index.html`` into ``options.out``."""
     _check(options)
+    if options.replay is not None:
+        options = as_recorded(options)
     data = data or RetailData.load()
     tasks = select_tasks(data, options)
     if not tasks:
