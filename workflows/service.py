@@ -42,7 +42,7 @@ from mgpt.agents.team import RunResult, Team
 from mgpt.agents.tools import ToolExchange
 from mgpt.domains.retail import (
     RetailData, RetailDataError, RetailStore, RetailTools, Said, Task, ToolStep, Trajectory, grade, load_tasks,
-    reaches_store,
+    reaches_store, replay_trajectory,
 )
 from mgpt.llm.backends.base import Model
 from mgpt.llm.backends.replay import EndRecord
@@ -174,6 +174,7 @@ async def converse(
     the team did until then stands, and is graded.
     """
     started = time.perf_counter()
+    options = replace(options, sandbox=options.sandbox or "none")  # a conversation runs no generated code
     session = RunSession.begin(model, options)
     idea = idea or next((line.strip() for line in scenario.splitlines() if line.strip()), "a support conversation")
     note = None if session.previous is not None else prepare_workspace(session.root, force=options.force)
@@ -221,11 +222,18 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
             + (f"; not said: {', '.join(missing)}" if missing else ""))
 
 
-def task_judge(task: Task, start: RetailStore, expected: RetailStore | None = None) -> Judge:
+def task_judge(task: Task, start: RetailStore, expected: RetailStore | None = None, *, rebuild: bool = False) -> Judge:
     """A judge that grades a conversation on ``task`` as τ²-bench does: the store's end state
-    against the gold actions' (replayed on ``start``), and what the agent said."""
+    against the gold actions' (replayed on ``start``), and what the agent said.
+
+    ``rebuild`` grades the end state that the trajectory's calls give on a fresh copy of
+    ``start`` (as τ²-bench's evaluator does) instead of the store the team worked on: what a
+    replayed conversation needs, whose tool calls were answered from its transcript."""
 
     def judge(trajectory: Trajectory, store: RetailStore) -> dict[str, Any]:
+        if rebuild:
+            store = start.copy()
+            replay_trajectory(trajectory, store)
         verdict = grade(task, store, trajectory.agent_messages(), start, expected=expected)
         return verdict.model_dump(mode="json")
 
@@ -283,7 +291,6 @@ async def run_service(idea: str | None, *, model: Model, options: RunOptions, **
     customer. The store starts from ``db.json`` in ``WS/store.sqlite``."""
     if not idea or not idea.strip():
         raise MgptError('say who the customer is: mgpt run --sop service "task 5", or a scenario in words')
-    options = replace(options, sandbox=options.sandbox or "none")  # no generated code runs here
     data = RetailData.load()
     matched = _TASK_IDEA.match(idea)
     task = find_task(data, matched.group(1)) if matched else None
@@ -297,7 +304,8 @@ async def run_service(idea: str | None, *, model: Model, options: RunOptions, **
     conversation = await converse(
         scenario, store, data.policy(), model=model, options=replace(options, force=True),
         service=ServiceOptions(**service), idea=f"retail task {task.id}" if task else idea,
-        task_id=task.id if task else "", judge=task_judge(task, start) if task else None,
+        # graded on the state the trajectory rebuilds: the same live, and right for --replay/--resume
+        task_id=task.id if task else "", judge=task_judge(task, start, rebuild=True) if task else None,
     )
     run = conversation.run or RunResult(
         stop_reason="error",  # type: ignore[arg-type]  # the team raised: mgpt run reports it as stopped

@@ -224,10 +224,8 @@ class _Eval:
         workspace = Path(o.out) / job.folder
         run = RunOptions(workspace=workspace, max_rounds=2 * o.max_turns, sandbox="none", history=False)
         expected = self.expected[job.task.id]
-        judge = task_judge(job.task, self.start, expected)
-        if o.replay is not None:  # a replay's tools never run: grade the store its calls rebuild
-            grade_live = judge
-            judge = lambda trajectory, _store: grade_live(trajectory, self.rebuilt(trajectory))  # noqa: E731
+        # a replay's tools never run: grade the store its calls rebuild
+        judge = task_judge(job.task, self.start, expected, rebuild=o.replay is not None)
         conversation = await converse(
             job.task.user_scenario.describe(), store, self.policy, model=self.model_for(job), options=run,
             service=ServiceOptions(checker=o.checker, max_tool_steps=o.max_tool_steps), idea=f"retail task {job.task.id}, trial {job.trial}",

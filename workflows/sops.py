@@ -61,6 +61,12 @@ async def _run_software(idea: str | None, *, model, options, **company: Any):
     return await run_company(idea, model=model, options=options, **company)
 
 
+async def _run_service(idea: str | None, *, model, options, **service: Any):
+    from mgpt.workflows.service import run_service
+
+    return await run_service(idea, model=model, options=options, **service)
+
+
 _REGISTRY: dict[str, Sop] = {
     "software": Sop(
         name="software",
@@ -68,6 +74,13 @@ _REGISTRY: dict[str, Sop] = {
         roles=("ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"),
         run=_run_software,
         options=("fix_rounds", "context_budget", "recall", "embed", "incremental"),
+    ),
+    "service": Sop(
+        name="service",
+        summary="Customer service: the support team with a simulated customer on τ²-bench's retail store "
+                "(idea: 'task N' or the customer's scenario).",
+        roles=("SupportAgent", "PolicyChecker", "Customer"),
+        run=_run_service,
     ),
 }
 

@@ -103,3 +103,33 @@ def test_eval_service_bad_input_exits_2(tmp_path, data):
     assert full.exit_code == 2 and "not an empty folder" in full.output
     unknown = runner.invoke(app, ["eval", "service", "-m", "test", "--task", "99", "--out", str(tmp_path / "y")])
     assert unknown.exit_code == 2 and "no task 99" in unknown.output
+
+
+def test_the_service_sop_runs_a_task_and_its_transcript_replays_with_mgpt_run(tmp_path, data):
+    import asyncio
+
+    from mgpt.workflows.harness import RunOptions
+    from mgpt.workflows.service import STORE_FILE, run_service
+
+    model = TestModel({
+        ("Customer", "SpeakAsCustomer"): ["I am ann.lee@example.com, cancel #W1 please", "yes", "###STOP###"],
+        ("SupportAgent", "AnswerCustomer"): [
+            [ToolCall.of("find_user_id_by_email", {"email": "ann.lee@example.com"})], "Cancel #W1 (yes)?",
+            [ToolCall.of("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"})], "Done."],
+    })
+    first = asyncio.run(run_service("task 1", model=model, options=RunOptions(workspace=tmp_path / "ws", history=False)))
+    assert first.ok and first.conversation.verdict["passed"] and first.files == [STORE_FILE]
+    assert RetailStore.open(tmp_path / "ws" / STORE_FILE).snapshot()["orders"]["#W1"]["status"] == "cancelled"
+
+    replayed = runner.invoke(app, ["run", "--sop", "service", "--replay", str(first.transcript), "-w",
+                                   str(tmp_path / "again")])
+    assert replayed.exit_code == 0, replayed.output  # the idea "retail task 1" comes from the transcript
+    report = (tmp_path / "again" / ".mgpt" / "report.html").read_text()
+    assert "PASSED" in report and "Done." in report
+    # a replay answers the tool calls from the transcript: its own store was not touched
+    assert RetailStore.open(tmp_path / "again" / STORE_FILE).snapshot()["orders"]["#W1"]["status"] == "pending"
+
+
+def test_the_service_sop_refuses_an_unknown_task(tmp_path, data):
+    result = runner.invoke(app, ["run", "--sop", "service", "task 77", "-m", "test", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "there is no retail task '77'" in result.output
