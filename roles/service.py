@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 
-from mgpt.actions.service import AnswerCustomer, CallUnderReview, CheckPolicy, PolicyVerdict, SpeakAsCustomer, service_tools
+from mgpt.actions.service import (
+    AnswerCustomer, CallUnderReview, CheckPolicy, PolicyVerdict, SpeakAsCustomer, service_tools,
+)
 from mgpt.agents.message import Message
 from mgpt.agents.tools import Tool, ToolCall
 from mgpt.domains.retail import RetailTools

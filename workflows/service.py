@@ -218,8 +218,9 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
     if "passed" not in verdict:
         return json.dumps(verdict)[:200]
     missing = verdict.get("missing_info") or []
-    return (("passed" if verdict["passed"] else "failed") + f": store {'as expected' if verdict.get('state_matches') else 'not as expected'}"
-            + (f"; not said: {', '.join(missing)}" if missing else ""))
+    state = "as expected" if verdict.get("state_matches") else "not as expected"
+    said = f"; not said: {', '.join(missing)}" if missing else ""
+    return f"{'passed' if verdict['passed'] else 'failed'}: store {state}{said}"
 
 
 def task_judge(task: Task, start: RetailStore, expected: RetailStore | None = None, *, rebuild: bool = False) -> Judge:

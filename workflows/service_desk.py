@@ -18,7 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from mgpt.actions.service import GREETING, AgentReply, AnswerCustomer, HandedToHuman, SpeakAsCustomer, agent_system_prompt
+from mgpt.actions.service import (
+    GREETING, AgentReply, AnswerCustomer, HandedToHuman, SpeakAsCustomer, agent_system_prompt,
+)
 from mgpt.agents.environment import Environment
 from mgpt.agents.message import Message
 from mgpt.agents.runlog import RunLog

@@ -228,7 +228,8 @@ class _Eval:
         judge = task_judge(job.task, self.start, expected, rebuild=o.replay is not None)
         conversation = await converse(
             job.task.user_scenario.describe(), store, self.policy, model=self.model_for(job), options=run,
-            service=ServiceOptions(checker=o.checker, max_tool_steps=o.max_tool_steps), idea=f"retail task {job.task.id}, trial {job.trial}",
+            service=ServiceOptions(checker=o.checker, max_tool_steps=o.max_tool_steps),
+            idea=f"retail task {job.task.id}, trial {job.trial}",
             task_id=job.task.id, judge=judge,
         )
         return self.result(job, conversation, expected)
@@ -422,7 +423,8 @@ def _described(options: ServiceEvalOptions) -> dict[str, Any]:
         "model": options.model, "customer_model": options.customer_model or options.model,
         "domain": options.domain, "split": options.split, "task_ids": options.task_ids, "limit": options.limit,
         "trials": options.trials, "workers": options.workers, "max_turns": options.max_turns,
-        "max_tool_steps": options.max_tool_steps, "checker": options.checker, "team": "SupportAgent + PolicyChecker" if options.checker else "SupportAgent",
+        "max_tool_steps": options.max_tool_steps, "checker": options.checker,
+        "team": "SupportAgent + PolicyChecker" if options.checker else "SupportAgent",
         "constrained": os.environ.get("MGPT_CONSTRAINED", "1"), "max_tokens": options.max_tokens,
         "replay": str(options.replay) if options.replay else None,
     }
