@@ -10,6 +10,10 @@ in this process) into ``OUT/<config>/``:
 - ``gold``: the reference conversations (:func:`~mgpt.workflows.service_eval.gold_model`:
   the gold calls, the customer agreeing) through the whole harness, team and checker
   included: a check that the harness and the grader let a correct conversation pass (1.0);
+  ``gold-single`` the same with the agent alone;
+- ``unconfirmed`` / ``unconfirmed-single``: the reference calls, but the customer never says
+  yes: every change is made against the policy; what the checker stops (asked by
+  ``--configs``; the default runs ``gold`` and the model's configurations);
 - ``team``: SupportAgent + PolicyChecker on ``--model``; ``single``: the SupportAgent alone;
 - ``*-free``: the same with ``MGPT_CONSTRAINED=0`` (a local model's tool calls decoded without
   the grammar; for a hosted model the two are the same and ``-free`` is left out).
@@ -38,11 +42,18 @@ ANCHORS = [
 ]
 CONFIGS = {
     "gold": ("reference conversations (scripted gold calls)", True, "1"),
+    "gold-single": ("reference conversations, SupportAgent alone", False, "1"),
+    "unconfirmed": ("reference calls, the customer never says yes", True, "1"),
+    "unconfirmed-single": ("reference calls, never a yes, SupportAgent alone", False, "1"),
     "team": ("SupportAgent + PolicyChecker", True, "1"),
     "single": ("SupportAgent alone", False, "1"),
     "team-free": ("SupportAgent + PolicyChecker, no grammar", True, "0"),
     "single-free": ("SupportAgent alone, no grammar", False, "0"),
 }
+
+
+#: The configurations played by scripted models (no model runs): checks of the harness and the checker.
+SCRIPTED = ("gold", "gold-single", "unconfirmed", "unconfirmed-single")
 
 
 def run_config(name: str, args: argparse.Namespace) -> dict:
@@ -54,15 +65,16 @@ def run_config(name: str, args: argparse.Namespace) -> dict:
     os.environ["MGPT_CONSTRAINED"] = constrained
     data = RetailData.load()
     options = ServiceEvalOptions(
-        model="gold" if name == "gold" else args.model, out=args.out / name, split=args.split, limit=args.limit,
+        model="scripted" if name in SCRIPTED else args.model, out=args.out / name, split=args.split, limit=args.limit,
         task_ids=args.task or None, trials=args.trials, workers=args.workers, max_turns=args.max_turns,
         max_tool_steps=args.max_tool_steps, checker=checker, customer_model=args.customer_model,
         max_tokens=args.max_tokens, threads=args.threads, base_url=args.base_url,
     )
     make = None
-    if name == "gold":
+    if name in SCRIPTED:
         start = RetailStore.from_json(data.db_json())
-        make = lambda spec, job: gold_model(job.task, start)  # noqa: E731
+        confirm = not name.startswith("unconfirmed")
+        make = lambda spec, job: gold_model(job.task, start, confirm=confirm)  # noqa: E731
 
     def progress(item, done: int, total: int) -> None:
         print(f"  {name} [{done}/{total}] task {item.task_id} trial {item.trial}: {'pass' if item.passed else 'fail'}, "
@@ -82,7 +94,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         n = r["count"]
         lines.append(
-            f"| {r['label']} | {r['model'] if r['config'] != 'gold' else '(scripted)'} | {r['tasks']} × {r['trials']} "
+            f"| {r['label']} | {'(scripted)' if r['config'] in SCRIPTED else r['model']} | {r['tasks']} × {r['trials']} "
             f"| {float(r['pass_hat']['1']):.3f} | {r['state_matches']}/{n} "
             f"| {r['writes_done']} / {r['writes_asked']} ({r['writes_declined']}) | {r['wrong_changes']}/{n} "
             f"| {r['tool_calls']} | {r['turns']} | {r['seconds_per_conversation']:.0f} |")
@@ -111,7 +123,8 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))  # a checkout: mgpt is the root
 
     local = args.model.partition(":")[0] in ("local", "hf")
-    names = args.configs.split(",") if args.configs else [n for n in CONFIGS if local or not n.endswith("-free")]
+    default = [n for n in CONFIGS if n not in SCRIPTED[1:] and (local or not n.endswith("-free"))]
+    names = args.configs.split(",") if args.configs else default
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")

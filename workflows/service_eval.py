@@ -263,12 +263,15 @@ class _Eval:
         )
 
 
-def gold_model(task: Task, start: RetailStore) -> Model:
+def gold_model(task: Task, start: RetailStore, *, confirm: bool = True) -> Model:
     """A scripted model that plays ``task``'s reference conversation through the whole team:
     the customer agrees ("yes, please") and then says the stop token; the agent first
     authenticates the customer (by the email of the user the gold actions concern), then makes
     the gold calls one by one and says every ``communicate_info``. A check of the harness: it
-    should pass every task, with nothing declined by the checker."""
+    should pass every task, with nothing declined by the checker.
+
+    ``confirm=False``: the customer never says yes ("Please go ahead."), so every change the
+    agent makes is unconfirmed, against the policy: what the checker is there to stop."""
     from mgpt.agents.tools import ToolCall
     from mgpt.domains.retail import RetailError, RetailTools
     from mgpt.llm.backends.testing import FunctionModel
@@ -288,7 +291,9 @@ def gold_model(task: Task, start: RetailStore) -> Model:
 
     def reply(messages: list, context: Any, tools: Any = None) -> Any:
         if context.role == "Customer":  # done once the agent has said what the task asks
-            return "###STOP###" if messages[-1].content == info else "Yes, please go ahead."
+            if messages[-1].content == info:
+                return "###STOP###"
+            return "Yes, please go ahead." if confirm else "Please go ahead."
         done = sum(m.role == "tool" for m in messages)
         if done >= len(gold):
             return info
