@@ -221,29 +221,10 @@ def speed(args, hf_dir: Path, ids: list[int]) -> None:
             print(f"  {name}: {first_divergence(base, got)} of {len(base)}")
 
 
-def score_windows(fast, windows: list[list[int]], ref_top: list) -> tuple[float, float]:
-    """Perplexity of ``fast`` over ``windows`` and its top-1 agreement with ``ref_top`` (the
-    reference's argmax per window). An empty ``ref_top`` makes this model the reference: its
-    argmaxes are appended, and its agreement is 1."""
-    import torch
-
-    nll, count, agree = 0.0, 0, 0
-    first = not ref_top
-    for w_i, window in enumerate(windows):
-        logits = fast.logits(window)[:-1]
-        target = torch.tensor(window[1:])
-        nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-        count += len(target)
-        top = logits.argmax(-1)
-        if first:
-            ref_top.append(top)
-        agree += int((top == ref_top[w_i]).sum())
-    return math.exp(nll / count), agree / count
-
-
 def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     import torch
 
+    from mgpt.llm.eval.perplexity import perplexity_and_agreement
     from mgpt.llm.local.fastllama import FastLlama
 
     torch.set_num_threads(args.threads[-1])
@@ -258,7 +239,7 @@ def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     for label, quant, head in modes:
         fast = FastLlama.from_pretrained(hf_dir, quant=quant, head_quant=head if quant else "default",
                                          threads=args.threads[-1])
-        ppl, agreement = score_windows(fast, windows, ref_top)
+        ppl, agreement = perplexity_and_agreement(fast.logits, windows, ref_top)
         rows.append((label, ppl, agreement))
         print(f"{label:18s} perplexity {ppl:7.3f}  top-1 agreement with fp32 {agreement:.3f}", flush=True)
     llms = load_llama(Path(args.gguf), [args.threads[-1]], size + 8) if "llama.cpp" in args.engines else None

@@ -2,10 +2,10 @@
 
     python3 benchmarks/bench_service.py --out /tmp/bench-service [--model local] [--split test]
         [--limit N] [--trials K] [--max-turns T] [--max-tool-steps S] [--max-tokens M] [--workers W]
-        [--customer-model SPEC] [--configs gold,team,single,team-free,single-free]
+        [--customer-model SPEC] [--configs gold,team,single,team-free,single-free] [--data DIR]
 
-Each configuration is one ``mgpt eval service`` (:func:`mgpt.workflows.service_eval.run_service_eval`,
-in this process) into ``OUT/<config>/``:
+Each configuration is one ``mgpt eval service`` (:func:`mgpt.workflows.service_eval.run_service_eval`)
+into ``OUT/<config>/``:
 
 - ``gold``: the reference conversations (:func:`~mgpt.workflows.service_eval.gold_model`:
   the gold calls, the customer agreeing) through the whole harness, team and checker
@@ -18,8 +18,10 @@ in this process) into ``OUT/<config>/``:
 - ``*-free``: the same with ``MGPT_CONSTRAINED=0`` (a local model's tool calls decoded without
   the grammar; for a hosted model the two are the same and ``-free`` is left out).
 
-Prints a markdown table, with the published pass^1 anchors beside it. Every conversation is
-in ``OUT/<config>/task-*/`` (transcript, run log, report, ``trajectory.json``); grade them with
+The model's configurations run on the task runner with ``--workers`` (each conversation in
+its own process), else one after another; the scripted ones run in this process. Prints a
+markdown table with the published pass^1 anchors beside it. Every conversation is in
+``OUT/<config>/task-*/`` (transcript, run log, report, ``trajectory.json``); grade them with
 τ²-bench's own evaluator with ``benchmarks/bench_retail_fidelity.py --trajectories OUT/*``.
 """
 
@@ -33,13 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-#: Published pass^1 on τ-bench / τ²-bench retail (the issue's anchors).
-ANCHORS = [
-    ("τ-bench README", "gpt-4o", 0.604), ("τ-bench README", "claude-3.5-sonnet", 0.692),
-    ("τ²-bench leaderboard (user: gpt-4.1)", "gpt-4.1", 0.740),
-    ("τ²-bench leaderboard (user: gpt-4.1)", "gpt-4.1-mini", 0.614),
-    ("τ²-bench leaderboard (user: gpt-4.1)", "claude-3.7-sonnet", 0.721),
-]
+#: name -> (label, the checker on, MGPT_CONSTRAINED)
 CONFIGS = {
     "gold": ("reference conversations (scripted gold calls)", True, "1"),
     "gold-single": ("reference conversations, SupportAgent alone", False, "1"),
@@ -50,57 +46,40 @@ CONFIGS = {
     "team-free": ("SupportAgent + PolicyChecker, no grammar", True, "0"),
     "single-free": ("SupportAgent alone, no grammar", False, "0"),
 }
-
-
-#: The configurations played by scripted models (no model runs): checks of the harness and the checker.
+#: The configurations played by scripted models (no model runs).
 SCRIPTED = ("gold", "gold-single", "unconfirmed", "unconfirmed-single")
 
 
 def run_config(name: str, args: argparse.Namespace) -> dict:
     """One configuration's eval; returns its results.json."""
-    from mgpt.domains.retail import RetailData, RetailStore
+    from mgpt.agents.runner import RunnerOptions
+    from mgpt.domains.retail import RetailStore
     from mgpt.workflows.service_eval import ServiceEvalOptions, gold_model, run_service_eval
 
-    label, checker, constrained = CONFIGS[name]
-    os.environ["MGPT_CONSTRAINED"] = constrained
-    data = RetailData.load()
+    _, checker, constrained = CONFIGS[name]
+    os.environ["MGPT_CONSTRAINED"] = constrained  # read when each model is built (workers inherit it)
+    out = args.out / name
     options = ServiceEvalOptions(
-        model="scripted" if name in SCRIPTED else args.model, out=args.out / name, split=args.split, limit=args.limit,
-        task_ids=args.task or None, trials=args.trials, workers=args.workers, max_turns=args.max_turns,
-        max_tool_steps=args.max_tool_steps, checker=checker, customer_model=args.customer_model,
-        max_tokens=args.max_tokens, threads=args.threads, base_url=args.base_url,
+        model="scripted" if name in SCRIPTED else args.model, out=out, split=args.split, limit=args.limit,
+        task_ids=args.task or None, trials=args.trials, max_turns=args.max_turns, max_tool_steps=args.max_tool_steps,
+        checker=checker, customer_model=args.customer_model, max_tokens=args.max_tokens, threads=args.threads,
+        base_url=args.base_url, data_dir=args.data,
     )
-    make = None
+    make, runner = None, None
     if name in SCRIPTED:
-        start = RetailStore.from_json(data.db_json())
+        start = RetailStore.from_json(options.load_data().db_json())
         confirm = not name.startswith("unconfirmed")
         make = lambda spec, job: gold_model(job.task, start, confirm=confirm)  # noqa: E731
+    elif args.workers:
+        runner = RunnerOptions(out=out, workers=args.workers)
 
     def progress(item, done: int, total: int) -> None:
         print(f"  {name} [{done}/{total}] task {item.task_id} trial {item.trial}: {'pass' if item.passed else 'fail'}, "
               f"{item.ended}, {item.turns} turns, {item.tool_calls} calls, {item.seconds:.0f} s", file=sys.stderr,
               flush=True)
 
-    result = run_service_eval(options, on_done=progress, make_model=make, data=data)
-    return {**result.to_dict(), "config": name, "label": label}
-
-
-def table(rows: list[dict]) -> str:
-    lines = [
-        "| configuration | model | tasks × trials | pass^1 | store as expected | state-changing calls made / asked (declined) "
-        "| left the store wrong | tool calls | customer turns | s / conversation |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        n = r["count"]
-        lines.append(
-            f"| {r['label']} | {'(scripted)' if r['config'] in SCRIPTED else r['model']} | {r['tasks']} × {r['trials']} "
-            f"| {float(r['pass_hat']['1']):.3f} | {r['state_matches']}/{n} "
-            f"| {r['writes_done']} / {r['writes_asked']} ({r['writes_declined']}) | {r['wrong_changes']}/{n} "
-            f"| {r['tool_calls']} | {r['turns']} | {r['seconds_per_conversation']:.0f} |")
-    lines += ["", "Published pass^1 on retail, beside it:", "", "| source | model | pass^1 |", "|---|---|---:|"]
-    lines += [f"| {source} | {model} | {score:.3f} |" for source, model, score in ANCHORS]
-    return "\n".join(lines)
+    result = run_service_eval(options, on_done=progress, make_model=make, runner=runner)
+    return {**result.to_dict(), "config": name, **({"model": "(scripted)"} if name in SCRIPTED else {})}
 
 
 def main() -> int:
@@ -117,10 +96,11 @@ def main() -> int:
     parser.add_argument("--max-tool-steps", type=int, default=None)
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="the model's conversations on the task runner")
+    parser.add_argument("--data", type=Path, default=None, help="a retail data folder instead of τ²-bench's")
     parser.add_argument("--configs", default=None, help="comma-separated, from: " + ", ".join(CONFIGS))
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))  # a checkout: mgpt is the root
+    from mgpt.workflows.service_eval import markdown_table
 
     local = args.model.partition(":")[0] in ("local", "hf")
     default = [n for n in CONFIGS if n not in SCRIPTED[1:] and (local or not n.endswith("-free"))]
@@ -138,7 +118,7 @@ def main() -> int:
     print(f"customer service, τ²-bench retail {args.split}: began {began}, python {platform.python_version()}, "
           f"{os.cpu_count()} cores; max {args.max_turns} customer turns, {args.max_tool_steps or 12} tool calls a turn, "
           f"{args.max_tokens or 'default'} tokens a call\n")
-    print(table(rows))
+    print(markdown_table([(CONFIGS[r["config"]][0], r) for r in rows]))
     return 0
 
 

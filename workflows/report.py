@@ -882,6 +882,17 @@ def render(run: Run) -> str:
 """
 
 
+#: Browsers that check a report headless (the report tests; `mgpt doctor` looks for one).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on PATH, or None."""
+    import shutil
+
+    return next((found for found in map(shutil.which, BROWSERS) if found), None)
+
+
 def write_report(workspace: str | Path, output: str | Path | None = None) -> Path:
     """Write the report of the run in ``workspace``; returns its path."""
     run = load_run(workspace)

@@ -5,9 +5,9 @@ Each task is played ``trials`` times: a simulated customer (the task's ``user_sc
 talks to the support team on a fresh copy of the store (:func:`mgpt.workflows.service.converse`),
 and the conversation is graded by the store's end state against the gold actions' and by the
 ``communicate_info`` the agent said (:func:`mgpt.domains.retail.grade`). Conversations run
-in parallel, at most ``workers`` at once (a bounded asyncio pool of this module: each
-conversation is a coroutine; local models generate in their own threads), each reported when
-it ends.
+one after another in this process, or in parallel on the task runner (``--workers N``,
+``--ray``: :mod:`mgpt.agents.runner`, each conversation a task in its own process), each
+reported when it ends.
 
 pass^k is τ²-bench's (from the τ-bench paper): for each task, the chance that ``k`` trials
 drawn from its ``n`` all pass, ``C(c, k) / C(n, k)`` with ``c`` passing trials, averaged over
@@ -28,9 +28,9 @@ import math
 import os
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from mgpt.actions.service import was_declined
 from mgpt.agents.errors import MgptError
@@ -44,8 +44,12 @@ from mgpt.workflows.harness import RunOptions
 from mgpt.workflows.report import write_report
 from mgpt.workflows.service import Conversation, ServiceOptions, converse, task_judge
 
+if TYPE_CHECKING:  # pragma: no cover
+    from mgpt.agents.runner import RunnerOptions
+
 __all__ = [
-    "ConversationResult", "ServiceEvalOptions", "ServiceEvalResult", "gold_model", "pass_hat_k", "run_service_eval",
+    "ANCHORS", "CONVERSATION_TASK", "ConversationResult", "ServiceEvalOptions", "ServiceEvalResult",
+    "conversation_task", "gold_model", "markdown_table", "pass_hat_k", "run_service_eval",
 ]
 
 DOMAINS = ("retail",)
@@ -75,8 +79,6 @@ class ServiceEvalOptions:
     limit: int | None = None
     #: conversations per task (pass^k for k up to this)
     trials: int = 1
-    #: conversations run at once
-    workers: int = 1
     #: messages the customer may send before the conversation is stopped
     max_turns: int = 10
     #: a policy checker reviews each state-changing call (False: the agent alone)
@@ -89,10 +91,29 @@ class ServiceEvalOptions:
     replay: Path | None = None
     base_url: str | None = None
     api_key: str | None = None
+    #: read the API key from this file (on the task runner each worker reads it: a key never
+    #: travels in a task)
+    api_key_file: Path | None = None
     timeout: float | None = None
     #: completion tokens one model call may use
     max_tokens: int | None = None
     threads: int | None = None
+    #: a retail data folder (db.json, tasks.json, split_tasks.json, policy.md) instead of
+    #: τ²-bench's, fetched into $MGPT_HOME
+    data_dir: Path | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The options as JSON data for a runner task (never the key itself, nor ``out``)."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("out", "api_key")}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in plain.items()}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], out: Path) -> "ServiceEvalOptions":
+        paths = {"replay", "api_key_file", "data_dir"}
+        return cls(out=out, **{k: Path(v) if k in paths and v is not None else v for k, v in settings.items()})
+
+    def load_data(self) -> RetailData:
+        return RetailData(Path(self.data_dir)) if self.data_dir is not None else RetailData.load()
 
 
 @dataclass
@@ -193,7 +214,8 @@ class _Job:
 
 
 class _Eval:
-    """One evaluation: the tasks, the start store, the models, and the bounded pool."""
+    """One evaluation's fixed parts: the tasks, the start store and the expected end states,
+    the policy, and how models are built."""
 
     def __init__(self, options: ServiceEvalOptions, data: RetailData, tasks: list[Task],
                  make_model: Callable[[str, "_Job"], Model]):
@@ -218,11 +240,12 @@ class _Eval:
 
         return ModelPerRole(team, {"Customer": self.make_model(o.customer_model, job)})
 
-    async def one(self, job: _Job) -> ConversationResult:
+    async def one(self, job: _Job, run: RunOptions | None = None) -> ConversationResult:
+        """One conversation into ``run.workspace`` (default: the job's folder under ``out``)."""
         o = self.options
         store = self.start.copy()
-        workspace = Path(o.out) / job.folder
-        run = RunOptions(workspace=workspace, max_rounds=2 * o.max_turns, sandbox="none", history=False)
+        run = run or RunOptions(workspace=Path(o.out) / job.folder)
+        run = replace(run, max_rounds=2 * o.max_turns, sandbox="none", history=False)
         expected = self.expected[job.task.id]
         # a replay's tools never run: grade the store its calls rebuild
         judge = task_judge(job.task, self.start, expected, rebuild=o.replay is not None)
@@ -355,7 +378,7 @@ def as_recorded(options: ServiceEvalOptions) -> ServiceEvalOptions:
 def _check(options: ServiceEvalOptions) -> None:
     if options.domain not in DOMAINS:
         raise EvalInputError(f"no service domain {options.domain!r}: the domains are {', '.join(DOMAINS)}")
-    for name in ("trials", "workers", "max_turns"):
+    for name in ("trials", "max_turns"):
         if getattr(options, name) < 1:
             raise EvalInputError(f"{name} must be at least 1")
     out = Path(options.out)
@@ -369,70 +392,165 @@ def run_service_eval(
     on_done: Callable[[ConversationResult, int, int], None] | None = None,
     make_model: Callable[[str, Any], Model] | None = None,
     data: RetailData | None = None,
+    runner: "RunnerOptions | None" = None,
 ) -> ServiceEvalResult:
-    """Run every (task, trial) conversation of ``options``, at most ``options.workers`` at
-    once; ``on_done(result, finished, total)`` is called as each ends. ``make_model(spec,
-    job)`` builds each conversation's models (default: :func:`mgpt.llm.models.infer_model`;
-    tests script them). Writes ``results.json`` and ``index.html`` into ``options.out``."""
+    """Run every (task, trial) conversation of ``options`` and grade it; ``on_done(result,
+    finished, total)`` is called as each ends. Writes ``results.json`` and ``index.html``
+    into ``options.out``.
+
+    Without ``runner`` the conversations run one after another in this process, and
+    ``make_model(spec, job)`` may build their models (default: :func:`mgpt.llm.models.infer_model`;
+    tests and the reference conversations script them). With ``runner`` (``--workers``,
+    ``--ray``) each conversation is a task of the task runner (:mod:`mgpt.agents.runner`):
+    its own process, its folder under ``out``, the batch's budget, retried when its worker
+    dies; the models are then named by their specs and built on the workers."""
     _check(options)
     if options.replay is not None:
         options = as_recorded(options)
-    data = data or RetailData.load()
+    data = data or options.load_data()
     tasks = select_tasks(data, options)
     if not tasks:
         raise EvalInputError("no tasks to run: check --task and --limit")
-    make_model = make_model or _infer(options)
-    evaluation = _Eval(options, data, tasks, make_model)
-    Path(options.out).mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    results = asyncio.run(_pool(evaluation, _jobs(tasks, options.trials), options.workers, on_done))
-    result = ServiceEvalResult(options=_described(options), conversations=sorted(
-        results, key=lambda c: (_id_order(c.task_id), c.trial)), seconds=time.perf_counter() - started)
+    jobs = _jobs(tasks, options.trials)
     out = Path(options.out)
+    started = time.perf_counter()
+    if runner is not None:
+        if make_model is not None:
+            raise EvalInputError("on the task runner the models are named by their specs (each worker builds its "
+                                 "own), not given as a function")
+        results = _on_runner(options, jobs, runner, on_done)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        evaluation = _Eval(options, data, tasks, make_model or _infer(options))
+        results = asyncio.run(_one_by_one(evaluation, jobs, on_done))
+    result = ServiceEvalResult(options=_described(options, runner), conversations=sorted(
+        results, key=lambda c: (_id_order(c.task_id), c.trial)), seconds=time.perf_counter() - started)
     (out / "results.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
     (out / "index.html").write_text(index_html(result), encoding="utf-8")
     return result
 
 
-async def _pool(evaluation: _Eval, jobs: list[_Job], workers: int,
-                on_done: Callable[[ConversationResult, int, int], None] | None) -> list[ConversationResult]:
-    """Run ``jobs`` with at most ``workers`` at once; a failure that is not the model's (a
-    bug, a full disk) stops the pool and is raised."""
-    gate = asyncio.Semaphore(workers)
+async def _one_by_one(evaluation: _Eval, jobs: list[_Job],
+                      on_done: Callable[[ConversationResult, int, int], None] | None) -> list[ConversationResult]:
+    finished: list[ConversationResult] = []
+    for job in jobs:
+        finished.append(await evaluation.one(job))
+        if on_done is not None:
+            on_done(finished[-1], len(finished), len(jobs))
+    return finished
+
+
+#: The task function each conversation is on the runner.
+CONVERSATION_TASK = "mgpt.workflows.service_eval:conversation_task"
+
+
+def _on_runner(options: ServiceEvalOptions, jobs: list[_Job], runner: "RunnerOptions",
+               on_done: Callable[[ConversationResult, int, int], None] | None) -> list[ConversationResult]:
+    from mgpt.agents.runner import Task, run_tasks
+
+    settings = options.settings()
+    tasks = [Task(id=job.folder, fn=CONVERSATION_TASK, args={"task_id": job.task.id, "trial": job.trial,
+                                                             "settings": settings}) for job in jobs]
+    by_id = {job.folder: job for job in jobs}
     finished: list[ConversationResult] = []
 
-    async def run(job: _Job) -> None:
-        async with gate:
-            result = await evaluation.one(job)
-        finished.append(result)
-        if on_done is not None:
-            on_done(result, len(finished), len(jobs))
+    def on_update(update: Any) -> None:
+        if runner.on_update is not None:
+            runner.on_update(update)
+        if update.outcome is not None:
+            finished.append(_from_outcome(update.outcome, by_id[update.id]))
+            if on_done is not None:
+                on_done(finished[-1], len(finished), len(jobs))
 
-    await asyncio.gather(*(run(job) for job in jobs))
-    return finished
+    done = run_tasks(tasks, replace(runner, out=Path(options.out), on_update=on_update))
+    return [_from_outcome(o, by_id[o.id]) for o in done.outcomes]
+
+
+def _from_outcome(outcome: Any, job: _Job) -> ConversationResult:
+    """A conversation's result as its runner task returned it; a task that failed (a bug, a
+    worker that died past its retries) is a failed conversation with the error as its detail."""
+    names = {f.name for f in fields(ConversationResult)}
+    if isinstance(outcome.result, dict) and names <= set(outcome.result):
+        return ConversationResult(**{k: v for k, v in outcome.result.items() if k in names})
+    return ConversationResult(
+        task_id=job.task.id, trial=job.trial, passed=False, state_matches=False, missing_info=[], ended="error",
+        detail=(outcome.error or outcome.status).splitlines()[0][:300], turns=0, tool_calls=0, writes_asked=0,
+        writes_declined=0, writes_done=0, wrong_change=False, rebuilt_matches=False,
+        seconds=round(outcome.seconds, 2), prompt_tokens=outcome.spend.prompt_tokens,
+        completion_tokens=outcome.spend.completion_tokens, workspace=str(outcome.workdir or ""))
+
+
+def conversation_task(ctx: Any) -> dict[str, Any]:
+    """The runner task of one conversation (``ctx.args``: ``task_id``, ``trial``, ``settings``):
+    run in ``ctx.workdir`` on the batch's budget, continued when ``ctx.resume``, graded; the
+    result is the :class:`ConversationResult` (``ok``: it passed)."""
+    options = ServiceEvalOptions.from_settings(ctx.args["settings"], out=Path(ctx.workdir).parent)
+    data = options.load_data()
+    task = next(t for t in load_tasks(data, "base") if t.id == ctx.args["task_id"])
+    evaluation = _Eval(options, data, [task], _infer(options))
+    run = RunOptions(workspace=ctx.workdir, budget=ctx.budget, resume=ctx.resume, force=True)
+    result = asyncio.run(evaluation.one(_Job(task, int(ctx.args["trial"])), run))
+    return {"ok": result.passed, **asdict(result)}
 
 
 def _infer(options: ServiceEvalOptions) -> Callable[[str, Any], Model]:
     from mgpt.llm.models import infer_model
 
+    api_key = options.api_key
+    if api_key is None and options.api_key_file is not None:
+        try:
+            api_key = Path(options.api_key_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise EvalInputError(f"cannot read the API key file {options.api_key_file}: {exc.strerror}") from None
+
     def make(spec: str, job: Any) -> Model:
-        return infer_model(spec, base_url=options.base_url, api_key=options.api_key, timeout=options.timeout,
+        return infer_model(spec, base_url=options.base_url, api_key=api_key, timeout=options.timeout,
                            max_tokens=options.max_tokens, threads=options.threads)
 
     return make
 
 
-def _described(options: ServiceEvalOptions) -> dict[str, Any]:
+def _described(options: ServiceEvalOptions, runner: "RunnerOptions | None" = None) -> dict[str, Any]:
     """The options as results.json records them (never the API key)."""
+    where = "this process, one at a time" if runner is None else (
+        f"the task runner: {f'Ray {runner.ray}' if runner.ray else f'{runner.workers or 1} local worker(s)'}")
     return {
         "model": options.model, "customer_model": options.customer_model or options.model,
         "domain": options.domain, "split": options.split, "task_ids": options.task_ids, "limit": options.limit,
-        "trials": options.trials, "workers": options.workers, "max_turns": options.max_turns,
+        "trials": options.trials, "ran_on": where, "max_turns": options.max_turns,
         "max_tool_steps": options.max_tool_steps, "checker": options.checker,
         "team": "SupportAgent + PolicyChecker" if options.checker else "SupportAgent",
         "constrained": os.environ.get("MGPT_CONSTRAINED", "1"), "max_tokens": options.max_tokens,
         "replay": str(options.replay) if options.replay else None,
     }
+
+
+#: Published pass^1 on τ-bench / τ²-bench retail: (source, model, pass^1).
+ANCHORS = [
+    ("τ-bench README", "gpt-4o", 0.604), ("τ-bench README", "claude-3.5-sonnet", 0.692),
+    ("τ²-bench leaderboard (user: gpt-4.1)", "gpt-4.1", 0.740),
+    ("τ²-bench leaderboard (user: gpt-4.1)", "gpt-4.1-mini", 0.614),
+    ("τ²-bench leaderboard (user: gpt-4.1)", "claude-3.7-sonnet", 0.721),
+]
+
+
+def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """Evaluations side by side as a markdown table, the published anchors beside them:
+    ``rows`` are (label, an eval's ``results.json``)."""
+    lines = [
+        "| configuration | model | tasks × trials | pass^1 | store as expected | state-changing calls made / asked "
+        "(declined) | left the store wrong | tool calls | customer turns | s / conversation |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in rows:
+        n = r["count"]
+        lines.append(
+            f"| {label} | {r['model']} | {r['tasks']} × {r['trials']} | {float(r['pass_hat']['1']):.3f} "
+            f"| {r['state_matches']}/{n} | {r['writes_done']} / {r['writes_asked']} ({r['writes_declined']}) "
+            f"| {r['wrong_changes']}/{n} | {r['tool_calls']} | {r['turns']} | {r['seconds_per_conversation']:.0f} |")
+    lines += ["", "Published pass^1 on retail, beside it:", "", "| source | model | pass^1 |", "|---|---|---:|"]
+    lines += [f"| {source} | {model} | {score:.3f} |" for source, model, score in ANCHORS]
+    return "\n".join(lines)
 
 
 def index_html(result: ServiceEvalResult) -> str:

@@ -59,9 +59,10 @@ class LLM:
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        hold = self._reserve(messages)
-        self._turns[action] += 1
-        context = CallContext(role=self.role, action=action, turn=self._turns[action])
+        turn = self._turns[action] + 1
+        hold = self._reserve(messages, call=f"{action}#{turn}")
+        self._turns[action] = turn
+        context = CallContext(role=self.role, action=action, turn=turn)
         started = time.perf_counter()
         try:
             completion = await call_model(self.model, messages, context=context, output=output, tools=tools)
@@ -141,7 +142,7 @@ class LLM:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _reserve(self, messages: list[ChatMessage]) -> Hold:
+    def _reserve(self, messages: list[ChatMessage], *, call: str = "") -> Hold:
         """Hold this call's worst case against the budget, or raise BudgetExceeded.
 
         The prompt's tokens are estimated from its characters, at the ratio this run has
@@ -160,7 +161,7 @@ class LLM:
         why = f"~{prompt} prompt tokens + " + (
             f"up to {completion} completion tokens" if cap else "the answer (this model sets no cap on it)"
         )
-        return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why)
+        return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why, call=call)
 
 
 def _chars(messages: list[ChatMessage]) -> int:

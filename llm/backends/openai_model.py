@@ -44,6 +44,7 @@ from tenacity import (
 
 from mgpt.agents import secrets
 from mgpt.agents.tools import ToolCall
+from mgpt.llm.backends import guard
 
 from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, ToolOptions, Usage
 from mgpt.llm.errors import ModelConfigError, ModelUnavailableError
@@ -51,7 +52,7 @@ from mgpt.llm.errors import ModelConfigError, ModelUnavailableError
 if TYPE_CHECKING:  # only for type checkers: importing openai here would defeat the lazy import
     import openai
 
-__all__ = ["OpenAIModel", "retry_after_seconds", "DEFAULT_BASE_URL"]
+__all__ = ["OpenAIModel", "retry_after_seconds", "server_problem", "DEFAULT_BASE_URL"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,31 @@ def _display_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def server_problem(base_url: str, *, api_key: str | None = None, timeout: float = 3.0) -> str | None:
+    """Why the OpenAI-compatible server at ``base_url`` does not answer (None when it does):
+    one ``GET /models`` with a short timeout. Any HTTP answer counts, except one refusing
+    the key (the key goes only to this server, as a run would send it)."""
+    import urllib.error
+    import urllib.request
+
+    shown = _display_url(base_url)
+    guard.check_model_request(base_url)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(base_url.rstrip("/") + "/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403) and api_key:
+            return f"{shown} refuses the API key (HTTP {exc.code})"
+        return None  # it answered: a server without /models is still a server
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"{shown} does not answer within {timeout:g} s"
+        return f"{shown} does not answer ({reason})"
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "PromptTooLongError",
     "SamplingParams",
     "check_checkpoint",
+    "cpu_load",
     "encode_prompt",
     "eos_token_ids",
     "generate",
@@ -145,12 +146,21 @@ def pick_threads(threads: int | None = None, env: Mapping[str, str] | None = Non
         if threads < 1:
             raise ModelConfigError(f"threads must be at least 1, not {threads}")
         return threads
+    cores, busy = cpu_load()
+    return max(1, min(cores, round(cores - busy)))
+
+
+def cpu_load() -> tuple[int, float]:
+    """The cores this process may use, and how many of them other processes keep busy (the
+    1-minute load average; 0 where there is none)."""
+    import os
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows has no load average
         busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+    return cores, busy
 
 
 @dataclass

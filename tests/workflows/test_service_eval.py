@@ -46,7 +46,7 @@ def test_pass_hat_k_is_tau2s_formula():
 
 def test_every_trial_passing_gives_pass_hat_one_and_the_records(tmp_path, data):
     seen = []
-    result = run_service_eval(options(tmp_path, trials=2, workers=2), make_model=scripted(data), data=data,
+    result = run_service_eval(options(tmp_path, trials=2), make_model=scripted(data), data=data,
                               on_done=lambda item, done, total: seen.append((done, total)))
     assert result.pass_hat() == {1: 1.0, 2: 1.0}
     assert sorted(seen) == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -112,11 +112,43 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, data):
         run_service_eval(options(tmp_path, task_ids=["7"]), make_model=scripted(data), data=data)
     with pytest.raises(EvalInputError, match="no service domain 'airline'"):
         run_service_eval(options(tmp_path, domain="airline"), make_model=scripted(data), data=data)
-    with pytest.raises(EvalInputError, match="workers must be at least 1"):
-        run_service_eval(options(tmp_path, workers=0), make_model=scripted(data), data=data)
+    with pytest.raises(EvalInputError, match="trials must be at least 1"):
+        run_service_eval(options(tmp_path, trials=0), make_model=scripted(data), data=data)
     with pytest.raises(EvalInputError, match="cannot read"):
         run_service_eval(options(tmp_path, replay=tmp_path / "nothing"), data=data)
     run_service_eval(options(tmp_path, "done"), make_model=scripted(data), data=data)
     with pytest.raises(EvalInputError, match="leave out --trials, --no-checker"):
         run_service_eval(ServiceEvalOptions(model="replay", out=tmp_path / "again", trials=3, checker=False,
                                             replay=tmp_path / "done"), data=data)
+
+
+@pytest.mark.slow
+def test_on_the_task_runner_each_conversation_is_a_task_and_grades_the_same(tmp_path, data):
+    """The recorded eval replayed on two local workers (each conversation in its own process,
+    its model built there from its spec): the same verdicts, and the runner's ledger."""
+    from mgpt.agents.runner import RunnerOptions
+
+    first = run_service_eval(options(tmp_path, trials=2), make_model=scripted(data, {("2", 2)}), data=data)
+    replay = ServiceEvalOptions(model="replay", out=tmp_path / "runner", replay=tmp_path / "out",
+                                data_dir=data.folder)
+    seen = []
+    again = run_service_eval(replay, runner=RunnerOptions(out=tmp_path / "runner", workers=2),
+                             on_done=lambda item, done, total: seen.append(done))
+    assert [(c.task_id, c.trial, c.passed) for c in again.conversations] == \
+        [(c.task_id, c.trial, c.passed) for c in first.conversations]
+    assert again.pass_hat() == {1: 0.75, 2: 0.5} and sorted(seen) == [1, 2, 3, 4]
+    assert (tmp_path / "runner" / ".mgpt-batch" / "ledger.jsonl").is_file()
+    assert (tmp_path / "runner" / "task-2-trial-2" / ".mgpt" / "report.html").is_file()
+    assert again.options["ran_on"] == "the task runner: 2 local worker(s)"
+    with pytest.raises(EvalInputError, match="named by their specs"):
+        run_service_eval(options(tmp_path, "x"), make_model=scripted(data), data=data,
+                         runner=RunnerOptions(out=tmp_path / "x", workers=1))
+
+
+def test_the_markdown_table_has_the_figures_and_the_anchors(tmp_path, data):
+    from mgpt.workflows.service_eval import markdown_table
+
+    result = run_service_eval(options(tmp_path), make_model=scripted(data), data=data)
+    text = markdown_table([("the team", result.to_dict())])
+    assert "| the team | scripted | 2 × 1 | 1.000 | 2/2 | 2 / 2 (0) | 0/2 |" in text
+    assert "| τ-bench README | gpt-4o | 0.604 |" in text

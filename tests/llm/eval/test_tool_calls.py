@@ -1,18 +1,12 @@
-"""bench_tools.py's own logic: the labelled set and the scoring (no model needed)."""
+"""The labelled tool-call set and its scoring (what benchmarks/bench_tools.py measures with; no model needed)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 
-import pytest
-from testpaths import BENCH
-
-sys.path.insert(0, str(BENCH))
-bench_tools = pytest.importorskip("bench_tools")
-
-from mgpt.agents.tools import ToolCall  # noqa: E402
+from mgpt.agents.tools import ToolCall
+from mgpt.llm.eval import tool_calls as bench_tools
 
 
 def test_the_labelled_set_spreads_over_every_tool_and_offers_the_right_one():
