@@ -39,7 +39,7 @@ from mgpt.agents.errors import MgptError
 from mgpt.agents.secrets import redact
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "FunctionTool", "Tool", "ToolCall", "ToolError", "ToolExchange",
+    "DECLINED", "DEFAULT_TIMEOUT", "FunctionTool", "Tool", "ToolCall", "ToolError", "ToolExchange",
     "ToolResult", "ToolSource", "ToolUse", "Toolbox", "tool",
 ]
 
@@ -47,6 +47,8 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 #: Longest tool result (characters) sent back to the model; longer ones are cut with a note.
 MAX_RESULT_CHARS = 20_000
+#: How the result of a call that a reviewer declined begins, after ``Error: `` (the call never ran).
+DECLINED = "the reviewer declined this call"
 
 
 class ToolError(MgptError):
@@ -343,7 +345,7 @@ class Toolbox:
                 answer = await answer
             if answer is False or isinstance(answer, str):
                 reason = f": {answer}" if isinstance(answer, str) and answer.strip() else ""
-                return call, _error(call, f"the reviewer declined this call{reason}")
+                return call, _error(call, f"{DECLINED}{reason}")
             if isinstance(answer, dict):
                 try:
                     args = found.validate(answer)

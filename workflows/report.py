@@ -137,6 +137,10 @@ class Run:
     stop_detail: str
     notices: list[Event]
     skipped_lines: int
+    #: The transcript header's ``meta`` (what the SOP noted about the run).
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: A judge's verdict on the run (its ``verdict`` event), e.g. a graded support conversation.
+    verdict: dict[str, Any] | None = None
 
     @property
     def start(self) -> datetime | None:
@@ -230,6 +234,8 @@ def load_run(workspace: str | Path) -> Run:
         stop_detail=timeline.stop_detail,
         notices=timeline.notices,
         skipped_lines=bad,
+        meta=header.get("meta") if isinstance(header.get("meta"), dict) else {},
+        verdict=timeline.verdict,
     )
 
 
@@ -273,6 +279,7 @@ class _Timeline:
     notices: list[Event] = field(default_factory=list)
     stop_reason: str = ""
     stop_detail: str = ""
+    verdict: dict[str, Any] | None = None
     #: Each role's action in progress.
     open_spans: dict[str, Span] = field(default_factory=dict)
 
@@ -305,6 +312,8 @@ class _Timeline:
             self.messages.append(_posted(event, len(self.messages) + 1, self.current_round))
         elif event.kind == "stop":
             self.stop_reason, self.stop_detail = str(event.data.get("reason", "")), event.detail
+        elif event.kind == "verdict":
+            self.verdict = dict(event.data)
         else:
             self.notices.append(event)
 
@@ -666,6 +675,24 @@ def _messages(run: Run) -> str:
     return "".join(out)
 
 
+def _conversation(run: Run) -> str:
+    """A conversation run (its transcript's meta says ``conversation``): the judge's verdict,
+    then every message in order, tool calls and reviews included, open to read."""
+    out = []
+    if run.verdict is not None:
+        passed = run.verdict.get("passed")
+        label = "PASSED" if passed else "FAILED" if passed is not None else "verdict"
+        rest = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in run.verdict.items() if k != "passed")
+        out.append(f'<p class="verdict {"passed" if passed else "failed"}"><b>{label}</b> <small>{rest}</small></p>')
+    for m in run.messages:
+        out.append(
+            f'<div class="turn"><span class="badge">{f"R{m.round}" if m.round else "start"}</span> '
+            f'<b>{esc(m.sender)}</b> <span class="cause">{esc(m.cause)}</span>'
+            f'<div class="md">{_markdown(m.content, diagrams=False)}</div></div>'
+        )
+    return "".join(out) or '<p class="muted">Nothing was said.</p>'
+
+
 def _documents(run: Run) -> str:
     out = []
     for key, title, rel in DOCUMENTS:
@@ -861,6 +888,8 @@ summary .add{color:#15803d}summary .del{color:#b91c1c}
 .note{color:#92400e;font-size:12.5px}
 .notices li code{background:#fef3c7;padding:0 4px;border-radius:3px}
 footer{color:var(--muted);font-size:12px;padding:0 32px 24px}
+.turn{border-left:3px solid #e5e7eb;padding:2px 10px;margin:6px 0}
+.verdict.passed b{color:#15803d}.verdict.failed b{color:#b91c1c}
 """
 
 
@@ -875,12 +904,14 @@ def render(run: Run) -> str:
     stop = f"{run.stop_reason}: {run.stop_detail}" if run.stop_reason else "the log has no stop event (the run did not finish)"
     started = run.start.strftime("%Y-%m-%d %H:%M:%S UTC") if run.start else "unknown"
     name = run.workspace.name
+    conversation = bool(run.meta.get("conversation"))
     parts = [
         ("totals", "Totals", _totals(run) + _roles_table(run) + _notices(run)),
+        *([("conversation", "Conversation", _conversation(run))] if conversation else []),
         ("timeline", "Timeline", _timeline(run)),
-        ("tests", "Test runs", _tests(run)),
-        ("fixes", "Fixes", _fixes(run)),
-        ("documents", "Documents", _documents(run)),
+        # A conversation runs no tests and writes no documents: those parts would only say so.
+        *([] if conversation else [("tests", "Test runs", _tests(run)), ("fixes", "Fixes", _fixes(run)),
+                                   ("documents", "Documents", _documents(run))]),
         ("messages", f"Messages ({len(run.messages)})", _messages(run)),
     ]
     nav = "".join(f'<a href="#{key}">{title.split(" (")[0]}</a>' for key, title, _ in parts)

@@ -67,6 +67,12 @@ async def _run_recommend(idea: str | None, *, model, options, **settings: Any):
     return await run_recommend(idea, model=model, options=options, **settings)
 
 
+async def _run_service(idea: str | None, *, model, options, **service: Any):
+    from mgpt.workflows.service import run_service
+
+    return await run_service(idea, model=model, options=options, **service)
+
+
 _REGISTRY: dict[str, Sop] = {
     "software": Sop(
         name="software",
@@ -81,6 +87,13 @@ _REGISTRY: dict[str, Sop] = {
                 "retriever's candidates, a ranking and one explanation per movie.",
         roles=("Profiler", "Retriever", "Ranker", "Explainer"),
         run=_run_recommend,
+    ),
+    "service": Sop(
+        name="service",
+        summary="Customer service: the support team with a simulated customer on τ²-bench's retail store "
+                "(idea: 'task N' or the customer's scenario).",
+        roles=("SupportAgent", "PolicyChecker", "Customer"),
+        run=_run_service,
     ),
 }
 

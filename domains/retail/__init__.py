@@ -6,6 +6,7 @@
   modify, return, exchange...), bound to one store, with τ²-bench's answers and errors.
 - :mod:`.tasks` the 114 tasks (74 train, 40 test) and :mod:`.evaluate` their grading: the
   store's end state and what the agent told the customer.
+- :mod:`.testing` a tiny hand-made store (two customers, five orders) for tests, offline.
 
 Example::
 
@@ -21,13 +22,15 @@ Example::
 
 from .data import FETCH_COMMAND, RetailData
 from .errors import RetailDataError, RetailError
-from .evaluate import Said, ToolStep, Trajectory, Verdict, expected_store, grade, replay_gold, to_tau2_messages
+from .evaluate import (
+    Said, ToolStep, Trajectory, Verdict, expected_store, grade, replay_gold, replay_trajectory, to_tau2_messages,
+)
 from .store import RetailStore
 from .tasks import Task, load_tasks
-from .tools import TOOL_NAMES, WRITE_TOOLS, RetailTools, ToolReply
+from .tools import TOOL_NAMES, WRITE_TOOLS, RetailTools, ToolReply, reaches_store
 
 __all__ = [
     "FETCH_COMMAND", "TOOL_NAMES", "WRITE_TOOLS", "RetailData", "RetailDataError", "RetailError", "RetailStore",
     "RetailTools", "Said", "Task", "ToolReply", "ToolStep", "Trajectory", "Verdict", "expected_store", "grade",
-    "load_tasks", "replay_gold", "to_tau2_messages",
+    "load_tasks", "reaches_store", "replay_gold", "replay_trajectory", "to_tau2_messages",
 ]

@@ -24,7 +24,8 @@ from .tasks import Task
 from .tools import RetailTools, ToolReply
 
 __all__ = [
-    "Said", "ToolStep", "Trajectory", "Verdict", "expected_store", "grade", "replay_gold", "said", "to_tau2_messages",
+    "Said", "ToolStep", "Trajectory", "Verdict", "expected_store", "grade", "replay_gold", "replay_trajectory", "said",
+    "to_tau2_messages",
 ]
 
 
@@ -93,6 +94,14 @@ def replay_gold(task: Task, store: RetailStore) -> Trajectory:
     if info:
         trajectory.say("; ".join(info))
     return trajectory
+
+
+def replay_trajectory(trajectory: Trajectory, store: RetailStore) -> list[ToolReply]:
+    """Run the trajectory's tool calls that reached the store (not those whose arguments were
+    rejected) on ``store``, in order, as τ²-bench's evaluator does; returns the replies. On a
+    fresh copy of the starting store this rebuilds the conversation's end state."""
+    tools = RetailTools(store)
+    return [tools.call(s.name, s.arguments) for s in trajectory.steps if isinstance(s, ToolStep) and not s.rejected]
 
 
 def expected_store(task: Task, start: RetailStore) -> RetailStore:

@@ -9,16 +9,21 @@ last state-changing call left out), ``extra_cancellation`` (a pending order the 
 actions leave alone cancelled) and ``unsaid_info`` (the ``communicate_info`` message left
 out). ``benchmarks/bench_retail_fidelity.py`` grades the same cases with τ²-bench's own
 evaluator and compares the verdicts.
+
+:func:`real_cases` reads real conversations instead (``trajectory.json`` files that
+``mgpt eval service`` writes), of the kind ``real``: their verdict is not known in advance.
 """
 
 from __future__ import annotations
 
 import json
 
-__all__ = ["KINDS", "PASSING", "build_cases"]
+__all__ = ["KINDS", "PASSING", "REAL", "build_cases", "real_cases"]
 
 KINDS = ("gold", "refused_calls", "wrong_item", "skipped_step", "extra_cancellation", "unsaid_info")
 PASSING = ("gold", "refused_calls")
+#: The kind of a real conversation's case (:func:`real_cases`).
+REAL = "real"
 
 
 def _gold_outcomes(task, start):
@@ -197,4 +202,25 @@ def build_cases(tasks, start) -> list[dict]:
                 "task_id": task.id, "kind": kind, "messages": to_tau2_messages(trajectory),
                 "ours": verdict.passed, "our_state_hash": end_hash,
             })
+    return cases
+
+
+def real_cases(paths, tasks: dict, start) -> list[dict]:
+    """Cases from real conversations: each ``trajectory.json`` in ``paths`` (a
+    :class:`~mgpt.domains.retail.Trajectory`, as ``mgpt eval service`` writes it) graded by mgpt,
+    the way τ²-bench's evaluator grades: its calls replayed on a fresh copy of ``start``, then
+    the end state and what the agent said against the task (``tasks``: id -> task)."""
+    from pathlib import Path
+
+    from mgpt.domains.retail import Trajectory, grade, replay_trajectory, to_tau2_messages
+
+    cases = []
+    for path in paths:
+        trajectory = Trajectory.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        task = tasks[trajectory.task_id]
+        end = start.copy()
+        replay_trajectory(trajectory, end)
+        verdict = grade(task, end, trajectory.agent_messages(), start)
+        cases.append({"task_id": task.id, "kind": REAL, "messages": to_tau2_messages(trajectory),
+                      "ours": verdict.passed, "our_state_hash": end.state_hash(), "source": str(path)})
     return cases

@@ -43,10 +43,32 @@ class UserInstructions(_Strict):
     unknown_info: Optional[str] = None
     task_instructions: str
 
+    def describe(self) -> str:
+        """The instructions as τ²-bench shows them to its simulated user."""
+        lines = [f"Domain: {self.domain}", f"Reason for call:\n{_indent(self.reason_for_call)}"]
+        if self.known_info is not None:
+            lines.append(f"Known info:\n{_indent(self.known_info)}")
+        if self.unknown_info is not None:
+            lines.append(f"Unknown info:\n{_indent(self.unknown_info)}")
+        lines.append(f"Task instructions:\n{_indent(self.task_instructions)}")
+        return "\n".join(lines)
+
 
 class UserScenario(_Strict):
     persona: Optional[str] = None
     instructions: Union[UserInstructions, str]
+
+    def describe(self) -> str:
+        """The scenario as τ²-bench gives it to its simulated user (persona, then instructions)."""
+        instructions = self.instructions if isinstance(self.instructions, str) else self.instructions.describe()
+        lines = ["Persona:", _indent(self.persona)] if self.persona is not None else []
+        return "\n".join([*lines, "Instructions:", _indent(instructions)])
+
+
+def _indent(text: str) -> str:
+    import textwrap
+
+    return textwrap.indent(text, "\t")
 
 
 class Action(_Strict):

@@ -27,10 +27,11 @@ import ast
 import inspect
 import json
 import operator
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pydantic import ValidationError, validate_call
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, validate_call
 
 from .errors import RetailError
 from .store import (
@@ -38,7 +39,9 @@ from .store import (
     read_user, read_variant, set_gift_card_balance, set_items, set_order_address, set_user_address, update_order,
 )
 
-__all__ = ["CANCEL_REASONS", "TOOL_NAMES", "WRITE_TOOLS", "RetailTools", "ToolReply", "calculate", "reply_text"]
+__all__ = [
+    "CANCEL_REASONS", "TOOL_NAMES", "WRITE_TOOLS", "RetailTools", "ToolReply", "calculate", "reaches_store", "reply_text",
+]
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 
@@ -467,6 +470,30 @@ def _validator(name: str) -> Callable[..., Any]:
     if name not in _VALIDATORS:
         _VALIDATORS[name] = validate_call(getattr(RetailTools, name))
     return _VALIDATORS[name]
+
+
+def reaches_store(name: str, arguments: Any) -> bool:
+    """Whether a call of ``name`` with ``arguments`` (parsed from the model's JSON) gets past
+    the argument check of :meth:`RetailTools.call` to the store, where it is served or refused.
+    Checked without running the tool: a trajectory read back from a transcript keeps only the
+    calls that reached the store (:attr:`ToolReply.rejected` is the live answer)."""
+    if name not in TOOL_NAMES or not isinstance(arguments, dict):
+        return False
+    if name not in _CHECKS:
+        method = getattr(RetailTools, name)
+        hints = typing.get_type_hints(method)
+        fields: dict[str, Any] = {}
+        for param in list(inspect.signature(method).parameters.values())[1:]:  # after self
+            fields[param.name] = (hints[param.name], ... if param.default is param.empty else param.default)
+        _CHECKS[name] = create_model(f"{name}_check", __config__=ConfigDict(extra="forbid"), **fields)
+    try:
+        _CHECKS[name].model_validate(arguments)
+    except ValidationError:
+        return False
+    return True
+
+
+_CHECKS: dict[str, type[BaseModel]] = {}
 
 
 def _argument_error(tool: str, exc: ValidationError) -> str:
