@@ -61,6 +61,12 @@ async def _run_software(idea: str | None, *, model, options, **company: Any):
     return await run_company(idea, model=model, options=options, **company)
 
 
+async def _run_write(idea: str | None, *, model, options, **room: Any):
+    from mgpt.workflows.writing import run_writers_room
+
+    return await run_writers_room(idea, model=model, options=options, **room)
+
+
 _REGISTRY: dict[str, Sop] = {
     "software": Sop(
         name="software",
@@ -68,6 +74,15 @@ _REGISTRY: dict[str, Sop] = {
         roles=("ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"),
         run=_run_software,
         options=("fix_rounds", "context_budget", "recall", "embed", "incremental"),
+    ),
+    "write": Sop(
+        name="write",
+        summary="The writers' room: an outline, sources from a documentation corpus, sections whose "
+                "examples run and whose citations quote their sources, an editor's review.",
+        roles=("Planner", "Researcher", "Writer 1", "Writer 2", "Writer 3", "Writer 4", "Tester", "Editor"),
+        run=_run_write,
+        options=("fix_rounds", "embed", "sources", "sections", "sources_per_section", "revision_rounds",
+                 "run_examples", "example_timeout"),
     ),
 }
 

@@ -18,7 +18,7 @@ import typer
 if TYPE_CHECKING:  # `mgpt --help` imports this module: keep it to typer
     from mgpt.llm.local.embedder import Pair
 
-__all__ = ["RetrievalScores", "bm25_ranker", "embed_ranker", "evaluate_retrieval", "retrieval_command"]
+__all__ = ["RetrievalScores", "bm25_ranker", "embed_ranker", "evaluate_retrieval", "hybrid_ranker", "retrieval_command"]
 
 #: ranker(queries, docs) -> one score row per query (len(docs) scores, higher is better).
 Ranker = Callable[[Sequence[str], Sequence[str]], list[list[float]]]
@@ -52,6 +52,18 @@ def embed_ranker(embedder) -> Ranker:
     return rank
 
 
+def hybrid_ranker(embedder) -> Ranker:
+    """BM25 and the embedder's cosine, fused by reciprocal rank (:func:`mgpt.memory.retrieval.reciprocal_rank_fusion`)."""
+    dense = embed_ranker(embedder)
+
+    def rank(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
+        from mgpt.memory.retrieval import reciprocal_rank_fusion
+
+        return [reciprocal_rank_fusion(b, d) for b, d in zip(bm25_ranker(queries, docs), dense(queries, docs))]
+
+    return rank
+
+
 def _rank_of(scores: list[float], gold: int) -> int:
     """1-based rank of ``gold``; ties count against it (a constant scorer earns nothing)."""
     return 1 + sum(1 for i, s in enumerate(scores) if s >= scores[gold] and i != gold)
@@ -77,14 +89,20 @@ def evaluate_retrieval(pairs: Sequence[Pair], ranker: Ranker) -> dict[str, Retri
 
 
 def compare(pairs: Sequence[Pair], model: Path | None, base: Path | None) -> dict[str, dict[str, RetrievalScores]]:
-    """trained / base / bm25 side by side (rankers whose folder is None are left out)."""
+    """trained / base / bm25 / hybrid (BM25 + trained, fused) side by side (rankers whose
+    folder is None are left out)."""
+    from mgpt.llm.local.embedder import load_embedder
+
     results = {}
+    trained = None
     for name, folder in (("trained", model), ("base", base)):
         if folder is not None:
-            from mgpt.llm.local.embedder import load_embedder
-
-            results[name] = evaluate_retrieval(pairs, embed_ranker(load_embedder(folder)))
+            embedder = load_embedder(folder)
+            trained = embedder if name == "trained" else trained
+            results[name] = evaluate_retrieval(pairs, embed_ranker(embedder))
     results["bm25"] = evaluate_retrieval(pairs, bm25_ranker)
+    if trained is not None:
+        results["hybrid"] = evaluate_retrieval(pairs, hybrid_ranker(trained))
     return results
 
 
