@@ -10,7 +10,7 @@ from mgpt.actions.writing import Document
 from mgpt.llm.backends.testing import TestModel
 from mgpt.workflows.writing import run_writers_room
 
-from writing_fixtures import FAILING_1, GOOD_1, GOOD_2, make_corpus, outline, verdict
+from writing_fixtures import FAILING_1, GOOD_1, GOOD_2, HOWTO, make_corpus, outline, verdict
 
 
 def _room(tmp_path, model, **options):
@@ -41,3 +41,115 @@ def test_a_scripted_room_writes_a_document_whose_examples_run_and_citations_matc
     assert set(rounds) == {"Writer 1", "Writer 2"}
     writer_prompt = next(msgs for ctx, msgs in model.requests if ctx.role == "Writer 1")[-1].content
     assert "[1] functions, sorted" in writer_prompt and "Return a new sorted list" in writer_prompt
+
+
+def test_a_failing_example_goes_back_to_its_writer_with_the_error_and_is_fixed_in_one_round(tmp_path):
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Sorting basics")],
+        ("Writer 1", "WriteSection"): [FAILING_1],
+        ("Writer 1", "ReviseSection"): [GOOD_1],
+        ("Editor", "ReviewDraft"): [verdict()],
+    })
+    result = _room(tmp_path, model, fix_rounds=1)
+    revise = next(msgs for ctx, msgs in model.requests if ctx.action == "ReviseSection")[-1].content
+    assert "TypeError" in revise and "key=str.lower" in revise  # the error and the failing code went back
+    reports = [m.payload for m in result.run.messages if m.sent_from == "Tester"]
+    assert [(r.version, r.failed, r.final) for r in reports] == [(1, 1, False), (2, 0, True)]
+    assert result.document.sections[0].version == 2 and result.ok
+    assert "key=str.lower" not in (result.workspace / "document.md").read_text()
+
+
+def test_a_failing_example_stays_flagged_when_no_fix_round_is_left(tmp_path):
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Sorting basics")],
+        ("Writer 1", "WriteSection"): [FAILING_1],
+        ("Editor", "ReviewDraft"): [verdict()],
+    })
+    result = _room(tmp_path, model, fix_rounds=0, revision_rounds=0)
+    assert [e.ok for e in result.document.examples] == [False] and not result.ok
+    assert "FAILED" in (result.workspace / "docs" / "checks.md").read_text()
+
+
+def test_a_citation_that_does_not_match_its_source_is_flagged_and_sent_back(tmp_path):
+    wrong = GOOD_1.replace("Return a new sorted list from the items in iterable", "Sort the list in place quickly")
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Sorting basics")],
+        ("Writer 1", "WriteSection"): [wrong],
+        ("Writer 1", "ReviseSection"): [wrong],
+        ("Editor", "ReviewDraft"): [verdict(), verdict()],
+    })
+    result = _room(tmp_path, model, revision_rounds=1)
+    revise = next(msgs for ctx, msgs in model.requests if ctx.action == "ReviseSection")[-1].content
+    assert '"Sort the list in place quickly" [1]' in revise and "does not contain these words" in revise
+    [citation] = result.document.citations
+    assert not citation.ok and citation.quote == "Sort the list in place quickly" and not result.ok
+    checks = (result.workspace / "docs" / "checks.md").read_text()
+    assert "FLAGGED: source [1] does not contain these words" in checks
+    assert ("citations", "0 of 1 quote their source; 1 flagged in docs/checks.md") in result.summary_rows()
+
+
+def _guarded_room(tmp_path, guard):
+    from mgpt.domains.pydocs.corpus import load_corpus
+
+    make_corpus(tmp_path / "docs", howto=True)
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Key functions")],
+        ("Writer 1", "WriteSection"): [GOOD_1],
+        ("Editor", "ReviewDraft"): [verdict()],
+    })
+    result = asyncio.run(run_writers_room(
+        "a HOWTO on sorting: key functions, a key parameter called on each list element", model=model,
+        sources=load_corpus(tmp_path / "docs", under=["library"]), workspace=tmp_path / "ws", sections=1,
+        guard=guard))
+    return result, [m.content for _, msgs in model.requests for m in msgs]
+
+
+def test_the_leak_guard_keeps_the_howto_and_the_pages_quoting_it_out_of_every_prompt(tmp_path):
+    from mgpt.domains.pydocs.howtos import LeakGuard
+
+    guard = LeakGuard(HOWTO, name="the HOWTO howto/sorting")
+    # Without the guard the page quoting the HOWTO is retrieved, and its words reach a prompt...
+    _, unguarded = _guarded_room(tmp_path / "open", None)
+    assert any(guard.leak(text) for text in unguarded)
+    # ...with it the page is left out of the sources, and no prompt holds twelve words of the HOWTO.
+    result, prompts = _guarded_room(tmp_path / "guarded", guard)
+    assert result.excluded == ["library/sortnotes"] and result.document is not None
+    assert prompts and not any(guard.leak(text) for text in prompts)
+
+
+def test_the_researcher_refuses_a_passage_that_quotes_the_guarded_text(tmp_path):
+    import pytest
+
+    from mgpt.actions.base import ActionContext
+    from mgpt.actions.writing import FindSources, Outline
+    from mgpt.agents.message import Message
+    from mgpt.domains.pydocs.corpus import load_corpus
+    from mgpt.domains.pydocs.howtos import LeakGuard, SourceLeak
+    from mgpt.domains.pydocs.search import SourceIndex
+    from mgpt.actions.writing import WriteOutline
+
+    lib = make_corpus(tmp_path / "docs", howto=True)
+    index = asyncio.run(SourceIndex.build(load_corpus(lib).passages()))
+    plan = Outline.model_validate_json(outline("Key functions"))
+    ctx = ActionContext(news=[Message(content="", payload=plan, cause_by=WriteOutline)],
+                        settings={"library": index, "guard": LeakGuard(HOWTO), "sources_per_section": 5})
+    with pytest.raises(SourceLeak, match="sortnotes"):
+        asyncio.run(FindSources().run(ctx))
+
+
+def test_a_recorded_room_replays_to_the_same_document(tmp_path):
+    from mgpt.llm.backends.replay import ReplayModel
+
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Sorting basics", "Key functions")],
+        ("Writer 1", "WriteSection"): [FAILING_1],
+        ("Writer 1", "ReviseSection"): [GOOD_1],
+        ("Writer 2", "WriteSection"): [GOOD_2],
+        ("Editor", "ReviewDraft"): [verdict(False, [(2, "say what a key function returns")]), verdict()],
+        ("Writer 2", "ReviseSection"): [GOOD_2 + "\nIt returns the key to compare.\n"],
+    })
+    first = _room(tmp_path / "first", model, fix_rounds=1, revision_rounds=1)
+    replay = ReplayModel(first.transcript, strict_prompts=True)  # a prompt that differs would raise
+    second = _room(tmp_path / "second", replay, fix_rounds=1, revision_rounds=1)
+    assert second.document.markdown == first.document.markdown and second.ok
+    assert not replay.unused and len(replay.used) == len(model.requests) == 7
