@@ -153,3 +153,37 @@ def test_a_recorded_room_replays_to_the_same_document(tmp_path):
     second = _room(tmp_path / "second", replay, fix_rounds=1, revision_rounds=1)
     assert second.document.markdown == first.document.markdown and second.ok
     assert not replay.unused and len(replay.used) == len(model.requests) == 7
+
+
+def test_mgpt_write_replays_a_room_into_a_workspace_with_its_summary_and_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from mgpt.cli.app import app
+
+    model = TestModel({
+        ("Planner", "WriteOutline"): [outline("Sorting basics", "Key functions")],
+        ("Writer 1", "WriteSection"): [GOOD_1],
+        ("Writer 2", "WriteSection"): [GOOD_2],
+        ("Editor", "ReviewDraft"): [verdict()],
+    })
+    first = _room(tmp_path / "rec", model)
+    lib = tmp_path / "rec" / "docs" / "library"
+    out = CliRunner().invoke(app, ["write", "a HOWTO on sorting in Python", "--sources", str(lib), "--sections", "2",
+                                   "--replay", str(first.transcript), "-w", str(tmp_path / "ws")])
+    assert out.exit_code == 0, out.output
+    assert "document" in out.output and "2 of 2 ran in the sandbox" in out.output
+    assert "2 of 2 quote their source" in out.output and "tests" not in out.output
+    assert (tmp_path / "ws" / "document.md").read_text() == first.document.markdown
+    report = (tmp_path / "ws" / ".mgpt" / "report.html").read_text()
+    assert "Writer 2" in report and "Checks: Sorting in Python" in report and "test run 2" in report
+
+
+def test_mgpt_write_refuses_a_missing_sources_folder_with_what_to_install(tmp_path):
+    from typer.testing import CliRunner
+
+    from mgpt.cli.app import app
+
+    out = CliRunner().invoke(app, ["write", "a HOWTO on sorting", "--sources", str(tmp_path / "nope"),
+                                   "-w", str(tmp_path / "ws"), "-m", "test"])
+    assert out.exit_code == 2 and "apt-get install python3.11-doc" in out.output
+    assert not (tmp_path / "ws").exists()
