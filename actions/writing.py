@@ -264,7 +264,11 @@ class WriteOutline(Action):
         schema = Outline.model_json_schema()
         schema["properties"]["sections"]["maxItems"] = limit  # local models decode no more than that
         outline = await self.ask_structured(prompt, Outline, system=system_prompt(ctx), json_schema=schema)
-        outline = outline.model_copy(update={"sections": outline.sections[:limit]})
+        # A small model repeats itself: a heading given twice is one section.
+        seen: dict[str, SectionPlan] = {}
+        for plan in outline.sections:
+            seen.setdefault(" ".join(plan.heading.lower().split()), plan)
+        outline = outline.model_copy(update={"sections": list(seen.values())[:limit]})
         if ctx.workspace is not None:
             Workspace(ctx.workspace).write("docs/outline.md", outline.to_markdown())
         return outline

@@ -137,7 +137,10 @@ class Corpus:
     def without(self, page_ids: Iterable[str]) -> "Corpus":
         """The corpus less the pages named (a HOWTO, and the pages quoting it)."""
         drop = set(page_ids)
-        return Corpus(p for p in self.pages.values() if p.id not in drop)
+        kept = Corpus(p for p in self.pages.values() if p.id not in drop)
+        if self._passages is not None:  # already split: keep the split
+            kept._passages = [p for p in self._passages if p.page not in drop]
+        return kept
 
     def passages(self) -> list[Passage]:
         if self._passages is None:
