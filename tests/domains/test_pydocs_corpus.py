@@ -106,3 +106,19 @@ def test_howtos_and_their_retrieval_pairs(tmp_path):
     assert (howto.name, howto.title, howto.apis) == ("sorting", "Sorting HOW TO", ["list.sort", "len"])
     pairs = retrieval_pairs(howto, corpus.passages())
     assert [(q, p.api) for q, p in pairs] == [("Sorting HOW TO: Basics", "list.sort")]  # len: not in this corpus
+
+
+@pytest.mark.slow
+def test_the_python_docs_hold_nineteen_howtos_and_the_guard_drops_the_pages_quoting_them():
+    from mgpt.domains.pydocs.corpus import DEBIAN_SOURCES
+
+    if not (DEBIAN_SOURCES / "howto" / "sorting.rst.txt").is_file():
+        pytest.skip("python3.11-doc is not installed (apt-get install python3.11-doc)")
+    corpus = load_corpus(DEBIAN_SOURCES, under=["library", "howto"])
+    tasks = {h.name: h for h in howtos(corpus)}
+    assert len(tasks) == 19 and tasks["sorting"].title == "Sorting HOW TO"
+    assert {"list.sort", "sorted", "functools.cmp_to_key", "operator.itemgetter"} <= set(tasks["sorting"].apis)
+    _, removed = tasks["enum"].sources(corpus)
+    assert removed == ["howto/enum", "library/enum"]
+    kept, _ = tasks["sorting"].sources(corpus)
+    assert any(p.api == "list.sort" for p in kept.passages())

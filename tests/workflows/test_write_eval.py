@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mgpt.llm.backends.testing import TestModel
 from mgpt.workflows.write_eval import TUNE, WriteEvalOptions, format_table, run_write_eval, select_tasks
 
@@ -21,6 +23,7 @@ def _scripted():
     })
 
 
+@pytest.mark.slow
 def test_the_writing_benchmark_runs_and_scores_every_row(tmp_path):
     root = tmp_path / "docs"
     make_corpus(root, howto=True)
