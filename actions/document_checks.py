@@ -15,6 +15,7 @@ is flagged, as is a quotation shorter than :data:`MIN_QUOTE_WORDS` words (any pa
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import threading
@@ -25,8 +26,8 @@ from pydantic import BaseModel
 
 from mgpt.sandbox.isolation import Limits, run_sandboxed
 
-__all__ = ["MIN_QUOTE_WORDS", "Citation", "Example", "ExampleRun", "check_citations", "extract_examples",
-           "find_citations", "run_example", "run_examples", "share", "strip_code"]
+__all__ = ["MIN_QUOTE_WORDS", "Citation", "Example", "ExampleRun", "check_citations", "close_fences",
+           "extract_examples", "find_citations", "run_example", "run_examples", "share", "strip_code"]
 
 #: A quotation this short proves nothing about its source.
 MIN_QUOTE_WORDS = 3
@@ -76,17 +77,33 @@ class Citation(BaseModel):
 
 def strip_code(markdown: str) -> str:
     """``markdown`` without its fenced blocks and inline code (where ``[1]`` is an index)."""
-    text = _FENCE.sub(" ", markdown)
+    text = _FENCE.sub(" ", close_fences(markdown))
     return re.sub(r"`[^`\n]*`", " ", text)
 
 
+def close_fences(markdown: str) -> str:
+    """``markdown`` with a code block left open at its end (an answer cut at its token
+    limit) closed, so that it is read as a block and not as the rest of the document."""
+    fences = sum(1 for line in markdown.splitlines() if line.lstrip().startswith("```"))
+    return markdown if fences % 2 == 0 else markdown.rstrip("\n") + "\n```\n"
+
+
+def _shows_something(code: str) -> bool:
+    """A script with at least one statement (only comments show nothing; one that does not
+    parse is an example, and fails)."""
+    try:
+        return bool(ast.parse(code).body)
+    except (SyntaxError, ValueError):
+        return True
+
+
 def extract_examples(markdown: str) -> list[Example]:
-    """The code examples of a Markdown text, in order."""
+    """The code examples of a Markdown text, in order (a block left open at the end included)."""
     out = []
-    for tag, body in _FENCE.findall(markdown):
+    for tag, body in _FENCE.findall(close_fences(markdown)):
         tag = tag.lower()
         doctest = any(line.lstrip().startswith(">>>") for line in body.splitlines())
-        if (tag in _PYTHON_TAGS or (not tag and doctest)) and body.strip():
+        if (tag in _PYTHON_TAGS or (not tag and doctest)) and (doctest or _shows_something(body)):
             out.append(Example(code=body, doctest=doctest))
     return out
 

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from mgpt.actions.base import Action, ActionContext, ActionError
-from mgpt.actions.document_checks import Citation, ExampleRun, check_citations, run_examples, share
+from mgpt.actions.document_checks import Citation, ExampleRun, check_citations, close_fences, run_examples, share
 from mgpt.agents.message import Message, UserRequirement
 from mgpt.sandbox.isolation import Limits
 from mgpt.sandbox.workspace import Workspace
@@ -228,7 +228,7 @@ def _section_body(reply: str, heading: str) -> str:
     lines = text.strip().splitlines()
     while lines and (lines[0].lstrip().startswith("#") or lines[0].strip().strip("*") == heading.strip()):
         lines.pop(0)
-    body = "\n".join(lines).strip()
+    body = close_fences("\n".join(lines).strip()).strip()
     if not body:
         raise ActionError(f"the writer's answer for {heading!r} holds no text")
     return body

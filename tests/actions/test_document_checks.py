@@ -38,6 +38,9 @@ def test_examples_are_python_blocks_and_interactive_sessions():
     examples = extract_examples(DOC)
     assert [e.doctest for e in examples] == [False, True, True, False]
     assert "echo" not in "".join(e.code for e in examples)
+    # Only comments show nothing; a block cut at the end of an answer is still an example.
+    cut = "```python\n# just a comment\n```\n\nText.\n\n```python\nprint(1)\nprint(2"
+    assert [e.code for e in extract_examples(cut)] == ["print(1)\nprint(2\n"]
 
 
 def test_examples_run_in_the_sandbox_and_doctests_compare_their_output(tmp_path):
