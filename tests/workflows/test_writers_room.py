@@ -187,3 +187,26 @@ def test_mgpt_write_refuses_a_missing_sources_folder_with_what_to_install(tmp_pa
                                    "-w", str(tmp_path / "ws"), "-m", "test"])
     assert out.exit_code == 2 and "apt-get install python3.11-doc" in out.output
     assert not (tmp_path / "ws").exists()
+
+
+def test_an_interrupted_room_resumes_without_asking_again_what_it_was_answered(tmp_path):
+    import pytest
+
+    from mgpt.llm.backends.testing import FunctionModel
+    from mgpt.llm.errors import TranscriptError
+
+    answers = {("Planner", "WriteOutline"): outline("Sorting basics", "Key functions"),
+               ("Writer 1", "WriteSection"): GOOD_1}
+
+    def flaky(messages, context):  # the model goes away before Writer 2 is answered
+        if (context.role, context.action) not in answers:
+            raise TranscriptError("the model went away")
+        return answers[(context.role, context.action)]
+
+    with pytest.raises(TranscriptError):
+        _room(tmp_path, FunctionModel(flaky))
+    rest = TestModel({("Writer 2", "WriteSection"): [GOOD_2], ("Editor", "ReviewDraft"): [verdict()]}, name="function")
+    result = asyncio.run(run_writers_room(None, model=rest, sources=tmp_path / "docs" / "library",
+                                          workspace=tmp_path / "ws", sections=2, resume=True))
+    assert result.ok and (result.replayed_calls, result.new_calls) == (2, 2)
+    assert [ctx.role for ctx, _ in rest.requests] == ["Writer 2", "Editor"]
