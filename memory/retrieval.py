@@ -32,7 +32,7 @@ from mgpt.agents.message import Message
 
 from mgpt.memory.base import InMemory
 
-__all__ = ["BM25", "DEFAULT_RANKING", "RANKINGS", "RRF_K", "Embed", "RetrievalError", "RetrievalMemory",
+__all__ = ["BM25", "DEFAULT_RANKING", "HYBRID_WEIGHTS", "RANKINGS", "RRF_K", "Embed", "RetrievalError", "RetrievalMemory",
            "failure_summary", "recall_fixes", "reciprocal_rank_fusion", "remember_fix", "select_blocks", "tokenize"]
 
 #: ``embed(texts) -> vectors``: one unit-length vector (a list of floats) per text.
@@ -48,6 +48,8 @@ RANKINGS = ("bm25", "dense", "hybrid")
 DEFAULT_RANKING = "hybrid"
 #: The constant of reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
 RRF_K = 60
+#: How much BM25's and the embedder's ranks count in a hybrid ranking: plain RRF is (1, 1).
+HYBRID_WEIGHTS = (1.0, 1.0)
 
 
 class RetrievalError(MgptError):
@@ -67,18 +69,20 @@ def _ranks(scores: Sequence[float], *, positive_only: bool) -> list[int | None]:
     return ranks
 
 
-def reciprocal_rank_fusion(bm25: Sequence[float], dense: Sequence[float], *, k: int = RRF_K) -> list[float]:
-    """One fused score per item: ``1/(k + rank)`` summed over the two rankings.
+def reciprocal_rank_fusion(bm25: Sequence[float], dense: Sequence[float], *, k: int = RRF_K,
+                           weights: tuple[float, float] = HYBRID_WEIGHTS) -> list[float]:
+    """One fused score per item: ``weight / (k + rank)`` summed over the two rankings.
 
     Ranks, not scores, are fused, so BM25's unbounded scores and cosine's [-1, 1] need no
     calibration. An item sharing no word with the query (BM25 score 0) is not in BM25's
-    ranking and gets only its dense share.
+    ranking and gets only its dense share. ``weights``: (BM25's, the embedder's).
     """
     if len(bm25) != len(dense):
         raise ValueError(f"{len(bm25)} BM25 scores for {len(dense)} dense scores")
+    wb, wd = weights
     out = []
     for a, b in zip(_ranks(bm25, positive_only=True), _ranks(dense, positive_only=False)):
-        out.append((1.0 / (k + a) if a is not None else 0.0) + (1.0 / (k + b) if b is not None else 0.0))
+        out.append((wb / (k + a) if a is not None else 0.0) + (wd / (k + b) if b is not None else 0.0))
     return out
 
 

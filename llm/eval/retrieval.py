@@ -52,14 +52,16 @@ def embed_ranker(embedder) -> Ranker:
     return rank
 
 
-def hybrid_ranker(embedder) -> Ranker:
-    """BM25 and the embedder's cosine, fused by reciprocal rank (:func:`mgpt.memory.retrieval.reciprocal_rank_fusion`)."""
+def hybrid_ranker(embedder, **fusion) -> Ranker:
+    """BM25 and the embedder's cosine, fused by reciprocal rank
+    (:func:`mgpt.memory.retrieval.reciprocal_rank_fusion`; ``fusion``: its ``k`` and
+    ``weights``, by default the retrieval memory's)."""
     dense = embed_ranker(embedder)
 
     def rank(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
         from mgpt.memory.retrieval import reciprocal_rank_fusion
 
-        return [reciprocal_rank_fusion(b, d) for b, d in zip(bm25_ranker(queries, docs), dense(queries, docs))]
+        return [reciprocal_rank_fusion(b, d, **fusion) for b, d in zip(bm25_ranker(queries, docs), dense(queries, docs))]
 
     return rank
 
