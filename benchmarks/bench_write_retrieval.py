@@ -29,7 +29,7 @@ from mgpt.domains.pydocs.corpus import DEBIAN_SOURCES, load_corpus
 from mgpt.domains.pydocs.howtos import howtos, retrieval_pairs
 from mgpt.llm.eval.retrieval import bm25_ranker, embed_ranker, evaluate_retrieval
 from mgpt.llm.local.embedder import Pair, load_embedder, mine_stdlib_pairs, read_pairs
-from mgpt.memory.retrieval import RRF_K, reciprocal_rank_fusion
+from mgpt.memory.retrieval import HYBRID_K, HYBRID_WEIGHTS, RRF_K, reciprocal_rank_fusion
 
 
 def howto_pairs(sources: Path) -> list[Pair]:
@@ -119,6 +119,8 @@ def main() -> None:
         k, weights, lines = tune_fusion(val, bm25, dense)
         print(f"\nFusion chosen on {len(val)} validation pairs ({args.validation_modules} other stdlib modules): "
               f"k={k}, weights={weights} ({time.perf_counter() - t0:.0f} s)\n" + "\n".join(lines))
+        if (k, weights) != (HYBRID_K, HYBRID_WEIGHTS):
+            print(f"note: the retrieval memory's hybrid uses k={HYBRID_K}, weights={HYBRID_WEIGHTS}")
     rankers = {"trained": dense, "base": plain, "bm25": bm25, "rrf": fused(bm25, dense, RRF_K, (1.0, 1.0)),
                "hybrid": fused(bm25, dense, k, weights)}
     out = {}

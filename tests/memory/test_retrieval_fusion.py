@@ -16,9 +16,11 @@ def _embed(texts):  # one dimension per word of a tiny vocabulary: "meaning" wit
 
 
 def test_rrf_fuses_ranks_and_leaves_bm25_zeros_out_of_its_ranking():
-    fused = reciprocal_rank_fusion([2.0, 0.0, 1.0], [0.1, 0.9, 0.5], k=1)
+    fused = reciprocal_rank_fusion([2.0, 0.0, 1.0], [0.1, 0.9, 0.5], k=1, weights=(1.0, 1.0))
     assert fused == pytest.approx([1 / 2 + 1 / 4, 1 / 2, 1 / 3 + 1 / 3])
-    assert reciprocal_rank_fusion([1.0, 1.0], [0.0, 0.0], k=1) == [1.0, 1.0]  # ties share a rank
+    assert reciprocal_rank_fusion([1.0, 1.0], [0.0, 0.0], k=1, weights=(1.0, 1.0)) == [1.0, 1.0]  # ties share a rank
+    # The hybrid's own settings: k=10, the embedder's ranks at half weight.
+    assert reciprocal_rank_fusion([2.0, 1.0], [0.1, 0.9]) == pytest.approx([1 / 11 + 0.5 / 12, 1 / 12 + 0.5 / 11])
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([1.0], [1.0, 2.0])
 
