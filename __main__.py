@@ -1,3 +1,4 @@
 from mgpt.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes import the main module as __mp_main__
+    main()

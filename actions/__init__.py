@@ -6,10 +6,10 @@ The software company's actions: :mod:`mgpt.actions.planning` (PRD, design, tasks
 are in :mod:`mgpt.actions.documents`.
 """
 
-from mgpt.actions.base import Action, ActionContext, ActionError, describe_schema
+from mgpt.actions.base import Action, ActionContext, ActionError, UseTools, describe_schema
 from mgpt.llm.parsing import ParseError, extract_code, extract_files, extract_json
 
 __all__ = [
-    "Action", "ActionContext", "ActionError", "ParseError", "describe_schema",
+    "Action", "ActionContext", "ActionError", "ParseError", "UseTools", "describe_schema",
     "extract_code", "extract_files", "extract_json",
 ]

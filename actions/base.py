@@ -9,6 +9,11 @@ Structured asks also pass the answer's shape (:class:`~mgpt.llm.backends.base.Ou
 to the model: a local model decodes under its grammar, an OpenAI-compatible server gets
 ``response_format``. Parsing and re-asking stay in place for backends that cannot
 enforce it, and each parse is logged (a ``parse`` event: attempts, first try or not).
+
+``self.ask_with_tools`` runs the tool loop with the role's tools (``ctx.tools``): the model
+asks for calls, they run (concurrently), their results go back, until the model answers
+or ``max_tool_steps`` rounds of calls are spent. :class:`UseTools` is an action that does
+just that with the latest message, for roles whose work is answering with tools.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pydantic import BaseModel, ValidationError
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
-from mgpt.llm.backends.base import ChatMessage, OutputFormat
+from mgpt.agents.tools import Toolbox
+from mgpt.llm.backends.base import ChatMessage, OutputFormat, ToolOptions
 from mgpt.llm.backends.client import LLM
 from mgpt.memory import InMemory, Memory
 
@@ -54,6 +60,8 @@ class ActionContext:
     workspace: Path | None = None
     #: Workflow options (fix rounds, sandbox limits...).
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The role's tools (None: the role has none).
+    tools: Toolbox | None = None
 
     def latest(self, cause_by: type) -> Message | None:
         """The newest triggering message produced by ``cause_by``."""
@@ -123,6 +131,8 @@ class Action:
     step: ClassVar[type["Action"]]
     #: How many times a structured answer is re-asked after it fails to parse or validate.
     max_retries: ClassVar[int] = 2
+    #: Rounds of tool calls :meth:`ask_with_tools` allows before it asks for a final answer.
+    max_tool_steps: ClassVar[int] = 8
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -161,6 +171,46 @@ class Action:
         """The model's text answer to ``prompt`` (held to ``output`` where the backend can)."""
         completion = await self.llm.ask(prompt, system=system, action=self.name, output=output)
         return completion.text
+
+    async def ask_with_tools(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Toolbox | None,
+        *,
+        system: str | None = None,
+        choice: str = "auto",
+        parallel: bool = True,
+    ) -> str:
+        """The model's final answer to ``prompt`` after the tool calls it asks for.
+
+        Each round the model sees the tools (``choice`` and ``parallel`` as in
+        :class:`~mgpt.llm.backends.base.ToolOptions`; after the first round ``required`` and a
+        named tool relax to ``auto``, or the model could never answer); the calls it asks
+        for run and their results go back. After ``max_tool_steps`` rounds a ``bound``
+        event says so and the model is asked once more, without tools, for its answer.
+        Tool failures are results the model reads, never exceptions.
+        """
+        messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
+        if system:
+            messages.insert(0, ChatMessage(role="system", content=system))
+        specs = [t.spec() for t in await tools.tools()] if tools else []
+        if not specs:
+            return await self.ask(messages)
+        for step in range(self.max_tool_steps):
+            options = ToolOptions(tools=specs, choice=choice if step == 0 else "auto", parallel=parallel)
+            completion = await self.llm.ask(messages, action=self.name, tools=options)
+            if not completion.tool_calls:
+                return completion.text
+            assert tools is not None
+            results = await self.llm.run_tools(tools, completion.tool_calls, action=self.name)
+            messages.append(ChatMessage(role="assistant", content=completion.text, tool_calls=completion.tool_calls))
+            messages += [ChatMessage.tool_result(r) for r in results]
+        if self.llm.on_event is not None:
+            self.llm.on_event(Event(kind="bound", role=self.llm.role, detail=(
+                f"{self.name}: max_tool_steps={self.max_tool_steps} rounds of tool calls used; asking for a final answer"
+            )))
+        options = ToolOptions(tools=specs, choice="none", parallel=parallel)
+        return (await self.llm.ask(messages, action=self.name, tools=options)).text
 
     async def ask_parsed(
         self,
@@ -273,6 +323,23 @@ class Action:
 
 
 Action.step = Action
+
+
+class UseTools(Action):
+    """Answer the latest message, using the role's tools as the model sees fit.
+
+    The prompt is the newest message this turn brought (the role's profile and goal are the
+    system message); the answer is what the role publishes.
+    """
+
+    description = "Answer the latest request, calling tools where they help."
+
+    async def run(self, ctx: ActionContext) -> str:
+        request = ctx.news[-1].content if ctx.news else ""
+        system = f"You are {ctx.role_name}" + (f", {ctx.role_profile}" if ctx.role_profile else "") + "."
+        if ctx.role_goal:
+            system += f" Your goal: {ctx.role_goal}"
+        return await self.ask_with_tools(request, ctx.tools, system=system)
 
 
 def _short_error(exc: Exception) -> str:

@@ -101,8 +101,13 @@ class Budget:
                     "raise it with --max-tokens"
                 )
 
-    def reserve(self, role: str = "", *, tokens: int = 0, cost: float = 0.0, why: str = "") -> Hold:
-        """:meth:`check`, then hold the worst case until :meth:`charge` or :meth:`release`."""
+    def reserve(self, role: str = "", *, tokens: int = 0, cost: float = 0.0, why: str = "", call: str = "") -> Hold:
+        """:meth:`check`, then hold the worst case until :meth:`charge` or :meth:`release`.
+
+        ``call`` names the call within the role (``action#turn``, as transcripts key it). A
+        run's own budget does not need it; a budget shared by a batch's tasks
+        (:class:`mgpt.agents.runner.PoolBudget`) charges a named call once, however often
+        a resumed task replays it."""
         with self._lock:
             self.check(role, tokens=tokens, cost=cost, why=why)
             hold = Hold(next(self._ids), tokens, cost)

@@ -144,6 +144,8 @@ class Team:
         except BaseException as exc:  # Ctrl-C arrives as CancelledError or KeyboardInterrupt
             self._log_error(exc, rounds)
             raise
+        finally:
+            await self._close_roles()
         result = RunResult(
             stop_reason=reason,
             rounds=rounds,
@@ -154,6 +156,16 @@ class Team:
         )
         self.env.emit(Event(kind="stop", detail=detail, data={"reason": reason, "rounds": rounds}))
         return result
+
+    async def _close_roles(self) -> None:
+        """Let each role release what it started (its tools' MCP servers): ``aclose``."""
+        for role in self.roles:
+            close = getattr(role, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # closing is best effort; the run's outcome stands
+                    pass
 
     def _log_error(self, exc: BaseException, rounds: int) -> None:
         """Log the ``error`` event of a failed run; never hides the original error."""

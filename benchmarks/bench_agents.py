@@ -13,7 +13,6 @@ Run it on an idle machine; docs/benchmarks.md records the figures and the machin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mgpt.llm.backends.replay import Transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.jsonl"))
@@ -70,8 +71,8 @@ def main() -> None:
                 wall, rss, code = measure([mgpt, "run", "--replay", str(transcript), "-w", str(ws)])
                 if code != 0:
                     raise SystemExit(f"replay of {transcript.name} exited {code}")
-                calls = [json.loads(line) for line in (ws / ".mgpt" / "transcript.jsonl").read_text().splitlines()[1:]]
-                chars = sum(len(m["content"]) for c in calls for m in c["request"])
+                calls = Transcript.load(ws / ".mgpt" / "transcript.jsonl").calls
+                chars = sum(len(m.content) for c in calls for m in c.request)
                 runs.append((wall, rss, len(calls), chars))
         wall = statistics.median(r[0] for r in runs)
         rss = statistics.median(r[1] for r in runs)

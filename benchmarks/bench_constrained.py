@@ -25,12 +25,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE = Path("/work/shared/data/tinyshakespeare.txt")
 VOCAB = 49152
 
@@ -247,7 +245,7 @@ def bench_model(tokenizer_dir: Path, steps: int, repeat: int = 2) -> list[dict]:
 
     from mgpt.actions.documents import PRD
     from mgpt.llm.backends.base import OutputFormat
-    from mgpt.llm.local.generate import _constrained_options, _eos_ids, generate_text, load_model
+    from mgpt.llm.local.generate import generate_text, load_model, output_grammar
 
     folder = tokenizer_dir.parent / "smol-shaped"
     if not (folder / "config.json").is_file():
@@ -268,7 +266,7 @@ def bench_model(tokenizer_dir: Path, steps: int, repeat: int = 2) -> list[dict]:
     # Compile the grammar (and measure its shortest answer) once, outside the timing: a
     # LocalModel does this on its first structured call and reuses it afterwards.
     t0 = time.perf_counter()
-    _constrained_options(loaded, prd, _eos_ids(loaded), 0, steps)
+    output_grammar(loaded, prd)
     print(json.dumps({"grammar_compile_s": round(time.perf_counter() - t0, 2)}))
     rows = []
     for _ in range(repeat):  # alternate, so a change in the machine's load hits both sides
@@ -314,5 +312,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT.parent))
     main()

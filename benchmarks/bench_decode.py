@@ -221,29 +221,10 @@ def speed(args, hf_dir: Path, ids: list[int]) -> None:
             print(f"  {name}: {first_divergence(base, got)} of {len(base)}")
 
 
-def score_windows(fast, windows: list[list[int]], ref_top: list) -> tuple[float, float]:
-    """Perplexity of ``fast`` over ``windows`` and its top-1 agreement with ``ref_top`` (the
-    reference's argmax per window). An empty ``ref_top`` makes this model the reference: its
-    argmaxes are appended, and its agreement is 1."""
-    import torch
-
-    nll, count, agree = 0.0, 0, 0
-    first = not ref_top
-    for w_i, window in enumerate(windows):
-        logits = fast.logits(window)[:-1]
-        target = torch.tensor(window[1:])
-        nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-        count += len(target)
-        top = logits.argmax(-1)
-        if first:
-            ref_top.append(top)
-        agree += int((top == ref_top[w_i]).sum())
-    return math.exp(nll / count), agree / count
-
-
 def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     import torch
 
+    from mgpt.llm.eval.perplexity import perplexity_and_agreement
     from mgpt.llm.local.fastllama import FastLlama
 
     torch.set_num_threads(args.threads[-1])
@@ -258,7 +239,7 @@ def quality(args, hf_dir: Path, text_ids: list[int]) -> None:
     for label, quant, head in modes:
         fast = FastLlama.from_pretrained(hf_dir, quant=quant, head_quant=head if quant else "default",
                                          threads=args.threads[-1])
-        ppl, agreement = score_windows(fast, windows, ref_top)
+        ppl, agreement = perplexity_and_agreement(fast.logits, windows, ref_top)
         rows.append((label, ppl, agreement))
         print(f"{label:18s} perplexity {ppl:7.3f}  top-1 agreement with fp32 {agreement:.3f}", flush=True)
     llms = load_llama(Path(args.gguf), [args.threads[-1]], size + 8) if "llama.cpp" in args.engines else None
@@ -309,11 +290,13 @@ def profile(args, hf_dir: Path, ids: list[int]) -> None:
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     linear_ms: list[float] = []
 
+    started: dict = {}  # module -> CPU time its forward began
+
     def pre(module, _):
-        module._t0 = time.thread_time()
+        started[module] = time.thread_time()
 
     def post(module, *_):
-        linear_ms.append((time.thread_time() - module._t0) * 1e3)
+        linear_ms.append((time.thread_time() - started[module]) * 1e3)
 
     for module in hf.modules():
         if isinstance(module, torch.nn.Linear):
@@ -337,20 +320,21 @@ def profile(args, hf_dir: Path, ids: list[int]) -> None:
     for mode in (None, "int4"):
         fast = FastLlama.from_pretrained(hf_dir, quant=mode, threads=1)
         one = torch.tensor([5])
-        x = torch.zeros(1, fast.hidden).to(fast._act)
-        x_mid = torch.zeros(1, fast.config.intermediate_size).to(fast._act)
-        x_head = torch.zeros(1, fast.hidden).to(fast._head_dtype)
+        # Each packed matmul with a zero input of its width and dtype: [1, in_features].
+        parts = [(name, fn, torch.zeros(1, width).to(dtype)) for name, fn, width, dtype in fast.matmuls()]
+        layer_parts = [(fn, x) for name, fn, x in parts if name != "head"]
+        (head, x_head), = [(fn, x) for name, fn, x in parts if name == "head"]
 
         def matmuls(_):
-            for _ln1, qkv, o, _ln2, gu, down in fast._layers:
-                qkv(x), o(x), gu(x), down(x_mid)
+            for fn, x in layer_parts:
+                fn(x)
 
         with torch.inference_mode():
-            fast._ensure_cache(len(ids) + steps + 8)
-            fast._forward(torch.tensor(ids), 0)
-            total = _median_cpu_ms(lambda i: fast._forward(one, len(ids) + i), steps)
+            fast.reserve(len(ids) + steps + 8)
+            fast.forward(torch.tensor(ids), 0)
+            total = _median_cpu_ms(lambda i: fast.forward(one, len(ids) + i), steps)
             rows.append((f"fastllama {mode or 'fp32'}", total, _median_cpu_ms(matmuls, steps),
-                         _median_cpu_ms(lambda i: fast._head(x_head), steps)))
+                         _median_cpu_ms(lambda i: head(x_head), steps)))
     print(f"decode step after a {len(ids)}-token prompt, 1 thread, median CPU ms of {steps} steps")
     print("| | whole step | layer matmuls | LM head | everything else |\n|---|---|---|---|---|")
     for name, total, layer, head in rows:

@@ -26,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RETRY_MARK = "That reply could not be used:"
-STRUCTURED_MARK = "Reply with one JSON object"
+from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
 
 
 def _mgpt(*args: str) -> list[str]:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_loop import log  # noqa: E402
-
 MODES = (("fp32", None), ("int8", "int8"), ("int4", "int4"))
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def answer_nll(fast, rows: list[tuple[list[int], list[int]]]) -> float:

@@ -23,15 +23,17 @@ After every step, two measures, nothing constrained:
   PRD request for each of a list of ideas none of the golden runs had, built by the real
   ``WritePRD`` action, plus the PRD/design/task calls of the golden runs held out of
   distillation), answered once, unconstrained, and parsed with the parser and pydantic
-  schema the roles use (``extract_json`` + ``model_validate``): the share that parses.
+  schema the roles use (``extract_json`` + ``model_validate``): the share that parses
+  (the ideas, the request and the check: ``mgpt.workflows.structured_eval``).
 
-Sampling: on CUDA, HF ``generate`` batched: each model is asked everything in one call
+Sampling (``mgpt.llm.eval.batch_sampling.BatchSampler``): on CUDA, HF ``generate`` batched: each model is asked everything in one call
 (eval answers, greedy rows, structured answers, the next step's training samples; each row
 its own temperature and length), and the base model once for all seeds. On CPU,
 FastLlama (int8 weights by default: int4 would erase the fine-tunes, see ``--quant``) one
 answer at a time, so CPU runs are small. Checking:
 ``mgpt.llm.eval.code_sandbox.quick_check`` (one sandboxed subprocess with a deadline per
-answer, no pytest start-up), ``--workers`` at a time; the sandbox is ``$MGPT_SANDBOX``
+answer, no pytest start-up), ``--workers`` at a time, scored by
+``mgpt.llm.eval.code.score_answers``; the sandbox is ``$MGPT_SANDBOX``
 (bubblewrap by default; ``none`` where there is no bubblewrap), printed and recorded. An
 eval's checks run on a background thread while the next step trains; ``--merge`` joins
 runs of different seeds made by separate processes (``benchmarks/gpu_loop.sh``).
@@ -73,34 +75,6 @@ from typing import Callable
 STEPS = ("base", "distil", "rft", "dpo")
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 
-#: Ideas for the structured-answer eval: small projects none of the golden runs is about.
-IDEAS = [
-    "A command-line tip calculator that splits a bill between friends.",
-    "A password strength checker that explains what is missing.",
-    "A tool that renames photos by the date in their file name.",
-    "A flashcard quiz for vocabulary stored in a CSV file.",
-    "A habit tracker that records daily check-ins and shows streaks.",
-    "A markdown table formatter that aligns the columns.",
-    "A countdown timer for the terminal with a pause key.",
-    "A recipe scaler that converts ingredient amounts for N servings.",
-    "A tool that finds duplicate files in a folder by content hash.",
-    "A simple expense splitter for a shared flat.",
-    "A Roman numeral converter in both directions.",
-    "A library that validates and formats IBAN bank account numbers.",
-    "A command-line dice roller that understands notation like 3d6+2.",
-    "A tiny key-value store that persists to a JSON file.",
-    "A tool that reports the word count and reading time of text files.",
-    "A grade book that computes averages and letter grades per student.",
-    "A URL shortener library with an in-memory mapping.",
-    "A matrix calculator for addition and multiplication from the command line.",
-    "A plant watering scheduler that says which plants need water today.",
-    "A tool that converts CSV files to JSON lines.",
-    "A reading list manager with tags and a 'next book' suggestion.",
-    "A parking lot simulator that tracks free spaces by size.",
-    "A tool that checks a text file for lines longer than a limit.",
-    "A quiz scorer that reads answers and an answer key and prints the score.",
-]
-
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -123,198 +97,79 @@ class Clock:
             raise OutOfTime(f"--max-minutes reached before {what}")
 
 
-# --------------------------------------------------------------------------- sampling
-
-
-class Request:
-    """``n`` answers to one chat prompt, at ``temperature`` (0: greedy), of at most ``max_new_tokens``."""
-
-    def __init__(self, messages, n: int, temperature: float, max_new_tokens: int):
-        self.messages, self.n, self.temperature, self.max_new_tokens = messages, n, temperature, max_new_tokens
-
-
-class Sampler:
-    """Answers from one model folder: ``sample(requests, seed)`` returns the texts of each request.
-
-    ``hf`` (the CUDA path): the requests of a call in one left-padded ``generate`` call per
-    answer length (up to ``--gen-batch`` rows each). Each row has its own temperature (a
-    logits processor divides by it; at 0 it keeps only the argmax: greedy) and is cut at
-    its own ``max_new_tokens`` (the first m tokens of a longer sample are a sample of m
-    tokens). So one ``sample`` per model serves the eval's sampled and greedy answers, the
-    structured ones and the training samples: for a 135M model on a GPU the time goes by
-    decode steps (per-step overhead), hardly by rows.
-    ``fast`` (the CPU path): FastLlama, one answer at a time."""
-
-    def __init__(self, model_dir: Path, args, clock: Clock):
-        import torch
-
-        from mgpt.llm.train.sft import load_model_folder
-
-        self.args, self.clock = args, clock
-        model, self.tok = load_model_folder(model_dir)
-        model.eval()
-        self.kind = args.sampler
-        self.device = "cuda" if args.device == "cuda" else "cpu"
-        if self.kind == "hf":
-            self.model = model.to(self.device, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32)
-            self.fast = None
-        else:
-            from mgpt.llm.local.fastllama import FastLlama
-
-            quant = None if args.quant == "none" else args.quant
-            self.fast = FastLlama.from_model(model, quant=quant, threads=args.threads)
-            self.model = None
-        self.eos = self.tok.eos_token_id
-        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.eos
-
-    def text(self, messages) -> str:
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def sample(self, requests: list[Request], seed: int) -> list[list[str]]:
-        if self.kind == "hf":
-            return self._sample_hf(requests, seed)
-        return self._sample_fast(requests, seed)
-
-    def _decode(self, ids: list[int], limit: int) -> str:
-        ids = ids[:limit]
-        if self.eos in ids:
-            ids = ids[:ids.index(self.eos)]
-        return self.tok.decode(ids, skip_special_tokens=True)
-
-    def _sample_fast(self, requests, seed):
-        out = []
-        for r_i, r in enumerate(requests):
-            self.clock.check("the next answer")
-            ids = self.tok(self.text(r.messages), add_special_tokens=False)["input_ids"]
-            answers = []
-            for j in range(r.n if r.temperature > 0 else 1):
-                g = self.fast.generate(ids, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
-                                       eos_ids=[self.eos], seed=seed * 1_000_003 + r_i * 1009 + j)
-                answers.append(self._decode(g.tokens, r.max_new_tokens))
-            out.append(answers if r.temperature > 0 else answers * r.n)
-        return out
-
-    def _sample_hf(self, requests, seed):
-        import torch
-        from transformers import LogitsProcessor, LogitsProcessorList
-
-        # rows: (request index, temperature, max_new_tokens, prompt text); a greedy request needs one row
-        rows = [(i, r.temperature, r.max_new_tokens, self.text(r.messages))
-                for i, r in enumerate(requests) for _ in range(r.n if r.temperature > 0 else 1)]
-        # One batch per answer length (the eval's code rows, its structured rows), each sorted by
-        # prompt length: a short prompt padded to the longest one would cost attention memory
-        # traffic on every step (GQA's K/V are expanded per head under a padding mask).
-        # On a GPU the opposite holds: a 135M model's decode step costs about the same from
-        # batch 1 to batch 256 (launch and Python overhead; docs/benchmarks.md, the GPU
-        # probe), so every step saved is time saved: all lengths share one batch there, and
-        # each row is cut at its own limit when decoded.
-        by_length = self.device != "cuda"
-        order = sorted(range(len(rows)), key=lambda j: (rows[j][2] if by_length else 0, len(rows[j][3])))
-        batches = []
-        for j in order:
-            if (not batches or len(batches[-1]) >= self.args.gen_batch
-                    or (by_length and rows[batches[-1][0]][2] != rows[j][2])):
-                batches.append([])
-            batches[-1].append(j)
-        texts: list[str | None] = [None] * len(rows)
-        self.tok.padding_side = "left"
-        torch.manual_seed(seed)
-
-        class RowTemperature(LogitsProcessor):
-            """Each row at its own temperature; a row at 0 keeps only its argmax (greedy)."""
-
-            def __init__(self, temps):
-                self.temps = temps  # (B, 1)
-
-            def __call__(self, input_ids, scores):
-                top = scores == scores.max(dim=-1, keepdim=True).values
-                greedy = scores.masked_fill(~top, float("-inf"))
-                return torch.where(self.temps == 0, greedy, scores / self.temps.clamp(min=1e-6))
-
-        for idx in batches:
-            self.clock.check("the next generate batch")
-            enc = self.tok([rows[j][3] for j in idx], return_tensors="pt", padding=True,
-                           add_special_tokens=False).to(self.device)
-            temps = torch.tensor([[float(rows[j][1])] for j in idx], device=self.device)
-            kw = {"do_sample": False}
-            if bool((temps > 0).any()):
-                # temperature 1 and no top-k/top-p: the sampling distribution is RowTemperature's alone
-                kw = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
-                      "logits_processor": LogitsProcessorList([RowTemperature(temps)])}
-            with torch.no_grad():
-                gen = self.model.generate(**enc, max_new_tokens=max(rows[j][2] for j in idx), pad_token_id=self.pad,
-                                          eos_token_id=self.eos, **kw)
-            for row, j in zip(gen[:, enc["input_ids"].shape[1]:].tolist(), idx):
-                texts[j] = self._decode(row, rows[j][2])
-        out: list[list[str]] = [[] for _ in requests]
-        for (i, _, _, _), t in zip(rows, texts):
-            out[i].append(t)
-        return [a if requests[i].temperature > 0 else a * requests[i].n for i, a in enumerate(out)]
-
-    def close(self) -> None:
-        self.model = self.fast = None
-        if self.device == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
-
-
 # --------------------------------------------------------------------------- checking
 
 
-def check_all(tasks, answers: list[list[str]], workers: int, timeout: float):
-    """Check every answer (``answers[i]`` for ``tasks[i]``) in parallel; rft.Sample per answer."""
-    from mgpt.llm.parsing import extract_code
-    from mgpt.llm.train.rft import check_answer
+def checker(args) -> Callable:
+    """The check of one answer's code: the quick sandboxed run of the task's tests."""
     from mgpt.llm.eval.code_sandbox import quick_check
 
-    jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
-    check = lambda t, code: quick_check(t, code, timeout=timeout)  # noqa: E731
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: check_answer(job[0], job[1], check, extract_code), jobs))
+    return lambda task, code: quick_check(task, code, timeout=args.timeout)
+
+
+def check_samples(tasks, answers: list[list[str]], args) -> list:
+    """Training samples: every answer (``answers[i]`` for ``tasks[i]``) checked; rft.Sample each."""
+    from mgpt.llm.parsing import extract_code
+    from mgpt.llm.train.rft import check_answers
+
+    return check_answers(tasks, answers, check=checker(args), extract=extract_code, workers=args.workers)
 
 
 def code_scores(tasks, sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
     """pass@1 (mean c/n of the sampled answers) and greedy pass@1 on ``tasks``, by family."""
+    from mgpt.llm.eval.code import score_answers
     from mgpt.llm.eval.tasks import HELD_OUT_FAMILIES
+    from mgpt.llm.parsing import extract_code
 
-    t0 = time.perf_counter()
-    checked = check_all(tasks, sampled, args.workers, args.timeout)
-    per_task = {t.id: sum(s.passed for s in checked[i * args.n:(i + 1) * args.n]) / args.n
-                for i, t in enumerate(tasks)}
-    res = {"pass1": statistics.mean(per_task.values()), "n": args.n, "temperature": args.temperature,
-           "per_task": per_task, "no_code_block": sum(bool(s.error) for s in checked) / len(checked)}
+    score = lambda answers: score_answers(tasks, answers, check=checker(args), extract=extract_code,  # noqa: E731
+                                          workers=args.workers)
+    r = score(sampled)
+    per_task = {t.id: t.pass_at["pass@1"] for t in r.tasks}
+    samples = [s for t in r.tasks for s in t.samples]
+    res = {"pass1": r.pass_at["pass@1"], "n": args.n, "temperature": args.temperature, "per_task": per_task,
+           "no_code_block": sum(bool(s.error) for s in samples) / len(samples)}
+    seconds = r.seconds
     if greedy is not None:
-        g = check_all(tasks, greedy, args.workers, args.timeout)
-        res["greedy_pass1"] = sum(s.passed for s in g) / len(g)
-        res["greedy_per_task"] = {t.id: int(s.passed) for t, s in zip(tasks, g)}
-    fam = {}
-    for t in tasks:
-        fam.setdefault(t.family, []).append(per_task[t.id])
-    res["by_family"] = {f: round(statistics.mean(v), 4) for f, v in sorted(fam.items())}
+        g = score(greedy)
+        res["greedy_pass1"] = g.pass_at["pass@1"]
+        res["greedy_per_task"] = {t.id: t.correct for t in g.tasks}
+        seconds += g.seconds
+    res["by_family"] = {f: round(v["pass@1"], 4) for f, v in r.by_family.items()}
     for name, keep in (("seen_families", lambda t: t.family not in HELD_OUT_FAMILIES),
                        ("held_out_families", lambda t: t.family in HELD_OUT_FAMILIES)):
         vals = [per_task[t.id] for t in tasks if keep(t)]
         res[name] = {"tasks": len(vals), "pass1": statistics.mean(vals) if vals else None}
-    res["check_seconds"] = round(time.perf_counter() - t0, 1)
+    res["check_seconds"] = round(seconds, 1)
     return res
 
 
-def evaluate_model(sampler: Sampler, tasks, struct_items: list[dict], args, seed: int, *, groups: int = 1,
-                   extra: list[Request] = ()) -> tuple[Callable[[], list[dict]], list[list[str]]]:
+def make_sampler(model_dir: Path, args, clock: Clock):
+    """The package's batched sampler for ``model_dir`` with this run's settings; it stops at
+    --max-minutes between batches."""
+    from mgpt.llm.eval.batch_sampling import BatchSampler, SamplerOptions
+
+    options = SamplerOptions(kind=args.sampler, device="cuda" if args.device == "cuda" else "cpu",
+                             quant=None if args.quant == "none" else args.quant, threads=args.threads,
+                             gen_batch=args.gen_batch)
+    return BatchSampler(model_dir, options, before=clock.check)
+
+
+def evaluate_model(sampler, tasks, struct_items: list[dict], args, seed: int, *, groups: int = 1,
+                   extra: list = ()) -> tuple[Callable[[], list[dict]], list[list[str]]]:
     """Everything one model is asked, in one ``sample`` call: the eval's answers ``groups``
     times over (the base model is evaluated once for every seed: each seed gets its own
     disjoint samples; greedy answers are the same for all) plus the ``extra`` requests
     (training samples). Returns the extra requests' answers and ``score``, which checks the
     eval's answers and returns one eval per group: the caller may run it in the background
     (:class:`Background`) while the next model trains, since nothing downstream needs it."""
+    from mgpt.llm.eval.batch_sampling import SampleRequest
     from mgpt.llm.train.rft import prompt_messages
 
     n, sn, nt, ns = args.n, args.struct_n, len(tasks), len(struct_items)
-    reqs = [Request(prompt_messages(t), n * groups, args.temperature, args.max_new_tokens) for t in tasks]
-    reqs += [Request(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks] if args.greedy else []
-    reqs += [Request(it["messages"], sn * groups, args.temperature, args.struct_max_new_tokens) for it in struct_items]
-    reqs += [Request(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items] \
+    reqs = [SampleRequest(prompt_messages(t), n * groups, args.temperature, args.max_new_tokens) for t in tasks]
+    reqs += [SampleRequest(prompt_messages(t), 1, 0.0, args.max_new_tokens) for t in tasks] if args.greedy else []
+    reqs += [SampleRequest(it["messages"], sn * groups, args.temperature, args.struct_max_new_tokens) for it in struct_items]
+    reqs += [SampleRequest(it["messages"], 1, 0.0, args.struct_max_new_tokens) for it in struct_items] \
         if args.struct_greedy else []
     t0 = time.perf_counter()
     answers = sampler.sample(reqs + list(extra), seed)
@@ -360,82 +215,10 @@ class Background:
 # --------------------------------------------------------------------------- structured answers
 
 
-def prd_prompt(idea: str) -> list[dict[str, str]]:
-    """The messages the product manager sends for ``idea``, built by the real WritePRD action
-    (a model that records the request and stops), so the eval asks what the company asks."""
-    import asyncio
-
-    from mgpt.actions.base import ActionContext
-    from mgpt.actions.planning import WritePRD
-    from mgpt.agents.message import Message
-    from mgpt.llm.backends.client import LLM
-    from mgpt.llm.backends.testing import FunctionModel
-    from mgpt.roles.software import ProductManager
-
-    seen = []
-
-    class _Got(Exception):
-        pass
-
-    def record(messages, context):
-        seen.append([{"role": m.role, "content": m.content} for m in messages])
-        raise _Got
-
-    action = WritePRD().bind(LLM(FunctionModel(record), role="ProductManager"))
-    ctx = ActionContext(role_name="ProductManager", role_profile=ProductManager.profile,
-                        role_goal=ProductManager.goal, news=[Message(content=idea)])
-    try:
-        asyncio.run(action.run(ctx))
-    except _Got:
-        pass
-    if not seen:
-        raise RuntimeError("WritePRD asked nothing: the action changed; update prd_prompt")
-    return seen[0]
-
-
-def schema_of(messages):
-    """The pydantic schema a recorded structured request asks for (matched by its field list)."""
-    from mgpt.actions import documents
-    from mgpt.actions.base import describe_schema
-
-    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
-    for name in ("PRD", "SystemDesign", "TaskList", "ChangeRequest", "DesignChange"):
-        schema = getattr(documents, name, None)
-        if schema is not None and describe_schema(schema) in user:
-            return schema
-    return None
-
-
-def golden_structured(val_runs: list[str]) -> list[dict]:
-    """First-try structured requests of the held-out golden runs, with their schema."""
-    from mgpt.llm.backends.replay import Transcript
-    from mgpt.workflows.company_eval import RETRY_MARK, STRUCTURED_MARK
-
-    out = []
-    for run in val_runs:
-        for call in Transcript.load(Path(run)).calls:
-            msgs = [{"role": m.role, "content": m.content} for m in call.request]
-            users = [m["content"] for m in msgs if m["role"] == "user"]
-            if not any(STRUCTURED_MARK in u for u in users) or any(u.startswith(RETRY_MARK) for u in users):
-                continue
-            schema = schema_of(msgs)
-            if schema is not None:
-                out.append({"source": f"{Path(run).stem}:{call.action}", "messages": msgs, "schema": schema})
-    return out
-
-
-def parses(text: str, schema) -> bool:
-    from mgpt.llm.parsing import extract_json
-
-    try:
-        schema.model_validate(extract_json(text))
-    except ValueError:  # ParseError and pydantic's ValidationError
-        return False
-    return True
-
-
 def structured_scores(items: list[dict], sampled: list[list[str]], greedy: list[list[str]] | None, args) -> dict:
     """Share of the answers that parse as the roles parse them, first try, no constraint."""
+    from mgpt.workflows.structured_eval import parses
+
     ok = [[parses(a, it["schema"]) for a in group] for it, group in zip(items, sampled)]
 
     def rate(sel):
@@ -506,10 +289,10 @@ def epochs_to_steps(epochs: float, examples: int, batch: int, most: int) -> int:
 
 
 def first_last(out_dir: Path) -> dict:
-    path = out_dir / "metrics.jsonl"
-    if not path.is_file():
-        return {}
-    evals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "eval"]
+    """Train and val loss at a run's first and last eval, rounded."""
+    from mgpt.llm.train.pretrain import eval_rows
+
+    evals = eval_rows(out_dir)
     if not evals:
         return {}
     keep = lambda r: {k: round(v, 4) for k, v in r.items() if k in ("train_loss", "val_loss") and v is not None}  # noqa: E731
@@ -574,7 +357,8 @@ def describe(seed, step: str, ev: dict, args) -> None:
 def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_items, distil_info: dict, run: dict,
              save, background: Background) -> None:
     """Steps 1-3 for one seed (step 0, the base eval, is done for all seeds by :func:`main`)."""
-    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.eval.batch_sampling import SampleRequest
+    from mgpt.llm.train.dpo import dpo, preference_pairs_from_samples
     from mgpt.llm.train.rft import keep_passing, prompt_messages, write_jsonl
     from mgpt.llm.train.sft import sft
 
@@ -590,8 +374,8 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
         task from it in the same call; returns the checked training samples."""
         clock.check(f"evaluating {step}")
         log(f"seed {seed}: evaluating {step}" + (f" and sampling for {sample_tag}" if sample_tag else ""))
-        sampler = Sampler(model_dir, args, clock)
-        extra = [Request(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
+        sampler = make_sampler(model_dir, args, clock)
+        extra = [SampleRequest(prompt_messages(t), args.k, args.rft_temperature, args.max_new_tokens)
                  for t in train_tasks] if sample_tag else []
         score, answers = evaluate_model(sampler, test_tasks, struct_items, args,
                                         eval_seed + 100 * STEPS.index(step), extra=extra)
@@ -611,7 +395,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
         if args.plumbing:  # preflight only: a toy-length sample passes nothing, and RFT/DPO must still train
             answers = [[*a, f"```python\n{t.reference}```", f"```python\n{t.wrong}```"]
                        for t, a in zip(train_tasks, answers)]
-        samples = check_all(train_tasks, answers, args.workers, args.timeout)
+        samples = check_samples(train_tasks, answers, args)
         write_jsonl(seed_dir / f"{sample_tag}_samples.jsonl", [asdict(s) for s in samples])
         log(f"seed {seed} {sample_tag}: {sum(s.passed for s in samples)}/{len(samples)} train samples pass")
         return samples
@@ -657,7 +441,7 @@ def run_seed(seed: int, args, clock: Clock, test_tasks, train_tasks, struct_item
     samples = evaluate("rft", rft_dir, rft_info, "dpo")
 
     # step 3: DPO from 2, on pass/fail pairs of the step-2 model's answers
-    pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.pairs_per_task)
+    pairs = preference_pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.pairs_per_task)
     write_jsonl(seed_dir / "dpo_pairs.jsonl", pairs)
     dpo_info = {"sample_pass_rate": sum(s.passed for s in samples) / len(samples), "pairs": len(pairs),
                 "tasks": len({p["task"] for p in pairs})}
@@ -712,7 +496,7 @@ def parse_args(argv=None):
     p.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=True, help="also greedy pass@1")
     p.add_argument("--max-new-tokens", type=int, default=320)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per checked answer")
-    p.add_argument("--ideas", type=int, default=len(IDEAS), help="PRD prompts for the structured eval")
+    p.add_argument("--ideas", type=int, default=24, help="PRD prompts for the structured eval (of EVAL_IDEAS)")
     p.add_argument("--golden-val-fraction", type=float, default=0.34, help="golden runs held out of distil")
     p.add_argument("--golden-repeat", type=int, default=2,
                    help="copies of each golden call in the distil mix (a few runs next to 87 task demos)")
@@ -830,7 +614,9 @@ def run_loop(argv, args, clock: Clock) -> dict:
         log("preflight passed; the real run starts")
     import torch
 
+    from mgpt.actions.documents import PRD
     from mgpt.llm.eval.tasks import load_tasks
+    from mgpt.workflows.structured_eval import EVAL_IDEAS, golden_structured_requests, prd_messages
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -846,11 +632,11 @@ def run_loop(argv, args, clock: Clock) -> dict:
     args.artifacts = args.artifacts or args.out
     args.out.mkdir(parents=True, exist_ok=True)
     args.artifacts.mkdir(parents=True, exist_ok=True)
-    ideas_items = [{"source": f"idea{i}", "messages": prd_prompt(idea), "schema": _prd()}
-                   for i, idea in enumerate(IDEAS[:args.ideas])]
+    ideas_items = [{"source": f"idea{i}", "messages": prd_messages(idea), "schema": PRD}
+                   for i, idea in enumerate(EVAL_IDEAS[:args.ideas])]
     # distil data and the held-out golden runs: the same for every seed (the split is by content)
     distil_info = distil_data(args, args.artifacts, train_tasks)
-    struct_items = ideas_items + golden_structured(distil_info["golden_val_runs"])
+    struct_items = ideas_items + golden_structured_requests(distil_info["golden_val_runs"])
     summary = {"model": str(source), "device": args.device, "sandbox": isolation,
                "torch": torch.__version__, "python": sys.version.split()[0], "cpus": os.cpu_count(),
                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -875,7 +661,7 @@ def run_loop(argv, args, clock: Clock) -> dict:
         # step 0 for every seed at once: one call, each seed its own disjoint samples
         clock.check("evaluating base")
         log("evaluating base (all seeds)")
-        sampler = Sampler(args.model, args, clock)
+        sampler = make_sampler(args.model, args, clock)
         # the base's samples: its own per seed (group), also when each seed runs in a process of its own
         base_seed = 10_000 + 1000 * (args.seeds[0] - 1)
         score, _ = evaluate_model(sampler, test_tasks, struct_items, args, base_seed, groups=len(args.seeds))
@@ -906,12 +692,6 @@ def run_loop(argv, args, clock: Clock) -> dict:
     print(table(summary), flush=True)
     log(f"done in {clock.elapsed():.0f}s; summary in {args.out / 'summary.json'}")
     return summary
-
-
-def _prd():
-    from mgpt.actions.documents import PRD
-
-    return PRD
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ def main() -> None:
     import xgrammar as xgr
     from transformers import AutoTokenizer
 
-    from mgpt.llm.local.constrained import _JSON_CHAR_RULES, pattern_rule
+    from mgpt.llm.local.constrained import JSON_CHAR_RULES, pattern_rule
 
-    FORMS["runs between escapes (mgpt)"] = f'root ::= "\\"" {pattern_rule("^classDiagram")} "\\""\n{_JSON_CHAR_RULES}'
+    FORMS["runs between escapes (mgpt)"] = f'root ::= "\\"" {pattern_rule("^classDiagram")} "\\""\n{JSON_CHAR_RULES}'
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer), stop_token_ids=[tokenizer.eos_token_id])
     compiler = xgr.GrammarCompiler(info, max_threads=1)

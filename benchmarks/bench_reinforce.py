@@ -24,15 +24,12 @@ from pathlib import Path
 
 
 def greedy_sampler(max_new_tokens: int):
-    def sample(model, tokenizer, messages, k):
-        import torch
+    """rft's sampler signature, greedy: one decoded answer repeated ``k`` times."""
 
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
-        return [tokenizer.decode(out[0][ids.shape[1]:], skip_special_tokens=True)] * k
+    def sample(model, tokenizer, messages, k):
+        from mgpt.llm.eval.batch_sampling import SampleRequest, generate_batched
+
+        return generate_batched(model, tokenizer, [SampleRequest(messages, k, 0.0, max_new_tokens)])[0]
 
     return sample
 
@@ -75,7 +72,7 @@ def toy(args) -> None:
     from mgpt.llm.parsing import extract_code
     from mgpt.llm.eval.tasks import load_tasks
     from mgpt.llm.train.config import load_config
-    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.dpo import dpo, preference_pairs_from_samples
     from mgpt.llm.train.pretrain import pretrain
     from mgpt.llm.train.rft import Sample, prompt_messages, rft
     from mgpt.llm.eval.code_sandbox import sandbox_check
@@ -121,7 +118,7 @@ def toy(args) -> None:
                                                  temperature=args.toy_temperature)
         samples = [Sample(**json.loads(x)) for x in (out / f"rft_seed{seed}" / "iter_1" / "samples.jsonl")
                    .read_text().splitlines()]
-        pairs = pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.k)
+        pairs = preference_pairs_from_samples(samples, lambda i: prompt_messages(by_id[i]), per_task=args.k)
         row["dpo_pairs"] = len(pairs)
         if pairs:
             dcfg = cfg.model_copy(deep=True)
@@ -183,7 +180,7 @@ def main() -> None:
     from mgpt.llm.parsing import extract_code
     from mgpt.llm.eval.tasks import load_tasks
     from mgpt.llm.train.config import load_config
-    from mgpt.llm.train.dpo import dpo, pairs_from_samples
+    from mgpt.llm.train.dpo import dpo, preference_pairs_from_samples
     from mgpt.llm.train.rft import Sample, prompt_messages, rft
     from mgpt.llm.eval.code_sandbox import sandbox_check
 
@@ -220,7 +217,7 @@ def main() -> None:
             samples = [Sample(**{k: v for k, v in json.loads(line).items()})
                        for line in (out / "rft" / "iter_1" / "samples.jsonl").read_text().splitlines()]
             by_id = {t.id: t for t in train}
-            pairs = pairs_from_samples(samples, lambda t: prompt_messages(by_id[t]), per_task=args.k)
+            pairs = preference_pairs_from_samples(samples, lambda t: prompt_messages(by_id[t]), per_task=args.k)
             row["dpo_pairs"] = len(pairs)
             if pairs:
                 dcfg = cfg.model_copy(deep=True)

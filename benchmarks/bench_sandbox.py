@@ -20,16 +20,12 @@ import argparse
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT.parent))  # run from a checkout: `mgpt` is the repository root
-
-from mgpt.sandbox.project_env import ensure_project_env  # noqa: E402
-from mgpt.sandbox.isolation import Limits, bwrap_problem, pytest_args, run_sandboxed  # noqa: E402
+from mgpt.sandbox.isolation import Limits, bwrap_problem, pytest_args, run_sandboxed
+from mgpt.sandbox.project_env import ensure_project_env
 
 TARGET_MS = 150.0
 

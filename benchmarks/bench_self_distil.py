@@ -3,11 +3,11 @@ PRD that parses *without* the grammar, from its own grammar-constrained answers?
 
 The company's first step on a local model is the product manager's PRD, decoded under the
 PRD schema's grammar (it always parses). This script records those constrained answers for
-``--train-ideas`` ideas (the real WritePRD request, see ``bench_loop.prd_prompt``), keeps
-the ones the PRD model accepts, fine-tunes the model on them (chat SFT, full), and then
-asks both models for PRDs of the held-out ideas (``bench_loop.IDEAS``, none of them trained
-on) with NO grammar: the share that ``extract_json`` + ``PRD.model_validate`` accept on
-the first try, greedy and sampled, per seed.
+``--train-ideas`` ideas (``mgpt.workflows.structured_eval.TRAIN_IDEAS``; the real WritePRD
+request, ``prd_messages``), keeps the ones the PRD model accepts, fine-tunes the model on
+them (chat SFT, full), and then asks both models for PRDs of the held-out ideas
+(``EVAL_IDEAS``, none of them trained on) with NO grammar: the share that ``extract_json``
++ ``PRD.model_validate`` accept on the first try, greedy and sampled, per seed.
 
     PYTHONPATH=. python3 benchmarks/bench_self_distil.py --model ~/.cache/mgpt/models/smollm2-135m-instruct \
         --seeds 1 2 --train-ideas 16 --eval-ideas 12
@@ -23,125 +23,27 @@ Writes ``--out``/summary.json and prints one line per measurement.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_loop import IDEAS, log, parses, prd_prompt  # noqa: E402
-
-#: Ideas for the constrained answers trained on: none of them is in IDEAS (the eval).
-TRAIN_IDEAS = [
-    "A to-do list for the terminal with due dates and priorities.",
-    "A command-line word counter for text files.",
-    "A unit converter for lengths, weights and temperatures.",
-    "A bookmark manager that stores links with tags in a JSON file.",
-    "A stopwatch with lap times for the terminal.",
-    "A tool that reports the largest files in a folder.",
-    "A contact book with search by name and phone number.",
-    "A budget tracker that sums expenses per category and month.",
-    "A random password generator with length and character options.",
-    "A tool that counts lines of code per language in a project.",
-    "A simple inventory system for a small shop's stock levels.",
-    "A tic-tac-toe game for two players in the terminal.",
-    "A tool that validates email addresses in a CSV column.",
-    "A weather log that records daily temperatures and shows averages.",
-    "A meeting scheduler that finds a free slot for several people.",
-    "A library loan tracker with due dates and overdue reminders.",
-    "A tool that merges several CSV files with the same columns.",
-    "A calorie counter that totals meals per day.",
-    "A text adventure engine that reads rooms from a JSON file.",
-    "A log file analyser that counts errors per hour.",
-    "A command-line currency converter with rates from a local JSON file.",
-    "A tool that finds broken relative links in markdown files.",
-    "A pomodoro timer that logs finished work sessions.",
-    "A student attendance register with a monthly summary.",
-    "A tool that pretty-prints and validates JSON files.",
-    "A car mileage log that computes fuel consumption.",
-    "A simple bank account ledger with deposits, withdrawals and a balance.",
-    "A tool that extracts all email addresses from text files.",
-    "A gym workout logger that tracks sets, reps and weights.",
-    "A text-based hangman game with a word list file.",
-    "A tool that converts temperatures in a CSV column between Celsius and Fahrenheit.",
-    "A birthday reminder that lists the birthdays in the next 30 days.",
-    "A tool that splits a large text file into parts of N lines.",
-    "A queue simulator for a bank counter with random arrivals.",
-    "A tool that counts word frequencies and prints the top ten.",
-    "A simple invoice generator that totals line items with tax.",
-    "A command-line notes app that stores notes in a folder of text files.",
-    "A loan calculator that prints a monthly repayment schedule.",
-    "A tool that checks whether brackets in source files are balanced.",
-    "A seat booking system for a small cinema hall.",
-    "A tool that lists the files changed since a given date in a folder.",
-    "A vending machine simulator that gives change in coins.",
-    "A prime number tool that tests numbers and lists primes up to N.",
-    "A shopping list manager that groups items by aisle.",
-    "A tool that sorts the lines of a file and removes duplicates.",
-    "A movie watchlist with ratings and a filter by genre.",
-    "A tool that generates a multiplication table as text or CSV.",
-    "A simple state machine for a traffic light with timings.",
-    "A tool that anonymises names in a CSV file with stable pseudonyms.",
-    "A chess clock for two players in the terminal.",
-    "A tool that computes simple statistics (mean, median, mode) of numbers in a file.",
-    "A medication reminder that says which doses are due now.",
-    "A tool that converts between binary, octal, decimal and hexadecimal.",
-    "A minimal bug tracker storing issues with status and priority in JSON.",
-    "A tool that checks a folder of Python files for missing docstrings.",
-    "A carpool planner that assigns riders to drivers by seats.",
-    "A tool that turns a list of tasks with durations into a simple Gantt chart in text.",
-    "A mini spreadsheet that evaluates cell formulas like A1+B2.",
-    "A tool that finds anagrams of a word in a word list.",
-    "A room booking tool for a small office with time slots.",
-    "A tool that measures how long shell commands take and keeps a history.",
-    "A caesar cipher tool that encrypts, decrypts and brute-forces text.",
-    "A garden planner that lists which vegetables to sow each month.",
-    "A tool that validates ISBN-10 and ISBN-13 numbers.",
-]
+from mgpt.workflows.structured_eval import EVAL_IDEAS, TRAIN_IDEAS, parses, prd_answers, prd_format, prd_messages
 
 
-def teacher_format(max_string: int | None, max_items: int | None, name_length: int | None):
-    """The PRD grammar the teacher decodes under: the company's own (``-m local``) when no
-    bound is given, else one with tighter bounds.
-
-    The company's bounds (strings up to 1000 characters, 16 items, a package name of up to
-    64) leave the 135M model room to loop inside one string until the budget ends, and
-    those loops are what a student then learns. Tighter bounds (say strings of 100, 3
-    items, names of 32) give short, readable answers: the same schema, still accepted by
-    the PRD model.
-    """
-    from mgpt.actions.documents import PRD
-    from mgpt.llm import OutputFormat
-    from mgpt.llm.local.constrained import MAX_ITEMS, MAX_STRING, bounded_schema
-
-    output = OutputFormat.from_model(PRD)
-    if max_string is None and max_items is None and name_length is None:
-        return output
-    schema = bounded_schema(output.json_schema, max_string=max_string or MAX_STRING, max_items=max_items or MAX_ITEMS)
-    if name_length is not None:
-        # A pattern with its own repeat bound: the grammar leaves a pattern beside maxLength to
-        # xgrammar, which does not bound it.
-        schema["properties"]["project_name"]["pattern"] = f"^[a-z_][a-z0-9_]{{0,{name_length - 1}}}$"
-    return output.model_copy(update={"json_schema": schema})
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def answers(model_dir: Path, ideas: list[str], *, output, temperature: float, seed: int,
             max_new_tokens: int, threads: int | None, decoder: str = "fast-int8") -> list[str]:
     """One PRD answer per idea from the agents' own local backend (``decoder``: the lean
-    decoder, int8 weights by default), under ``output``'s grammar (a :class:`OutputFormat`)
-    or none."""
-    from mgpt.llm import ChatMessage
+    decoder, int8 weights by default), under ``output``'s grammar (an OutputFormat) or none."""
     from mgpt.llm.local.model import LocalModel
 
     model = LocalModel(model_dir, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                        threads=threads, decoder=decoder)
-    out = []
-    for idea in ideas:
-        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in prd_prompt(idea)]
-        out.append(asyncio.run(model.complete(messages, output=output)).text)
-    return out
+    return prd_answers(model, ideas, output=output)
 
 
 def rate(texts: list[str]) -> float:
@@ -222,7 +124,7 @@ def main() -> None:
     from mgpt.llm.train.sft import sft
 
     args.out.mkdir(parents=True, exist_ok=True)
-    train_ideas, eval_ideas = TRAIN_IDEAS[:args.train_ideas], IDEAS[:args.eval_ideas]
+    train_ideas, eval_ideas = TRAIN_IDEAS[:args.train_ideas], EVAL_IDEAS[:args.eval_ideas]
     assert not set(train_ideas) & set(eval_ideas)
     summary: dict = {"model": str(args.model), "args": {k: str(v) for k, v in vars(args).items()},
                      "train_ideas": train_ideas, "eval_ideas": eval_ideas, "seeds": {}}
@@ -238,7 +140,8 @@ def main() -> None:
         return {"greedy": rate(greedy), "sampled": rate(sampled), "greedy_answers": greedy,
                 "sampled_answers": sampled}
 
-    teacher = teacher_format(args.teacher_max_string, args.teacher_max_items, args.teacher_name_length)
+    teacher = prd_format(max_string=args.teacher_max_string, max_items=args.teacher_max_items,
+                         name_length=args.teacher_name_length)
     t0 = time.perf_counter()
     previous = resumable(args.out / "summary.json", summary) if args.resume else {}
     summary["seeds"].update({s: r for s, r in previous.get("seeds", {}).items() if int(s) not in args.seeds})
@@ -284,7 +187,7 @@ def main() -> None:
                 " answers accepted")
             if not kept:
                 raise SystemExit(f"seed {seed}: no teacher answer was accepted: nothing to train on")
-            data.write_text("".join(json.dumps({"messages": prd_prompt(i) + [{"role": "assistant", "content": a}]})
+            data.write_text("".join(json.dumps({"messages": prd_messages(i) + [{"role": "assistant", "content": a}]})
                                     + "\n" for i, a in kept))
         t1 = time.perf_counter()
         if not resumed:

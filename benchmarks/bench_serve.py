@@ -195,10 +195,8 @@ def quality(args) -> None:
     import torch
     from transformers import AutoTokenizer
 
+    from mgpt.llm.eval.perplexity import perplexity_and_agreement
     from mgpt.llm.local.fastllama import FastLlama
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_decode import score_windows
 
     torch.set_num_threads(args.threads or 1)
     tokenizer = AutoTokenizer.from_pretrained(args.quality)
@@ -207,7 +205,8 @@ def quality(args) -> None:
     windows = [ids[s: s + size] for s in (i * (len(ids) - size - 1) // (count - 1) for i in range(count))]
     reference = []  # filled by the first (fp32) model's argmaxes
     for mode in [None] + [m for m in args.step_modes if m]:
-        ppl, agreement = score_windows(FastLlama.from_pretrained(args.quality, quant=mode), windows, reference)
+        fast = FastLlama.from_pretrained(args.quality, quant=mode)
+        ppl, agreement = perplexity_and_agreement(fast.logits, windows, reference)
         print(f"{mode or 'fp32':6s} perplexity {ppl:7.3f}  top-1 agreement with fp32 {agreement:.3f}", flush=True)
     print(f"({count} windows of {size} tokens of {Path(args.text).name})")
 

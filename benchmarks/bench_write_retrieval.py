@@ -27,8 +27,11 @@ from pathlib import Path
 
 from mgpt.domains.pydocs.corpus import DEBIAN_SOURCES, load_corpus
 from mgpt.domains.pydocs.howtos import howtos, retrieval_pairs
+from mgpt.llm.eval.retrieval import RetrievalPair as Pair
 from mgpt.llm.eval.retrieval import bm25_ranker, embed_ranker, evaluate_retrieval
-from mgpt.llm.local.embedder import Pair, load_embedder, mine_stdlib_pairs, read_pairs
+from mgpt.llm.eval.retrieval import read_retrieval_pairs as read_pairs
+from mgpt.llm.local.embedder import load_embedder
+from mgpt.llm.train.pairs import mine_stdlib_pairs
 from mgpt.memory.retrieval import HYBRID_K, HYBRID_WEIGHTS, RRF_K, reciprocal_rank_fusion
 
 

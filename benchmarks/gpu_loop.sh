@@ -2,7 +2,7 @@
 # The learning-loop benchmark (bench_loop.py) on a lent GPU machine, from the repo root.
 #
 # The embedded model's 517 MB HF folder cannot travel there (64 MiB per call), so its
-# published GGUF (94 MiB, sha256 pinned in mgpt/llm/embedded.py) goes in two parts, one per
+# published GGUF (94 MiB, sha256 pinned in mgpt/llm/local/store.py) goes in two parts, one per
 # call, made here with `benchmarks/gpu_loop.sh --split FILE.gguf` into the ignored .gpu/:
 #   call 1: carry [".gpu/smol.gguf.part-00"]           command: ls -l .gpu
 #   call 2: carry [".gpu/smol.gguf.part-01", ".whl"]   command: OUT=$OUT bash benchmarks/gpu_loop.sh

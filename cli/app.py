@@ -63,7 +63,7 @@ def run(
     force: bool = typer.Option(False, "--force", help="Write into a workspace that is not empty."),
     test_timeout: float = typer.Option(60.0, "--test-timeout", min=1, help="Seconds the generated tests may run."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --workspace: recorded model calls are not made again."),
-    review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code."),
+    review: Optional[str] = typer.Option(None, "--review", help="Pause after these steps for you to approve, edit or give feedback: any of prd,design,tasks,code; tools asks before each call to a tool that needs approval."),
     review_rounds: int = typer.Option(2, "--review-rounds", min=0, help="How many times one document may be revised with your feedback."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for a local model. Default: $MGPT_THREADS, else the free cores."),
     inc: bool = typer.Option(False, "--inc", help="Extend the project already in --workspace with IDEA (a change): only changed and new files are written, old tests must still pass."),
@@ -77,6 +77,35 @@ def run(
     from mgpt.cli.run import RunRequest, execute
 
     raise typer.Exit(execute(RunRequest(**flags)))
+
+
+@app.command()
+def batch(
+    ideas: Path = typer.Argument(..., help="The ideas: one per line, or JSON Lines records {\"idea\": ..., \"model\": ..., \"options\": {...}}."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the runs' workspaces (OUT/NNN-slug) and the batch's records. Default: IDEAS-batch/ (the file's name)."),
+    sop: str = typer.Option("software", "--sop", help="The SOP every run follows (mgpt run --sop)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec for runs whose record names none: openai:<name>, hf:<dir>, local[:<name>], replay:<file>."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (vLLM replicas, Ollama, mgpt serve)."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file, on each worker (or set MGPT_API_KEY / OPENAI_API_KEY there)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds one request to the model server may take."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML). Default: ~/.config/mgpt/config.toml."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Runs at once. Default: 1 here; the cluster's CPUs with --ray."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on a Ray cluster: auto (the one this machine belongs to) or HOST:PORT. Needs pip install 'mgpt[cluster]'."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the batch in --out: finished runs are skipped, the others continue their transcripts."),
+    retries: int = typer.Option(2, "--retries", min=0, help="How many times a run whose worker died is tried again (continuing its transcript)."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="USD the whole batch may spend: every call's worst case must fit what is left, across all workers."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0, help="Tokens the whole batch may use (as --budget)."),
+    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", min=1, help="Stop each run after this many rounds (default 12)."),
+    fix_rounds: Optional[int] = typer.Option(None, "--fix-rounds", min=0, help="How many times QA may send failing tests back (software SOP; default 2)."),
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", help="How generated code runs: bwrap (default) or none."),
+    test_timeout: Optional[float] = typer.Option(None, "--test-timeout", min=1, help="Seconds the generated tests may run (default 60)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and every run's outcome here."),
+) -> None:
+    """Run one company (or --sop) per idea in IDEAS, in parallel, a workspace each; sum up passed, failed, cost and time."""
+    flags = dict(locals())
+    from mgpt.cli.batch import BatchRequest, execute
+
+    raise typer.Exit(execute(BatchRequest(**flags)))
 
 
 @app.command()
@@ -100,34 +129,14 @@ def report(
 
 def _register_workshop() -> None:
     """The model workshop's commands. Their modules import only typer here; torch,
-    transformers and the metric libraries load inside each command."""
-    from mgpt.cli.eval import register
+    transformers, the metric libraries and the sandbox load inside each command."""
+    from mgpt.cli.eval import register as register_eval
     from mgpt.cli.models import register as register_models
     from mgpt.cli.serve import register as register_chat_and_serve
     from mgpt.cli.train import app as train_app
-    from mgpt.cli.train import register_reinforce
 
-    def code_eval(**options):
-        # The workflow layer wires the task bank to the sandbox (mgpt.actions), which the
-        # llm layer may not import; imported here lazily to keep `mgpt --help` fast.
-        from mgpt.llm.eval.code_sandbox import run_code_eval
-
-        return run_code_eval(**options)
-
-    def company_eval(**options):
-        from mgpt.workflows.company_eval import run_company_eval
-
-        return run_company_eval(**options)
-
-    def reinforce(method, cfg, **options):
-        # rft/dpo/grpo check answers in the sandbox (mgpt.actions): wired in the workflow layer.
-        from mgpt.llm.train.reinforce import run_reinforce
-
-        return run_reinforce(method, cfg, **options)
-
-    register_reinforce(reinforce)
     app.add_typer(train_app, name="train")
-    register(app, code_eval=code_eval, company_eval=company_eval)
+    register_eval(app)
     register_models(app)
     register_chat_and_serve(app)
 
@@ -143,6 +152,16 @@ def _register_writing() -> None:
 
 
 _register_writing()
+
+
+def _register_doctor() -> None:
+    """``mgpt doctor``: the set-up checks (its module imports only typer here)."""
+    from mgpt.cli.doctor import register
+
+    register(app)
+
+
+_register_doctor()
 
 
 def main() -> None:

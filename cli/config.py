@@ -77,6 +77,9 @@ class Settings:
     path: Path | None = None
     #: Things the user should know that are not errors (a key file others can read).
     notes: list[str] = field(default_factory=list)
+    #: Where the key comes from, in words (never the key): "$MGPT_API_KEY", "the key file
+    #: ~/.config/mgpt/key (api_key_file in ...)"; "" when there is none.
+    key_source: str = ""
 
 
 def default_config_path(env: dict[str, str]) -> Path:
@@ -210,17 +213,7 @@ def load_settings(
             raise ConfigError(f"config file {path} is not a file")
         raise ConfigError(f"config file {path} does not exist")
     notes: list[str] = []
-    key = api_key
-    if key is None and api_key_file is not None:
-        key = read_key_file(api_key_file, notes=notes)
-    if key is None:
-        key = env.get("MGPT_API_KEY") or None
-    if key is None and data.get("api_key_env"):
-        key = env.get(data["api_key_env"]) or None
-    if key is None and data.get("api_key_file"):
-        key = read_key_file(data["api_key_file"], base=path.parent, notes=notes)
-    if key is None:
-        key = data.get("api_key") or None
+    key, source = _resolve_key(api_key, api_key_file, env, data, path, notes)
     secrets.register(key)
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise ConfigError(f"--timeout must be a number of seconds above 0, not {timeout}")
@@ -234,4 +227,27 @@ def load_settings(
         source=str(path) if data else "",
         path=path,
         notes=notes,
+        key_source=source,
     )
+
+
+def _resolve_key(
+    api_key: str | None, api_key_file: Path | None, env: dict[str, str], data: dict, path: Path, notes: list[str],
+) -> tuple[str | None, str]:
+    """The key and where it came from (in words), in :func:`load_settings`' order."""
+    if api_key is not None:
+        return api_key, "the caller (api_key=)"
+    if api_key_file is not None:
+        return read_key_file(api_key_file, notes=notes), f"the key file {api_key_file} (--api-key-file)"
+    if env.get("MGPT_API_KEY"):
+        return env["MGPT_API_KEY"], "$MGPT_API_KEY"
+    if data.get("api_key_env") and env.get(data["api_key_env"]):
+        return env[data["api_key_env"]], f"${data['api_key_env']} (api_key_env in {path})"
+    if data.get("api_key_file"):
+        key = read_key_file(data["api_key_file"], base=path.parent, notes=notes)
+        return key, f"the key file {data['api_key_file']} (api_key_file in {path})"
+    if data.get("api_key"):
+        return data["api_key"], f"api_key in {path}"
+    if env.get("OPENAI_API_KEY"):  # read by the openai: backend itself, not kept here
+        return None, "$OPENAI_API_KEY"
+    return None, ""

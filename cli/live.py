@@ -82,3 +82,75 @@ class RunView:
             cost = f"${s.cost:.4f}" + ("" if s.cost_known else "+?")
             table.add_row(name, s.status, str(s.calls), str(s.tokens), cost)
         return table
+
+
+@dataclass
+class _TaskState:
+    status: str = "queued"
+    attempt: int = 0
+    worker: str = ""
+    detail: str = ""
+
+
+class BatchView:
+    """A batch's tasks as a live table (terminal) or one line per change (anything else).
+
+    Fed :class:`mgpt.agents.runner.TaskUpdate`\\ s by the runner; ``describe(outcome)``
+    says what a finished task's result was (tests passed, pass@1...)."""
+
+    #: rows shown on a terminal: the running and retrying tasks first, then the latest
+    ROWS = 20
+
+    def __init__(self, console: Console, title: str = "mgpt batch", describe=None):
+        self.console = console
+        self.title = title
+        self.describe = describe or (lambda outcome: "")
+        self.tasks: dict[str, _TaskState] = {}
+        self.started = time.perf_counter()
+        self.live: Live | None = None
+
+    def __enter__(self) -> "BatchView":
+        if self.console.is_terminal:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.__exit__(*exc)
+
+    def __call__(self, update) -> None:
+        state = self.tasks.setdefault(update.id, _TaskState())
+        state.status, state.attempt = update.status, update.attempt or state.attempt
+        state.worker = update.worker or state.worker
+        detail = update.detail
+        if update.outcome is not None:
+            detail = self.describe(update.outcome) or update.outcome.error
+            if update.outcome.status == "done":
+                state.status = "passed" if update.outcome.ok else "failed"
+        state.detail = " ".join(detail.split())[:100]
+        if self.live is not None:
+            self.live.update(self._table())
+        elif update.status != "queued":
+            attempt = f" (attempt {state.attempt})" if state.attempt > 1 else ""
+            where = f" on {state.worker}" if state.worker and update.status in ("running", "retrying") else ""
+            tail = f": {state.detail}" if state.detail else ""
+            self.console.print(f"{update.id}: {state.status}{attempt}{where}{tail}", markup=False, highlight=False,
+                               soft_wrap=True)
+
+    def _table(self) -> Table:
+        counts: dict[str, int] = {}
+        for s in self.tasks.values():
+            counts[s.status] = counts.get(s.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        table = Table(title=f"{self.title} — {summary}, {time.perf_counter() - self.started:.0f} s", expand=False)
+        for column in ("task", "status", "try", "worker", "detail"):
+            table.add_column(column)
+        order = {"running": 0, "retrying": 0}
+        rows = sorted(self.tasks.items(), key=lambda kv: order.get(kv[1].status, 1))[: self.ROWS]
+        for task_id, s in rows:
+            table.add_row(task_id, s.status, str(s.attempt or ""), s.worker, s.detail)
+        if len(self.tasks) > self.ROWS:
+            table.caption = f"{len(self.tasks) - self.ROWS} more task(s) not shown"
+        return table

@@ -91,7 +91,7 @@ def list_models() -> None:
         size = f"{embedded.folder_size(path) / 1e6:.0f} MB" if ready else f"{entry.size / 1e6:.0f} MB download"
         what = f"{entry.title}, embedded ({entry.parameters} parameters, {entry.license})"
         rows.append((entry.name, "yes" if ready else f"no: {PULL_COMMAND}", size, what, path))
-    for path in embedded._folders():
+    for path in embedded.model_folders():
         if path.name not in CATALOG:
             rows.append((path.name, "yes", f"{embedded.folder_size(path) / 1e6:.0f} MB", "your Hugging Face folder", path))
     # Plain aligned lines, not a table: paths stay whole and greppable at any terminal width.

@@ -135,24 +135,15 @@ def _error_line(exc: Exception, spec: str, running: bool) -> str:
     the machine's set-up is the cause."""
     from mgpt.cli.models import SMALL_MODEL_NOTE, is_embedded
 
+    from mgpt.cli.doctor import setup_problem
+
     line = str(exc)
-    hint = setup_hint(exc)
+    hint = setup_problem(exc)
     if hint:
         line += f" ({hint})"
     elif running and is_embedded(spec):
         line += f" ({SMALL_MODEL_NOTE})"
     return line
-
-
-def setup_hint(exc: Exception) -> str | None:
-    """``mgpt doctor``'s pointer when ``exc`` says this machine is not set up for a run."""
-    from mgpt.llm.local.store import EmbeddedModelError
-    from mgpt.sandbox.isolation import SandboxUnavailable
-    from mgpt.sandbox.project_env import ProjectEnvError
-
-    if isinstance(exc, (SandboxUnavailable, ProjectEnvError, EmbeddedModelError)):
-        return "run `mgpt doctor` to check this machine's set-up"
-    return None
 
 
 def _interrupted(req: RunRequest) -> str:

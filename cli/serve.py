@@ -30,6 +30,8 @@ def chat_command(
     system: Optional[str] = typer.Option(None, "--system", "-s", help="System prompt."),
     plain: bool = typer.Option(False, "--plain", help="Show answers as plain text (no markdown rendering)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML). Default: ~/.config/mgpt/config.toml."),
+    tool: Optional[list[str]] = typer.Option(None, "--tool", help="Give the model this Python function as a tool: module:function (repeatable)."),
+    mcp: Optional[list[str]] = typer.Option(None, "--mcp", help='Give the model every tool of this MCP server: "command args..." (stdio) or an http(s) URL (repeatable).'),
 ) -> None:
     """Chat with a model in the terminal; /help lists the commands. The API key comes
     from MGPT_API_KEY / OPENAI_API_KEY or the config file."""
@@ -49,7 +51,7 @@ def chat_command(
             if not question.strip():
                 raise _fail("stdin held no question")
         llm = chat.make_model(settings.model, base_url=settings.base_url, api_key=settings.api_key)
-        session = chat.ChatSession(llm, system=system)
+        session = chat.ChatSession(llm, system=system, tools=_toolbox(tool or [], mcp or []), on_tool=_show_tool)
         if question is not None:
             chat.ask_once(session, question, lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
             return
@@ -62,6 +64,40 @@ def chat_command(
         chat.chat_loop(session, console=Console(highlight=False), read_line=read_line, markdown=not plain)
     except MgptError as exc:
         raise _fail(str(exc)) from None
+
+
+def _toolbox(tools: list[str], servers: list[str]):
+    """The --tool functions and --mcp servers as a toolbox (None without any)."""
+    if not tools and not servers:
+        return None
+    import importlib
+    import shlex
+
+    from mgpt.agents.errors import MgptError
+    from mgpt.agents.mcp import MCPServer
+    from mgpt.agents.tools import Toolbox
+
+    found = []
+    for spec in tools:
+        module, _, name = spec.partition(":")
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise MgptError(f"--tool {spec}: cannot load it ({exc}); give module:function, importable from here") from None
+    for spec in servers:
+        if spec.startswith(("http://", "https://")):
+            found.append(MCPServer.http(spec))
+        else:
+            command, *args = shlex.split(spec) or [""]
+            found.append(MCPServer.stdio(command, *args))
+    return Toolbox(found)
+
+
+def _show_tool(call, result) -> None:
+    """One line per tool call in the chat, on stderr (the answer stays alone on stdout)."""
+    mark = "error" if result.is_error else "ok"
+    shown = " ".join(result.content.split())
+    typer.secho(f"[tool] {call.brief()} -> {mark}: {shown[:160]}", err=True, fg=typer.colors.CYAN)
 
 
 def _read_key(api_key_env: str | None, api_key_file: Path | None) -> str | None:
@@ -134,7 +170,7 @@ def serve_command(
         from mgpt.llm.serve import app as serve
         from mgpt.llm.local.generate import pick_threads
 
-        serve._require_serve_extra()
+        serve.require_serve_extra()
         path = _checkpoint(model)
         import torch
 

@@ -30,14 +30,26 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+#: The workshop's third-party packages (the [train] extra): missing, a command says so.
+WORKSHOP_MODULES = ("torch", "transformers", "tokenizers", "safetensors", "peft", "numpy", "sacrebleu",
+                    "rouge_score", "nltk", "matplotlib", "yaml")
+
+
 def _guard(fn: Callable[[], T]) -> T:
-    """Run a command; our own errors and out-of-memory become a message and exit code 2."""
+    """Run a command; our own errors, a missing workshop package and out-of-memory become a
+    message and exit code 2."""
     from mgpt.llm.train.errors import TrainError
 
     try:
         return fn()
     except TrainError as e:
         _fail(str(e))
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in WORKSHOP_MODULES:
+            raise
+        _fail(f"the model workshop needs {top}, which is not installed: run bash tools/install.sh "
+              "(or pip install -e '.[train]' -c constraints.txt)")
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
             _fail("out of memory: lower batch_size or block_size (use grad_accum to keep the tokens per step), "
@@ -96,11 +108,15 @@ def tokenizer(
     vocab_size: int = typer.Option(512, help="bytebpe only: vocabulary size, special tokens included."),
 ) -> None:
     """Train a tokenizer with bos/eos/pad and chat role tokens and a chat template."""
-    from mgpt.llm.train.tokenizer import train_tokenizer
-
     if kind not in ("char", "bytebpe"):
         _fail(f"unknown tokenizer kind {kind!r}: use char or bytebpe")
-    tok = _guard(lambda: train_tokenizer(list(corpus), out, kind=kind, vocab_size=vocab_size))  # type: ignore[arg-type]
+
+    def run():
+        from mgpt.llm.train.tokenizer import train_tokenizer
+
+        return train_tokenizer(list(corpus), out, kind=kind, vocab_size=vocab_size)  # type: ignore[arg-type]
+
+    tok = _guard(run)
     typer.echo(f"saved a {kind} tokenizer of {len(tok)} tokens to {out}")
 
 
@@ -252,65 +268,69 @@ def meta(
 SPLIT_HELP = "Task bank split to learn from: train (default) keeps the test split held out for `mgpt eval code`."
 
 
-def register_reinforce(runner: Callable[..., object]) -> None:
-    """Add ``rft``, ``dpo`` and ``grpo`` to ``mgpt train``. They run model-written code in the
-    sandbox (``mgpt.actions``, a layer above ``llm``), so the top-level CLI passes ``runner``:
-    ``runner(method, cfg, **options)``, which wires the task bank and the sandbox check."""
+def _reinforce(method: str, cfg, **options):
+    """rft, dpo or grpo on the task bank, answers checked in the sandbox."""
+    from mgpt.llm.train.reinforce import run_reinforce
 
-    @app.command()
-    def rft(
-        config: str = typer.Argument(..., help=CONFIG_HELP),
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to start from (overrides init_from)."),
-        sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.k, reinforce.iterations, "
-                                       "reinforce.temperature, reinforce.max_new_tokens, reinforce.lr, reinforce.steps, "
-                                       "reinforce.lora, reinforce.tasks, reinforce.families."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
-        split: str = typer.Option("train", "--split", help=SPLIT_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    ) -> None:
-        """Rejection-sampling fine-tuning (expert iteration): sample k answers per task, keep those
-        that pass the hidden tests, fine-tune on them; repeat for reinforce.iterations rounds."""
-        result = _guard(lambda: runner("rft", _config(config, sets, out, model), split=split, progress=not quiet))
-        for it in result.iterations:
-            loss = (f", loss on kept {it.loss_before:.4f} -> {it.loss_after:.4f}"
-                    if it.loss_before is not None and it.loss_after is not None else "")
-            typer.echo(f"iteration {it.iteration}: pass rate {it.pass_rate:.1%} ({it.passed}/{it.samples}), "
-                       f"{it.kept} kept{loss}")
-        if result.stopped:
-            typer.echo(f"stopped: {result.stopped}")
-        typer.echo(f"done: model -> {result.model_dir} (summary in {result.out_dir / 'rft.json'})")
+    return run_reinforce(method, cfg, **options)
 
-    @app.command()
-    def dpo(
-        config: str = typer.Argument(..., help=CONFIG_HELP),
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to train (overrides init_from)."),
-        sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.beta, reinforce.lr, "
-                                       "reinforce.steps, reinforce.k, reinforce.lora, ..."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
-        pairs: Optional[Path] = typer.Option(None, "--pairs", help="JSONL of {messages, chosen, rejected}; default: "
-                                             "sample reinforce.k answers per task and pair passing with failing ones."),
-        split: str = typer.Option("train", "--split", help=SPLIT_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    ) -> None:
-        """Direct Preference Optimization on (passing, failing) answers to the same task; the
-        reference is a frozen copy of the model (or, with reinforce.lora, the adapter switched off)."""
-        result = _guard(lambda: runner("dpo", _config(config, sets, out, model), pairs=pairs, split=split,
-                                       progress=not quiet))
-        typer.echo(f"done: {result.pairs} pair(s), {result.steps} steps, DPO loss {result.first_loss:.4f} -> "
-                   f"{result.last_loss:.4f} -> {result.model_dir}")
 
-    @app.command()
-    def grpo(
-        config: str = typer.Argument(..., help=CONFIG_HELP),
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to train (overrides init_from)."),
-        sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.k (group size), "
-                                       "reinforce.steps, reinforce.clip, reinforce.kl_coef, reinforce.lr, ..."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
-        split: str = typer.Option("train", "--split", help=SPLIT_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    ) -> None:
-        """GRPO: groups of k answers per task, rewards from the hidden tests, group-normalised
-        advantages, clipped policy loss with a KL penalty to the starting model."""
-        result = _guard(lambda: runner("grpo", _config(config, sets, out, model), split=split, progress=not quiet))
-        typer.echo(f"done: {result.steps} steps, mean reward {result.first_rewards:.2f} (first quarter) -> "
-                   f"{result.last_rewards:.2f} (last quarter) -> {result.model_dir}")
+@app.command()
+def rft(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to start from (overrides init_from)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.k, reinforce.iterations, "
+                                   "reinforce.temperature, reinforce.max_new_tokens, reinforce.lr, reinforce.steps, "
+                                   "reinforce.lora, reinforce.tasks, reinforce.families."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    split: str = typer.Option("train", "--split", help=SPLIT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Rejection-sampling fine-tuning (expert iteration): sample k answers per task, keep those
+    that pass the hidden tests, fine-tune on them; repeat for reinforce.iterations rounds."""
+    result = _guard(lambda: _reinforce("rft", _config(config, sets, out, model), split=split, progress=not quiet))
+    for it in result.iterations:
+        loss = (f", loss on kept {it.loss_before:.4f} -> {it.loss_after:.4f}"
+                if it.loss_before is not None and it.loss_after is not None else "")
+        typer.echo(f"iteration {it.iteration}: pass rate {it.pass_rate:.1%} ({it.passed}/{it.samples}), "
+                   f"{it.kept} kept{loss}")
+    if result.stopped:
+        typer.echo(f"stopped: {result.stopped}")
+    typer.echo(f"done: model -> {result.model_dir} (summary in {result.out_dir / 'rft.json'})")
+
+
+@app.command()
+def dpo(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to train (overrides init_from)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.beta, reinforce.lr, "
+                                   "reinforce.steps, reinforce.k, reinforce.lora, ..."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="JSONL of {messages, chosen, rejected}; default: "
+                                         "sample reinforce.k answers per task and pair passing with failing ones."),
+    split: str = typer.Option("train", "--split", help=SPLIT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Direct Preference Optimization on (passing, failing) answers to the same task; the
+    reference is a frozen copy of the model (or, with reinforce.lora, the adapter switched off)."""
+    result = _guard(lambda: _reinforce("dpo", _config(config, sets, out, model), pairs=pairs, split=split,
+                                   progress=not quiet))
+    typer.echo(f"done: {result.pairs} pair(s), {result.steps} steps, DPO loss {result.first_loss:.4f} -> "
+               f"{result.last_loss:.4f} -> {result.model_dir}")
+
+
+@app.command()
+def grpo(
+    config: str = typer.Argument(..., help=CONFIG_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="HF model folder to train (overrides init_from)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Keys: reinforce.k (group size), "
+                                   "reinforce.steps, reinforce.clip, reinforce.kl_coef, reinforce.lr, ..."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    split: str = typer.Option("train", "--split", help=SPLIT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """GRPO: groups of k answers per task, rewards from the hidden tests, group-normalised
+    advantages, clipped policy loss with a KL penalty to the starting model."""
+    result = _guard(lambda: _reinforce("grpo", _config(config, sets, out, model), split=split, progress=not quiet))
+    typer.echo(f"done: {result.steps} steps, mean reward {result.first_rewards:.2f} (first quarter) -> "
+               f"{result.last_rewards:.2f} (last quarter) -> {result.model_dir}")

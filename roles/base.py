@@ -9,6 +9,16 @@ A role is a name, a profile, a goal, the actions it can take and the actions it 
         actions = [ReviewCode]
         watch = [WriteCode]
 
+A role that acts on the world also declares its ``tools`` (plain functions, :class:`Tool`
+objects, MCP servers: :mod:`mgpt.agents.tools`, :mod:`mgpt.agents.mcp`); only its own
+actions can call them, through ``ctx.tools`` (:class:`~mgpt.actions.base.UseTools` is the
+ready-made one)::
+
+    class Clerk(Role):
+        name = "Clerk"
+        actions = [UseTools]
+        tools = [get_weather, MCPServer.stdio("mcp-server-time")]
+
 When a message caused by a watched action (or addressed to the role by name) reaches it,
 the role observes it into memory, thinks which action to take, acts, and publishes the
 result. ``react_mode`` chooses how it thinks: ``by_order`` runs its actions in the order
@@ -28,6 +38,7 @@ from mgpt.actions.base import Action, ActionContext
 from mgpt.agents.message import Message, UserRequirement
 from mgpt.agents.runlog import Event
 from mgpt.agents.team import RunContext
+from mgpt.agents.tools import Toolbox, ToolLike
 from mgpt.llm.backends.client import LLM
 from mgpt.llm.backends.cost import PriceTable
 from mgpt.llm.errors import ModelConfigError
@@ -52,6 +63,8 @@ class Role:
     watch: ClassVar[Sequence[type]] = ()
     react_mode: ClassVar[ReactMode] = ReactMode.BY_ORDER
     max_react_loop: ClassVar[int] = 5
+    #: The tools this role's actions may call (none by default: tools are opt-in per role).
+    tools: ClassVar[Sequence[ToolLike]] = ()
 
     def __init__(
         self,
@@ -65,6 +78,7 @@ class Role:
         react_mode: ReactMode | str | None = None,
         max_react_loop: int | None = None,
         memory: Memory | None = None,
+        tools: Sequence[ToolLike] | None = None,
     ):
         # Instance attributes shadow the class-level declaration.
         self.name = name or type(self).name or type(self).__name__
@@ -79,6 +93,8 @@ class Role:
         if self.max_react_loop < 1:
             raise ValueError("max_react_loop must be at least 1")
         self.memory: Memory = memory or InMemory()
+        #: The role's tools, opened on first use and closed by :meth:`aclose`.
+        self.toolbox = Toolbox(tools if tools is not None else type(self).tools)
         self.context: RunContext | None = None
         self.llm: LLM | None = None
         self._inbox: list[Message] = []
@@ -100,9 +116,14 @@ class Role:
                 budget=context.budget,
                 prices=prices if isinstance(prices, PriceTable) else PriceTable(prices),
                 on_event=context.env.emit,
+                publish=context.env.publish,
             )
             for action in self.actions:
                 action.bind(self.llm)
+
+    async def aclose(self) -> None:
+        """Stop what the role's tools started (MCP servers); the team calls this at the end."""
+        await self.toolbox.aclose()
 
     def watches(self, message: Message) -> bool:
         return message.cause_by in self.watch
@@ -130,6 +151,11 @@ class Role:
 
     def action_context(self, news: list[Message]) -> ActionContext:
         ctx = self.context
+        if ctx is not None:
+            # ``--review tools`` puts the run's approver for tools that need approval here.
+            self.toolbox.approve = ctx.settings.get("approve_tool") or self.toolbox.approve
+            if ctx.settings.get("tool_timeout") is not None:
+                self.toolbox.timeout = float(ctx.settings["tool_timeout"])
         return ActionContext(
             role_name=self.name,
             role_profile=self.profile,
@@ -138,6 +164,7 @@ class Role:
             memory=self.memory,
             workspace=ctx.workspace if ctx else None,
             settings=ctx.settings if ctx else {},
+            tools=self.toolbox if self.toolbox else None,
         )
 
     async def think(self, ctx: ActionContext, done: list[Action]) -> Action | None:

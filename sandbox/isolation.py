@@ -42,9 +42,11 @@ SAFE_ENV_VARS = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 MODES = ("bwrap", "none")
 BWRAP_HELP = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
-    "bubblewrap) and allow user namespaces, or pass --sandbox none (MGPT_SANDBOX=none) to "
-    "run generated code unisolated"
+    "bubblewrap; Arch: pacman -S bubblewrap) and allow user namespaces, or pass --sandbox none "
+    "(MGPT_SANDBOX=none) to run generated code unisolated"
 )
+#: The way out when isolation is impossible here and cannot be fixed: chosen knowingly.
+UNISOLATED_HELP = "or pass --sandbox none (MGPT_SANDBOX=none) to run generated code unisolated, knowingly"
 #: The uid/gid generated code runs as inside the sandbox (not root, so no capabilities).
 SANDBOX_UID = 1000
 
@@ -101,6 +103,15 @@ def sandbox_mode(requested: str | None = None) -> str:
     return mode
 
 
+def probe_args(exe: str = "bwrap") -> list[str]:
+    """A bwrap command that needs every namespace a run uses (user with an unprivileged uid,
+    PID, IPC, UTS, network, mount with /proc, /dev and a private /tmp) and runs ``true``."""
+    uid = str(SANDBOX_UID)
+    return [exe, "--unshare-user", "--uid", uid, "--gid", uid, "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-net", "--die-with-parent", "--new-session",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "true"]
+
+
 @functools.lru_cache(maxsize=None)
 def bwrap_problem() -> str | None:
     """Why bubblewrap cannot isolate here (None when it can). Probed once per process."""
@@ -109,15 +120,45 @@ def bwrap_problem() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bubblewrap (bwrap) is not installed"
-    probe = [exe, "--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent",
-             "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
     try:
-        proc = subprocess.run(probe, capture_output=True, text=True, timeout=20, env={})
+        proc = subprocess.run(probe_args(exe), capture_output=True, text=True, timeout=20, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap could not start ({exc})"
     if proc.returncode != 0:
-        return f"bubblewrap cannot create namespaces here ({proc.stderr.strip()[:200]})"
+        said = " ".join(proc.stderr.split())[:300] or f"exit code {proc.returncode}"
+        return f"bubblewrap cannot create namespaces here ({said})"
     return None
+
+
+def _sysctl(root: Path, name: str) -> str | None:
+    try:
+        return (root / name.replace(".", "/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def bwrap_fix(problem: str, *, sysctl: Path = Path("/proc/sys"), root: Path = Path("/")) -> str:
+    """What to do about ``problem`` (from :func:`bwrap_problem`), in one line: the kernel
+    setting that forbids user namespaces here and the command that allows them, or how to
+    install bubblewrap; always ending with the unisolated way out, chosen knowingly.
+    ``sysctl`` and ``root`` are where ``/proc/sys`` and ``/`` are (tests point them elsewhere)."""
+    if "not installed" in problem or "needs Linux" in problem:
+        return BWRAP_HELP
+    keep = " (add it to /etc/sysctl.d/ to keep it after a reboot)"
+    if _sysctl(sysctl, "kernel.apparmor_restrict_unprivileged_userns") == "1":
+        return ("AppArmor forbids unprivileged user namespaces here (Ubuntu 23.10+): allow them with "
+                f"`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`{keep}, {UNISOLATED_HELP}")
+    if _sysctl(sysctl, "kernel.unprivileged_userns_clone") == "0" or "unprivileged_userns_clone" in problem:
+        return ("the kernel forbids unprivileged user namespaces: allow them with "
+                f"`sudo sysctl -w kernel.unprivileged_userns_clone=1`{keep}, {UNISOLATED_HELP}")
+    if _sysctl(sysctl, "user.max_user_namespaces") == "0":
+        return ("user namespaces are switched off (user.max_user_namespaces is 0): allow them with "
+                f"`sudo sysctl -w user.max_user_namespaces=15000`{keep}, {UNISOLATED_HELP}")
+    if any((root / marker).exists() for marker in (".dockerenv", "run/.containerenv")):
+        return ("this container's seccomp/AppArmor profile forbids the namespaces: start it with "
+                "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined` (docker/podman), "
+                f"{UNISOLATED_HELP}")
+    return f"user namespaces are forbidden here (a hardened kernel, container or VM policy), {UNISOLATED_HELP}"
 
 
 def require(mode: str | None = None) -> str:
@@ -126,8 +167,23 @@ def require(mode: str | None = None) -> str:
     if mode == "bwrap":
         problem = bwrap_problem()
         if problem:
-            raise SandboxUnavailable(f"cannot isolate generated code: {problem}; {BWRAP_HELP}")
+            raise SandboxUnavailable(f"cannot isolate generated code: {problem}; {bwrap_fix(problem)}")
     return mode
+
+
+#: The files that make a project installable: its environment installs it (editable), so
+#: its imports work whatever its layout.
+PACKAGING_FILES = ("pyproject.toml", "setup.py")
+
+
+def import_paths(workspace: Path) -> list[str]:
+    """Where generated code imports from: the workspace, and its ``src/`` when there is one
+    and no packaging file installs it (what pytest's ``pythonpath = src`` would add), so a
+    ``src/`` layout collects its tests without being packaged."""
+    paths = [str(workspace)]
+    if (workspace / "src").is_dir() and not any((workspace / name).is_file() for name in PACKAGING_FILES):
+        paths.append(str(workspace / "src"))
+    return paths
 
 
 def clean_env(workspace: Path, path: list[str] | None = None) -> dict[str, str]:
@@ -137,7 +193,7 @@ def clean_env(workspace: Path, path: list[str] | None = None) -> dict[str, str]:
         PATH=os.pathsep.join([*(path or []), "/usr/local/bin", "/usr/bin", "/bin"]),
         HOME=str(workspace),
         TMPDIR="/tmp",
-        PYTHONPATH=str(workspace),
+        PYTHONPATH=os.pathsep.join(import_paths(workspace)),
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
@@ -418,72 +474,25 @@ def run_sandboxed(
     Raises :class:`SandboxUnavailable` when isolation was asked for and cannot be had.
     """
     limits = limits or Limits()
-    mode = require(limits.sandbox)
     workspace = Path(workspace).resolve()
-    isolated = mode == "bwrap"
     child_env = clean_env(workspace, path)
     child_env.update(env or {})
-    if isolated:
-        cmd = _bwrap_args(workspace, child_env, limits, network=network,
-                          writable=[Path(p).resolve() for p in writable or []],
-                          readable=[Path(p).resolve() for p in readable or []]) + list(args)
-        cgroup = _PidsCgroup(limits.processes + 4)  # + bwrap's own processes
-        # bwrap itself gets the clean environment too: its PID-1 process is visible in
-        # the sandbox's /proc, and its environ must hold nothing of ours.
-        popen_env = {"PATH": child_env["PATH"]}
-    else:
-        cmd, cgroup, popen_env = list(args), None, child_env
+    launch = _Launch.plan(
+        list(args), workspace, child_env, limits, isolated=require(limits.sandbox) == "bwrap",
+        network=network, writable=writable or [], readable=readable or [],
+    )
     start = time.perf_counter()
-    read_fd, write_fd = os.pipe()
-    reader = _CappedReader(read_fd, limits.output_kb * 1024)
+    proc, reader = _spawn(launch, workspace, limits)
     try:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workspace,
-            env=popen_env,
-            stdin=subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            preexec_fn=_preexec(limits, cgroup, new_session=not isolated) if os.name == "posix" else None,
-        )
-    except BaseException:
-        os.close(read_fd)
-        if cgroup is not None:
-            cgroup.close()
-        raise
+        # Wait in this (the spawning) thread: bwrap's parent-death signal is tied to it.
+        timed_out = _wait(proc, start + limits.timeout, cancel, launch.isolated)
     finally:
-        os.close(write_fd)
-    reader.start()
-    timed_out = False
-    # Wait in this (the spawning) thread: bwrap's parent-death signal is tied to it.
-    deadline = start + limits.timeout
-    waiter = _ExitWaiter(proc)
-    try:
-        while True:
-            try:
-                waiter.wait(max(0.0, min(0.25, deadline - time.perf_counter())))
-                break
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.is_set():
-                    raise RunCancelled("the run was cancelled") from None
-                if time.perf_counter() >= deadline:
-                    timed_out = True
-                    _kill(proc, isolated)
-                    proc.wait()
-                    break
-    except BaseException:  # Ctrl-C or a cancelled task: nothing may outlive us
-        _kill(proc, isolated)
-        proc.wait()
-        raise
-    finally:
-        waiter.close()
         # In bwrap mode the namespace is gone, so the pipe closes at once; without it a
         # detached grandchild may hold the pipe open: stop waiting for it after a moment.
-        reader.join(timeout=2.0 if isolated else 0.5)
-        if cgroup is not None:
-            cgroup.close()
-    output = reader.text() if not reader.is_alive() else _snapshot(reader)
-    output = redact(output)
+        reader.join(timeout=2.0 if launch.isolated else 0.5)
+        if launch.cgroup is not None:
+            launch.cgroup.close()
+    output = redact(reader.text() if not reader.is_alive() else _snapshot(reader))
     if timed_out:
         output += f"\n[mgpt] killed: the run took longer than the {limits.timeout:g} s timeout\n"
     return SandboxResult(
@@ -491,9 +500,76 @@ def run_sandboxed(
         output=output,
         timed_out=timed_out,
         seconds=time.perf_counter() - start,
-        isolated=isolated,
+        isolated=launch.isolated,
         dropped_bytes=reader.dropped,
     )
+
+
+@dataclass
+class _Launch:
+    """What to start: the command (bwrap's, wrapping the run, when isolated), the
+    environment the started process gets, and the pids cgroup capping it (root only)."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    isolated: bool
+    cgroup: _PidsCgroup | None = None
+
+    @classmethod
+    def plan(cls, args: list[str], workspace: Path, child_env: dict[str, str], limits: Limits, *,
+             isolated: bool, network: bool, writable: list, readable: list) -> "_Launch":
+        if not isolated:
+            return cls(args, child_env, isolated=False)
+        cmd = _bwrap_args(workspace, child_env, limits, network=network,
+                          writable=[Path(p).resolve() for p in writable],
+                          readable=[Path(p).resolve() for p in readable]) + args
+        # bwrap itself gets the clean environment too: its PID-1 process is visible in
+        # the sandbox's /proc, and its environ must hold nothing of ours.
+        return cls(cmd, {"PATH": child_env["PATH"]}, isolated=True,
+                   cgroup=_PidsCgroup(limits.processes + 4))  # + bwrap's own processes
+
+
+def _spawn(launch: _Launch, workspace: Path, limits: Limits) -> tuple[subprocess.Popen, _CappedReader]:
+    """Start the run with its output on a pipe that a :class:`_CappedReader` drains."""
+    read_fd, write_fd = os.pipe()
+    reader = _CappedReader(read_fd, limits.output_kb * 1024)
+    preexec = _preexec(limits, launch.cgroup, new_session=not launch.isolated) if os.name == "posix" else None
+    try:
+        proc = subprocess.Popen(launch.cmd, cwd=workspace, env=launch.env, stdin=subprocess.DEVNULL,
+                                stdout=write_fd, stderr=write_fd, preexec_fn=preexec)
+    except BaseException:
+        os.close(read_fd)
+        if launch.cgroup is not None:
+            launch.cgroup.close()
+        raise
+    finally:
+        os.close(write_fd)
+    reader.start()
+    return proc, reader
+
+
+def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, isolated: bool) -> bool:
+    """Wait for the run to end, or kill it at ``deadline`` (returns True then), on ``cancel``
+    (raises :class:`RunCancelled`) or on Ctrl-C: nothing it started may outlive us."""
+    waiter = _ExitWaiter(proc)
+    try:
+        while True:
+            try:
+                waiter.wait(max(0.0, min(0.25, deadline - time.perf_counter())))
+                return False
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelled("the run was cancelled") from None
+                if time.perf_counter() >= deadline:
+                    _kill(proc, isolated)
+                    proc.wait()
+                    return True
+    except BaseException:  # Ctrl-C or a cancelled task
+        _kill(proc, isolated)
+        proc.wait()
+        raise
+    finally:
+        waiter.close()
 
 
 def _snapshot(reader: _CappedReader) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,10 +36,13 @@ from urllib.parse import unquote, urlsplit
 from mgpt.agents.errors import MgptError
 from mgpt.agents.secrets import redact, register
 
-from mgpt.sandbox.isolation import Limits, normalize_output, run_sandboxed
+from mgpt.sandbox.isolation import PACKAGING_FILES, Limits, normalize_output, run_sandboxed
 
 #: What every project environment gets besides the project's own dependencies.
 TEST_REQUIREMENTS = ("pytest",)
+#: What the wheel cache holds so a project environment builds offline: pytest (with what it
+#: needs on the venv's Python), setuptools and wheel to install pyproject projects.
+CACHE_REQUIREMENTS = ("pytest", "setuptools", "wheel")
 #: The files whose content decides whether an environment can be reused.
 DECLARING_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "setup.cfg")
 #: Bumped when the way environments are built changes, so old ones are rebuilt.
@@ -68,12 +72,23 @@ def wheelhouse() -> Path:
 
 
 def find_uv() -> str | None:
-    """``uv`` on PATH, or the one the ``uv`` package put beside this Python."""
-    found = shutil.which("uv")
-    if found:
-        return found
+    """The ``uv`` installed beside this Python, else the first on PATH that is not a pyenv
+    shim (a shim runs pyenv from ``$HOME``, which the sandbox hides)."""
     beside = Path(sys.executable).parent / "uv"
-    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("uv", path=folder) if folder else None
+        if found and not _is_pyenv_shim(Path(found)):
+            return found
+    return None
+
+
+def _is_pyenv_shim(path: Path) -> bool:
+    try:
+        return path.parent.name == "shims" and b"pyenv" in path.read_bytes()[:4096]
+    except OSError:
+        return False
 
 
 def _base_python() -> str:
@@ -117,9 +132,63 @@ def _requirements(workspace: Path) -> list[str]:
     args = list(TEST_REQUIREMENTS)
     if (workspace / "requirements.txt").is_file():
         args += ["-r", str(workspace / "requirements.txt")]
-    if (workspace / "pyproject.toml").is_file() or (workspace / "setup.py").is_file():
+    if any((workspace / name).is_file() for name in PACKAGING_FILES):
         args += ["-e", str(workspace)]
     return args
+
+
+def fill_command(wheels: Path | None = None) -> str:
+    """The command that fills the wheel cache for the Python project environments are built
+    from. pip evaluates pytest's markers for the interpreter it runs under (3.10 needs
+    ``exceptiongroup`` and ``tomli``, which a cache filled by 3.11 lacks), so it names mgpt's
+    own Python, or the one its venv was made from when that venv has no pip (uv's)."""
+    return f"{_python_with_pip()} -m pip download -d {wheels or wheelhouse()} {' '.join(CACHE_REQUIREMENTS)}"
+
+
+def _python_with_pip() -> str:
+    """mgpt's interpreter when it has pip, else the installation its venv was made from."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip"):
+        return sys.executable
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return str(base) if base.is_file() else sys.executable
+
+
+def wheel_cache_problem(
+    python: str | None = None, *, wheels: Path | None = None, requirements: tuple[str, ...] = CACHE_REQUIREMENTS,
+) -> str | None:
+    """Why the wheel cache cannot build a project environment offline (None when it can).
+
+    The installer project environments use (uv, else pip) resolves ``requirements`` from
+    the cache alone, for ``python`` (default: mgpt's, whose version the project venvs share),
+    so dependencies behind markers such as ``exceptiongroup; python_version < "3.11"`` are
+    asked for by the version that needs them. Nothing is installed."""
+    wheels = wheels or wheelhouse()
+    if not any(wheels.glob("*.whl")):
+        return f"the wheel cache {wheels} is empty"
+    uv = find_uv()
+    target = python or sys.executable
+    if uv:
+        cmd = [uv, "pip", "compile", "--quiet", "--offline", "--no-index", "--find-links", str(wheels),
+               "--python", target, "-"]
+    else:
+        cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--python", target,
+               "install", "--dry-run", "--ignore-installed", "--no-index", "--quiet", "--find-links", str(wheels),
+               *requirements]
+    try:
+        proc = subprocess.run(cmd, input="\n".join(requirements) + "\n", capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "UV_NO_PROGRESS": "1"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not ask {'uv' if uv else 'pip'} whether the wheel cache {wheels} is complete ({exc})"
+    if proc.returncode == 0:
+        return None
+    said = " ".join(proc.stderr.split())
+    missing = (re.search(r"satisfies the requirement (.+?)(?: \(from versions|$)", said)  # pip
+               or re.search(r"Because (?:only |there (?:is|are) no versions? of )?([A-Za-z0-9_.\-]+)", said))  # uv
+    what = f"lacks {missing.group(1)}" if missing else f"does not resolve ({said[-300:]})"
+    version = python or f"Python {sys.version_info.major}.{sys.version_info.minor} ({sys.executable})"
+    return f"the wheel cache {wheels} {what} for {version}"
 
 
 def _install_limits(limits: Limits) -> Limits:
@@ -159,8 +228,9 @@ def _install_commands(env: ProjectEnv, uv: str | None, reqs: list[str], wheels: 
     # Online with pip: fill the wheel cache first (best effort: an sdist may not build
     # here), then install with the index as a fallback. The project itself is not cached.
     named = [r for i, r in enumerate(reqs) if r != "-e" and (i == 0 or reqs[i - 1] != "-e")]
+    # ``--python``: markers are evaluated for the venv's Python, so the cache serves it offline.
     fill = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input",
-            "download", "--quiet", "-d", str(wheels), *links, *named]
+            "--python", str(env.python), "download", "--quiet", "-d", str(wheels), *links, *named]
     return [fill, pip + ["install", "--quiet", *links, *reqs]]
 
 
@@ -172,32 +242,45 @@ def ensure_project_env(
     cancel: threading.Event | None = None,
 ) -> ProjectEnv:
     """The workspace's project environment, built or reused. Never raises for a failed
-    install: see :attr:`ProjectEnv.ok` and :attr:`ProjectEnv.log`."""
+    install (see :attr:`ProjectEnv.ok` and :attr:`ProjectEnv.log`), only when pytest itself
+    cannot be had (:class:`ProjectEnvError`: the machine's set-up, not the project)."""
     workspace = Path(workspace).resolve()
-    limits = limits or Limits()
     if network is None:
         network = os.environ.get("MGPT_OFFLINE", "").strip().lower() not in ("1", "true", "yes")
     uv = find_uv()
     env = ProjectEnv(root=workspace / ".mgpt" / "venv", ok=False)
     stamp = env.root / "mgpt-env.json"
     key = env_key(workspace, "uv" if uv else "pip")
-    try:
-        if json.loads(stamp.read_text())["key"] == key and env.python.exists():
-            env.ok = env.reused = True
-            return env
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    if _reusable(env, stamp, key):
+        env.ok = env.reused = True
+        return env
     shutil.rmtree(env.root, ignore_errors=True)
     created = _create_venv(env.root, uv)
     if created.returncode != 0:
         env.log = redact(f"could not create a virtual environment:\n{created.stdout}{created.stderr}")
         env.exit_code = created.returncode
         return env
-    wheels = wheelhouse()
-    wheels.mkdir(parents=True, exist_ok=True)
-    cache = mgpt_home() / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
+    installer = _Installer(env, workspace, limits or Limits(), uv=uv, network=network, cancel=cancel)
     reqs = _requirements(workspace)
+    installer.install(reqs)
+    if not env.ok:
+        installer.blame(reqs)
+    env.log = normalize_output("\n\n".join(installer.logs), workspace)
+    if env.ok:
+        stamp.write_text(json.dumps({"key": key, "installer": "uv" if uv else "pip"}) + "\n")
+    return env
+
+
+def _reusable(env: ProjectEnv, stamp: Path, key: str) -> bool:
+    try:
+        return json.loads(stamp.read_text())["key"] == key and env.python.exists()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _installer_env(cache: Path) -> dict[str, str]:
+    """The install step's environment: private caches, and the user's index, proxy and
+    certificate settings (passwords in index URLs registered as secrets)."""
     install_env = {
         "UV_CACHE_DIR": str(cache / "uv"),
         "PIP_CACHE_DIR": str(cache / "pip"),
@@ -205,7 +288,6 @@ def ensure_project_env(
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "UV_NO_PROGRESS": "1",
     }
-    # The installer's own files: uv's binary, or mgpt's environment (pip) when it is a venv.
     for name in INSTALLER_ENV_VARS:
         if os.environ.get(name):
             install_env[name] = os.environ[name]
@@ -216,46 +298,61 @@ def ensure_project_env(
                     continue
                 register(password)
                 register(unquote(password) if password else None)
-    readable = [Path(uv).resolve().parent] if uv else [Path(sys.prefix).resolve()]
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        if install_env.get(name) and Path(install_env[name]).exists():
-            readable.append(Path(install_env[name]).resolve())
-    attempts = [False, True] if network else [False]
-    logs: list[str] = []
+    return install_env
 
-    def install(reqs: list[str]) -> None:
-        for online in attempts:
-            for cmd in _install_commands(env, uv, reqs, wheels, online):
+
+class _Installer:
+    """Installs requirements into one project environment, in the sandbox: from the wheel
+    cache offline, then (when ``network``) from the index; keeps a log of each attempt."""
+
+    def __init__(self, env: ProjectEnv, workspace: Path, limits: Limits, *, uv: str | None,
+                 network: bool, cancel: threading.Event | None) -> None:
+        self.env, self.workspace, self.uv, self.network, self.cancel = env, workspace, uv, network, cancel
+        self.limits = _install_limits(limits)
+        self.wheels = wheelhouse()
+        self.wheels.mkdir(parents=True, exist_ok=True)
+        self.cache = mgpt_home() / "cache"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.install_env = _installer_env(self.cache)
+        # The installer's own files: uv's binary, or mgpt's environment (pip) when it is a venv.
+        self.readable = [Path(uv).resolve().parent] if uv else [Path(sys.prefix).resolve()]
+        for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+            if self.install_env.get(name) and Path(self.install_env[name]).exists():
+                self.readable.append(Path(self.install_env[name]).resolve())
+        self.logs: list[str] = []
+
+    def install(self, reqs: list[str]) -> None:
+        """Offline first, then online when allowed; sets ``env.ok`` on the first success."""
+        env = self.env
+        for online in ([False, True] if self.network else [False]):
+            for cmd in _install_commands(env, self.uv, reqs, self.wheels, online):
                 result = run_sandboxed(
-                    cmd, workspace, _install_limits(limits), network=online,
-                    writable=[env.root, wheels, cache], readable=readable, env=install_env,
-                    cancel=cancel,
+                    cmd, self.workspace, self.limits, network=online,
+                    writable=[env.root, self.wheels, self.cache], readable=self.readable,
+                    env=self.install_env, cancel=self.cancel,
                 )
                 if "download" not in cmd:  # filling the cache is best effort, not logged
                     where = "the wheel cache (offline)" if not online else "the package index"
-                    logs.append(f"$ install {' '.join(reqs)} from {where}\n{result.output.strip()}")
+                    self.logs.append(f"$ install {' '.join(reqs)} from {where}\n{result.output.strip()}")
                     env.exit_code, env.timed_out = result.exit_code, result.timed_out
             if env.exit_code == 0 and not env.timed_out:
                 env.ok = True
                 return
 
-    install(reqs)
-    if not env.ok:
-        # Is it the project's declarations, or can pytest itself not be had here?
-        failed, failed_code, failed_timeout = list(logs), env.exit_code, env.timed_out
+    def blame(self, reqs: list[str]) -> None:
+        """After a failed install: is it the project's declarations (the engineer's to fix,
+        ``env.ok`` stays False with their log), or can pytest itself not be had here (the
+        user's: raises :class:`ProjectEnvError` saying how to fill the wheel cache)?"""
+        env = self.env
+        failed, failed_code, failed_timeout = list(self.logs), env.exit_code, env.timed_out
         if reqs != list(TEST_REQUIREMENTS):
-            install(list(TEST_REQUIREMENTS))
+            self.install(list(TEST_REQUIREMENTS))
         if not env.ok:
-            tail = normalize_output(logs[-1], workspace)[-1500:]
+            tail = normalize_output(self.logs[-1], self.workspace)[-1500:]
             raise ProjectEnvError(
                 f"cannot install pytest into the project environment ({' '.join(tail.split())[-300:]}); "
-                f"fill the wheel cache with `python3 -m pip download -d {wheels} pytest setuptools wheel`"
-                + (" or unset MGPT_OFFLINE" if not network else " or allow access to the package index")
+                f"fill the wheel cache with `{fill_command(self.wheels)}`"
+                + (" or unset MGPT_OFFLINE" if not self.network else " or allow access to the package index")
             )
-        # pytest installs: the declared dependencies are at fault, for the engineer to fix.
-        env.ok, logs = False, failed
+        env.ok, self.logs = False, failed
         env.exit_code, env.timed_out = failed_code, failed_timeout
-    env.log = normalize_output("\n\n".join(logs), workspace)
-    if env.ok:
-        stamp.write_text(json.dumps({"key": key, "installer": "uv" if uv else "pip"}) + "\n")
-    return env

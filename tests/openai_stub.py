@@ -18,6 +18,11 @@ queue is empty the ``default`` responder answers. A planned response is a tuple:
     a normal answer. Usage defaults to word counts (prompt: all message words); ``None``
     leaves usage out. A streaming request gets ``text`` as SSE chunks, one per word, then a
     usage chunk if the request asked for ``stream_options.include_usage``, then ``[DONE]``.
+``("tool_calls", [(name, arguments), ...])``
+    the model asks for those calls (``arguments`` a dict, or a string sent as written);
+    ``finish_reason`` is ``tool_calls`` and the ids are ``call_1``, ``call_2``... A
+    streaming request gets each call as ``delta.tool_calls`` pieces: the id and name
+    first, then the arguments in two halves, as OpenAI streams them.
 ``("status", code)``, ``("status", code, headers)``, ``("status", code, headers, message)``
     an OpenAI-style error body ``{"error": {"message", "type", "code"}}`` with that status.
 ``("drop",)``
@@ -232,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "ok":
             options = plan[2] if len(plan) > 2 else {}
             self._send_ok(body, plan[1], options)
+        elif kind == "tool_calls":
+            self._send_tool_calls(body, plan[1])
         elif kind == "status":
             code = plan[1]
             headers = plan[2] if len(plan) > 2 else {}
@@ -294,7 +301,31 @@ class _Handler(BaseHTTPRequestHandler):
             answer["usage"] = usage
         self._send_json(200, answer)
 
-    def _send_stream(self, body: dict, text: str, end: dict, *, complete: bool = True) -> None:
+    def _send_tool_calls(self, body: dict, planned: list) -> None:
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {
+                "name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            for i, (name, args) in enumerate(planned, 1)
+        ]
+        if body.get("stream"):
+            deltas = []
+            for i, call in enumerate(calls):
+                args = call["function"]["arguments"]
+                half = len(args) // 2
+                deltas.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                               "function": {"name": call["function"]["name"], "arguments": args[:half]}}]})
+                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]})
+            self._send_stream(body, "", {"finish_reason": "tool_calls", "usage": None}, deltas=deltas)
+            return
+        self._send_json(200, {
+            "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": calls},
+                         "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+    def _send_stream(self, body: dict, text: str, end: dict, *, complete: bool = True, deltas: list | None = None) -> None:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.protocol_version = "HTTP/1.1"
         self.send_response(200)
@@ -328,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in pieces:
             if piece:
                 chunk({"content": piece})
+        for delta in deltas or ():
+            chunk(delta)
         if not complete:
             return
         chunk({}, finish_reason=end.get("finish_reason", "stop"))

@@ -41,7 +41,7 @@ from mgpt.sandbox.isolation import require as require_sandbox
 from mgpt.sandbox.workspace import Workspace
 from mgpt.workflows.history import GitError, GitHistory, git_available
 from mgpt.workflows.resume import check_same_run, load_for_resume, restore_workspace
-from mgpt.workflows.review import ReviewError, ReviewGate, Reviewer
+from mgpt.workflows.review import TOOLS_STEP, ReviewError, ReviewGate, Reviewer, tool_approver
 
 
 class WorkspaceNotEmpty(MgptError):
@@ -205,7 +205,8 @@ class RunSession:
                 answering = RecordingModel(writer, record, header=header)
                 self.recorders.append(answering)  # type: ignore[arg-type]
         if self.previous is not None:
-            self.resumer = ResumeModel(answering, self.previous.calls, source=self.transcript)
+            self.resumer = ResumeModel(answering, self.previous.calls, source=self.transcript,
+                                       tool_results=self.previous.tool_results)
             answering = self.resumer
         self.model = answering
         self._open_log(note)
@@ -255,6 +256,13 @@ class RunSession:
         recorded = [*(self.previous.reviews if self.previous else []),
                     *list(getattr(getattr(self.base, "transcript", None), "reviews", []) or [])]
         steps = self.review_steps
+        if TOOLS_STEP in steps and self.options.reviewer is not None:
+            # --review tools: the reviewer approves each call to a tool that needs approval
+            # (the roles share the run's settings).
+            for role in roles:
+                context = getattr(role, "context", None)
+                if context is not None:
+                    context.settings["approve_tool"] = tool_approver(self.options.reviewer)
         if not steps and not recorded:
             return
         gate = ReviewGate(

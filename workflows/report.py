@@ -66,6 +66,8 @@ class Span:
     cost: float = 0.0
     cost_known: bool = True
     turns: list[int] = field(default_factory=list)
+    #: The tool calls the action made, by call id: ``name(arguments)`` and whether it failed.
+    tools: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -292,6 +294,10 @@ class _Timeline:
             span = self.open_spans.get(event.role)
             if span is not None:
                 _count_call(span, event)
+        elif event.kind in ("tool_call", "tool_result"):
+            span = self.open_spans.get(event.role)
+            if span is not None:
+                _count_tool(span, event)
         elif event.kind == "message":
             self.messages.append(_posted(event, len(self.messages) + 1, self.current_round))
         elif event.kind == "stop":
@@ -311,6 +317,15 @@ def _count_call(span: Span, event: Event) -> None:
         span.cost += float(event.data["cost"])
     if isinstance(event.data.get("turn"), int):
         span.turns.append(event.data["turn"])
+
+
+def _count_tool(span: Span, event: Event) -> None:
+    """Note a tool call (``tool_call``) or whether it failed (``tool_result``), by call id."""
+    key = str(event.data.get("id", ""))
+    if event.kind == "tool_call":
+        span.tools[key] = (event.detail, False)
+    elif key in span.tools:
+        span.tools[key] = (span.tools[key][0], bool(event.data.get("error")))
 
 
 def _posted(event: Event, index: int, round_no: int) -> Posted:
@@ -521,7 +536,7 @@ def _timeline(run: Run) -> str:
         rows.append([
             str(s.round),
             esc(s.role),
-            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}',
+            f'<span class="dot" style="background:{_color(s.action)}"></span>{esc(s.action)}' + _tool_list(s),
             f"{start:.2f}",
             f"{end:.2f}" if end is not None else "<em>did not finish</em>",
             f"{(end - start):.2f}" if end is not None else "",
@@ -534,6 +549,17 @@ def _timeline(run: Run) -> str:
         rows, numeric={0, 3, 4, 5, 6, 7, 8},
     )
     return _timeline_svg(run) + table
+
+
+def _tool_list(span: Span) -> str:
+    """The action's tool calls, under its name in the timeline (failed ones marked)."""
+    if not span.tools:
+        return ""
+    items = "".join(
+        f'<li class="{"tool-error" if failed else "tool"}"><code>{esc(call)}</code>{" (error)" if failed else ""}</li>'
+        for call, failed in span.tools.values()
+    )
+    return f'<ul class="tools">{items}</ul>'
 
 
 def _roles_table(run: Run) -> str:
@@ -752,6 +778,7 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:#f1f5f9;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .timeline{width:100%;height:auto;display:block}
+ul.tools{margin:.2em 0 0 1em;padding:0;font-size:12px}li.tool-error code{color:#b91c1c}
 .timeline .lane{fill:#f8fafc}.timeline .role{font-size:12px;fill:#374151;font-weight:600}
 .timeline .grid{stroke:#cbd5e1;stroke-dasharray:3 3}.timeline .round{font-size:11px;fill:#4b5563;font-weight:600}
 .timeline .dur{font-size:10px;fill:#6b7280}
@@ -831,6 +858,17 @@ def render(run: Run) -> str:
 <script nonce="{nonce}">{_DRAW}</script>
 </body></html>
 """
+
+
+#: Browsers that check a report headless (the report tests; `mgpt doctor` looks for one).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on PATH, or None."""
+    import shutil
+
+    return next((found for found in map(shutil.which, BROWSERS) if found), None)
 
 
 def write_report(workspace: str | Path, output: str | Path | None = None) -> Path:

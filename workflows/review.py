@@ -10,11 +10,18 @@ its own.
 
 Decisions are recorded in the run's transcript, so a resumed or replayed run repeats them
 without asking.
+
+One more step, ``tools``, is not a document: with it the reviewer is asked before each
+call to a tool marked ``needs_approval`` (:func:`tool_approver`). It is shown a
+:class:`ToolCallReview`; approve runs the call, an edit runs it with the edited arguments,
+feedback declines it and the model reads the feedback. A replayed or resumed run answers
+such calls from its transcript, so it does not ask again.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import shlex
 import subprocess
@@ -33,6 +40,7 @@ from mgpt.actions.planning import WriteDesign, WritePRD, WriteTasks, save_docume
 from mgpt.sandbox.workspace import Workspace
 from mgpt.agents.errors import MgptError
 from mgpt.agents.runlog import Event
+from mgpt.agents.tools import Approver, Tool, ToolCall
 from mgpt.llm.backends.replay import ReviewRecord
 
 #: step -> (the action that produces it, the document type shown)
@@ -42,6 +50,9 @@ STEPS: dict[str, tuple[type[Action], type[BaseModel]]] = {
     "tasks": (WriteTasks, TaskList),
     "code": (WriteCode, CodeBundle),
 }
+
+#: The review step that gates tool calls (not a document step: no action produces it).
+TOOLS_STEP = "tools"
 
 #: How many unusable answers (a broken edit, an unknown key) a review tolerates.
 MAX_BAD_ANSWERS = 20
@@ -56,9 +67,9 @@ def parse_steps(text: str | None) -> list[str]:
     if not text:
         return []
     steps = [s.strip().lower() for s in text.split(",") if s.strip()]
-    unknown = [s for s in steps if s not in STEPS]
+    unknown = [s for s in steps if s not in STEPS and s != TOOLS_STEP]
     if unknown:
-        raise ReviewError(f"unknown review step {', '.join(unknown)}: choose from {', '.join(STEPS)}")
+        raise ReviewError(f"unknown review step {', '.join(unknown)}: choose from {', '.join([*STEPS, TOOLS_STEP])}")
     return list(dict.fromkeys(steps))
 
 
@@ -74,6 +85,39 @@ class SourceFiles(BaseModel):
     def from_markdown(cls, text: str) -> "SourceFiles":
         """Parse ``## path`` + code block pairs back (raises ``ValueError`` if there are none)."""
         return cls(files=dict(extract_files(text)))
+
+
+class ToolCallReview(BaseModel):
+    """The ``tools`` step's document: one call a model asked for, before it runs."""
+
+    tool: str
+    description: str = ""
+    arguments: dict[str, Any]
+
+    def to_markdown(self) -> str:
+        args = json.dumps(self.arguments, indent=2, ensure_ascii=False)
+        return f"**{self.tool}**: {self.description}\n\n```json\n{args}\n```\n"
+
+
+def tool_approver(reviewer: Reviewer) -> Approver:
+    """An approver for a :class:`~mgpt.agents.tools.Toolbox` that asks ``reviewer``."""
+
+    async def approve(call: ToolCall, tool: Tool) -> bool | str | dict:
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        answer = reviewer(TOOLS_STEP, ToolCallReview(tool=tool.name, description=tool.description, arguments=arguments))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        decision = _as_decision(answer)
+        if decision.kind == "approve":
+            return True
+        if decision.kind == "edit":
+            return coerce(TOOLS_STEP, decision.document).arguments  # type: ignore[attr-defined]
+        return decision.feedback or "declined"
+
+    return approve
 
 
 @dataclass(frozen=True)
@@ -104,7 +148,7 @@ Reviewer = Callable[[str, Any], Union[Decision, Awaitable[Decision]]]
 
 def coerce(step: str, document: Any) -> BaseModel:
     """The typed document for ``step`` from what an edit returned (raises ``ValueError``)."""
-    kind = SourceFiles if step == "code" else STEPS[step][1]
+    kind = SourceFiles if step == "code" else ToolCallReview if step == TOOLS_STEP else STEPS[step][1]
     if isinstance(document, kind):
         return document
     if isinstance(document, BaseModel):
@@ -154,6 +198,8 @@ class ReviewGate:
         type drives the role's thinking and the message's ``cause_by``); only ``run`` is
         wrapped."""
         for step in self.steps:
+            if step not in STEPS:
+                continue  # the tools step gates calls (tool_approver), not an action
             kind = STEPS[step][0]
             for role in roles:
                 for action in getattr(role, "actions", []):

@@ -18,12 +18,31 @@ from typing import Any, AsyncIterator, Literal
 
 from pydantic import BaseModel, Field
 
+from mgpt.agents.tools import ToolCall, ToolResult
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value == []
+
 
 class ChatMessage(BaseModel):
-    """One turn of a chat request."""
+    """One turn of a chat request.
 
-    role: Literal["system", "user", "assistant"]
+    An ``assistant`` turn may carry the :attr:`tool_calls` its model asked for; a ``tool``
+    turn is one call's result (:attr:`tool_call_id`, :attr:`name`). Unset fields are left
+    out when written, so transcripts without tools read as before.
+    """
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=_unset)
+    tool_call_id: str | None = Field(default=None, exclude_if=_unset)
+    name: str | None = Field(default=None, exclude_if=_unset)
+
+    @classmethod
+    def tool_result(cls, result: ToolResult) -> "ChatMessage":
+        """The ``tool`` turn that gives a model one call's result."""
+        return cls(role="tool", content=result.content, tool_call_id=result.call_id, name=result.name)
 
 
 class Usage(BaseModel):
@@ -50,6 +69,8 @@ class Completion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = "stop"
     model: str = ""
+    #: The tools the model asked to call (finish reason ``tool_calls``); empty for an answer.
+    tool_calls: list[ToolCall] = Field(default_factory=list, exclude_if=_unset)
 
 
 class StreamChunk(BaseModel):
@@ -98,6 +119,31 @@ class OutputFormat(BaseModel):
         return f"{self.kind}:{self.name}" if self.kind == "json_schema" else f"{self.kind}:{self.language}"
 
 
+class ToolOptions(BaseModel):
+    """The tools offered to a model for one call, in OpenAI's terms.
+
+    ``tools``: each ``{"name", "description", "parameters"}`` (:meth:`Tool.spec
+    <mgpt.agents.tools.Tool.spec>`). ``choice``: ``auto`` (call tools or answer),
+    ``required`` (call at least one), ``none`` (answer only), or a tool's name (call that
+    one). ``parallel``: whether one turn may ask for several calls.
+    """
+
+    tools: list[dict[str, Any]]
+    choice: str = "auto"
+    parallel: bool = True
+
+    def names(self) -> list[str]:
+        return [t["name"] for t in self.tools]
+
+    def offered(self) -> list[dict[str, Any]]:
+        """The tools the model may call under :attr:`choice`."""
+        if self.choice == "none":
+            return []
+        if self.choice in ("auto", "required"):
+            return list(self.tools)
+        return [t for t in self.tools if t["name"] == self.choice]
+
+
 class CallContext(BaseModel):
     """Who is asking: the stable key that recording and replay use.
 
@@ -127,7 +173,12 @@ class Model(ABC):
     ) -> Completion:
         """Answer ``messages``. ``context`` says which role, action and turn is asking;
         ``output``, when given, the shape the answer must have (enforce it if you can,
-        else ignore it)."""
+        else ignore it).
+
+        A backend that calls tools natively also takes ``tools: ToolOptions | None`` and
+        answers with :attr:`Completion.tool_calls`; for one that does not, :func:`~mgpt.llm.backends.tool_protocol.call_model`
+        offers the tools through a prompt-and-parse protocol
+        (:mod:`~mgpt.llm.backends.tool_protocol`)."""
 
     async def stream(
         self,
@@ -147,6 +198,17 @@ class Model(ABC):
     async def aclose(self) -> None:
         """Release connections; a no-op for most backends."""
 
+    # Tool results are recorded beside the model calls in a transcript, so a replayed or
+    # resumed run gets the same results without running a tool again. Wrappers (recording,
+    # replay, resume) override these two; every other backend keeps the defaults.
+
+    def replayed_tool_results(self, context: CallContext) -> list[ToolResult] | None:
+        """The recorded results of the tool calls asked for by the call ``context``, if any."""
+        return None
+
+    def record_tool_results(self, context: CallContext, results: list[ToolResult]) -> None:
+        """Keep ``results`` (of the tool calls asked for by the call ``context``)."""
+
 
 def accepts_output(model: Model) -> bool:
     """Whether ``model.complete`` takes ``output=`` (a Model subclass written before
@@ -158,3 +220,15 @@ def accepts_output(model: Model) -> bool:
     except (TypeError, ValueError):
         return False
     return "output" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def accepts_tools(model: Model) -> bool:
+    """Whether ``model.complete`` takes ``tools=`` (calls tools natively)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    return "tools" in params
+

@@ -13,9 +13,12 @@ from collections import Counter
 from typing import Callable
 
 from mgpt.agents.budget import Budget, Hold
+from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
+from mgpt.agents.tools import ToolCall, Toolbox, ToolExchange, ToolResult, ToolUse
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, accepts_output
+from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, ToolOptions
+from mgpt.llm.backends.tool_protocol import call_model
 from mgpt.llm.backends.cost import DEFAULT_TOKENS_PER_CHAR, PriceTable, call_cap, priced_as, require_price, worst_case
 
 
@@ -30,12 +33,15 @@ class LLM:
         budget: Budget | None = None,
         prices: PriceTable | None = None,
         on_event: Callable[[Event], None] | None = None,
+        publish: Callable[[Message], object] | None = None,
     ):
         self.model = model
         self.role = role
         self.budget = budget or Budget()
         self.prices = prices or PriceTable()
         self.on_event = on_event
+        #: Puts tool exchanges on the bus (the role's environment), when set.
+        self.publish = publish
         self._turns: Counter[str] = Counter()
 
     async def ask(
@@ -45,26 +51,26 @@ class LLM:
         system: str | None = None,
         action: str = "",
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
         """Send ``prompt`` (text, or whole chat messages) and return the completion.
-        ``output`` asks the backend to hold the answer to that shape where it can."""
+        ``output`` asks the backend to hold the answer to that shape where it can;
+        ``tools`` offers the model tools (its calls come back in ``tool_calls``)."""
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        hold = self._reserve(messages)
-        self._turns[action] += 1
-        context = CallContext(role=self.role, action=action, turn=self._turns[action])
+        turn = self._turns[action] + 1
+        hold = self._reserve(messages, call=f"{action}#{turn}")
+        self._turns[action] = turn
+        context = CallContext(role=self.role, action=action, turn=turn)
         started = time.perf_counter()
         try:
-            if output is not None and accepts_output(self.model):
-                completion = await self.model.complete(messages, context=context, output=output)
-            else:
-                completion = await self.model.complete(messages, context=context)
+            completion = await call_model(self.model, messages, context=context, output=output, tools=tools)
         except BaseException:
             self.budget.release(hold)
             raise
         cost = self.prices.cost(priced_as(self.model), completion.usage)
-        prompt_chars = sum(len(m.content) for m in messages)
+        prompt_chars = _chars(messages)
         self.budget.charge(
             self.role,
             prompt_tokens=completion.usage.prompt_tokens,
@@ -90,12 +96,53 @@ class LLM:
                         "seconds": round(time.perf_counter() - started, 3),
                         # The requested shape, only when one was (older logs stay the same).
                         **({"output": output.label()} if output is not None else {}),
+                        **({"tools": tools.names(), "tool_calls": len(completion.tool_calls)} if tools is not None else {}),
                     },
                 )
             )
         return completion
 
-    def _reserve(self, messages: list[ChatMessage]) -> Hold:
+    def turn(self, action: str) -> int:
+        """How many calls ``action`` has made so far (the last one's turn number)."""
+        return self._turns[action]
+
+    async def run_tools(self, toolbox: Toolbox, calls: list[ToolCall], *, action: str = "") -> list[ToolResult]:
+        """Run the ``calls`` that ``action``'s last model call asked for.
+
+        A replayed or resumed run gets the results recorded in its transcript instead, so no
+        tool runs twice; otherwise the toolbox runs them and the results are recorded. Each
+        call and result is logged (``tool_call``/``tool_result`` events), and the exchange
+        goes on the bus as a message caused by :class:`~mgpt.agents.tools.ToolUse`.
+        """
+        context = CallContext(role=self.role, action=action, turn=self._turns[action])
+        results = self.model.replayed_tool_results(context)
+        replayed = results is not None and [r.call_id for r in results] == [c.id for c in calls]
+        if not replayed:
+            started = time.perf_counter()
+            results = await toolbox.run(calls)
+            seconds = round(time.perf_counter() - started, 3)
+            self.model.record_tool_results(context, results)
+        else:
+            seconds = 0.0
+        assert results is not None
+        for call, result in zip(calls, results):
+            self._emit(Event(kind="tool_call", role=self.role, detail=call.brief(), data={
+                "action": action, "turn": context.turn, "id": call.id, "name": call.name, "arguments": call.arguments,
+            }))
+            self._emit(Event(kind="tool_result", role=self.role, detail=f"{call.name}: {_first_line(result.content)}", data={
+                "action": action, "turn": context.turn, "id": call.id, "name": call.name,
+                "error": result.is_error, "chars": len(result.content), "seconds": seconds, "replayed": replayed,
+            }))
+        if self.publish is not None:
+            exchange = ToolExchange(action=action, calls=list(calls), results=results)
+            self.publish(Message(content=exchange.to_markdown(), payload=exchange, sent_from=self.role, cause_by=ToolUse))
+        return results
+
+    def _emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _reserve(self, messages: list[ChatMessage], *, call: str = "") -> Hold:
         """Hold this call's worst case against the budget, or raise BudgetExceeded.
 
         The prompt's tokens are estimated from its characters, at the ratio this run has
@@ -114,4 +161,14 @@ class LLM:
         why = f"~{prompt} prompt tokens + " + (
             f"up to {completion} completion tokens" if cap else "the answer (this model sets no cap on it)"
         )
-        return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why)
+        return self.budget.reserve(self.role, tokens=prompt + completion, cost=cost or 0.0, why=why, call=call)
+
+
+def _chars(messages: list[ChatMessage]) -> int:
+    """Characters of a request, tool calls' arguments included."""
+    return sum(len(m.content) + sum(len(c.name) + len(c.arguments) for c in m.tool_calls or ()) for m in messages)
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -11,6 +11,11 @@ A request that asks for a JSON schema (:class:`~mgpt.llm.backends.base.OutputFor
 honour. A server that refuses the field is remembered (per base URL and model, for the
 life of the process) and asked again without it; the caller's parse-and-re-ask covers it.
 
+Tools go as the native ``tools`` / ``tool_choice`` / ``parallel_tool_calls`` fields and come
+back as ``tool_calls``. A server that refuses ``tools`` is remembered the same way, and from
+then on gets the tools through the prompt-and-parse protocol
+(:mod:`~mgpt.llm.backends.tool_protocol`) instead: the run goes on, on any server.
+
 The SDK's own retries are switched off (``max_retries=0``): we retry here, bounded in attempts
 and in total time, so that a run stops with one clear :class:`ModelUnavailableError` instead of
 the SDK's silent ten-minute backoffs. Errors the user must fix (key, model name, a request the
@@ -38,14 +43,16 @@ from tenacity import (
 )
 
 from mgpt.agents import secrets
+from mgpt.agents.tools import ToolCall
+from mgpt.llm.backends import guard
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
+from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, ToolOptions, Usage
 from mgpt.llm.errors import ModelConfigError, ModelUnavailableError
 
 if TYPE_CHECKING:  # only for type checkers: importing openai here would defeat the lazy import
     import openai
 
-__all__ = ["OpenAIModel", "retry_after_seconds", "DEFAULT_BASE_URL"]
+__all__ = ["OpenAIModel", "retry_after_seconds", "server_problem", "DEFAULT_BASE_URL"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +131,31 @@ def _display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+def server_problem(base_url: str, *, api_key: str | None = None, timeout: float = 3.0) -> str | None:
+    """Why the OpenAI-compatible server at ``base_url`` does not answer (None when it does):
+    one ``GET /models`` with a short timeout. Any HTTP answer counts, except one refusing
+    the key (the key goes only to this server, as a run would send it)."""
+    import urllib.error
+    import urllib.request
+
+    shown = _display_url(base_url)
+    guard.check_model_request(base_url)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(base_url.rstrip("/") + "/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403) and api_key:
+            return f"{shown} refuses the API key (HTTP {exc.code})"
+        return None  # it answered: a server without /models is still a server
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"{shown} does not answer within {timeout:g} s"
+        return f"{shown} does not answer ({reason})"
+
+
 def _is_retryable(exc: BaseException) -> bool:
     """Rate limits, server errors, timeouts and dropped connections: the service's trouble,
     which may pass. Everything else (bad key, unknown model, bad request) will not."""
@@ -182,6 +214,55 @@ def _refuses_response_format(exc: BaseException | None) -> bool:
         word in said
         for word in ("response_format", "json_schema", "unsupported_parameter", "unsupported parameter")
     )
+
+
+#: (base URL, model) pairs whose server refused ``tools``: they get the text protocol instead.
+_TOOLS_REFUSED: set[tuple[str, str]] = set()
+
+
+def _refuses_tools(exc: BaseException | None) -> bool:
+    """A 400/422/501 that names tools or function calling, or says a parameter is
+    unsupported: the server does not call tools natively."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 501):
+        return False
+    said = f"{_server_message(exc)} {exc.param or ''} {exc.code or ''}".lower()
+    return any(word in said for word in ("tool", "function", "unsupported_parameter", "unsupported parameter"))
+
+
+def tool_fields(tools: ToolOptions) -> dict[str, Any]:
+    """The request fields that offer ``tools``, in OpenAI's shape."""
+    choice: Any = tools.choice
+    if choice not in ("auto", "required", "none"):
+        choice = {"type": "function", "function": {"name": choice}}
+    return {
+        "tools": [
+            {"type": "function", "function": {
+                "name": t["name"], "description": t.get("description") or "",
+                "parameters": t.get("parameters") or {"type": "object", "properties": {}},
+            }}
+            for t in tools.tools
+        ],
+        "tool_choice": choice,
+        "parallel_tool_calls": tools.parallel,
+    }
+
+
+def _wire_message(m: ChatMessage) -> dict[str, Any]:
+    """One message in OpenAI's shape (assistant tool calls and tool results included)."""
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
+    if m.role == "assistant" and m.tool_calls:
+        return {
+            "role": "assistant",
+            "content": m.content or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ],
+        }
+    return {"role": m.role, "content": m.content}
 
 
 def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -243,7 +324,8 @@ class OpenAIModel(Model):
         max_retry_time: seconds after which no new attempt is started; by default
             ``max(MIN_RETRY_TIME, 3 * timeout)``, so a hung request is retried. A call can
             take at most about ``max_retry_time + timeout``.
-        temperature, max_tokens: sent only when set, so the server's defaults apply otherwise.
+        temperature: sent only when set, so the server's default applies otherwise.
+        max_tokens: completion tokens per call; sent only when set, like ``temperature``.
         sleep: how to wait between attempts (``asyncio.sleep``); tests pass a fake one.
     """
 
@@ -319,12 +401,37 @@ class OpenAIModel(Model):
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
+        if tools is not None and (self.base_url, self.model) in _TOOLS_REFUSED:
+            return await self._complete_as_text(messages, tools, context)
         extra = self._response_format(output)
-        async for attempt in self._retrying():
-            with attempt:
-                response = await self._create_with_format(messages, extra, stream=False)
+        fixed = tool_fields(tools) if tools is not None else None
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    response = await self._create_with_format(messages, extra, stream=False, fixed=fixed)
+        except ModelConfigError as exc:
+            if tools is None or not _refuses_tools(exc.__cause__):
+                raise
+            _TOOLS_REFUSED.add((self.base_url, self.model))
+            log.info(
+                "%s at %s refused tools (%s); tools are offered through the prompt instead",
+                self.name, _display_url(self.base_url), self._scrub(_server_message(exc.__cause__)),
+            )
+            return await self._complete_as_text(messages, tools, context)
         return self._completion_from(response)
+
+    async def _complete_as_text(
+        self, messages: list[ChatMessage], tools: ToolOptions, context: CallContext | None
+    ) -> Completion:
+        """Tools through the prompt-and-parse protocol, for a server without native tools."""
+        from mgpt.llm.backends.tool_protocol import complete_as_text
+
+        async def plain(msgs: list[ChatMessage], fmt: OutputFormat | None) -> Completion:
+            return await self.complete(msgs, context=context, output=fmt)
+
+        return await complete_as_text(plain, messages, tools)
 
     async def stream(
         self,
@@ -392,7 +499,7 @@ class OpenAIModel(Model):
     def _payload(self, messages: list[ChatMessage]) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_wire_message(m) for m in messages],
         }
         if self.temperature is not None:
             payload["temperature"] = self.temperature
@@ -483,22 +590,25 @@ class OpenAIModel(Model):
         }
 
     async def _create_with_format(
-        self, messages: list[ChatMessage], extra: dict[str, Any] | None, *, stream: bool
+        self, messages: list[ChatMessage], extra: dict[str, Any] | None, *, stream: bool,
+        fixed: dict[str, Any] | None = None,
     ) -> Any:
-        """:meth:`_create` with ``extra``; when the server refuses ``response_format``, send
-        the request again without it and, if that is accepted, remember the refusal for this
-        server and model."""
+        """:meth:`_create` with ``extra`` (and ``fixed``, fields always sent: the tools);
+        when the server refuses ``response_format``, send the request again without it and,
+        if that is accepted, remember the refusal for this server and model."""
         if not extra:
-            return await self._create(messages, stream=stream)
+            return await self._create(messages, stream=stream, extra=fixed)
         try:
-            return await self._create(messages, stream=stream, extra=extra)
+            return await self._create(messages, stream=stream, extra={**extra, **(fixed or {})})
         except ModelConfigError as exc:
-            if not _refuses_response_format(exc.__cause__):
+            # With tools on the request, a vague "unsupported parameter" may be about them:
+            # only a refusal that names response_format drops it here.
+            if not _refuses_response_format(exc.__cause__) or (fixed and "response_format" not in str(exc).lower()):
                 raise
             refusal = exc
         # Remembered only once the request without the field is accepted: an "unsupported
         # parameter" about some other field then fails here as it should, and marks nothing.
-        response = await self._create(messages, stream=stream)
+        response = await self._create(messages, stream=stream, extra=fixed)
         _FORMAT_REFUSED.add((self.base_url, self.model))
         log.info(
             "%s at %s refused response_format (%s); structured answers are parsed instead",
@@ -518,11 +628,17 @@ class OpenAIModel(Model):
             )
         try:
             choice = response.choices[0]
+            calls = [
+                ToolCall(name=c.function.name, arguments=c.function.arguments or "{}", **({"id": c.id} if c.id else {}))
+                for c in (getattr(choice.message, "tool_calls", None) or [])
+                if getattr(c, "function", None) is not None
+            ]
             return Completion(
                 text=(choice.message.content if choice.message else None) or "",
                 usage=_usage(response.usage),
                 finish_reason=choice.finish_reason,
                 model=self.name,
+                tool_calls=calls,
             )
         except (AttributeError, TypeError, ValueError) as exc:
             raise self._not_an_answer(f"a chat completion of the wrong shape ({exc})") from None

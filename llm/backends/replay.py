@@ -19,6 +19,14 @@ torn by a kill is ignored. Two more record types serve resume and review::
     {"type": "review", "step": "prd", "round": 1, "decision": "feedback", "feedback": "..."}
     {"type": "end", "stop_reason": "idle", "tests_passed": true, "report": {...}}
 
+A model call that asked for tools has the offered tools' names in ``"tools"`` and the calls
+in its response's ``"tool_calls"``; the results of those calls follow as their own record,
+keyed like the call that asked for them, and are what a replay or resume answers with
+instead of running the tools again::
+
+    {"type": "tools", "role": "Clerk", "action": "UseTools", "turn": 1,
+     "results": [{"call_id": "call_1", "name": "get_weather", "content": "sunny"}]}
+
 :class:`ResumeModel` answers the calls a transcript holds and passes the rest to the real
 model.
 """
@@ -34,8 +42,12 @@ from typing import Any, AsyncIterator
 from pydantic import BaseModel, Field, ValidationError
 
 from mgpt.agents.durable import append_line, complete_lines, repair_tail
+from mgpt.agents.tools import ToolResult
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, accepts_output
+from mgpt.llm.backends.base import (
+    CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, ToolOptions, accepts_output,
+)
+from mgpt.llm.backends.tool_protocol import call_model
 from mgpt.llm.errors import TranscriptError
 
 TRANSCRIPT_VERSION = 1
@@ -63,6 +75,18 @@ class CallRecord(BaseModel):
     #: The shape the call asked for (``OutputFormat.label()``), written only when it asked
     #: for one, so version-1 readers and older transcripts are unaffected.
     output: str | None = None
+    #: The names of the tools offered to the call, written only when some were.
+    tools: list[str] | None = None
+
+
+class ToolsRecord(BaseModel):
+    """The results of the tool calls that the call (role, action, turn) asked for."""
+
+    type: str = "tools"
+    role: str
+    action: str
+    turn: int
+    results: list[ToolResult]
 
 
 class ReviewRecord(BaseModel):
@@ -96,6 +120,7 @@ class Transcript(BaseModel):
     header: TranscriptHeader = Field(default_factory=TranscriptHeader)
     calls: list[CallRecord] = Field(default_factory=list)
     reviews: list[ReviewRecord] = Field(default_factory=list)
+    tool_results: list[ToolsRecord] = Field(default_factory=list)
     end: EndRecord | None = None
     #: Bytes after the last newline: a record torn by a kill, ignored.
     torn_bytes: int = 0
@@ -138,6 +163,8 @@ class Transcript(BaseModel):
                     transcript.reviews.append(ReviewRecord.model_validate(data))
                 elif kind == "end":
                     transcript.end = EndRecord.model_validate(data)
+                elif kind == "tools":
+                    transcript.tool_results.append(ToolsRecord.model_validate(data))
                 else:
                     transcript.calls.append(CallRecord.model_validate(data))
             except (ValueError, ValidationError, AttributeError, TypeError) as exc:
@@ -165,8 +192,12 @@ class ReplayModel(Model):
         self.max_tokens = max((c.response.usage.completion_tokens for c in self.transcript.calls), default=0) or None
         self.strict_prompts = strict_prompts
         self._records = {(c.role, c.action, c.turn): c for c in self.transcript.calls}
+        self._tool_results = _tool_results(self.transcript.tool_results)
         self.used: set[tuple[str, str, int]] = set()
         self.drifted: list[tuple[str, str, int]] = []
+
+    def replayed_tool_results(self, context: CallContext) -> list[ToolResult] | None:
+        return _copy(self._tool_results.get((context.role, context.action, context.turn)))
 
     @property
     def unused(self) -> list[tuple[str, str, int]]:
@@ -179,6 +210,7 @@ class ReplayModel(Model):
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
         context = context or CallContext()
         key = (context.role, context.action, context.turn)
@@ -251,14 +283,24 @@ class RecordingModel(Model):
         context: CallContext,
         completion: Completion,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> None:
         record = CallRecord(
             role=context.role, action=context.action, turn=context.turn,
             request=list(messages), response=completion,
             output=output.label() if output is not None else None,
+            tools=tools.names() if tools is not None else None,
         )
+        unset = {k for k in ("output", "tools") if getattr(record, k) is None}
         with self._lock:
-            append_line(self._file, record.model_dump_json(exclude={"output"} if record.output is None else None))
+            append_line(self._file, record.model_dump_json(exclude=unset or None))
+
+    def record_tool_results(self, context: CallContext, results: list[ToolResult]) -> None:
+        self.append_record(ToolsRecord(role=context.role, action=context.action, turn=context.turn, results=results))
+        self.inner.record_tool_results(context, results)
+
+    def replayed_tool_results(self, context: CallContext) -> list[ToolResult] | None:
+        return self.inner.replayed_tool_results(context)
 
     async def complete(
         self,
@@ -266,13 +308,11 @@ class RecordingModel(Model):
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
         context = context or CallContext()
-        if output is not None and accepts_output(self.inner):
-            completion = await self.inner.complete(messages, context=context, output=output)
-        else:
-            completion = await self.inner.complete(messages, context=context)
-        self._append(messages, context, completion, output)
+        completion = await call_model(self.inner, messages, context=context, output=output, tools=tools)
+        self._append(messages, context, completion, output, tools)
         return completion
 
     async def stream(
@@ -309,12 +349,20 @@ class ResumeModel(Model):
     the two kinds of answers.
     """
 
-    def __init__(self, inner: Model, calls: list[CallRecord], *, source: str | Path = "transcript"):
+    def __init__(
+        self,
+        inner: Model,
+        calls: list[CallRecord],
+        *,
+        source: str | Path = "transcript",
+        tool_results: list[ToolsRecord] | None = None,
+    ):
         self.inner = inner
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self.source = Path(source)
         self._records = {(c.role, c.action, c.turn): c for c in calls}
+        self._tool_results = _tool_results(tool_results or [])
         self.replayed: list[tuple[str, str, int]] = []
         self.made: list[tuple[str, str, int]] = []
         self.drifted: list[tuple[str, str, int]] = []
@@ -341,21 +389,27 @@ class ResumeModel(Model):
             )
         return record.response.model_copy()
 
+    def replayed_tool_results(self, context: CallContext) -> list[ToolResult] | None:
+        found = self._tool_results.get((context.role, context.action, context.turn))
+        return _copy(found) if found is not None else self.inner.replayed_tool_results(context)
+
+    def record_tool_results(self, context: CallContext, results: list[ToolResult]) -> None:
+        self.inner.record_tool_results(context, results)
+
     async def complete(
         self,
         messages: list[ChatMessage],
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
         context = context or CallContext()
         recorded = self._recorded(messages, context)
         if recorded is not None:
             return recorded
         self.made.append((context.role, context.action, context.turn))
-        if output is not None and accepts_output(self.inner):
-            return await self.inner.complete(messages, context=context, output=output)
-        return await self.inner.complete(messages, context=context)
+        return await call_model(self.inner, messages, context=context, output=output, tools=tools)
 
     async def stream(
         self,
@@ -378,3 +432,11 @@ class ResumeModel(Model):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+
+
+def _tool_results(records: list[ToolsRecord]) -> dict[tuple[str, str, int], list[ToolResult]]:
+    return {(r.role, r.action, r.turn): r.results for r in records}
+
+
+def _copy(results: list[ToolResult] | None) -> list[ToolResult] | None:
+    return None if results is None else [r.model_copy() for r in results]

@@ -1,7 +1,11 @@
 """Models for tests: users test their own roles with these, the way mgpt tests its own.
 
 * :class:`TestModel` answers from a script: a list of replies in order, or replies per
-  ``(role, action)``.
+  ``(role, action)``. A reply is text, a whole :class:`Completion`, or a list of
+  :class:`~mgpt.agents.tools.ToolCall` (the model asks for those calls)::
+
+      TestModel([[ToolCall.of("get_weather", {"city": "Paris"})], "It is sunny in Paris."])
+
 * :class:`FunctionModel` calls your function with the request and its context.
 
 Neither touches the network. Token usage is counted as whitespace-separated words, which
@@ -14,8 +18,12 @@ import inspect
 from collections import defaultdict, deque
 from typing import Awaitable, Callable, Iterable, Union
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, Usage
+from mgpt.agents.tools import ToolCall
+from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, ToolOptions, Usage
 from mgpt.llm.errors import TranscriptError
+
+#: One scripted answer: text, a whole completion, or the tool calls to ask for.
+Reply = Union[str, Completion, list[ToolCall]]
 
 
 def count_tokens(text: str) -> int:
@@ -30,6 +38,16 @@ def _usage(messages: list[ChatMessage], text: str) -> Usage:
     )
 
 
+def _completion(reply: Reply, messages: list[ChatMessage], name: str) -> Completion:
+    if isinstance(reply, Completion):
+        return reply
+    if isinstance(reply, list):
+        calls = [c.model_copy() for c in reply]
+        words = " ".join(f"{c.name} {c.arguments}" for c in calls)
+        return Completion(text="", usage=_usage(messages, words), finish_reason="tool_calls", model=name, tool_calls=calls)
+    return Completion(text=str(reply), usage=_usage(messages, str(reply)), model=name)
+
+
 class TestModel(Model):
     """A scripted model.
 
@@ -37,23 +55,26 @@ class TestModel(Model):
     ``TestModel({("Writer", "WriteDraft"): ["draft 1", "draft 2"]})`` answers by who asks
     (role name, action name). Running out of answers is an error that says who asked.
     Every request is kept in ``requests`` for assertions, and the shape it asked for
-    (an :class:`OutputFormat`, or None) in ``outputs``, in the same order. The scripted
-    answers are returned as written: a TestModel does not enforce a shape.
+    (an :class:`OutputFormat`, or None) in ``outputs``, and the tools offered (a
+    :class:`ToolOptions`, or None) in ``tools``, in the same order. The scripted answers
+    are returned as written: a TestModel does not enforce a shape, nor check that a
+    scripted call names a tool it was offered (so tests can script a bad call).
     """
 
     __test__ = False  # not a pytest test class
 
     def __init__(
         self,
-        replies: Iterable[str] | dict[tuple[str, str], Iterable[str]] | None = None,
+        replies: Iterable[Reply] | dict[tuple[str, str], Iterable[Reply]] | None = None,
         *,
         name: str = "test",
     ):
         self.name = name
         self.requests: list[tuple[CallContext, list[ChatMessage]]] = []
         self.outputs: list[OutputFormat | None] = []
-        self._ordered: deque[str] = deque()
-        self._keyed: dict[tuple[str, str], deque[str]] = defaultdict(deque)
+        self.tools: list[ToolOptions | None] = []
+        self._ordered: deque[Reply] = deque()
+        self._keyed: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         if isinstance(replies, dict):
             for key, answers in replies.items():
                 self._keyed[key].extend(answers)
@@ -66,10 +87,12 @@ class TestModel(Model):
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
         context = context or CallContext()
         self.requests.append((context, list(messages)))
         self.outputs.append(output)
+        self.tools.append(tools)
         key = (context.role, context.action)
         if self._keyed.get(key):
             text = self._keyed[key].popleft()
@@ -80,24 +103,27 @@ class TestModel(Model):
                 f"TestModel has no scripted answer left for role {context.role!r}, "
                 f"action {context.action!r} (turn {context.turn})"
             )
-        return Completion(text=text, usage=_usage(messages, text), model=self.name)
+        return _completion(text, messages, self.name)
 
 
-Handler = Callable[[list[ChatMessage], CallContext], Union[str, Completion, Awaitable[Union[str, Completion]]]]
+Handler = Callable[[list[ChatMessage], CallContext], Union[Reply, Awaitable[Reply]]]
 
 
 class FunctionModel(Model):
     """A model whose answers come from ``fn(messages, context)`` (sync or async), which
-    returns text or a whole :class:`Completion`. A function that also takes an ``output``
-    keyword gets the requested :class:`OutputFormat` (or None) there."""
+    returns a reply as :class:`TestModel` takes them (text, a :class:`Completion`, or a
+    list of tool calls). A function that also takes an ``output`` keyword gets the
+    requested :class:`OutputFormat` (or None) there, and one that takes ``tools`` the
+    :class:`ToolOptions` offered (or None)."""
 
     def __init__(self, fn: Handler, *, name: str = "function"):
         self.fn = fn
         self.name = name
         try:
-            self._wants_output = "output" in inspect.signature(fn).parameters
+            params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            self._wants_output = False
+            params = {}  # type: ignore[assignment]
+        self._wants = {k for k in ("output", "tools") if k in params}
 
     async def complete(
         self,
@@ -105,13 +131,10 @@ class FunctionModel(Model):
         *,
         context: CallContext | None = None,
         output: OutputFormat | None = None,
+        tools: ToolOptions | None = None,
     ) -> Completion:
-        if self._wants_output:
-            result = self.fn(list(messages), context or CallContext(), output=output)
-        else:
-            result = self.fn(list(messages), context or CallContext())
+        extra = {k: v for k, v in (("output", output), ("tools", tools)) if k in self._wants}
+        result = self.fn(list(messages), context or CallContext(), **extra)
         if inspect.isawaitable(result):
             result = await result
-        if isinstance(result, Completion):
-            return result
-        return Completion(text=str(result), usage=_usage(messages, str(result)), model=self.name)
+        return _completion(result, messages, self.name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from math import comb
-from typing import Awaitable, Callable, Sequence
+from typing import Callable, Sequence
 
 from mgpt.agents.secrets import redact
 
@@ -26,7 +26,8 @@ from mgpt.llm.backends.base import CallContext, ChatMessage, Model
 from mgpt.llm.eval.errors import EvalInputError
 from mgpt.llm.eval.tasks import CodeTask
 
-__all__ = ["CheckResult", "CodeEvalResult", "TaskResult", "evaluate_code", "pass_at_k", "ENGINEER_SYSTEM"]
+__all__ = ["CheckResult", "CodeEvalResult", "SampleResult", "TaskResult", "check_sample", "evaluate_code", "pass_at_k",
+           "score_answers", "task_result", "ENGINEER_SYSTEM"]
 
 #: The engineer role's system prompt, so the eval asks exactly what the company asks.
 ENGINEER_SYSTEM = "You are Engineer, a software engineer. Your goal: correct, readable, tested Python."
@@ -157,22 +158,53 @@ async def evaluate_code(
                 messages, context=CallContext(role="Engineer", action=f"CodeEval:{task.id}", turn=i))
             prompt_tokens += completion.usage.prompt_tokens
             completion_tokens += completion.usage.completion_tokens
-            try:
-                code = extract(completion.text)
-            except ValueError as exc:
-                sample = SampleResult(passed=False, error=f"no code: {exc}",
-                                      completion_tokens=completion.usage.completion_tokens)
-            else:
-                r = check(task, code)
-                sample = SampleResult(passed=r.passed, tests_passed=r.tests_passed, tests_failed=r.tests_failed,
-                                      timed_out=r.timed_out, completion_tokens=completion.usage.completion_tokens,
-                                      output=redact(r.output[-OUTPUT_CHARS:]))
+            sample = check_sample(task, completion.text, check, extract, completion.usage.completion_tokens)
             samples.append(sample)
             if on_sample:
                 on_sample(task, i, sample)
-        c = sum(s.passed for s in samples)
-        results.append(TaskResult(task.id, task.family, n, c, {f"pass@{k}": pass_at_k(n, c, k) for k in ks}, samples))
+        results.append(task_result(task, samples, ks))
     return CodeEvalResult(
         model=getattr(model, "name", type(model).__name__), split=split, n=n, ks=list(ks), temperature=temperature,
         tasks=results, seconds=time.perf_counter() - start, prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens)
+
+
+def check_sample(task: CodeTask, text: str, check: Check, extract: Callable[[str], str],
+                 completion_tokens: int = 0) -> SampleResult:
+    """One answer checked: its code block (``extract``) run against the task's tests (``check``);
+    an answer without code fails with the reason in ``error``."""
+    try:
+        code = extract(text)
+    except ValueError as exc:
+        return SampleResult(passed=False, error=f"no code: {exc}", completion_tokens=completion_tokens)
+    r = check(task, code)
+    return SampleResult(passed=r.passed, tests_passed=r.tests_passed, tests_failed=r.tests_failed,
+                        timed_out=r.timed_out, completion_tokens=completion_tokens,
+                        output=redact(r.output[-OUTPUT_CHARS:]))
+
+
+def task_result(task: CodeTask, samples: Sequence[SampleResult], ks: Sequence[int]) -> TaskResult:
+    c = sum(s.passed for s in samples)
+    n = len(samples)
+    return TaskResult(task.id, task.family, n, c, {f"pass@{k}": pass_at_k(n, c, k) for k in ks}, list(samples))
+
+
+def score_answers(tasks: Sequence[CodeTask], answers: Sequence[Sequence[str]], *, check: Check,
+                  extract: Callable[[str], str], ks: Sequence[int] = (1,), workers: int = 1, model: str = "",
+                  split: str = "", temperature: float | None = None) -> CodeEvalResult:
+    """:func:`evaluate_code` for answers already sampled (``answers[i]`` for ``tasks[i]``, the
+    same number for each), checked ``workers`` at a time: for callers that sample in batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(answers) != len(tasks) or len({len(a) for a in answers}) > 1:
+        raise EvalInputError(f"need the same number of answers for each of the {len(tasks)} tasks")
+    n = len(answers[0]) if answers else 0
+    if any(k < 1 or k > n for k in ks):
+        raise EvalInputError(f"pass@k needs 1 <= k <= n, and n is {n}")
+    start = time.perf_counter()
+    jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        checked = list(pool.map(lambda job: check_sample(job[0], job[1], check, extract), jobs))
+    results = [task_result(t, checked[i * n:(i + 1) * n], ks) for i, t in enumerate(tasks)]
+    return CodeEvalResult(model=model, split=split, n=n, ks=list(ks), temperature=temperature, tasks=results,
+                          seconds=time.perf_counter() - start)

@@ -15,15 +15,19 @@ import secrets
 import shutil
 import sys
 import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mgpt.llm.parsing import extract_code
 from mgpt.sandbox.isolation import Limits, run_pytest, run_sandboxed
 from mgpt.llm.backends.base import Model
-from mgpt.llm.eval.code import CheckResult, CodeEvalResult, evaluate_code
+from mgpt.llm.eval.code import CheckResult, CodeEvalResult, SampleResult, TaskResult, evaluate_code
 from mgpt.llm.eval.errors import EvalInputError
 from mgpt.llm.eval.tasks import CodeTask, load_tasks
+
+if TYPE_CHECKING:
+    from mgpt.agents.runner import RunnerOptions
 
 __all__ = ["quick_check", "run_code_eval", "sandbox_check", "write_workspace"]
 
@@ -130,12 +134,12 @@ def quick_check(task: CodeTask, code: str, *, timeout: float = 10.0) -> CheckRes
 
     Why: the learning loop checks thousands of answers, and starting pytest is most of
     each check (with bubblewrap on the shared 2-core box: 0.08-0.24 s a check against
-    0.22-0.58 s for :func:`sandbox_check`, 11 tasks measured). The task bank's tests use plain
-    functions, ``pytest.raises`` and ``capsys`` only; ``tests/test_bench_loop.py`` shows
-    this check passes every task's reference and fails every wrong solution (as pytest
-    does, ``tests/test_taskbank.py``), with pytest's exact counts on tasks using raises,
-    ``match=`` and capsys. Same sandbox
-    (``$MGPT_SANDBOX``), same limits, same pass rule: exit 0, no failure, a test passed.
+    0.22-0.58 s for :func:`sandbox_check`, 11 tasks measured). The task bank's tests use
+    plain functions, ``pytest.raises`` and ``capsys`` only; ``tests/llm/eval/test_quick_check.py``
+    shows this check passes every task's reference and fails every wrong solution (as
+    pytest does, ``tests/llm/eval/test_taskbank.py``), with pytest's exact counts on tasks
+    using raises, ``match=`` and capsys. Same sandbox (``$MGPT_SANDBOX``), same limits,
+    same pass rule: exit 0, no failure, a test passed.
     """
     tmp = Path(tempfile.mkdtemp(prefix=f"mgpt-quick-{task.id}-"))
     try:
@@ -201,16 +205,26 @@ def run_code_eval(
     api_key_file: Path | None = None,
     max_tokens: int | None = None,
     tasks: Sequence[CodeTask] | None = None,
+    runner: RunnerOptions | None = None,
 ) -> CodeEvalResult:
     """Evaluate ``model`` (a backend or a spec such as ``openai:gpt-4o-mini``, ``hf:DIR``) on
     the task bank's ``split`` (its first ``limit`` tasks if given); write the results to
-    ``json_out``. ``tasks`` replaces the split with a list of its own."""
+    ``json_out``. ``tasks`` replaces the split with a list of its own.
+
+    ``runner``: run the tasks on the task runner (``--workers``, ``--ray``), one runner task
+    per bank task and its ``n`` samples (:func:`code_task`); ``model`` is then a spec, since
+    each worker builds its own backend. ``on_sample`` is then called as each task finishes."""
     if tasks is None:
         try:
             tasks = load_tasks(split, families)
         except ValueError as exc:
             raise EvalInputError(str(exc)) from None
     tasks = list(tasks)[:limit] if limit else list(tasks)
+    if runner is not None:
+        settings = {"split": split, "n": n, "ks": list(ks), "temperature": temperature, "timeout": timeout,
+                    "base_url": base_url, "api_key_file": str(api_key_file.resolve()) if api_key_file else None,
+                    "max_tokens": max_tokens}
+        return _write_result(run_code_tasks(model, tasks, settings, runner, on_sample), json_out)
     model = _resolve_model(model, base_url, api_key_file, max_tokens)
     applied = _set_temperature(model, temperature)
 
@@ -222,8 +236,90 @@ def run_code_eval(
         finally:
             await model.aclose()
 
-    result = asyncio.run(go())
+    return _write_result(asyncio.run(go()), json_out)
+
+
+def _write_result(result: CodeEvalResult, json_out: Path | None) -> CodeEvalResult:
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
     return result
+
+
+#: The runner's task function for one task of the bank.
+CODE_TASK = "mgpt.llm.eval.code_sandbox:code_task"
+
+
+def run_code_tasks(model: Model | str, tasks: Sequence[CodeTask], settings: dict[str, Any], runner: RunnerOptions,
+                   on_sample: Callable | None = None) -> CodeEvalResult:
+    """:func:`run_code_eval` on the task runner: each task of the bank (its ``n`` samples)
+    is a runner task; the results come back in the bank's order."""
+    from mgpt.agents.runner import Task, run_tasks
+
+    if not isinstance(model, str):
+        raise EvalInputError("with --workers or --ray the model is named by its spec (each worker builds its "
+                             "own), e.g. 'openai:gpt-4o-mini' or 'hf:DIR', not passed as a backend")
+    n, ks = settings["n"], settings["ks"]
+    bad = [k for k in ks if k < 1 or k > n]
+    if n < 1 or bad or not tasks:
+        raise EvalInputError("no tasks to evaluate (check --split and --family)" if not tasks else
+                             f"pass@k needs 1 <= k <= n, and n is {n}: raise -n or lower --k")
+    jobs = [Task(id=t.id, fn=CODE_TASK, args={"task": t.id, "model": model, **settings}, journal="transcript.jsonl")
+            for t in tasks]
+    by_id = {t.id: t for t in tasks}
+
+    def on_update(update) -> None:
+        if runner.on_update is not None:
+            runner.on_update(update)
+        if on_sample is not None and update.outcome is not None and update.outcome.status == "done":
+            result = task_from_dict(update.outcome.result["task"])
+            on_sample(by_id[update.id], n, result.samples[-1])
+
+    done = run_tasks(jobs, replace(runner, on_update=on_update))
+    missing = [o for o in done.outcomes if o.status != "done"]
+    if missing:
+        raise EvalInputError(f"{len(missing)} of {len(jobs)} task(s) did not finish (first: {missing[0].id}: "
+                             f"{missing[0].error[:300]}); their records are in {done.out}")
+    results = [o.result for o in done.outcomes]
+    return CodeEvalResult(
+        model=results[0]["model"], split=settings["split"], n=n, ks=list(ks), temperature=results[0]["temperature"],
+        tasks=[task_from_dict(r["task"]) for r in results], seconds=done.seconds,
+        prompt_tokens=sum(r["prompt_tokens"] for r in results),
+        completion_tokens=sum(r["completion_tokens"] for r in results))
+
+
+def task_from_dict(data: dict[str, Any]) -> TaskResult:
+    """A :class:`TaskResult` back from its JSON form (as a runner task returns it)."""
+    return TaskResult(**{**data, "samples": [SampleResult(**s) for s in data["samples"]]})
+
+
+def code_task(ctx) -> dict[str, Any]:
+    """The runner's task function: one task of the bank, its ``n`` samples asked and checked.
+
+    Every answer is recorded in the task's journal (a transcript), so an attempt after a
+    worker died asks the model only for the samples not answered yet."""
+    from mgpt.llm.backends.replay import RecordingModel, ResumeModel, Transcript, TranscriptHeader
+
+    args = ctx.args
+    task = next(t for t in load_tasks("all") if t.id == args["task"])
+    key_file = Path(args["api_key_file"]) if args.get("api_key_file") else None
+    model = _resolve_model(args["model"], args.get("base_url"), key_file, args.get("max_tokens"))
+    applied = _set_temperature(model, args.get("temperature"))
+    recorded = Transcript.load(ctx.journal, resuming=True).calls if ctx.resume else []
+    recorder = RecordingModel(model, ctx.journal, header=TranscriptHeader(model=model.name, meta={"task": task.id}),
+                              append=ctx.resume)
+    answering = ResumeModel(recorder, recorded, source=ctx.journal) if recorded else recorder
+    timeout = args["timeout"]
+
+    async def go() -> CodeEvalResult:
+        try:
+            return await evaluate_code(answering, [task], check=lambda t, code: sandbox_check(t, code, timeout=timeout),
+                                       extract=extract_code, n=args["n"], ks=args["ks"], split=args["split"],
+                                       temperature=applied)
+        finally:
+            await recorder.aclose()
+
+    result = asyncio.run(go())
+    (scored,) = result.tasks
+    return {"ok": scored.correct > 0, "task": asdict(scored), "model": model.name, "temperature": applied,
+            "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}

@@ -22,7 +22,7 @@ from mgpt.llm.eval.errors import EvalInputError
 __all__ = [
     "TextMetrics",
     "compute_text_metrics",
-    "read_pairs",
+    "read_predictions",
     "read_texts",
 ]
 
@@ -167,8 +167,8 @@ def read_texts(path: Path, field: str) -> list[str]:
     return _read_lines(path, what)
 
 
-def read_pairs(predictions: Path, references: Path | None = None) -> tuple[list[str], list[str]]:
-    """Read predictions and references, checking they line up.
+def read_predictions(predictions: Path, references: Path | None = None) -> tuple[list[str], list[str]]:
+    """Read generations (predictions) and their references, checking they line up.
 
     With ``references`` omitted, ``predictions`` must be a JSONL file whose records carry
     both ``prediction`` and ``reference``.

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from mgpt.llm.eval.errors import EvalInputError
 
-__all__ = ["PerplexityResult", "perplexity_of_text", "perplexity_of_file", "read_text_file"]
+__all__ = ["PerplexityResult", "perplexity_and_agreement", "perplexity_of_file", "perplexity_of_text",
+           "read_text_file"]
 
 
 @dataclass
@@ -141,3 +142,27 @@ def perplexity_of_file(
     text = read_text_file(text_file)
     loaded = load_model(model_dir, device=device)
     return perplexity_of_text(loaded, text, block_size=block_size, stride=stride)
+
+
+def perplexity_and_agreement(logits_of: Callable[[list[int]], Any], windows: Sequence[list[int]],
+                             reference_top: list) -> tuple[float, float]:
+    """Perplexity over ``windows`` of a decoder whose ``logits_of(ids)`` gives (T, vocab)
+    logits (row i predicts token i+1), and its top-1 agreement with ``reference_top``: the
+    reference decoder's argmaxes per window. An empty ``reference_top`` makes this decoder
+    the reference: its argmaxes are appended and its agreement is 1. For comparing the same
+    weights decoded differently (fp32 vs int8, int4).
+    """
+    import torch
+
+    nll, count, agree = 0.0, 0, 0
+    first = not reference_top
+    for i, window in enumerate(windows):
+        logits = logits_of(window)[:-1]
+        target = torch.tensor(window[1:])
+        nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+        count += len(target)
+        top = logits.argmax(-1)
+        if first:
+            reference_top.append(top)
+        agree += int((top == reference_top[i]).sum())
+    return math.exp(nll / count), agree / count

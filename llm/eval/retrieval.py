@@ -3,7 +3,12 @@
 Each query is ranked against every distinct document of its own kind in the held-out set
 (docstring -> code against all held-out code, and so on); its own document is the one
 right answer. Rankers compared side by side in one run: the trained embedder, the
-untrained base it started from, and BM25 (plain Python, :mod:`mgpt.memory.retrieval`).
+untrained base it started from, BM25 (plain Python, :mod:`mgpt.memory.retrieval`), and the
+hybrid of BM25 and the trained embedder (the retrieval memory's default with an embedder).
+
+The pairs are :class:`RetrievalPair` rows in JSONL (:func:`read_retrieval_pairs`,
+:func:`write_retrieval_pairs`); ``mgpt train embed`` mines them
+(:mod:`mgpt.llm.train.pairs`) and writes its held-out ones next to the embedder.
 """
 
 from __future__ import annotations
@@ -11,17 +16,51 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import Callable, Iterable, Sequence
 
-import typer
+from mgpt.llm.eval.errors import EvalInputError
 
-if TYPE_CHECKING:  # `mgpt --help` imports this module: keep it to typer
-    from mgpt.llm.local.embedder import Pair
-
-__all__ = ["RetrievalScores", "bm25_ranker", "embed_ranker", "evaluate_retrieval", "hybrid_ranker", "retrieval_command"]
+__all__ = ["RetrievalPair", "RetrievalScores", "bm25_ranker", "compare", "embed_ranker", "evaluate_retrieval",
+           "hybrid_ranker", "read_retrieval_pairs", "write_retrieval_pairs"]
 
 #: ranker(queries, docs) -> one score row per query (len(docs) scores, higher is better).
 Ranker = Callable[[Sequence[str], Sequence[str]], list[list[float]]]
+
+
+@dataclass(frozen=True)
+class RetrievalPair:
+    """A query and the document it should retrieve; ``source`` (a module or transcript) groups
+    pairs for the train/held-out split; ``kind`` says what the pair pairs (``doc2code``,
+    ``name2doc``, ``req2code``, ``error2fix``)."""
+
+    query: str
+    doc: str
+    kind: str
+    source: str
+
+
+def write_retrieval_pairs(pairs: Iterable[RetrievalPair], path: str | Path) -> None:
+    """One JSON object per pair (query, doc, kind, source)."""
+    Path(path).write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs), encoding="utf-8")
+
+
+def read_retrieval_pairs(path: str | Path) -> list[RetrievalPair]:
+    """Pairs from JSONL (``query``, ``doc``, optional ``kind`` and ``source``); a bad line is
+    an :class:`EvalInputError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise EvalInputError(f"pairs file {p} does not exist")
+    out = []
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            out.append(RetrievalPair(str(d["query"]), str(d["doc"]), str(d.get("kind", "pair")),
+                                     str(d.get("source", ""))))
+        except (ValueError, KeyError, TypeError) as e:
+            raise EvalInputError(f"{p}:{i}: not a pair (need JSON with query and doc): {e}") from None
+    return out
 
 
 @dataclass
@@ -71,7 +110,7 @@ def _rank_of(scores: list[float], gold: int) -> int:
     return 1 + sum(1 for i, s in enumerate(scores) if s >= scores[gold] and i != gold)
 
 
-def evaluate_retrieval(pairs: Sequence[Pair], ranker: Ranker) -> dict[str, RetrievalScores]:
+def evaluate_retrieval(pairs: Sequence[RetrievalPair], ranker: Ranker) -> dict[str, RetrievalScores]:
     """Scores per pair kind and ``all`` (queries pooled), for one ranker."""
     ranks_by_kind: dict[str, list[int]] = {}
     for kind in sorted({p.kind for p in pairs}):
@@ -90,15 +129,16 @@ def evaluate_retrieval(pairs: Sequence[Pair], ranker: Ranker) -> dict[str, Retri
     return {k: score(v) for k, v in ranks_by_kind.items()}
 
 
-def compare(pairs: Sequence[Pair], model: Path | None, base: Path | None) -> dict[str, dict[str, RetrievalScores]]:
-    """trained / base / bm25 / hybrid (BM25 + trained, fused) side by side (rankers whose
-    folder is None are left out)."""
-    from mgpt.llm.local.embedder import load_embedder
-
+def compare(pairs: Sequence[RetrievalPair], model: Path | None,
+            base: Path | None) -> dict[str, dict[str, RetrievalScores]]:
+    """trained / base / bm25 / hybrid (BM25 and the trained embedder, fused) side by side
+    (rankers whose folder is None are left out)."""
     results = {}
     trained = None
     for name, folder in (("trained", model), ("base", base)):
         if folder is not None:
+            from mgpt.llm.local.embedder import load_embedder
+
             embedder = load_embedder(folder)
             trained = embedder if name == "trained" else trained
             results[name] = evaluate_retrieval(pairs, embed_ranker(embedder))
@@ -106,47 +146,3 @@ def compare(pairs: Sequence[Pair], model: Path | None, base: Path | None) -> dic
     if trained is not None:
         results["hybrid"] = evaluate_retrieval(pairs, hybrid_ranker(trained))
     return results
-
-
-def retrieval_command(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Embedder folder written by `mgpt train embed`."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Untrained base to compare (default: the one the "
-                                        "embedder records; 'none' to skip)."),
-    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Held-out pairs JSONL (default: MODEL/heldout_pairs.jsonl)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results here as JSON."),
-) -> None:
-    """Retrieval recall@1, recall@10 and MRR on held-out pairs: trained embedder, its base, BM25."""
-    from mgpt.agents.errors import MgptError
-
-    try:
-        from transformers.utils import logging
-
-        logging.set_verbosity_error()  # no loading bars between the table's rows
-        logging.disable_progress_bar()
-    except ImportError:  # BM25 alone needs no transformers
-        pass
-    try:
-        from mgpt.llm.local.embedder import EMBED_CONFIG, read_pairs
-
-        if model is None and pairs is None:
-            raise MgptError("give --model DIR (an embedder) or --pairs FILE (BM25 only)")
-        pairs_path = pairs or (model / "heldout_pairs.jsonl")  # type: ignore[operator]
-        held = read_pairs(pairs_path)
-        if not held:
-            raise MgptError(f"{pairs_path} holds no pairs")
-        if base is None and model is not None and (model / EMBED_CONFIG).is_file():
-            recorded = json.loads((model / EMBED_CONFIG).read_text(encoding="utf-8")).get("base")
-            base = Path(recorded) if recorded and Path(recorded).is_dir() else None
-        if base is not None and str(base) == "none":
-            base = None
-        results = compare(held, model, base)
-    except MgptError as e:
-        typer.echo(f"Error: {e}", err=True)
-        raise typer.Exit(code=2) from None
-    typer.echo(f"{'ranker':8} {'kind':10} {'recall@1':>8} {'recall@10':>9} {'MRR':>7} {'queries':>8}")
-    for name, by_kind in results.items():
-        for kind, s in by_kind.items():
-            typer.echo(f"{name:8} {kind:10} {s.row()}")
-    if json_out is not None:
-        json_out.write_text(json.dumps({n: {k: asdict(s) for k, s in r.items()} for n, r in results.items()},
-                                       indent=2), encoding="utf-8")

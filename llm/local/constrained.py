@@ -59,6 +59,7 @@ from mgpt.llm.errors import ModelConfigError
 __all__ = [
     "ConstraintError",
     "Grammar",
+    "JSON_CHAR_RULES",
     "Matcher",
     "MAX_ITEMS",
     "MAX_STRING",
@@ -160,15 +161,16 @@ def format_grammar(output: OutputFormat) -> str:
 
 # -- string patterns with JSON Schema's meaning ----------------------------------------------
 
+_PLAIN_RUN = 80
+_PLAIN = '[^\\0-\\x1f\\"\\\\]'
 #: Free JSON string text after a pattern's match: a run of plain characters (anything but
 #: the quote, the backslash and control characters), then pieces that each start with a short
 #: escape (``\\n``, ``\\"``...; no ``\\uXXXX``, which could write a lone surrogate that
 #: strict JSON parsers refuse) followed by another run. Written this way, not as a repeated
 #: one-character rule, because xgrammar fills the token mask of ``(char | escape){0,1000}``
 #: in about a second per token on this CPU, and of this shape in a fraction of a millisecond.
-_PLAIN_RUN = 80
-_PLAIN = '[^\\0-\\x1f\\"\\\\]'
-_JSON_CHAR_RULES = f'mgpt_jpiece ::= "\\\\" [\\"\\\\/bfnrt] {_PLAIN}{{0,{_PLAIN_RUN}}}\n'
+#: The rules go after a grammar that uses :func:`pattern_rule`.
+JSON_CHAR_RULES = f'mgpt_jpiece ::= "\\\\" [\\"\\\\/bfnrt] {_PLAIN}{{0,{_PLAIN_RUN}}}\n'
 #: Keywords beside which a pattern is left to xgrammar (its full-match reading is stricter
 #: than JSON Schema's search, so it stays sound, just narrower).
 _PATTERN_KEEP = frozenset(("minLength", "maxLength", "format", "enum", "const"))
@@ -287,7 +289,7 @@ def json_schema_grammar(schema: dict[str, Any], *, max_string: int = MAX_STRING)
                 "pin xgrammar to the version in pyproject.toml"
             )
         text = text.replace(placeholder, rule)
-    return text + "\n" + _JSON_CHAR_RULES
+    return text + "\n" + JSON_CHAR_RULES
 
 
 # -- progress: how far an answer is from being closed -----------------------------------------

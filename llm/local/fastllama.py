@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mgpt.llm.errors import ModelConfigError
+from mgpt.llm.local.sampling import SamplingParams, pick_token
 
 __all__ = [
     "FastBatch", "FastGeneration", "FastLlama", "FastLlamaError", "QUANT_MODES", "dequantize", "quantize_int4", "quantize_int8",
@@ -242,6 +243,103 @@ def _text_config(config):
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
+# -- packing an HF model (FastLlama.from_model) -------------------------------------------------
+
+
+def _head_format(quant: str | None, head_quant: str | None) -> str | None:
+    """The LM head's weight format: ``head_quant``, or for ``"default"`` w8a8 under w8a8,
+    int8 under int8/int4 (as GGUF Q4_1 files keep it), else unquantized."""
+    if head_quant == "default":
+        head_quant = "w8a8" if quant == "w8a8" else "int8" if quant else None
+    if head_quant not in QUANT_MODES:
+        raise FastLlamaError(f"head_quant must be one of {QUANT_MODES} or 'default', not {head_quant!r}.")
+    return head_quant
+
+
+def _placement_dtype(device: str, dtype, quant: str | None, head_quant: str | None):
+    """The dtype of unquantized weights, activations and cache on ``device`` (``dtype``,
+    else bf16 on CUDA and fp32 on CPU), or FastLlamaError where the kernels asked for do
+    not run: the int8/int4 ones are CPU ones, w8a8's need fbgemm (x86)."""
+    import torch
+
+    on_cuda = str(device).startswith("cuda")
+    if on_cuda and (quant or head_quant):
+        raise FastLlamaError(
+            "The int8/int4 kernels here are the CPU ones; on CUDA use quant=None (bf16 weights)."
+        )
+    if on_cuda and not torch.cuda.is_available():
+        raise FastLlamaError("device='cuda' but torch sees no GPU; leave device unset for the CPU.")
+    if "w8a8" in (quant, head_quant) and "fbgemm" not in torch.backends.quantized.supported_engines:
+        raise FastLlamaError("w8a8 needs torch's fbgemm kernels (x86 CPUs); use int4 or int8 here.")
+    if dtype is None:
+        dtype = torch.bfloat16 if on_cuda else torch.float32
+    return dtype
+
+
+def _context_limit(config, max_positions: int | None) -> int:
+    """Positions the rotary table and cache cover: ``max_positions``, else the config's
+    ``max_position_embeddings``; cut to a sliding window shorter than that (inside the
+    window full attention is exact), or FastLlamaError if ``max_positions`` asks past it."""
+    sliding = getattr(config, "sliding_window", None)
+    use_sliding = getattr(config, "use_sliding_window", config.model_type == "mistral")
+    limit = int(max_positions or getattr(config, "max_position_embeddings", 0) or 4096)
+    if sliding and use_sliding and sliding < limit:
+        if max_positions is not None:
+            raise FastLlamaError(
+                f"This model attends within a {sliding}-token sliding window; the fast decoder "
+                f"does full attention, so max_positions must be at most {sliding}."
+            )
+        limit = int(sliding)
+    return limit
+
+
+def _packed_linear(w, bias, mode: str | None, *, device, dtype) -> Callable[[Any], Any]:
+    """``x @ w.T (+ bias)`` in the weight format ``mode`` (see :data:`QUANT_MODES`).
+    int4 falls back to int8 for a shape outside the int4 kernel's. int8/int4 take and
+    return bf16 ``[M, K] -> [M, N]``; w8a8 returns fp32; unquantized, ``dtype`` on ``device``."""
+    import torch
+
+    if mode == "w8a8":
+        fn = _w8a8_linear(w)
+        if bias is None:
+            return fn
+        b32 = bias.float()
+        return lambda x: fn(x).add_(b32)
+    if mode in ("int4", "int8"):
+        fn = (_int4_linear(w) if mode == "int4" else None) or _int8_linear(w)
+        if bias is None:
+            return fn
+        b = bias.to(torch.bfloat16)
+        return lambda x: fn(x).add_(b)
+    return _dense_linear(w.to(device=device, dtype=dtype), None if bias is None else bias.to(device=device, dtype=dtype))
+
+
+def _pack_layer(sd: dict, p: str, linear: Callable, perms: tuple, device) -> tuple:
+    """One decoder layer from state dict ``sd`` (keys under prefix ``p``) as
+    ``(ln1, qkv, o, ln2, gate_up, down)``: q, k and v fused into one matmul (q/k rows in
+    the rotary order ``perms``), gate and up into another; norms fp32 on ``device``."""
+    import torch
+
+    perm_q, perm_k = perms
+    wq = sd[p + "self_attn.q_proj.weight"][perm_q]
+    wk = sd[p + "self_attn.k_proj.weight"][perm_k]
+    wv = sd[p + "self_attn.v_proj.weight"]
+    biases = [sd.get(p + f"self_attn.{n}_proj.bias") for n in "qkv"]
+    bias = None
+    if any(b is not None for b in biases):  # qwen2: q/k/v biases (a missing one is zeros)
+        bq, bk, bv = (b if b is not None else torch.zeros(w.shape[0]) for b, w in zip(biases, (wq, wk, wv)))
+        bias = torch.cat([bq[perm_q], bk[perm_k], bv]).float()
+    qkv = linear(torch.cat([wq, wk, wv]), bias)
+    o = linear(sd[p + "self_attn.o_proj.weight"], sd.get(p + "self_attn.o_proj.bias"))
+    gu_bias = [sd.get(p + f"mlp.{n}_proj.bias") for n in ("gate", "up")]
+    gu = linear(torch.cat([sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"]]),
+                None if gu_bias[0] is None else torch.cat(gu_bias))
+    down = linear(sd[p + "mlp.down_proj.weight"], sd.get(p + "mlp.down_proj.bias"))
+    ln1 = sd[p + "input_layernorm.weight"].to(device=device, dtype=torch.float32)
+    ln2 = sd[p + "post_attention_layernorm.weight"].to(device=device, dtype=torch.float32)
+    return ln1, qkv, o, ln2, gu, down
+
+
 class FastLlama:
     """A packed Llama-family decoder; build it with :meth:`from_pretrained` or
     :meth:`from_model`. One instance serves one stream at a time."""
@@ -342,100 +440,35 @@ class FastLlama:
 
         config = _text_config(model.config)
         cls._check_config(config, quant)
-        if head_quant == "default":
-            head_quant = "w8a8" if quant == "w8a8" else "int8" if quant else None
-        if head_quant not in QUANT_MODES:
-            raise FastLlamaError(f"head_quant must be one of {QUANT_MODES} or 'default', not {head_quant!r}.")
+        head_quant = _head_format(quant, head_quant)
         device = device or "cpu"
-        on_cuda = str(device).startswith("cuda")
-        if on_cuda and (quant or head_quant):
-            raise FastLlamaError(
-                "The int8/int4 kernels here are the CPU ones; on CUDA use quant=None (bf16 weights)."
-            )
-        if on_cuda and not torch.cuda.is_available():
-            raise FastLlamaError("device='cuda' but torch sees no GPU; leave device unset for the CPU.")
-        if dtype is None:
-            dtype = torch.bfloat16 if on_cuda else torch.float32
-        sliding = getattr(config, "sliding_window", None)
-        use_sliding = getattr(config, "use_sliding_window", config.model_type == "mistral")
-        limit = int(max_positions or getattr(config, "max_position_embeddings", 0) or 4096)
-        if sliding and use_sliding and sliding < limit:
-            if max_positions is None:
-                limit = int(sliding)  # inside the window, full attention is exact
-            else:
-                raise FastLlamaError(
-                    f"This model attends within a {sliding}-token sliding window; the fast decoder "
-                    f"does full attention, so max_positions must be at most {sliding}."
-                )
-
+        dtype = _placement_dtype(device, dtype, quant, head_quant)
+        limit = _context_limit(config, max_positions)
         # Quantized matmuls take bf16 activations (the fast kernels need them); the
         # residual stream, norms and logits stay fp32.
         # (w8a8 quantizes its own activations from fp32: they stay in ``dtype``.)
         act = torch.bfloat16 if quant in ("int8", "int4") else dtype
-        if "w8a8" in (quant, head_quant) and "fbgemm" not in torch.backends.quantized.supported_engines:
-            raise FastLlamaError("w8a8 needs torch's fbgemm kernels (x86 CPUs); use int4 or int8 here.")
-        # The KV cache stays in ``dtype``: on CPU, SDPA over an fp32 cache measured
-        # faster than over bf16 (60 vs 75 us a layer at 400 positions) and is exact.
-        cache_dtype = dtype
         n_heads = config.num_attention_heads
         n_kv = getattr(config, "num_key_value_heads", None) or n_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_heads
-        perm_q = _rope_permutation(n_heads, head_dim)
-        perm_k = _rope_permutation(n_kv, head_dim)
         sd = {k: v.detach() for k, v in model.state_dict().items()}
-        prefix = "model."
-        if not any(k.startswith(prefix) for k in sd):
+        if not any(k.startswith("model.") for k in sd):
             raise FastLlamaError("Expected a *ForCausalLM model with a .model backbone.")
 
         def linear(w, bias=None, mode=quant):
-            fn = None
-            if mode == "int4":
-                fn = _int4_linear(w)  # None: shape outside the int4 kernel's; int8 then
-            if mode == "w8a8":
-                fn = _w8a8_linear(w)
-                if bias is None:
-                    return fn
-                b32 = bias.float()
-                return lambda x: fn(x).add_(b32)
-            if mode in ("int4", "int8"):
-                fn = fn or _int8_linear(w)
-                if bias is None:
-                    return fn
-                b = bias.to(torch.bfloat16)
-                return lambda x: fn(x).add_(b)
-            return _dense_linear(w.to(device=device, dtype=dtype),
-                                 None if bias is None else bias.to(device=device, dtype=dtype))
+            return _packed_linear(w, bias, mode, device=device, dtype=dtype)
 
-        layers = []
-        for i in range(config.num_hidden_layers):
-            p = f"{prefix}layers.{i}."
-            wq = sd[p + "self_attn.q_proj.weight"][perm_q]
-            wk = sd[p + "self_attn.k_proj.weight"][perm_k]
-            wv = sd[p + "self_attn.v_proj.weight"]
-            biases = [sd.get(p + f"self_attn.{n}_proj.bias") for n in "qkv"]
-            bias = None
-            if any(b is not None for b in biases):
-                zeros = [torch.zeros(w.shape[0]) for w in (wq, wk, wv)]
-                bq, bk, bv = (b if b is not None else z for b, z in zip(biases, zeros))
-                bias = torch.cat([bq[perm_q], bk[perm_k], bv]).float()
-            qkv = linear(torch.cat([wq, wk, wv]), bias)
-            o_bias = sd.get(p + "self_attn.o_proj.bias")
-            o = linear(sd[p + "self_attn.o_proj.weight"], o_bias)
-            gu_bias = [sd.get(p + f"mlp.{n}_proj.bias") for n in ("gate", "up")]
-            gu = linear(torch.cat([sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"]]),
-                        None if gu_bias[0] is None else torch.cat(gu_bias))
-            down = linear(sd[p + "mlp.down_proj.weight"], sd.get(p + "mlp.down_proj.bias"))
-            ln1 = sd[p + "input_layernorm.weight"].to(device=device, dtype=torch.float32)
-            ln2 = sd[p + "post_attention_layernorm.weight"].to(device=device, dtype=torch.float32)
-            layers.append((ln1, qkv, o, ln2, gu, down))
-
-        embed = sd[prefix + "embed_tokens.weight"].to(device=device, dtype=torch.float32)
-        head_w = sd.get("lm_head.weight", sd[prefix + "embed_tokens.weight"])
+        perms = (_rope_permutation(n_heads, head_dim), _rope_permutation(n_kv, head_dim))
+        layers = [_pack_layer(sd, f"model.layers.{i}.", linear, perms, device) for i in range(config.num_hidden_layers)]
+        embed = sd["model.embed_tokens.weight"].to(device=device, dtype=torch.float32)
+        head_w = sd.get("lm_head.weight", sd["model.embed_tokens.weight"])  # tied embeddings: no lm_head
         head = linear(head_w, None, mode=head_quant)
-        final_norm = sd[prefix + "norm.weight"].to(device=device, dtype=torch.float32)
+        final_norm = sd["model.norm.weight"].to(device=device, dtype=torch.float32)
         cis = cls._rotary_table(model, head_dim, limit).to(device)
+        # The KV cache stays in ``dtype``: on CPU, SDPA over an fp32 cache measured
+        # faster than over bf16 (60 vs 75 us a layer at 400 positions) and is exact.
         return cls(layers=layers, embed=embed, final_norm=final_norm, head=head, config=config,
-                   device=device, act_dtype=act, cache_dtype=cache_dtype, dense_dtype=dtype, cis=cis, quant=quant,
+                   device=device, act_dtype=act, cache_dtype=dtype, dense_dtype=dtype, cis=cis, quant=quant,
                    head_quant=head_quant, threads=threads)
 
     @staticmethod
@@ -622,6 +655,36 @@ class FastLlama:
         h = F.rms_norm(x[last], norm_shape, self._final_norm, eps)
         return self._head(h.to(self._head_dtype)).float()
 
+    def reserve(self, length: int) -> None:
+        """Make this stream's KV cache hold ``length`` positions (for :meth:`forward`). A
+        cache that has to grow starts empty: reserve before the prefill."""
+        self._ensure_cache(length)
+
+    def forward(self, ids, pos: int) -> Any:
+        """fp32 ``[vocab]`` logits of the last of ``ids`` ([T] long) run at positions
+        pos..pos+T-1 of this stream, their keys/values written into its cache: one
+        prefill (pos 0) or decode step, without sampling. :meth:`reserve` the positions
+        first; call it under ``torch.inference_mode()``. For timing a step
+        (benchmarks/bench_decode.py); :meth:`generate` decodes."""
+        end = pos + int(ids.shape[0])
+        if self._cache is None or self._cache[0].shape[2] < end:
+            raise ValueError(f"the cache does not hold {end} positions: reserve({end}) before the prefill")
+        return self._forward(ids, pos)
+
+    def matmuls(self) -> list[tuple[str, Callable[[Any], Any], int, Any]]:
+        """Every packed matmul of a decode step as ``(name, fn, in_features,
+        input_dtype)``: per layer ``qkv``, ``o``, ``gate_up`` and ``down``, then ``head``.
+        ``fn`` maps ``[M, in_features]`` to ``[M, out_features]``; for timing the matmuls
+        apart from the rest of the step (benchmarks/bench_decode.py)."""
+        widths = {"qkv": self.hidden, "o": self.n_heads * self.head_dim, "gate_up": self.hidden,
+                  "down": self.config.intermediate_size}
+        out = []
+        for _ln1, qkv, o, _ln2, gu, down in self._layers:
+            for name, fn in (("qkv", qkv), ("o", o), ("gate_up", gu), ("down", down)):
+                out.append((name, fn, widths[name], self._act))
+        out.append(("head", self._head, self.hidden, self._head_dtype))
+        return out
+
     def batch(self, max_rows: int) -> "FastBatch":
         """A :class:`FastBatch` over this model: up to ``max_rows`` streams decoded
         together (what ``mgpt serve``'s engine uses)."""
@@ -709,6 +772,7 @@ class FastLlama:
             )
         max_new_tokens = min(max_new_tokens, self.max_positions - n_prompt)
         eos = {int(e) for e in eos_ids}
+        params = SamplingParams(temperature=temperature, top_k=top_k or 0, top_p=1.0 if top_p is None else top_p)
         generator = None
         if temperature > 0:
             generator = torch.Generator(device=self.device)
@@ -725,7 +789,7 @@ class FastLlama:
             for _ in range(max_new_tokens):  # bounded by max_new_tokens
                 if logits_hook is not None:
                     logits = logits_hook(logits)
-                token = self._choose(logits, temperature, top_k, top_p, generator)
+                token = pick_token(logits, params, generator)
                 tokens.append(token)
                 if first_done is None:
                     first_done = time.perf_counter()
@@ -742,25 +806,6 @@ class FastLlama:
             done = time.perf_counter()
         return FastGeneration(tokens=tokens, finish_reason=finish, prompt_tokens=n_prompt,
                               prefill_s=first_done - start, decode_s=done - first_done)
-
-    @staticmethod
-    def _choose(logits, temperature, top_k, top_p, generator) -> int:
-        import torch
-
-        if temperature == 0:
-            return int(torch.argmax(logits))
-        logits = logits.float() / temperature
-        if top_k:
-            kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if top_p is not None and top_p < 1:
-            sorted_logits, order = torch.sort(logits, descending=True)
-            cum = torch.softmax(sorted_logits, -1).cumsum(-1)
-            # Drop a token once the ones before it already hold top_p; the best one stays.
-            drop = cum - torch.softmax(sorted_logits, -1) >= top_p
-            logits = logits.index_fill(0, order[drop], float("-inf"))
-        probs = torch.softmax(logits, -1)
-        return int(torch.multinomial(probs, 1, generator=generator))
 
 
 class FastBatch:

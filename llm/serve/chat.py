@@ -5,6 +5,10 @@ and asks the model with all of it each time. :func:`chat_loop` reads messages, r
 slash commands and shows answers as they stream; :func:`ask_once` is the one-shot mode
 for scripts.
 
+With tools (``--tool module:function``, ``--mcp "command args"``), each question runs the
+tool loop: the model's calls are shown as they run, and their results go back to it until
+it answers (at most :data:`MAX_TOOL_STEPS` rounds).
+
 Input: a line is one message. End a line with a backslash to continue on the next one;
 a line holding only ``\"\"\"`` starts a block (pasted text, blank lines included) that
 ends at the next ``\"\"\"`` line. A message that starts with ``/`` is a command (``//``
@@ -18,7 +22,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from mgpt.llm.backends.base import ChatMessage, Completion, Model
+from mgpt.agents.tools import Toolbox, ToolCall, ToolResult
+from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, ToolOptions
+
+#: Rounds of tool calls one question may take before the model is asked to answer.
+MAX_TOOL_STEPS = 8
 
 __all__ = ["ChatSession", "HELP", "ask_once", "chat_loop", "make_model", "read_message"]
 
@@ -44,12 +52,25 @@ def make_model(spec: str, *, base_url: str | None = None, api_key: str | None = 
 
 
 class ChatSession:
-    """A conversation with one model: the system prompt plus user/assistant turns."""
+    """A conversation with one model: the system prompt plus user/assistant turns.
 
-    def __init__(self, model: Model, *, system: str | None = None):
+    With ``tools`` each question runs the tool loop; ``on_tool(call, result)`` is told of
+    each call once it ran.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        system: str | None = None,
+        tools: Toolbox | None = None,
+        on_tool: Callable[[ToolCall, ToolResult], Any] | None = None,
+    ):
         self.model = model
         self.system = system or None
         self.turns: list[ChatMessage] = []
+        self.tools = tools
+        self.on_tool = on_tool
 
     def request(self, text: str) -> list[ChatMessage]:
         head = [ChatMessage(role="system", content=self.system)] if self.system else []
@@ -58,6 +79,8 @@ class ChatSession:
     async def ask(self, text: str, on_delta: Callable[[str], Any] | None = None) -> Completion:
         """Ask ``text`` with the conversation so far; the turn is kept only if the model
         answered (an error or an interrupt leaves the conversation as it was)."""
+        if self.tools:
+            return await self._ask_with_tools(text, on_delta)
         messages = self.request(text)
         completion = None
         pieces: list[str] = []
@@ -77,8 +100,42 @@ class ChatSession:
         self.turns += [ChatMessage(role="user", content=text), ChatMessage(role="assistant", content=completion.text)]
         return completion
 
+    async def _ask_with_tools(self, text: str, on_delta: Callable[[str], Any] | None) -> Completion:
+        """The tool loop: calls run and go back until the model answers (not streamed)."""
+        from mgpt.llm.backends.tool_protocol import call_model
+
+        assert self.tools is not None
+        specs = [t.spec() for t in await self.tools.tools()]
+        messages = self.request(text)
+        new = [messages[-1]]
+        for step in range(MAX_TOOL_STEPS + 1):
+            options = ToolOptions(tools=specs, choice="auto" if step < MAX_TOOL_STEPS else "none")
+            completion = await call_model(self.model, messages, context=CallContext(turn=step + 1), tools=options)
+            if not completion.tool_calls:
+                break
+            results = await self.tools.run(completion.tool_calls)
+            turn = [ChatMessage(role="assistant", content=completion.text, tool_calls=completion.tool_calls)]
+            turn += [ChatMessage.tool_result(r) for r in results]
+            for call, result in zip(completion.tool_calls, results):
+                if self.on_tool is not None:
+                    self.on_tool(call, result)
+            messages += turn
+            new += turn
+        if on_delta is not None and completion.text:
+            on_delta(completion.text)
+        self.turns += [*new, ChatMessage(role="assistant", content=completion.text)]
+        return completion
+
     def reset(self) -> None:
         self.turns = []
+
+    async def aclose(self) -> None:
+        """Close the model's connections and stop the tools' MCP servers."""
+        try:
+            if self.tools is not None:
+                await self.tools.aclose()
+        finally:
+            await self.model.aclose()
 
     def as_json(self) -> dict[str, Any]:
         head = [{"role": "system", "content": self.system}] if self.system else []
@@ -247,7 +304,7 @@ def chat_loop(
                 console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
     finally:
         try:
-            loop.run_until_complete(session.model.aclose())
+            loop.run_until_complete(session.aclose())
         finally:
             loop.close()
     return answered
@@ -269,7 +326,7 @@ def ask_once(session: ChatSession, question: str, write: Callable[[str], Any]) -
         try:
             return await session.ask(question, write)
         finally:
-            await session.model.aclose()
+            await session.aclose()
 
     completion = asyncio.run(go())
     write("\n")

@@ -50,15 +50,15 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+# SamplingParams and Constraint live with the other decoders' options; they stay
+# importable from here, where the engine's users have always found them.
+from mgpt.llm.local.sampling import Constraint, SamplingParams, pick_token
+
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "EngineEvent", "EngineStats", "Request", "Result", "SamplingParams", "free_cores", "wait_idle"]
-
-#: ``constraint(generated_ids) -> bool tensor [vocab] of allowed tokens, or None``. A
-#: constraint may instead offer ``mask_logits(row, generated_ids, remaining)``, masking the
-#: row of logits in place knowing the tokens left in the budget (see ``Engine._constrain``).
-Constraint = Callable[[list[int]], Any]
-
+__all__ = [
+    "Constraint", "Engine", "EngineEvent", "EngineStats", "Request", "Result", "SamplingParams", "free_cores", "wait_idle",
+]
 
 def free_cores() -> int:
     """CPU cores this process may use that are not already busy (at least 1); the same
@@ -66,35 +66,6 @@ def free_cores() -> int:
     from mgpt.llm.local.generate import pick_threads
 
     return pick_threads(env={})
-
-
-@dataclass
-class SamplingParams:
-    """How one request is decoded."""
-
-    max_tokens: int = 256
-    #: 0 is greedy; above 0 samples with this temperature.
-    temperature: float = 0.0
-    top_p: float = 1.0
-    #: 0 is off.
-    top_k: int = 0
-    #: The answer ends before the first of these strings (which is not included).
-    stop: Sequence[str] = ()
-    #: Seeds this request's sampler; None draws a fresh seed.
-    seed: int | None = None
-    #: Keep going past end-of-sequence tokens (benchmarks want a fixed length).
-    ignore_eos: bool = False
-    constraint: Constraint | None = None
-
-    def check(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
-        if self.temperature < 0:
-            raise ValueError("temperature must be 0 (greedy) or more")
-        if not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
-        if self.top_k < 0:
-            raise ValueError("top_k must be 0 (off) or more")
 
 
 @dataclass
@@ -637,8 +608,6 @@ class Engine:
 
     def _pick(self, logits, rows: list[Request]) -> list[int]:
         """The next token of each row: constraint mask, then argmax or a sample."""
-        import torch
-
         logits = logits.float()
         for i, r in enumerate(rows):
             if r.params.constraint is None:
@@ -649,23 +618,10 @@ class Engine:
                 log.warning("request %s: constraint failed: %s", r.id, exc)
                 r.error = f"constraint: {exc}"
                 logits[i] = 0.0  # any token: the request ends before it is used
-        tokens = logits.argmax(dim=-1).tolist()
+        tokens = logits.argmax(dim=-1).tolist()  # greedy rows: one batched argmax
         for i, r in enumerate(rows):
-            p = r.params
-            if p.temperature <= 0 or r.error:
-                continue
-            scores = logits[i] / p.temperature
-            if p.top_k and p.top_k < scores.shape[0]:
-                kth = torch.topk(scores, p.top_k).values[-1]
-                scores = scores.masked_fill(scores < kth, float("-inf"))
-            if p.top_p < 1.0:
-                sorted_scores, order = torch.sort(scores, descending=True)
-                probs = torch.softmax(sorted_scores, dim=-1)
-                # Drop a token when the tokens before it already reach top_p.
-                drop = (torch.cumsum(probs, dim=-1) - probs) >= p.top_p
-                scores = scores.scatter(0, order, sorted_scores.masked_fill(drop, float("-inf")))
-            probs = torch.softmax(scores, dim=-1)
-            tokens[i] = int(torch.multinomial(probs, 1, generator=r.generator))
+            if r.params.temperature > 0 and not r.error:
+                tokens[i] = pick_token(logits[i], r.params, r.generator)
         return tokens
 
     def _constrain(self, r: Request, row) -> None:

@@ -13,13 +13,18 @@ that exists wins. ``out_dir`` is relative to the current directory, as in nanoGP
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mgpt.llm.train.errors import TrainError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = [
     "DataConfig", "EmbedConfig", "LoraConfig", "MetaConfig", "ModelConfig", "OptimConfig", "ReinforceConfig", "RunConfig",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = [
-    "ChatBatches", "TextBatches", "data_format", "encode_chat", "prepare_text",
+    "ChatBatches", "TextBatches", "check_data_file", "data_format", "encode_chat", "prepare_text",
     "read_chat_jsonl", "read_text",
 ]
 
@@ -44,7 +44,8 @@ def data_format(path: str | Path, fmt: str = "auto") -> str:
     return "chat" if Path(path).suffix == ".jsonl" else "text"
 
 
-def _check_file(path: str | Path) -> Path:
+def check_data_file(path: str | Path) -> Path:
+    """``path`` as a Path if it names a non-empty file, else TrainError saying which."""
     if not path:
         raise TrainError("no training data: set data.path (a text file or a .jsonl chat file)")
     p = Path(path)
@@ -56,7 +57,7 @@ def _check_file(path: str | Path) -> Path:
 
 
 def read_text(path: str | Path) -> str:
-    p = _check_file(path)
+    p = check_data_file(path)
     text = p.read_text(encoding="utf-8")
     if not text.strip():
         raise TrainError(f"data file is empty: {p}")
@@ -174,7 +175,7 @@ class TextBatches(_Sampler):
 
 def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
     """The ``messages`` of every line; a bad line is an error naming its line number."""
-    p = _check_file(path)
+    p = check_data_file(path)
     examples = []
     with p.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -16,9 +16,9 @@ already has the run config, the chat encoding with assistant-only labels, bf16 a
 DDP and the metrics file. The loss itself is four lines (:func:`dpo_loss`) and tested
 against a hand-computed value, so a dependency would add more surface than it saves.
 
-Pairs come as JSONL, one ``{"messages": [...prompt...], "chosen": "...", "rejected": "..."}``
-per line; :func:`pairs_from_samples` makes them from checked samples
-(:func:`mgpt.llm.train.rft.collect_samples`).
+Preference pairs come as JSONL, one ``{"messages": [...prompt...], "chosen": "...", "rejected":
+"..."}`` per line (:func:`read_preference_pairs`); :func:`preference_pairs_from_samples` makes
+them from checked samples (:func:`mgpt.llm.train.rft.collect_samples`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
     from mgpt.llm.train.rft import Sample
 
-__all__ = ["DpoResult", "dpo", "dpo_loss", "encode_answer", "pad_batch", "pairs_from_samples", "read_pairs",
-           "sequence_logps"]
+__all__ = ["DpoResult", "dpo", "dpo_loss", "encode_answer", "pad_batch", "preference_pairs_from_samples",
+           "read_preference_pairs", "sequence_logps"]
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
@@ -91,8 +91,9 @@ def pad_batch(rows: Sequence[tuple[list[int], list[int]]], pad_id: int, device: 
     return x.to(device), y.to(device)
 
 
-def pairs_from_samples(samples: Sequence[Sample], messages_of: Callable[[str], list[dict[str, str]]],
-                       per_task: int = 4) -> list[dict]:
+def preference_pairs_from_samples(samples: Sequence[Sample],
+                                  messages_of: Callable[[str], list[dict[str, str]]],
+                                  per_task: int = 4) -> list[dict]:
     """Up to ``per_task`` (passed, failed) pairs per task, each answer text used once per side
     where it can be; tasks whose samples all passed or all failed give none."""
     pairs = []
@@ -107,8 +108,8 @@ def pairs_from_samples(samples: Sequence[Sample], messages_of: Callable[[str], l
     return pairs
 
 
-def read_pairs(path: str | Path) -> list[dict]:
-    """Pairs from JSONL; a bad line is an error naming it."""
+def read_preference_pairs(path: str | Path) -> list[dict]:
+    """Preference pairs (messages, chosen, rejected) from JSONL; a bad line is an error naming it."""
     p = Path(path)
     if not p.is_file():
         raise TrainError(f"pairs file not found: {p}")
@@ -211,11 +212,11 @@ def load_policy(cfg: RunConfig) -> tuple[Any, Any]:
 
 def save_policy(model: Any, tokenizer: Any, cfg: RunConfig) -> Path:
     """Save the policy in out_dir; with LoRA the adapter there and the merged model in out_dir/merged."""
-    from mgpt.llm.train.pretrain import _unwrap, export_hf, quiet_hf
+    from mgpt.llm.train.pretrain import export_hf, quiet_hf, unwrap_model
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = _unwrap(model)
+    model = unwrap_model(model)
     if not cfg.reinforce.lora:
         export_hf(model, tokenizer, out)
         return out

@@ -110,9 +110,9 @@ def build_meta_model(cfg: RunConfig, seed: int) -> Any:
         from mgpt.llm.train.lora import add_lora
 
         model = add_lora(model, cfg)
-    from mgpt.llm.train.embed import _device
+    from mgpt.llm.train.embed import train_device
 
-    return model.to(_device(cfg))
+    return model.to(train_device(cfg))
 
 
 def _params(model: Any) -> list[torch.Tensor]:

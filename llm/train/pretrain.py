@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Runtime", "TrainResult", "build_batches", "build_model", "checkpoint_path", "configure_optimizer",
-    "estimate_loss", "export_hf", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain", "require_checkpoint",
-    "setup_runtime", "train_loop",
+    "estimate_loss", "eval_rows", "export_hf", "gather_ranks", "get_lr", "lm_loss", "prepare_tokenizer", "pretrain",
+    "require_checkpoint", "setup_runtime", "train_loop", "train_step", "unwrap_model",
 ]
 
 
@@ -241,7 +241,7 @@ def build_batches(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase, out_dir: P
     return TextBatches(data_dir, cfg.batch_size, cfg.block_size, seed=cfg.seed, rank=rt.rank, device=rt.device)
 
 
-def _unwrap(model: Any) -> Any:
+def unwrap_model(model: Any) -> Any:
     """The plain module under DDP and torch.compile wrappers."""
     from torch.nn.parallel import DistributedDataParallel
 
@@ -269,7 +269,7 @@ def export_hf(model: Any, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> 
     tmp = out_dir / ".export.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_hf():
-        _unwrap(model).save_pretrained(tmp)
+        unwrap_model(model).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
@@ -306,7 +306,7 @@ def _load_state(path: Path) -> dict[str, Any]:
         raise TrainError(f"cannot read checkpoint {path}: {e}") from e
 
 
-def _gather(obj: Any, rt: Runtime) -> list[Any]:
+def gather_ranks(obj: Any, rt: Runtime) -> list[Any]:
     """Every rank's ``obj`` (rank order) on every rank; [obj] without DDP."""
     if not rt.ddp:
         return [obj]
@@ -315,6 +315,15 @@ def _gather(obj: Any, rt: Runtime) -> list[Any]:
     out: list[Any] = [None] * rt.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def eval_rows(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The evals a run logged in ``out_dir/metrics.jsonl`` (iter, train_loss, val_loss), oldest
+    first; none for a folder without one."""
+    path = Path(out_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "eval"]
 
 
 class Metrics:
@@ -422,6 +431,162 @@ def _fmt_time(s: float) -> str:
 # --------------------------------------------------------------------------- the loop
 
 
+def _resume(path: Path, model: Any, optimizer: Any, batches: Any, rt: Runtime) -> tuple[int, float]:
+    """Load a checkpoint into the model, optimizer, RNGs and batch sampler; (iter, best val loss)."""
+    import torch
+
+    state = _load_state(path)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise TrainError(f"the checkpoint {path} does not fit this model (was the config changed?): {e}") from None
+    optimizer.load_state_dict(state["optimizer"])
+    mine = state["ranks"][rt.rank] if rt.rank < len(state["ranks"]) else None
+    if mine is not None:  # same world size: continue each rank's exact random streams
+        torch.set_rng_state(mine["torch"])
+        if mine.get("cuda") is not None and rt.device_type == "cuda":
+            torch.cuda.set_rng_state(mine["cuda"])
+        batches.load_state_dict(mine["data"])
+    return state["iter_num"], state["best_val_loss"]
+
+
+def _wrap(model: Any, cfg: RunConfig, rt: Runtime) -> Any:
+    """The module the steps run: compiled with ``cfg.compile``, under DDP with torchrun."""
+    import torch
+
+    if cfg.compile:
+        model = torch.compile(model)
+    if rt.ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(model, device_ids=[rt.local_rank] if rt.device_type == "cuda" else None)
+    return model
+
+
+def train_step(model: Any, optimizer: Any, batches: Any, cfg: RunConfig, rt: Runtime, lr: float) -> Any:
+    """One optimizer step at ``lr`` over ``cfg.grad_accum`` micro-batches; the last micro-batch's
+    loss (a tensor, scaled by 1/grad_accum: reading it would sync the device)."""
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    for micro in range(cfg.grad_accum):
+        # Under DDP, all-reduce the gradients on the last micro-step only.
+        sync = contextlib.nullcontext() if not rt.ddp or micro == cfg.grad_accum - 1 else model.no_sync()
+        with sync:
+            # Drawn here, not prefetched: the sampler state saved at a checkpoint must be the
+            # one *before* the next step's batch, or a resumed run would skip a batch.
+            x, y = batches.get_batch("train")  # (B, T) each
+            with rt.autocast():
+                logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+                loss = lm_loss(logits, y) / cfg.grad_accum  # scaled so accumulated grads are a mean
+            loss.backward()
+    if cfg.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _loss_value(loss: Any, cfg: RunConfig, rt: Runtime) -> float:
+    """The step's loss as a float, the same on every rank (so all stop together on a NaN):
+    the only host sync of the loop, once per log interval."""
+    value = loss.detach().float() * cfg.grad_accum
+    if rt.ddp:
+        import torch.distributed as dist
+
+        dist.all_reduce(value, op=dist.ReduceOp.AVG)
+    return value.item()
+
+
+class _Timer:
+    """Training time only: evals and checkpoints are left out of ms/iter and tokens/s."""
+
+    def __init__(self) -> None:
+        self.total, self.iters = 0.0, 0
+        self.restart()
+
+    def restart(self) -> None:
+        self.t0, self.window = time.perf_counter(), 0
+
+    def lap(self) -> tuple[float, int]:
+        """Seconds and steps since the last restart (added to the totals); restarts."""
+        dt, steps = time.perf_counter() - self.t0, self.window
+        self.total, self.iters = self.total + dt, self.iters + steps
+        self.restart()
+        return dt, steps
+
+
+@dataclass
+class _Run:
+    """What the loop's helpers share, as nanoGPT's train.py keeps it in module globals."""
+
+    cfg: RunConfig
+    rt: Runtime
+    raw_model: Any
+    optimizer: Any
+    batches: Any
+    export: Callable[[Any, Path], None]
+    metrics: Metrics | None
+    bar: Progress
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.cfg.out_dir)
+
+    def diverged(self, what: str, value: float, it: int) -> TrainError:
+        path = checkpoint_path(self.cfg)
+        kept = f"the last good checkpoint ({path}) is kept" if path.is_file() else "no checkpoint was written"
+        return TrainError(f"{what} is {value} at iter {it}: training diverged and was stopped; {kept}. "
+                          f"Try a lower optim.lr (now {self.cfg.optim.lr}) or more schedule.warmup_iters.")
+
+    def checkpoint(self, it: int, best_val: float) -> None:
+        """Model, optimizer, every rank's RNG and sampler state, and the HF export."""
+        import torch
+
+        # All ranks take part in the gather; only rank 0 writes.
+        ranks = gather_ranks({"torch": torch.get_rng_state(), "data": self.batches.state_dict(),
+                        "cuda": torch.cuda.get_rng_state() if self.rt.device_type == "cuda" else None}, self.rt)
+        if self.rt.master:
+            _save_state(checkpoint_path(self.cfg), {
+                "model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(), "iter_num": it,
+                "best_val_loss": best_val, "config": self.cfg.model_dump(mode="json"), "ranks": ranks})
+            self.export(self.raw_model, self.out_dir)
+            self.metrics.plot()
+
+    def evaluate(self, it: int, best_val: float) -> tuple[float | None, float]:
+        """Estimate the losses, log them, checkpoint when finite; (val loss, best loss so far)."""
+        losses = estimate_loss(self.raw_model, self.batches, self.cfg.eval_iters, self.rt)
+        val = losses.get("val")
+        for split, value in losses.items():
+            if not math.isfinite(value):
+                raise self.diverged(f"{split} loss", value, it)
+        if self.rt.master:
+            self.metrics.log({"kind": "eval", "iter": it, "train_loss": losses["train"], "val_loss": val,
+                              "val_ppl": math.exp(val) if val is not None else None})
+            val_txt = f", val loss {val:.4f} (ppl {math.exp(val):.2f})" if val is not None else ""
+            self.bar.note(f"iter {it}: train loss {losses['train']:.4f}{val_txt}")
+        best_val = min(best_val, val if val is not None else losses["train"])
+        if it > 0 or it == self.cfg.max_iters:
+            self.checkpoint(it, best_val)
+        return val, best_val
+
+    def log_step(self, it: int, loss: Any, lr: float, timer: _Timer, tokens_per_iter: int) -> float:
+        """The step's loss (checked finite), speed and time left, to metrics and the bar."""
+        lossf = _loss_value(loss, self.cfg, self.rt)
+        if not math.isfinite(lossf):
+            raise self.diverged("train loss", lossf, it)
+        dt, steps = timer.lap()
+        ms, tok_s = 1000 * dt / steps, tokens_per_iter * steps / dt
+        if self.rt.master:
+            self.metrics.log({"kind": "train", "iter": it, "loss": lossf, "lr": lr, "ms_per_iter": ms,
+                              "tokens_per_s": tok_s})
+            left = (self.cfg.max_iters - it) * ms / 1000
+            self.bar.step(it, f"loss {lossf:.4f} lr {lr:.2e} {ms:.0f} ms/iter {tok_s / 1000:.1f}k tok/s "
+                              f"left {_fmt_time(left)}")
+        return lossf
+
+
 def train_loop(
     cfg: RunConfig,
     model: Any,
@@ -443,138 +608,45 @@ def train_loop(
     import torch
 
     out_dir = Path(cfg.out_dir)
-    ckpt_path = checkpoint_path(cfg)
-    export = export or (lambda m, d: export_hf(m, tokenizer, d))
     if rt.master:
         out_dir.mkdir(parents=True, exist_ok=True)
-
     model.to(rt.device)
     optimizer = configure_optimizer(model, cfg, rt.device_type)
-    iter_num, best_val = 0, float("inf")
-    if resume:
-        state = _load_state(ckpt_path)
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise TrainError(f"the checkpoint {ckpt_path} does not fit this model (was the config changed?): {e}") from None
-        optimizer.load_state_dict(state["optimizer"])
-        iter_num, best_val = state["iter_num"], state["best_val_loss"]
-        mine = state["ranks"][rt.rank] if rt.rank < len(state["ranks"]) else None
-        if mine is not None:  # same world size: continue each rank's exact random streams
-            torch.set_rng_state(mine["torch"])
-            if mine.get("cuda") is not None and rt.device_type == "cuda":
-                torch.cuda.set_rng_state(mine["cuda"])
-            batches.load_state_dict(mine["data"])
-        del state
+    iter_num, best_val = _resume(checkpoint_path(cfg), model, optimizer, batches, rt) if resume else (0, float("inf"))
     start_iter = iter_num
-    metrics = Metrics(out_dir, iter_num if resume else None) if rt.master else None
-
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if rt.ddp:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        model = DDP(model, device_ids=[rt.local_rank] if rt.device_type == "cuda" else None)
-
-    def checkpoint(it: int) -> None:
-        # All ranks take part in the gather; only rank 0 writes.
-        ranks = _gather({"torch": torch.get_rng_state(), "data": batches.state_dict(),
-                         "cuda": torch.cuda.get_rng_state() if rt.device_type == "cuda" else None}, rt)
-        if rt.master:
-            _save_state(ckpt_path, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "iter_num": it, "best_val_loss": best_val, "config": cfg.model_dump(mode="json"),
-                                    "ranks": ranks})
-            export(raw_model, out_dir)
-            metrics.plot()
-
-    def diverged(what: str, value: float, it: int) -> TrainError:
-        kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path.is_file() else "no checkpoint was written"
-        return TrainError(f"{what} is {value} at iter {it}: training diverged and was stopped; {kept}. "
-                          f"Try a lower optim.lr (now {cfg.optim.lr}) or more schedule.warmup_iters.")
-
+    run = _Run(cfg, rt, model, optimizer, batches, export or (lambda m, d: export_hf(m, tokenizer, d)),
+               Metrics(out_dir, iter_num if resume else None) if rt.master else None,
+               Progress(progress and rt.master, cfg.max_iters, iter_num))
+    model = _wrap(model, cfg, rt)
     tokens_per_iter = cfg.tokens_per_iter * rt.world_size
-    bar = Progress(progress and rt.master, cfg.max_iters, iter_num)
     if rt.master:
-        bar.note(f"training {sum(p.numel() for p in raw_model.parameters()) / 1e6:.2f}M parameters on {rt.device} "
-                 f"({rt.dtype}, {torch.get_num_threads()} threads, world size {rt.world_size}), "
-                 f"{tokens_per_iter} tokens/iter, out_dir {out_dir}")
-    train_time, timed_iters = 0.0, 0
-    last_loss, last_val = None, None
-    t0, window = time.perf_counter(), 0
+        run.bar.note(f"training {sum(p.numel() for p in run.raw_model.parameters()) / 1e6:.2f}M parameters on "
+                     f"{rt.device} ({rt.dtype}, {torch.get_num_threads()} threads, world size {rt.world_size}), "
+                     f"{tokens_per_iter} tokens/iter, out_dir {out_dir}")
+    timer, last_loss, last_val = _Timer(), None, None
     try:
         while True:
             if iter_num % cfg.eval_interval == 0 or iter_num == cfg.max_iters:
                 # The checkpoint of a resumed run is at start_iter: its eval is already logged.
                 if not (resume and iter_num == start_iter):
-                    losses = estimate_loss(raw_model, batches, cfg.eval_iters, rt)
-                    last_val = losses.get("val")
-                    for split, value in losses.items():
-                        if not math.isfinite(value):
-                            raise diverged(f"{split} loss", value, iter_num)
-                    if rt.master:
-                        metrics.log({"kind": "eval", "iter": iter_num, "train_loss": losses["train"],
-                                     "val_loss": last_val, "val_ppl": math.exp(last_val) if last_val is not None else None})
-                        val_txt = f", val loss {last_val:.4f} (ppl {math.exp(last_val):.2f})" if last_val is not None else ""
-                        bar.note(f"iter {iter_num}: train loss {losses['train']:.4f}{val_txt}")
-                    best_val = min(best_val, last_val if last_val is not None else losses["train"])
-                    if iter_num > 0 or iter_num == cfg.max_iters:
-                        checkpoint(iter_num)
-                t0, window = time.perf_counter(), 0  # eval and saving do not count as training time
+                    last_val, best_val = run.evaluate(iter_num, best_val)
+                timer.restart()
             if iter_num >= cfg.max_iters:
                 break
-
             lr = get_lr(iter_num, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            for micro in range(cfg.grad_accum):
-                # Under DDP, all-reduce the gradients on the last micro-step only.
-                sync = contextlib.nullcontext() if not rt.ddp or micro == cfg.grad_accum - 1 else model.no_sync()
-                with sync:
-                    # Drawn here, not prefetched: the sampler state saved at a checkpoint must be
-                    # the one *before* the next step's batch, or a resumed run would skip a batch.
-                    x, y = batches.get_batch("train")  # (B, T) each
-                    with rt.autocast():
-                        logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
-                        loss = lm_loss(logits, y) / cfg.grad_accum  # scaled so accumulated grads are a mean
-                    loss.backward()
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = train_step(model, optimizer, batches, cfg, rt, lr)
             iter_num += 1
-            window += 1
-
+            timer.window += 1
             if iter_num % cfg.log_interval == 0 or iter_num == cfg.max_iters:
-                # The only host sync of the step: once per log interval.
-                lossf = loss.detach().float() * cfg.grad_accum
-                if rt.ddp:
-                    import torch.distributed as dist
-
-                    dist.all_reduce(lossf, op=dist.ReduceOp.AVG)  # every rank sees the same value and stops together
-                lossf = lossf.item()
-                if not math.isfinite(lossf):
-                    raise diverged("train loss", lossf, iter_num)
-                dt = time.perf_counter() - t0
-                train_time, timed_iters = train_time + dt, timed_iters + window
-                ms = 1000 * dt / window
-                tok_s = tokens_per_iter * window / dt
-                last_loss = lossf
-                if rt.master:
-                    metrics.log({"kind": "train", "iter": iter_num, "loss": lossf, "lr": lr, "ms_per_iter": ms,
-                                 "tokens_per_s": tok_s})
-                    left = (cfg.max_iters - iter_num) * ms / 1000
-                    bar.step(iter_num, f"loss {lossf:.4f} lr {lr:.2e} {ms:.0f} ms/iter {tok_s / 1000:.1f}k tok/s "
-                                       f"left {_fmt_time(left)}")
-                t0, window = time.perf_counter(), 0
+                last_loss = run.log_step(iter_num, loss, lr, timer, tokens_per_iter)
             elif rt.master:
-                bar.step(iter_num)
+                run.bar.step(iter_num)
     finally:
-        bar.close()
+        run.bar.close()
     # Under torchrun no rank returns before rank 0 has written the model: a caller that goes
     # on to load out_dir (RFT after its fine-tune, a script's next step) would find it half there.
     rt.barrier()
-    ms_per_iter = 1000 * train_time / timed_iters if timed_iters else 0.0
+    ms_per_iter = 1000 * timer.total / timer.iters if timer.iters else 0.0
     return TrainResult(out_dir=out_dir, iter_num=iter_num, train_loss=last_loss, val_loss=last_val,
                        ms_per_iter=ms_per_iter, tokens_per_s=tokens_per_iter * 1000 / ms_per_iter if ms_per_iter else 0.0,
                        threads=torch.get_num_threads())
@@ -594,9 +666,9 @@ def prepare_tokenizer(cfg: RunConfig, out_dir: Path, resume: bool, rt: Runtime) 
     if resume:
         return load_tokenizer(out_dir)
     if rt.master:
-        from mgpt.llm.train.data import _check_file
+        from mgpt.llm.train.data import check_data_file
 
-        _check_file(cfg.data.path)  # "missing data file" before "cannot train a tokenizer"
+        check_data_file(cfg.data.path)  # "missing data file" before "cannot train a tokenizer"
         fmt = data_format(cfg.data.path, cfg.data.format)
         corpus = cfg.data.path
         if fmt == "chat" and Path(corpus).suffix != ".jsonl":

@@ -52,12 +52,12 @@ def run_dpo(cfg: RunConfig, *, pairs: Path | None = None, split: str = "train", 
     the model and checking them (written to ``out_dir/pairs.jsonl`` and ``samples.jsonl`` first)."""
     from dataclasses import asdict
 
-    from mgpt.llm.train.dpo import dpo, pairs_from_samples, read_pairs
+    from mgpt.llm.train.dpo import dpo, preference_pairs_from_samples, read_preference_pairs
     from mgpt.llm.train.rft import collect_samples, hf_sampler, prompt_messages, write_jsonl
     from mgpt.llm.train.sft import load_model_folder
 
     if pairs is not None:
-        rows = read_pairs(pairs)
+        rows = read_preference_pairs(pairs)
     else:
         import torch
 
@@ -71,7 +71,7 @@ def run_dpo(cfg: RunConfig, *, pairs: Path | None = None, split: str = "train", 
         samples = collect_samples(model, tokenizer, tasks, sample=sample or hf_sampler(r.temperature, r.max_new_tokens),
                                   check=_check(cfg), extract=extract_code, k=r.k)
         del model
-        rows = pairs_from_samples(samples, lambda t: prompt_messages(by_id[t]), per_task=r.k)
+        rows = preference_pairs_from_samples(samples, lambda t: prompt_messages(by_id[t]), per_task=r.k)
         out = Path(cfg.out_dir)
         write_jsonl(out / "samples.jsonl", [asdict(s) for s in samples])
         write_jsonl(out / "pairs.jsonl", rows)

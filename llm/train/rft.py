@@ -33,8 +33,8 @@ from mgpt.llm.train.errors import TrainError
 if TYPE_CHECKING:
     from mgpt.llm.eval.tasks import CodeTask
 
-__all__ = ["RftIteration", "RftResult", "Sample", "Sampler", "collect_samples", "hf_sampler", "prompt_messages",
-           "rft", "round_config"]
+__all__ = ["RftIteration", "RftResult", "Sample", "Sampler", "check_answer", "check_answers", "collect_samples", "hf_sampler", "prompt_messages",
+           "first_last_loss", "keep_passing", "rft", "round_config", "write_jsonl"]
 
 #: ``sample(model, tokenizer, messages, k)`` -> k answer texts.
 Sampler = Callable[[Any, Any, list[dict[str, str]], int], list[str]]
@@ -48,30 +48,24 @@ def prompt_messages(task: CodeTask) -> list[dict[str, str]]:
 
 
 def hf_sampler(temperature: float, max_new_tokens: int) -> Sampler:
-    """Sample ``k`` answers in one batched ``generate`` call (``num_return_sequences=k``)."""
+    """Sample ``k`` answers in one batched ``generate`` call
+    (:func:`mgpt.llm.eval.batch_sampling.generate_batched`), from the caller's random state."""
 
     def sample(model: Any, tokenizer: Any, messages: list[dict[str, str]], k: int) -> list[str]:
-        import torch
+        from mgpt.llm.eval.batch_sampling import SampleRequest, generate_batched
 
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
-        device = next(model.parameters()).device
-        ids = enc["input_ids"].to(device)
+        prompt_len = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
-        if n_pos is not None and ids.shape[1] + max_new_tokens > n_pos:
-            raise TrainError(f"the prompt ({ids.shape[1]} tokens) and reinforce.max_new_tokens ({max_new_tokens}) "
+        if n_pos is not None and prompt_len + max_new_tokens > n_pos:
+            raise TrainError(f"the prompt ({prompt_len} tokens) and reinforce.max_new_tokens ({max_new_tokens}) "
                              f"exceed the model's {n_pos} positions; lower reinforce.max_new_tokens")
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         was_training = model.training
         model.eval()
         try:
-            with torch.no_grad():
-                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                     temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                                     num_return_sequences=k, pad_token_id=pad)
+            return generate_batched(model, tokenizer, [SampleRequest(messages, k, temperature, max_new_tokens)])[0]
         finally:
             model.train(was_training)
-        return [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True) for row in out]
 
     return sample
 
@@ -105,6 +99,16 @@ def check_answer(task: CodeTask, answer: str, check: Check, extract: Extract) ->
         return Sample(task.id, answer, False, error=f"no code: {exc}")
     r = check(task, code)
     return Sample(task.id, answer, r.passed, code=code, tests_passed=r.tests_passed, tests_failed=r.tests_failed)
+
+
+def check_answers(tasks: Sequence[CodeTask], answers: Sequence[Sequence[str]], *, check: Check, extract: Extract,
+                  workers: int = 1) -> list[Sample]:
+    """Every answer (``answers[i]`` for ``tasks[i]``) checked, ``workers`` at a time; in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(t, a) for t, group in zip(tasks, answers) for a in group]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(lambda job: check_answer(job[0], job[1], check, extract), jobs))
 
 
 def collect_samples(model: Any, tokenizer: Any, tasks: Sequence[CodeTask], *, sample: Sampler, check: Check,
@@ -154,10 +158,9 @@ def round_config(cfg: RunConfig, init_from: str | Path, data: Path, out_dir: Pat
 
 def first_last_loss(out_dir: Path) -> tuple[float | None, float | None]:
     """Train loss (on the round's own examples) at the first and the last eval of a run."""
-    path = out_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None, None
-    evals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "eval"]
+    from mgpt.llm.train.pretrain import eval_rows
+
+    evals = eval_rows(out_dir)
     return (evals[0]["train_loss"], evals[-1]["train_loss"]) if evals else (None, None)
 
 
@@ -194,7 +197,7 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
     """Expert iteration from ``cfg.init_from`` on ``tasks`` for ``reinforce.iterations`` rounds."""
     import torch
 
-    from mgpt.llm.train.pretrain import _gather, setup_runtime
+    from mgpt.llm.train.pretrain import gather_ranks, setup_runtime
     from mgpt.llm.train.sft import load_model_folder
 
     if not tasks:
@@ -218,7 +221,7 @@ def rft(cfg: RunConfig, tasks: Sequence[CodeTask], *, check: Check, extract: Ext
                               on_sample=(lambda s: log(f"  {s.task}: {'pass' if s.passed else 'fail'}"))
                               if progress and rt.master else None)
         del model
-        samples = [s for part in _gather(got, rt) for s in part]
+        samples = [s for part in gather_ranks(got, rt) for s in part]
         kept = keep_passing(samples)
         passed = sum(s.passed for s in samples)
         if rt.master:

@@ -1,82 +1,25 @@
-"""The learning-loop benchmark: the quick check agrees with pytest, the structured eval
-parses what the roles parse, and base -> distil -> RFT -> DPO runs end to end on a tiny
-random Llama (char tokenizer) with every step evaluated and the summary written."""
+"""The learning-loop benchmark (benchmarks/bench_loop.py), run as a user runs it: base ->
+distil -> RFT -> DPO end to end on a tiny random Llama (char tokenizer), every step
+evaluated and the summary written; --max-minutes, --preflight and --merge. The package
+parts it uses have their own tests (tests/llm/eval/test_batch_sampling.py, test_quick_check.py,
+tests/workflows/test_structured_eval.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from mgpt.llm.eval.tasks import load_tasks
-from mgpt.llm.eval.code_sandbox import quick_check, sandbox_check
-from testpaths import GOLDEN, BENCH
+from testpaths import GOLDEN, bench_command
 
 TASKS = load_tasks("all")
 
 
-def bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import bench_loop
-    finally:
-        sys.path.remove(str(BENCH))
-    return bench_loop
-
-
-@pytest.mark.slow
-def test_quick_check_passes_every_reference_and_fails_every_wrong_solution():
-    def both(t):
-        return t.id, quick_check(t, t.reference), quick_check(t, t.wrong)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(both, TASKS))
-    bad = [(i, r.output[-300:], w.output[-300:]) for i, r, w in results if not r.passed or w.passed]
-    assert not bad, bad[:3]
-    assert all(r.tests_failed == 0 and r.tests_passed > 0 and w.tests_failed > 0 for _, r, w in results)
-
-
-@pytest.mark.parametrize("task_id", ["reverse_words", "cli_greet", "parse_log_line", "lru_cache_class"])
-def test_quick_check_counts_what_pytest_counts(task_id):
-    """Same passed/failed counts as the pytest check, on tasks using raises, match= and capsys."""
-    t = next(t for t in TASKS if t.id == task_id)
-    for code in (t.reference, t.wrong):
-        q, p = quick_check(t, code), sandbox_check(t, code)
-        assert (q.passed, q.tests_passed, q.tests_failed) == (p.passed, p.tests_passed, p.tests_failed)
-
-
-@pytest.mark.parametrize("code", [
-    "import sys\nsys.exit(0)\n",                                  # exits at import: collection error
-    "print('MGPT-COUNTS-0000 {\"passed\": 9}')\ndef reverse_words(s):\n    return s\n",  # counts-like output
-    "def reverse_words(s):\n    while True:\n        pass\n",     # never returns: the deadline
-    "import os\ndef reverse_words(s):\n    os._exit(0)\n",         # dies mid-test: no counts at all
-    "x = (\n",                                                    # syntax error
-    # forged counts under the real marker, with values that are not counts: no crash, a failure
-    "import os, sys\nprint(sys.argv[2], '{\"passed\": \"x\", \"failed\": null}')\nos._exit(0)\n",
-])
-def test_quick_check_fails_broken_candidates(code):
-    t = next(t for t in TASKS if t.id == "reverse_words")
-    r = quick_check(t, code, timeout=3)
-    assert not r.passed
-
-
-def test_structured_prompts_are_the_company_s_and_golden_answers_parse():
-    b = bench()
-    msgs = b.prd_prompt("A habit tracker that records daily check-ins.")
-    assert msgs[0]["role"] == "system" and "ProductManager" in msgs[0]["content"]
-    assert "habit tracker" in msgs[1]["content"] and "Reply with one JSON object" in msgs[1]["content"]
-    assert b.schema_of(msgs).__name__ == "PRD"
-    runs = sorted(str(p) for p in b.GOLDEN.glob("**/*.jsonl"))
-    items = b.golden_structured(runs)
-    assert {it["schema"].__name__ for it in items} >= {"PRD", "SystemDesign", "TaskList"}
-    from mgpt.llm.backends.replay import Transcript
-
-    answers = {f"{Path(r).stem}:{c.action}": c.response.text for r in runs for c in Transcript.load(Path(r)).calls}
-    assert all(b.parses(answers[it["source"]], it["schema"]) for it in items)  # the recorded answers parse
-    assert not b.parses('{"project_name": "x"}', items[0]["schema"])  # a partial one does not
+def run_loop(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(bench_command("bench_loop.py", *args), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +29,12 @@ def tiny_llama(tmp_path_factory):
     from mgpt.llm.train.config import load_config
     from mgpt.llm.train.pretrain import pretrain
     from mgpt.llm.train.rft import prompt_messages
+    from mgpt.workflows.structured_eval import EVAL_IDEAS, prd_messages
 
-    b = bench()
     tmp = tmp_path_factory.mktemp("loop_base")
     parts = [m["content"] for t in TASKS for m in prompt_messages(t)] + [t.reference + t.wrong for t in TASKS]
-    parts += [m["content"] for idea in b.IDEAS[:2] for m in b.prd_prompt(idea)]
-    for p in b.GOLDEN.glob("**/*.jsonl"):
+    parts += [m["content"] for idea in EVAL_IDEAS[:2] for m in prd_messages(idea)]
+    for p in GOLDEN.glob("**/*.jsonl"):
         for c in Transcript.load(p).calls:
             parts += [m.content for m in c.request] + [c.response.text]
     (tmp / "corpus.txt").write_text("\n".join(parts) + "```python\n")
@@ -112,29 +55,20 @@ TINY = ["--device", "cpu", "--seeds", "1", "2", "--test-tasks", "2", "--train-ta
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["hf", "fast"])
-def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monkeypatch, sampler):
-    """The train tasks' answers are scripted (the reference and the wrong solution: a random
-    model passes nothing, so RFT and DPO would have nothing to learn); evals sample the model."""
-    b = bench()
+def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, sampler):
+    """--plumbing adds each train task's reference and wrong solution to the sampled answers
+    (a random model passes nothing, so RFT and DPO would have nothing to learn); the evals
+    sample the model."""
     out = tmp_path / "out"
-    train = {t.prompt: t for t in load_tasks("train")}
-    real = b.Sampler.sample
-
-    def scripted(self, requests, seed):
-        out = real(self, requests, seed)
-        return [[f"```python\n{code}```" for code in (train[r.messages[-1]["content"]].reference,
-                                                      train[r.messages[-1]["content"]].wrong)][:r.n]
-                if r.messages[-1]["content"] in train else got for r, got in zip(requests, out)]
-
-    monkeypatch.setattr(b.Sampler, "sample", scripted)
     # stands in for record_planning.py's runs: copies of golden runs, held-out ones included,
     # whose held-out calls must not be trained on
     recorded = tmp_path / "recorded"
     recorded.mkdir()
-    for path in (GOLDEN).glob("*.jsonl"):
+    for path in GOLDEN.glob("*.jsonl"):
         (recorded / path.name).write_bytes(path.read_bytes())
-    summary = b.main(["--model", str(tiny_llama), "--out", str(out), "--work", str(tmp_path / "work"), *TINY,
-                      "--sampler", sampler, "--transcripts", str(recorded)])
+    done = run_loop("--model", str(tiny_llama), "--out", str(out), "--work", str(tmp_path / "work"), *TINY,
+                    "--sampler", sampler, "--transcripts", str(recorded), "--plumbing")
+    assert done.returncode == 0, done.stderr[-3000:]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["stopped"] == "" and saved["sandbox"] in ("bwrap", "none")
     run = saved["runs"][0]
@@ -158,13 +92,15 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
     assert data["recorded_runs"] == 4 and len(from_recorded) == data["recorded_examples"] > 0
     assert data["recorded_dropped_as_held_out"] > 0  # a held-out golden run's copy was among them
     rft, dpo = run["steps"]["rft"]["train"], run["steps"]["dpo"]["train"]
-    assert (rft["kept"], rft["tasks_solved"], rft["sample_pass_rate"]) == (3, 3, 0.5) and rft["steps"] == 1
-    assert (dpo["pairs"], dpo["tasks"]) == (3, 3) and len(dpo["loss"]) == 2
+    # k=2 sampled answers (a random model's: they fail) + the reference + the wrong solution per task
+    assert (rft["kept"], rft["tasks_solved"], rft["sample_pass_rate"]) == (3, 3, 0.25) and rft["steps"] == 1
+    assert dpo["tasks"] == 3 and dpo["pairs"] >= 3 and len(dpo["loss"]) == 2
+    train_ids = {t.id for t in load_tasks("train")}
     pairs = [json.loads(x) for x in (out / "seed1" / "dpo_pairs.jsonl").read_text().splitlines()]
-    assert all(p["task"] in {t.id for t in train.values()} for p in pairs)
+    assert pairs and all(p["task"] in train_ids for p in pairs)
     assert set(saved["aggregate"]) == {"base", "distil", "rft", "dpo"}
-    assert "| distil |" in (out / "table.md").read_text()
-    assert summary["aggregate"]["base"]["pass1"]["seeds"] == 2 and saved["args"]["sampler"] == sampler
+    assert "| distil |" in (out / "table.md").read_text() and "| distil |" in done.stdout
+    assert saved["aggregate"]["base"]["pass1"]["seeds"] == 2 and saved["args"]["sampler"] == sampler
     assert not (tmp_path / "work" / "seed1").exists()  # models deleted once used
     # one process per seed, merged: the same aggregate as one process for both seeds
     parts = []
@@ -173,53 +109,29 @@ def test_loop_runs_every_step_and_writes_the_summary(tiny_llama, tmp_path, monke
         part.parent.mkdir()
         part.write_text(json.dumps({**saved, "runs": [run]}))
         parts.append(part)
-    merged = b.main(["--merge", *map(str, reversed(parts)), "--out", str(tmp_path / "merged")])
+    assert run_loop("--merge", *map(str, reversed(parts)), "--out", str(tmp_path / "merged")).returncode == 0
+    merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
     assert merged["aggregate"] == saved["aggregate"] and [r["seed"] for r in merged["runs"]] == [1, 2]
     assert (tmp_path / "merged" / "table.md").read_text() == (out / "table.md").read_text()
-    with pytest.raises(SystemExit, match="a seed occurs twice"):
-        b.main(["--merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "bad")])
+    bad = run_loop("--merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "bad"))
+    assert bad.returncode != 0 and "a seed occurs twice" in bad.stderr
 
 
 @pytest.mark.slow  # the tiny model's fixture takes ~10 s
 def test_max_minutes_stops_cleanly_with_what_is_done(tiny_llama, tmp_path):
-    b = bench()
     out = tmp_path / "out"
-    b.main(["--model", str(tiny_llama), "--out", str(out), "--max-minutes", "0.000001", *TINY])
+    done = run_loop("--model", str(tiny_llama), "--out", str(out), "--max-minutes", "0.000001", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["stopped"].startswith("--max-minutes reached")
     assert saved["runs"][0]["steps"] == {} and "aggregate" in saved
 
 
 @pytest.mark.slow
-def test_batched_sampler_greedy_rows_and_per_row_lengths(tiny_llama):
-    """The hf sampler's one call serves greedy and sampled rows of different lengths: a greedy
-    row equals a greedy-only call's answer, and no row is longer than its own max_new_tokens."""
-    import argparse
-
-    b = bench()
-    args = argparse.Namespace(sampler="hf", device="cpu", quant="none", threads=1, gen_batch=4)
-    s = b.Sampler(tiny_llama, args, b.Clock(None))
-    msgs = [[{"role": "user", "content": t.prompt}] for t in TASKS[:3]]
-    # the first two share a batch (same length): a greedy row among sampled ones
-    mixed = s.sample([b.Request(msgs[0], 1, 0.0, 20), b.Request(msgs[1], 3, 1.0, 20), b.Request(msgs[2], 2, 0.5, 30),
-                      b.Request(msgs[1], 2, 0.0, 7)], seed=1)
-    alone = s.sample([b.Request(msgs[0], 1, 0.0, 20), b.Request(msgs[1], 1, 0.0, 7)], seed=2)
-    assert [len(a) for a in mixed] == [1, 3, 2, 2]
-    assert mixed[0] == alone[0] and mixed[3] == alone[1] * 2
-    assert len(set(mixed[1])) > 1  # sampled rows are sampled
-    ids = lambda text: s.tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    assert all(len(ids(a)) <= 20 for a in mixed[1]) and all(len(ids(a)) <= 30 for a in mixed[2])
-    assert all(len(ids(a)) <= 7 for a in mixed[3])
-    fast = b.Sampler(tiny_llama, argparse.Namespace(sampler="fast", device="cpu", quant="none", threads=1,
-                                                    gen_batch=1), b.Clock(None))
-    assert fast.sample([b.Request(msgs[0], 1, 0.0, 20)], seed=3)[0] == alone[0]  # the two decoders agree
-
-
-@pytest.mark.slow
 def test_preflight_runs_every_step_small_first(tiny_llama, tmp_path):
-    b = bench()
     out = tmp_path / "out"
-    b.main(["--model", str(tiny_llama), "--out", str(out), "--preflight", *TINY, "--seeds", "3"])
+    done = run_loop("--model", str(tiny_llama), "--out", str(out), "--preflight", *TINY, "--seeds", "3")
+    assert done.returncode == 0, done.stderr[-3000:]
     pre = json.loads((out / "preflight" / "summary.json").read_text())
     real = json.loads((out / "summary.json").read_text())
     assert pre["test_tasks"] == 2 and pre["train_tasks"] == 2 and pre["args"]["seeds"] == [1]
@@ -229,3 +141,8 @@ def test_preflight_runs_every_step_small_first(tiny_llama, tmp_path):
     assert "skipped" not in steps["rft"]["train"] and "skipped" not in steps["dpo"]["train"]
     assert not real["args"]["plumbing"]
     assert real["train_tasks"] == 3 and real["args"]["seeds"] == [3] and real["stopped"] == ""
+
+
+def test_the_loop_needs_a_model_or_runs_to_merge():
+    done = run_loop("--seeds", "1", timeout=120)
+    assert done.returncode == 2 and "--model is required" in done.stderr

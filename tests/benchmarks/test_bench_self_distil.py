@@ -1,30 +1,27 @@
-"""Self-distillation from constrained decoding (benchmarks/bench_self_distil.py) end to end
-on a tiny random Llama: the grammar's answers are accepted and kept, the model is
-fine-tuned on them, and both models are asked again without the grammar."""
+"""Self-distillation from constrained decoding (benchmarks/bench_self_distil.py), planning
+recorded on a model (record_planning.py) and the quantized fine-tune check
+(bench_finetune_quant.py), each run as a user runs it, end to end on a tiny random Llama.
+The package parts they use are tested in tests/workflows/test_structured_eval.py."""
 
 from __future__ import annotations
 
-import importlib
-import math
 import json
-import sys
+import math
+import subprocess
 from pathlib import Path
 
 import pytest
-from testpaths import BENCH
+
+from testpaths import GOLDEN, bench_command
 
 torch = pytest.importorskip("torch", reason="the benchmark needs the [train] extra")
 pytest.importorskip("xgrammar", reason="the teacher decodes under the PRD grammar")
 
+from mgpt.workflows.structured_eval import EVAL_IDEAS, TRAIN_IDEAS, prd_messages  # noqa: E402
 
 
-def bench(name: str):
-    """A script of benchmarks/ imported as a module (they import each other by file name)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(BENCH))
+def run(script: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(bench_command(script, *args), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +41,12 @@ def llama_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_path, monkeypatch):
-    bench_self_distil = bench("bench_self_distil")
+def test_self_distillation_runs_keeps_only_accepted_answers_and_resumes(llama_dir, tmp_path):
     out = tmp_path / "out"
-    monkeypatch.setattr(sys, "argv", [
-        "bench_self_distil.py", "--model", str(llama_dir), "--out", str(out), "--seeds", "1",
-        "--train-ideas", "2", "--eval-ideas", "1", "--steps", "1", "--max-new-tokens", "400",
-        "--batch-size", "1", "--block-size", "2048", "--threads", "1"])
-    bench_self_distil.main()
+    args = ["--model", str(llama_dir), "--out", str(out), "--seeds", "1", "--train-ideas", "2", "--eval-ideas", "1",
+            "--steps", "1", "--max-new-tokens", "400", "--batch-size", "1", "--block-size", "2048", "--threads", "1"]
+    done = run("bench_self_distil.py", *args)
+    assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     seed = summary["seeds"]["1"]
     rows = [json.loads(x) for x in (out / "seed1_train.jsonl").read_text().splitlines()]
@@ -61,8 +56,7 @@ def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_p
     for row in rows:
         assert row["messages"][-1]["role"] == "assistant"
         PRD.model_validate_json(row["messages"][-1]["content"])
-        assert row["messages"][-2]["content"] == bench_self_distil.prd_prompt(
-            bench_self_distil.TRAIN_IDEAS[rows.index(row)])[-1]["content"]
+        assert row["messages"][-2]["content"] == prd_messages(TRAIN_IDEAS[rows.index(row)])[-1]["content"]
     assert (out / "seed1_model" / "model.safetensors").is_file()
     for result in (summary["base"], seed):
         assert 0.0 <= result["greedy"] <= 1.0 and len(result["greedy_answers"]) == 1
@@ -70,36 +64,25 @@ def test_self_distillation_runs_and_keeps_only_accepted_answers(llama_dir, tmp_p
     assert seed["resumed"] is False and seed["train_seconds"] > 0
 
     # --resume: the seed's data and model are reused, not made again; the eval runs again.
+    # The base's score and another seed's carry over while their settings match.
     weights = out / "seed1_model" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
-    monkeypatch.setattr(sys, "argv", sys.argv + ["--resume"])
-    bench_self_distil.main()
-    again = json.loads((out / "summary.json").read_text())["seeds"]["1"]
-    assert again["resumed"] is True and again["train_seconds"] is None and again["kept"] == 2
-    assert weights.stat().st_mtime_ns == stamp
-    assert again["greedy_answers"] == seed["greedy_answers"]  # the same model, greedy
-
-
-def test_the_teachers_tighter_grammar_bounds_every_string_list_and_the_name(llama_dir):
-    """``--teacher-max-string/-items/-name-length``: a tiny random model decoding under the
-    tighter grammar writes a PRD the PRD model accepts, and no string, list or name is
-    longer than the bounds; without them the teacher's grammar is the company's."""
-    bench_self_distil = bench("bench_self_distil")
-    from mgpt.actions.documents import PRD
-    from mgpt.llm import OutputFormat
-
-    assert bench_self_distil.teacher_format(None, None, None) == OutputFormat.from_model(PRD)
-    output = bench_self_distil.teacher_format(12, 2, 8)
-    texts = bench_self_distil.answers(llama_dir, bench_self_distil.TRAIN_IDEAS[:2], output=output, temperature=1.0,
-                                      seed=0, max_new_tokens=400, threads=1)
-    for text in texts:
-        prd = PRD.model_validate_json(text)
-        assert len(prd.project_name) <= 8
-        lists = [prd.goals, prd.user_stories, prd.requirements, prd.acceptance_criteria]
-        assert all(1 <= len(x) <= 2 for x in lists)
-        strings = [prd.summary, prd.anything_unclear, *prd.goals, *prd.user_stories, *prd.acceptance_criteria,
-                   *(r.text for r in prd.requirements), *(r.id for r in prd.requirements)]
-        assert max(map(len, strings)) <= 12
+    summary["base"]["greedy"] = 0.125  # a score the eval cannot give: reused, not measured again
+    summary["seeds"]["9"] = {"greedy": 0.5}
+    (out / "summary.json").write_text(json.dumps(summary))
+    done = run("bench_self_distil.py", *args, "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((out / "summary.json").read_text())
+    assert again["seeds"]["1"]["resumed"] is True and again["seeds"]["1"]["train_seconds"] is None
+    assert again["seeds"]["1"]["kept"] == 2 and weights.stat().st_mtime_ns == stamp
+    assert again["seeds"]["1"]["greedy_answers"] == seed["greedy_answers"]  # the same model, greedy
+    assert again["base"]["greedy"] == 0.125 and again["seeds"]["9"] == {"greedy": 0.5}
+    assert "base: reused" in done.stdout
+    # another eval setting: no earlier score holds
+    done = run("bench_self_distil.py", *args[:-8], "--max-new-tokens", "8", *args[-6:], "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    third = json.loads((out / "summary.json").read_text())
+    assert third["base"]["greedy"] != 0.125 and "9" not in third["seeds"] and "base: reused" not in done.stdout
 
 
 @pytest.mark.slow
@@ -107,15 +90,15 @@ def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(l
     """The company's planning half recorded on a (tiny) local model under the grammar: one
     transcript per idea holding the PRD, design and task-plan calls, each answer accepted by
     the role's own parser, and ``distil`` turns it into chat examples."""
-    record_planning = bench("record_planning")
     from mgpt.actions.documents import PRD, SystemDesign, TaskList
-    from mgpt.llm.parsing import extract_json
     from mgpt.llm.backends.replay import Transcript
+    from mgpt.llm.parsing import extract_json
     from mgpt.llm.train.distil import distil
 
     out = tmp_path / "runs"
-    assert record_planning.main(["--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "2",
-                                 "--max-new-tokens", "700", "--threads", "1", "--decoder", "hf"]) == 0
+    done = run("record_planning.py", "--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "2",
+               "--max-new-tokens", "700", "--threads", "1", "--decoder", "hf")
+    assert done.returncode == 0, done.stderr[-3000:]
     (path,) = sorted(out.glob("*.jsonl"))
     assert path.name.startswith("002-")
     calls = Transcript.load(path).calls
@@ -126,76 +109,64 @@ def test_record_planning_writes_a_transcript_of_accepted_planning_that_distils(l
     assert all(f.path.startswith(f"{prd.project_name}/") for f in design.files)
     plan = TaskList.from_plan(extract_json(calls[2].response.text), [f.path for f in design.files])
     assert {t.path for t in plan.tasks} == {f.path for f in design.files}
-    assert record_planning.TRAIN_IDEAS[2] in calls[0].request[-1].content
+    assert TRAIN_IDEAS[2] in calls[0].request[-1].content
     result = distil([out], tmp_path / "distil", val_fraction=0.0)
     assert result.train_examples == 3 and result.by_action["Architect/WriteDesign"] == 1
     # a run that cannot finish (here: no PRD fits in the token limit) is kept aside, not distilled
-    assert record_planning.main(["--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "3",
-                                 "--max-new-tokens", "24", "--threads", "1", "--decoder", "hf"]) == 0
+    done = run("record_planning.py", "--model", str(llama_dir), "--out", str(out), "--ideas", "1", "--skip", "3",
+               "--max-new-tokens", "24", "--threads", "1", "--decoder", "hf")
+    assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name[:3] for p in out.glob("*.jsonl")) == ["002"]
     (rejected,) = (out / "rejected").glob("*.jsonl")
     assert rejected.name.startswith("003-")
 
 
-def test_record_planning_rejects_a_run_that_needed_a_re_ask(tmp_path):
-    """Any model (here a scripted one answering with a golden run's documents): a run whose
-    PRD had to be asked for again is moved to rejected/; a clean one stays."""
-    record_planning = bench("record_planning")
-    from mgpt.llm.backends.replay import Transcript
-    from mgpt.llm.backends.testing import FunctionModel
-
-    golden = {c.action: c.response.text for c in Transcript.load(BENCH.parent / "tests" / "golden" / "todo_cli.jsonl").calls}
-    asked: list[str] = []
-
-    def answer(messages, context):
-        asked.append(context.action)
-        if len(asked) == 1:
-            return "Sorry, no JSON today."  # the first PRD answer only: the product manager asks again
-        return golden[context.action]
-
-    model = FunctionModel(answer, name="scripted")
-    assert record_planning.record(model, record_planning.TRAIN_IDEAS[:2], tmp_path) == 1
-    assert asked == ["WritePRD", "WritePRD", "WriteDesign", "WriteTasks", "WritePRD", "WriteDesign", "WriteTasks"]
-    (kept,) = tmp_path.glob("*.jsonl")
-    (rejected,) = (tmp_path / "rejected").glob("*.jsonl")
-    assert kept.name.startswith("001-") and rejected.name.startswith("000-")
-    assert len(Transcript.load(rejected).calls) == 4 and Transcript.load(kept).header.idea == record_planning.TRAIN_IDEAS[1]
-
-
 def _scripted_runs(folder: Path, ideas: list[str]) -> None:
     """Clean planning runs of ``ideas`` whose answers are a golden run's documents."""
-    record_planning = bench("record_planning")
     from mgpt.llm.backends.replay import Transcript
     from mgpt.llm.backends.testing import FunctionModel
+    from mgpt.workflows.structured_eval import record_planning
 
-    golden = {c.action: c.response.text for c in Transcript.load(BENCH.parent / "tests" / "golden" / "todo_cli.jsonl").calls}
-    assert record_planning.record(FunctionModel(lambda m, c: golden[c.action], name="scripted"), ideas, folder) == len(ideas)
+    golden = {c.action: c.response.text for c in Transcript.load(GOLDEN / "todo_cli.jsonl").calls}
+    model = FunctionModel(lambda m, c: golden[c.action], name="scripted")
+    assert record_planning(model, ideas, folder, log=lambda line: None) == len(ideas)
 
 
 @pytest.mark.slow
-def test_self_distillation_from_recorded_runs_trains_on_their_prds(llama_dir, tmp_path, monkeypatch):
-    bench_self_distil = bench("bench_self_distil")
+def test_self_distillation_from_recorded_runs_trains_on_their_prds(llama_dir, tmp_path):
     recorded, out = tmp_path / "recorded", tmp_path / "out"
-    _scripted_runs(recorded, bench_self_distil.TRAIN_IDEAS[:2])
-    argv = ["bench_self_distil.py", "--model", str(llama_dir), "--out", str(out), "--seeds", "1", "--eval-ideas", "1",
-            "--steps", "1", "--max-new-tokens", "8", "--batch-size", "1", "--block-size", "2048", "--threads", "1",
-            "--precision", "bf16", "--recorded", str(recorded)]
-    monkeypatch.setattr(sys, "argv", argv)
-    bench_self_distil.main()
+    _scripted_runs(recorded, TRAIN_IDEAS[:2])
+    args = ["--model", str(llama_dir), "--out", str(out), "--seeds", "1", "--eval-ideas", "1", "--steps", "1",
+            "--max-new-tokens", "8", "--batch-size", "1", "--block-size", "2048", "--threads", "1",
+            "--precision", "bf16", "--recorded"]
+    done = run("bench_self_distil.py", *args, str(recorded))
+    assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["recorded"] == {"runs": 2, "examples": 2, "accepted": 2} and summary["seeds"]["1"]["kept"] == 2
     rows = [json.loads(x) for x in (out / "seed1_train.jsonl").read_text().splitlines()]
-    assert [r["messages"][-2]["content"] for r in rows] == [
-        bench_self_distil.prd_prompt(i)[-1]["content"] for i in bench_self_distil.TRAIN_IDEAS[:2]]
+    assert [r["messages"][-2]["content"] for r in rows] == [prd_messages(i)[-1]["content"] for i in TRAIN_IDEAS[:2]]
     assert json.loads((out / "seed1_model" / "metrics.jsonl").read_text().splitlines()[-1])["kind"]
     # a recorded run of an idea the eval asks about is refused, not trained on
-    _scripted_runs(tmp_path / "leak", [bench_self_distil.IDEAS[0]])
-    monkeypatch.setattr(sys, "argv", [*argv[:-1], str(tmp_path / "leak")])
-    with pytest.raises(SystemExit, match="eval ideas would be trained on"):
-        bench_self_distil.main()
+    _scripted_runs(tmp_path / "leak", [EVAL_IDEAS[0]])
+    done = run("bench_self_distil.py", *args, str(tmp_path / "leak"))
+    assert done.returncode != 0 and "eval ideas would be trained on" in done.stderr
 
 
-def test_finetune_quant_scores_base_and_tuned_in_each_mode(llama_dir, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_an_unconstrained_teacher_with_no_accepted_answer_stops_before_training(llama_dir, tmp_path):
+    """--teacher-unconstrained: the model answers with no grammar; a random tiny model writes
+    no PRD the PRD model accepts, which is a clear error before any training."""
+    out = tmp_path / "none"
+    done = run("bench_self_distil.py", "--model", str(llama_dir), "--seeds", "1", "--train-ideas", "2",
+               "--eval-ideas", "1", "--steps", "1", "--batch-size", "1", "--block-size", "512", "--threads", "1",
+               "--max-new-tokens", "16", "--teacher-unconstrained", "--teacher-temperature", "0.6", "--out", str(out))
+    assert done.returncode != 0 and "no teacher answer was accepted" in done.stderr, done.stderr[-3000:]
+    assert "0/2 unconstrained answers accepted" in done.stdout
+    assert not (out / "seed1_model").exists()
+
+
+@pytest.mark.slow
+def test_finetune_quant_scores_base_and_tuned_in_each_mode(llama_dir, tmp_path):
     """bench_finetune_quant.py: the answer NLL of a base and a tuned model with fp32, int8
     and int4 weights; the tuned model (here: trained on the answers for a few steps) is
     better in fp32, and fp32 keeps all of its own gain by definition."""
@@ -212,78 +183,13 @@ def test_finetune_quant_scores_base_and_tuned_in_each_mode(llama_dir, tmp_path, 
                            "data.val_fraction": 0.0, "max_iters": 6, "eval_interval": 6, "eval_iters": 1,
                            "optim.lr": 3e-3}), progress=False)
     out = tmp_path / "fq.json"
-    monkeypatch.setattr(sys, "argv", ["bench_finetune_quant.py", "--base", str(llama_dir), "--tuned", str(tuned),
-                                      "--data", str(data), "--examples", "4", "--threads", "1", "--out", str(out)])
-    bench("bench_finetune_quant").main()
+    done = run("bench_finetune_quant.py", "--base", str(llama_dir), "--tuned", str(tuned), "--data", str(data),
+               "--examples", "4", "--threads", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["examples"] == 4 and list(result["modes"]) == ["fp32", "int8", "int4"]
     fp32 = result["modes"]["fp32"]
     assert fp32["tuned_nll"] < fp32["base_nll"] and fp32["gain_kept"] == 1.0
     for mode in result["modes"].values():
         assert math.isfinite(mode["base_nll"]) and math.isfinite(mode["tuned_nll"])
-
-
-def test_resume_keeps_earlier_scores_only_when_their_settings_match(tmp_path):
-    bench_self_distil = bench("bench_self_distil")
-    args = {"model": "m", "out": "o", "seeds": "[1]", "eval_ideas": "16", "train_ideas": "64",
-            "max_new_tokens": "640", "temperature": "0.6", "threads": "2", "decoder": "fast-int8",
-            "steps": "64", "lr": "5e-05", "batch_size": "4", "block_size": "1024", "precision": "bf16",
-            "recorded": "None", "resume": "False", "teacher_unconstrained": "False", "teacher_temperature": "0.3",
-            "teacher_max_string": "100",
-            "teacher_max_items": "3", "teacher_name_length": "32"}
-    path = tmp_path / "summary.json"
-    assert bench_self_distil.resumable(path, {"args": args}) == {}  # nothing yet
-    path.write_text(json.dumps({"args": args, "base": {"greedy": 0.0}, "seeds": {"1": {"greedy": 0.75}}}))
-
-    # Another seed, another thread count and --resume: both the base and seed 1 carry over.
-    now = dict(args, seeds="[2]", threads="1", resume="True")
-    assert bench_self_distil.resumable(path, {"args": now}) == {
-        "base": {"greedy": 0.0}, "seeds": {"1": {"greedy": 0.75}}}
-    # Another training setting: the base's score holds, the seeds' do not.
-    assert bench_self_distil.resumable(path, {"args": dict(now, steps="32")}) == {"base": {"greedy": 0.0}}
-    # Another eval setting: nothing holds.
-    assert bench_self_distil.resumable(path, {"args": dict(now, decoder="fast-int4")}) == {}
-    assert bench_self_distil.resumable(path, {"args": dict(now, eval_ideas="8")}) == {}
-    path.write_text("{not json")
-    assert bench_self_distil.resumable(path, {"args": now}) == {}
-
-
-def test_an_unconstrained_teacher_keeps_only_the_answers_the_prd_model_accepts(llama_dir, tmp_path, monkeypatch):
-    """--teacher-unconstrained: the model answers with no grammar (with the decoder its
-    weights call for) and only the accepted answers are trained on; none accepted is a
-    clear error before any training."""
-    bench_self_distil = bench("bench_self_distil")
-    from mgpt.llm.local.generate import quantized_decoder
-
-    good = json.dumps({"project_name": "tip_calc", "summary": "Splits a bill.", "goals": ["split"],
-                       "user_stories": ["As a diner I split a bill"],
-                       "requirements": [{"id": "R1", "text": "split evenly"}], "acceptance_criteria": ["sums match"]})
-    calls = []
-
-    def fake_answers(model_dir, ideas, *, output, temperature, seed, max_new_tokens, threads, decoder="fast-int8"):
-        calls.append({"ideas": ideas, "output": output, "decoder": decoder, "temperature": temperature})
-        if ideas == bench_self_distil.TRAIN_IDEAS[:2]:
-            return [good, '{"project_name": "tip_calc"'] if teacher_passes else ["no", "json"]
-        return ["not a PRD"] * len(ideas)
-
-    monkeypatch.setattr(bench_self_distil, "answers", fake_answers)
-    argv = ["bench_self_distil.py", "--model", str(llama_dir), "--seeds", "1", "--train-ideas", "2",
-            "--eval-ideas", "1", "--steps", "1", "--batch-size", "1", "--block-size", "512", "--threads", "1",
-            "--teacher-unconstrained", "--teacher-temperature", "0.6"]
-    teacher_passes = False
-    monkeypatch.setattr(sys, "argv", argv + ["--out", str(tmp_path / "none")])
-    with pytest.raises(SystemExit, match="no teacher answer was accepted"):
-        bench_self_distil.main()
-    assert not (tmp_path / "none" / "seed1_model").exists()
-
-    teacher_passes, calls[:] = True, []
-    monkeypatch.setattr(sys, "argv", argv + ["--out", str(tmp_path / "out")])
-    bench_self_distil.main()
-    teacher = [c for c in calls if c["ideas"] == bench_self_distil.TRAIN_IDEAS[:2]]
-    assert len(teacher) == 1 and teacher[0]["output"] is None and teacher[0]["temperature"] == 0.6
-    assert teacher[0]["decoder"] == quantized_decoder(llama_dir)
-    rows = [json.loads(x) for x in (tmp_path / "out" / "seed1_train.jsonl").read_text().splitlines()]
-    assert [r["messages"][-1]["content"] for r in rows] == [good]  # the truncated answer is dropped
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["seeds"]["1"]["kept"] == 1 and summary["seeds"]["1"]["greedy"] == 0.0
-    assert (tmp_path / "out" / "seed1_model" / "model.safetensors").is_file()
+    assert "| int4 |" in done.stdout

@@ -8,10 +8,9 @@ import os
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from testpaths import BENCH
+from testpaths import BENCH, bench_command
 
 WORDS = "to be or not that is the question whether tis nobler in the mind to suffer".split()
 
@@ -24,18 +23,18 @@ def text(tmp_path):
     return p
 
 
+@pytest.mark.slow  # trains 30 iterations in a fresh interpreter: 15-40 s on the shared box
 def test_nanogpt_reference_runs_and_learns(text):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import nanogpt_reference
-    finally:
-        sys.path.remove(str(BENCH))
-    out = nanogpt_reference.run(text, threads=1, max_iters=30, seed=1337, log=False)
+    run = subprocess.run(bench_command("nanogpt_reference.py", "--json", "--data", str(text), "--threads", "1",
+                                       "--max-iters", "30"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.splitlines()[-1])
     assert out["iters"] == 30 and out["threads"] == 1
     assert out["val_loss"] < math.log(len(set(text.read_text()))) - 0.5  # well below a uniform guess
     assert math.isfinite(out["full_val_loss"]) and 0 < out["ms_median"] and 0 < out["ms_mean"]
 
 
+@pytest.mark.slow  # two trainers side by side: about a minute
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--alongside pins two processes to two CPUs")
 def test_bench_alongside_prints_both_sides(text, tmp_path):
     cmd = [sys.executable, str(BENCH / "bench_shakespeare.py"), "--alongside", "--quiet", "--max-iters", "20",

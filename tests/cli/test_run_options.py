@@ -120,3 +120,9 @@ def test_run_company_takes_options_or_keywords(tmp_path):
     assert result.ok
     with pytest.raises(TypeError, match="unexpected options: colour"):
         asyncio.run(run_company("x", model=ReplayModel(TODO), workspace=tmp_path / "c", colour="red"))
+
+
+def test_a_set_up_failure_points_to_mgpt_doctor(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--replay", str(TODO), "-w", str(tmp_path / "ws"), "--sandbox", "chroot"])
+    assert result.exit_code == 2
+    assert "unknown sandbox 'chroot'" in result.output and "`mgpt doctor`" in result.output and "sandbox line" in result.output

@@ -50,6 +50,7 @@ def test_pretrain_tiny_with_overrides(tmp_path):
 
 
 def test_errors_exit_2_with_a_message(tmp_path):
+    pytest.importorskip("torch", reason="the workshop's commands need the [train] extra")
     result = runner.invoke(app, ["pretrain", "tiny", "--set", "optim.lrr=1"])
     assert result.exit_code == 2
     assert "unknown config key 'optim.lrr'" in result.output
@@ -63,6 +64,7 @@ def test_errors_exit_2_with_a_message(tmp_path):
 
 
 def test_out_of_memory_is_a_clear_error(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="the workshop's commands need the [train] extra")
     import mgpt.llm.train.pretrain as pretrain_mod
 
     def oom(*args, **kwargs):
@@ -75,9 +77,19 @@ def test_out_of_memory_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tokenizer_command(tmp_path):
+    pytest.importorskip("tokenizers", reason="the workshop's commands need the [train] extra")
     (tmp_path / "c.txt").write_text("hello world\n" * 20)
     result = runner.invoke(app, ["tokenizer", str(tmp_path / "c.txt"), "--out", str(tmp_path / "tok")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tok" / "tokenizer.json").is_file()
     result = runner.invoke(app, ["tokenizer", str(tmp_path / "c.txt"), "--out", str(tmp_path / "t2"), "--kind", "wp"])
     assert result.exit_code == 2 and "unknown tokenizer kind" in result.output
+
+
+def test_a_missing_workshop_package_is_a_clear_error(tmp_path, monkeypatch):
+    """Installed without the [train] extra (pip install -e .): one line naming what to install."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails, as on such an install
+    monkeypatch.delitem(sys.modules, "mgpt.llm.train.pretrain", raising=False)
+    result = runner.invoke(app, ["pretrain", "tiny", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "needs torch, which is not installed" in result.output and "tools/install.sh" in result.output

@@ -272,7 +272,7 @@ def test_unified_diff_of_new_files_and_missing_newlines():
 
 # -- in a real browser -----------------------------------------------------------------------
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+CHROMIUM = rpt.find_browser()
 needs_browser = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)"
 )

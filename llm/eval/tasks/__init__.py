@@ -15,7 +15,7 @@ Splits (deterministic, nothing random):
   ``sha256(task id)`` is below :data:`TEST_SHARE` x 256, else in train. Adding a task never
   moves another.
 
-``tests/test_taskbank.py`` checks, for every task, that the reference passes its tests and
+``tests/llm/eval/test_taskbank.py`` checks, for every task, that the reference passes its tests and
 the wrong solution fails them.
 """
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import re
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from mgpt.llm.eval.code import pass_at_k
+from mgpt.llm.eval.code import CheckResult, pass_at_k, score_answers
 from mgpt.llm.eval.tasks import load_tasks
 from mgpt.llm.backends.testing import FunctionModel
 from mgpt.llm.eval.code_sandbox import run_code_eval, sandbox_check
@@ -70,6 +69,29 @@ def test_reference_and_wrong_answers_scored_in_the_sandbox(tmp_path):
     assert data["by_family"]["dates"]["pass@2"] == 1.0
     sample = data["tasks"][0]["samples"][1]
     assert sample["passed"] is False and sample["tests_failed"] >= 1
+
+
+def test_score_answers_scores_sampled_answers_as_evaluate_code_does():
+    """Answers sampled elsewhere (a batched sampler), checked a few at a time: the same
+    pass@k, per-family figures and no-code failures as the sampling loop gives."""
+    from mgpt.llm.parsing import extract_code
+
+    tasks = [TASKS["reverse_words"], TASKS["is_leap_year"]]
+    passing = {t.id: t.reference for t in tasks}
+    check = lambda t, code: CheckResult(passed=code.strip() == passing[t.id].strip(), tests_passed=1)  # noqa: E731
+    answers = [[_fenced(tasks[0].reference), _fenced(tasks[0].wrong), ""],
+               [_fenced(tasks[1].wrong)] * 3]
+    result = score_answers(tasks, answers, check=check, extract=extract_code, ks=[1, 3], workers=2)
+    assert [(t.id, t.n, t.correct) for t in result.tasks] == [("reverse_words", 3, 1), ("is_leap_year", 3, 0)]
+    assert result.pass_at == {"pass@1": pytest.approx(1 / 6), "pass@3": pytest.approx(0.5)}
+    assert result.by_family[tasks[1].family]["pass@1"] == 0.0
+    assert result.tasks[0].samples[2].error.startswith("no code") and result.tasks[0].samples[1].error == ""
+    from mgpt.llm.eval.errors import EvalInputError
+
+    with pytest.raises(EvalInputError, match="same number of answers"):
+        score_answers(tasks, [answers[0], answers[1][:2]], check=check, extract=extract_code)
+    with pytest.raises(EvalInputError, match="pass@k needs"):
+        score_answers(tasks, answers, check=check, extract=extract_code, ks=[4])
 
 
 def test_hostile_candidates_fail_without_harm(tmp_path, monkeypatch):

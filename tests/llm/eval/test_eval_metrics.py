@@ -14,7 +14,7 @@ rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 meteor_module = pytest.importorskip("nltk.translate.meteor_score")
 
 from mgpt.llm.eval.errors import EvalInputError  # noqa: E402
-from mgpt.llm.eval.metrics import _words, compute_text_metrics, read_pairs  # noqa: E402
+from mgpt.llm.eval.metrics import _words, compute_text_metrics, read_predictions  # noqa: E402
 from mgpt.llm.eval.wordnet import (  # noqa: E402
     LEXNAMES,
     NoWordNet,
@@ -112,37 +112,37 @@ def test_length_mismatch_is_a_clear_error():
         compute_text_metrics(PREDICTIONS, REFERENCES[:2], wordnet=False)
 
 
-def test_read_pairs_plain_and_jsonl(tmp_path):
+def test_read_predictions_plain_and_jsonl(tmp_path):
     preds, refs = tmp_path / "p.txt", tmp_path / "r.txt"
     preds.write_text("\n".join(PREDICTIONS) + "\n")
     refs.write_text("\n".join(REFERENCES) + "\n")
-    assert read_pairs(preds, refs) == (PREDICTIONS, REFERENCES)
+    assert read_predictions(preds, refs) == (PREDICTIONS, REFERENCES)
 
     both = tmp_path / "both.jsonl"
     both.write_text(
         "\n".join(json.dumps({"prediction": p, "reference": r}) for p, r in zip(PREDICTIONS, REFERENCES)) + "\n"
     )
-    assert read_pairs(both) == (PREDICTIONS, REFERENCES)
-    assert read_pairs(both, refs) == (PREDICTIONS, REFERENCES)
+    assert read_predictions(both) == (PREDICTIONS, REFERENCES)
+    assert read_predictions(both, refs) == (PREDICTIONS, REFERENCES)
 
 
-def test_read_pairs_errors(tmp_path):
+def test_read_predictions_errors(tmp_path):
     preds, refs = tmp_path / "p.txt", tmp_path / "r.txt"
     preds.write_text("one\ntwo\n")
     refs.write_text("one\n")
     with pytest.raises(EvalInputError, match="2 predictions but .* 1 references"):
-        read_pairs(preds, refs)
+        read_predictions(preds, refs)
     with pytest.raises(EvalInputError, match="does not exist"):
-        read_pairs(tmp_path / "missing.txt", refs)
+        read_predictions(tmp_path / "missing.txt", refs)
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(EvalInputError, match="empty"):
-        read_pairs(tmp_path / "empty.txt", refs)
+        read_predictions(tmp_path / "empty.txt", refs)
     with pytest.raises(EvalInputError, match="--references"):
-        read_pairs(preds)
+        read_predictions(preds)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prediction": "x"}\n')
     with pytest.raises(EvalInputError, match="'reference'"):
-        read_pairs(bad)
+        read_predictions(bad)
     bad.write_text("not json\n")
     with pytest.raises(EvalInputError, match="line 1 is not JSON"):
-        read_pairs(bad)
+        read_predictions(bad)

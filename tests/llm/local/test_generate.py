@@ -17,10 +17,12 @@ from mgpt.llm.local.testing import make_tiny_checkpoint  # noqa: E402
 from mgpt.llm.local.generate import (  # noqa: E402
     ModelLoadError,
     check_checkpoint,
+    encode_prompt,
     generate,
     generate_text,
     load_model,
 )
+from mgpt.llm.local.sampling import SamplingParams  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +113,33 @@ def test_bad_options_raise_value_error(loaded):
         generate_text(loaded, "x", temperature=-1)
     with pytest.raises(ValueError, match="top_p"):
         generate_text(loaded, "x", temperature=1, top_p=1.5)
+
+
+def test_sampling_params_and_keyword_options_decode_alike(loaded):
+    params = SamplingParams(max_tokens=10, temperature=1.2, top_k=40, top_p=0.9, seed=5)
+    by_params = generate_text(loaded, "Roles turn", params)
+    by_keywords = generate_text(loaded, "Roles turn", max_new_tokens=10, temperature=1.2, top_k=40, top_p=0.9, seed=5)
+    assert by_params.text == by_keywords.text and by_params.completion_tokens == by_keywords.completion_tokens
+    # Keyword options override the params they come with.
+    shorter = generate_text(loaded, "Roles turn", params, max_new_tokens=3)
+    assert shorter.completion_tokens <= 3
+
+
+def test_options_generate_text_cannot_honour_are_refused(loaded):
+    with pytest.raises(ValueError, match="stop"):
+        generate_text(loaded, "x", SamplingParams(stop=["\n"]))
+    with pytest.raises(ValueError, match="ignore_eos"):
+        generate_text(loaded, "x", ignore_eos=True)
+    with pytest.raises(TypeError, match="top_q"):
+        generate_text(loaded, "x", top_q=0.5)
+
+
+def test_encode_prompt_is_what_generate_text_feeds(loaded):
+    ids, templated = encode_prompt(loaded, [{"role": "user", "content": "hello"}])
+    out = generate_text(loaded, [{"role": "user", "content": "hello"}], max_new_tokens=2)
+    assert templated and out.chat_template_used and out.prompt_tokens == len(ids)
+    empty, _ = encode_prompt(loaded, "")
+    assert len(empty) == 1  # an empty prompt starts from BOS/EOS
 
 
 def test_not_a_checkpoint_names_what_is_missing(tmp_path):

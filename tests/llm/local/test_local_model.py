@@ -29,6 +29,22 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
         infer_model(f"hf:{tmp_path}")
 
 
+def test_sampling_options_as_params_keywords_and_attributes(checkpoint):
+    from mgpt.llm.local.sampling import SamplingParams
+
+    model = LocalModel(checkpoint, sampling=SamplingParams(max_tokens=16, temperature=0.5), max_new_tokens=8)
+    assert (model.sampling.max_tokens, model.sampling.temperature, model.sampling.seed) == (8, 0.5, None)
+    model.temperature, model.seed = 0.9, 4
+    assert model.sampling == SamplingParams(max_tokens=8, temperature=0.9, seed=4)
+    assert LocalModel(checkpoint).sampling.seed == 0 and LocalModel(checkpoint).max_new_tokens == 1024
+    with pytest.raises(ModelConfigError, match="temperature"):
+        LocalModel(checkpoint, temperature=-1)
+    with pytest.raises(ModelConfigError, match="top_p"):
+        model.top_p = 0
+    with pytest.raises(ModelConfigError, match="stop"):
+        LocalModel(checkpoint, stop=["\n"])
+
+
 def test_complete_and_stream_agree_with_direct_generation(checkpoint):
     model = LocalModel(checkpoint, max_new_tokens=8)
     messages = [ChatMessage(role="user", content="hello there")]

@@ -1,4 +1,4 @@
-"""Run by torchrun in tests/test_cuda.py (NCCL) and tests/test_grpo.py (gloo on CPU):
+"""Run by torchrun in tests/llm/test_cuda.py (NCCL) and tests/llm/train/test_grpo.py (gloo on CPU):
 pretrain a tiny model, then RFT, DPO and GRPO from it, each wrapping its model in DDP.
 
     python -m torch.distributed.run --standalone --nproc_per_node=N tests/ddp_reinforce.py TMP BASE_CONFIG_JSON

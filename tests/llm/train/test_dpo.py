@@ -99,22 +99,22 @@ def test_dpo_with_lora_uses_the_adapter_free_base_as_reference(tmp_path, base_mo
     assert (result.model_dir / "config.json").is_file()  # the merged model, a plain HF folder
 
 
-def test_pairs_from_samples_pair_passing_with_failing_of_the_same_task():
-    from mgpt.llm.train.dpo import pairs_from_samples
+def test_preference_pairs_from_samples_pair_passing_with_failing_of_the_same_task():
+    from mgpt.llm.train.dpo import preference_pairs_from_samples
     from mgpt.llm.train.rft import Sample
 
     samples = [Sample("a", "good", True), Sample("a", "bad1", False), Sample("a", "bad2", False),
                Sample("b", "only good", True), Sample("c", "x", False)]
-    pairs = pairs_from_samples(samples, lambda t: [{"role": "user", "content": t}], per_task=4)
+    pairs = preference_pairs_from_samples(samples, lambda t: [{"role": "user", "content": t}], per_task=4)
     assert [(p["task"], p["chosen"], p["rejected"]) for p in pairs] == [("a", "good", "bad1"), ("a", "good", "bad2")]
 
 
 def test_bad_pairs_file_and_no_pairs_are_one_line_errors(tmp_path, base_model):
-    from mgpt.llm.train.dpo import dpo, read_pairs
+    from mgpt.llm.train.dpo import dpo, read_preference_pairs
 
     bad = tmp_path / "pairs.jsonl"
     bad.write_text('{"messages": [], "chosen": "x"}\n')
     with pytest.raises(TrainError, match="line 1"):
-        read_pairs(bad)
+        read_preference_pairs(bad)
     with pytest.raises(TrainError, match="no preference pairs"):
         dpo(dpo_config(tmp_path, base_model), [], progress=False)

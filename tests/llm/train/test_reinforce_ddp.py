@@ -1,5 +1,5 @@
 """RFT, DPO and GRPO under torchrun with 2 CPU processes (gloo): the DDP paths that
-tests/test_cuda.py runs with NCCL on a GPU, run here on every machine. Each trainer wraps
+tests/llm/test_cuda.py runs with NCCL on a GPU, run here on every machine. Each trainer wraps
 its model in DDP, both ranks finish every step, and rank 0 alone writes each model."""
 
 from __future__ import annotations
