@@ -25,6 +25,7 @@ def _scripted():
 
 @pytest.mark.slow
 def test_the_writing_benchmark_runs_and_scores_every_row(tmp_path):
+    pytest.importorskip("rouge_score")  # the text metrics: the [train] extra
     root = tmp_path / "docs"
     make_corpus(root, howto=True)
     result = run_write_eval(WriteEvalOptions(sources=root, split="all", out=tmp_path / "out", sections=1,
