@@ -5,7 +5,7 @@ has, and the whole suite on one.
     python3 -m nox -f .ci/noxfile.py -s fast-3.12     # one Python
     python3 -m nox -f .ci/noxfile.py -r               # reuse the venvs of an earlier run
 
-``fast`` installs mgpt with the ``dev`` extra only (no torch: that is the point, the agents,
+``fast`` installs mgpt with the ``dev`` and ``recommend`` extras only (no torch: that is the point, the agents,
 replays, sandbox and CLI must work without the model workshop) and runs the tests that
 need neither torch nor several seconds each; tests that need torch skip. ``full`` runs the
 whole suite in the environment ``tools/install.sh`` set up (torch, the workshop), so the
@@ -84,7 +84,8 @@ def _wheel_cache() -> Path:
 def fast(session: nox.Session) -> None:
     """The agents, replays, sandbox and CLI tests, without torch."""
     session.chdir(ROOT)
-    session.install("-e", ".[dev]")
+    # The recommend extra too: the domains are agents-side code (numpy and scipy, no torch).
+    session.install("-e", ".[dev,recommend]")
     # The wheel cache must hold what pytest needs on *this* Python (3.10: exceptiongroup and
     # tomli, which a cache filled by 3.11 lacks). pip evaluates markers for the interpreter it
     # runs under, so it runs under this session's (``--python``; the venv itself has no pip).

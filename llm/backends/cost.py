@@ -3,7 +3,7 @@
 Prices are USD per million tokens (input, output). A model missing from the table has an
 unknown cost: its tokens are still counted and the run says the cost is unknown rather
 than pretending it was free — but a budget in USD for such a model is refused
-(:func:`require_price`), since it could not be kept. Local backends (``test``, ``hf``) cost
+(:func:`require_price`), since it could not be kept. Local backends (``test``, ``hf``, ``local``) cost
 nothing. A replay is priced as the model it recorded (:func:`priced_as`), so a replayed run
 shows what the recorded one cost, and a budget stops it where it stopped the original.
 
@@ -36,7 +36,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 #: Backends whose calls cost nothing.
-FREE_PREFIXES = ("test", "function", "replay:", "hf:")
+FREE_PREFIXES = ("test", "function", "replay:", "hf:", "local:")
 
 #: Prompt tokens per character assumed before a run has measured its own ratio: one token
 #: per 3 characters, on the safe side of English prose (~4) and code (~3-3.5) for BPE tokenizers.

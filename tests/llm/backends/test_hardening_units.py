@@ -294,3 +294,14 @@ def test_failed_attempt_needs_an_error_as_the_last_event(tmp_path):
     (tmp_path / "pkg/__pycache__/a.pyc").write_bytes(b"\0")
     ws.clear(failed.files)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_local_models_cost_nothing():
+    """The embedded model and any hf: folder run here: their cost is known and zero."""
+    from mgpt.llm.backends.base import Usage
+    from mgpt.llm.backends.cost import PriceTable
+
+    usage = Usage(prompt_tokens=1000, completion_tokens=500)
+    for name in ("local:smollm2-135m-instruct", "hf:/models/mine", "test"):
+        assert PriceTable().cost(name, usage) == 0.0, name
+    assert PriceTable().cost("openai:some-unknown-model", usage) is None
