@@ -71,3 +71,24 @@ def test_a_leak_that_reaches_a_prompt_is_counted(tmp_path):
     asyncio.run(rec.complete([ChatMessage(role="user", content="nothing of it")], context=CallContext()))
     rec.close()
     assert leaked_prompts(path, LeakGuard(HOWTO)) == (1, 2)
+
+
+def _eval_write(*args):
+    from typer.testing import CliRunner
+
+    from mgpt.cli.app import app
+
+    return CliRunner().invoke(app, ["eval", "write", *args])
+
+
+def test_mgpt_eval_write_refuses_bad_rows_unknown_howtos_and_missing_sources_before_running(tmp_path):
+    root = tmp_path / "docs"
+    make_corpus(root, howto=True)
+    out = tmp_path / "out"
+    bad_rows = _eval_write("--sources", str(root), "--rows", "single,roomz", "--out", str(out))
+    assert bad_rows.exit_code == 2 and "--rows are among single, room-no-exec, room" in bad_rows.output
+    unknown = _eval_write("--sources", str(root), "--split", "all", "--task", "nosuch", "--out", str(out))
+    assert unknown.exit_code == 2 and "no HOWTO nosuch" in unknown.output and "sorting" in unknown.output
+    missing = _eval_write("--sources", str(tmp_path / "nope"), "--out", str(out))
+    assert missing.exit_code == 2 and "python3.11-doc" in missing.output
+    assert not out.exists()  # nothing ran, nothing written
