@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from mgpt.agents.errors import MgptError
 from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
+from mgpt.agents.scheduler import Launch, run_all
 from mgpt.agents.tools import Toolbox
 from mgpt.llm.backends.base import ChatMessage, OutputFormat, ToolOptions
 from mgpt.llm.backends.client import LLM
@@ -165,11 +166,23 @@ class Action:
 
     # -- talking to the model -------------------------------------------------------------
 
+    def parallel(self, ctx: ActionContext) -> int:
+        """How many of this action's calls may run at once: the run's ``parallel``
+        setting (``--parallel``), else what the model serves well (``Model.parallel``)."""
+        limit = ctx.settings.get("parallel") or getattr(self.llm.model, "parallel", 1) or 1
+        return max(1, int(limit))
+
     async def ask(
-        self, prompt: str | list[ChatMessage], *, system: str | None = None, output: OutputFormat | None = None
+        self,
+        prompt: str | list[ChatMessage],
+        *,
+        system: str | None = None,
+        output: OutputFormat | None = None,
+        turn: int | None = None,
     ) -> str:
-        """The model's text answer to ``prompt`` (held to ``output`` where the backend can)."""
-        completion = await self.llm.ask(prompt, system=system, action=self.name, output=output)
+        """The model's text answer to ``prompt`` (held to ``output`` where the backend can).
+        ``turn``: one reserved with ``self.llm.reserve_turns`` for calls made together."""
+        completion = await self.llm.ask(prompt, system=system, action=self.name, output=output, turn=turn)
         return completion.text
 
     async def ask_with_tools(
@@ -231,30 +244,73 @@ class Action:
         :class:`ActionError` names the action and shows the last reply. Each call logs a
         ``parse`` event saying how many attempts it took.
         """
-        messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
+        [value] = await self.ask_parsed_all([prompt], parse, system=system, wanted=wanted, again=again,
+                                            outputs=[output], limit=1)
+        if isinstance(value, ActionError):
+            raise value
+        return value
+
+    async def ask_parsed_all(
+        self,
+        prompts: list[str | list[ChatMessage]],
+        parse: Callable[[str], R],
+        *,
+        system: str | None = None,
+        wanted: str = "answer",
+        again: str = "Reply again with only the corrected answer.",
+        outputs: list[OutputFormat | None] | None = None,
+        limit: int = 1,
+    ) -> list[R | ActionError]:
+        """:meth:`ask_parsed` for several prompts at once, at most ``limit`` calls at a time.
+
+        Each prompt's value comes back in its place, or the :class:`ActionError` of a prompt
+        that got no valid answer (its siblings' values are kept). The calls go in attempt
+        rounds: the first asks of all prompts together, then the re-asks of those whose reply
+        did not parse, and so on; each round's turns are reserved in prompt order, so every
+        call's replay key is the same whatever order the calls finish in.
+        """
+        outputs = outputs or [None] * len(prompts)
+        chats = [[ChatMessage(role="user", content=p)] if isinstance(p, str) else list(p) for p in prompts]
         if system:
-            messages.insert(0, ChatMessage(role="system", content=system))
-        reply = error = ""
+            for chat in chats:
+                chat.insert(0, ChatMessage(role="system", content=system))
+        values: dict[int, Any] = {}
+        errors: dict[int, tuple[str, str]] = {}
+        waiting = list(range(len(chats)))
         for attempt in range(self.max_retries + 1):
-            reply = (await self.llm.ask(messages, action=self.name, output=output)).text
-            try:
-                value = parse(reply)
-            except ValueError as exc:  # ParseError and pydantic's ValidationError included
-                error = _short_error(exc)
-            else:
-                self._log_parse(wanted, attempt + 1, ok=True, output=output)
-                return value
+            turns = dict(zip(waiting, self.llm.reserve_turns(self.name, len(waiting))))
+
+            async def one(job: Launch[int]) -> str:
+                i = job.key
+                return (await self.llm.ask(chats[i], action=self.name, output=outputs[i], turn=turns[i])).text
+
+            replies = await run_all(waiting, one, limit=limit)
+            for i, reply in replies.items():
+                try:
+                    values[i] = parse(reply)
+                except ValueError as exc:  # ParseError and pydantic's ValidationError included
+                    errors[i] = (_short_error(exc), reply)
+                else:
+                    errors.pop(i, None)
+                    self._log_parse(wanted, attempt + 1, ok=True, output=outputs[i])
+            waiting = [i for i in waiting if i not in values]
+            if not waiting:
+                break
             if attempt < self.max_retries:
-                messages += [
-                    ChatMessage(role="assistant", content=reply),
-                    ChatMessage(role="user", content=f"That reply could not be used: {error}\n{again}"),
-                ]
-        self._log_parse(wanted, self.max_retries + 1, ok=False, output=output, error=error)
-        shown = reply if len(reply) <= 600 else reply[:600] + "…"
-        raise ActionError(
-            f"action {self.name} got no valid {wanted} after {self.max_retries + 1} attempts; "
-            f"last error: {error}\nlast reply:\n{shown}"
-        )
+                for i in waiting:
+                    chats[i] += [
+                        ChatMessage(role="assistant", content=errors[i][1]),
+                        ChatMessage(role="user", content=f"That reply could not be used: {errors[i][0]}\n{again}"),
+                    ]
+        for i in waiting:
+            error, reply = errors[i]
+            self._log_parse(wanted, self.max_retries + 1, ok=False, output=outputs[i], error=error)
+            shown = reply if len(reply) <= 600 else reply[:600] + "…"
+            values[i] = ActionError(
+                f"action {self.name} got no valid {wanted} after {self.max_retries + 1} attempts; "
+                f"last error: {error}\nlast reply:\n{shown}"
+            )
+        return [values[i] for i in range(len(chats))]
 
     async def ask_structured(
         self, prompt: str, schema: type[T], *, system: str | None = None, json_schema: dict[str, Any] | None = None
@@ -288,6 +344,7 @@ class Action:
         language: str = "python",
         system: str | None = None,
         output: OutputFormat | None | Literal["code_block"] = "code_block",
+        turn: int | None = None,
     ) -> str:
         """The body of the code block in the model's answer.
 
@@ -296,7 +353,7 @@ class Action:
         """
         if output == "code_block":
             output = OutputFormat.code_block(language)
-        reply = await self.ask(prompt, system=system, output=output)
+        reply = await self.ask(prompt, system=system, output=output, turn=turn)
         try:
             return extract_code(reply, language)
         except ParseError as exc:

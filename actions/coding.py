@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import threading
 from pathlib import PurePosixPath
 
 from mgpt.agents.message import Message
+from mgpt.agents.scheduler import Launch, run_all, run_graph
 from mgpt.llm.backends.base import OutputFormat
 from mgpt.memory.retrieval import recall_fixes, remember_fix, select_blocks
 
@@ -157,47 +159,86 @@ def files_for_fix(ws: Workspace, output: str) -> list[str]:
     return [f for f in files if f in named]
 
 
+def code_dependencies(tasks: TaskList, purposes: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """What each task's file builds on: its ``depends_on``, plus the earlier files its task
+    or its design ``purposes`` (path -> purpose) name by path (``pkg/store.py``) or module
+    (``pkg.store``).
+
+    Only earlier files count as named: the task list is in dependency order, so a later file
+    named ("used by pkg.cli") is a dependent, not a dependency."""
+    purposes = purposes or {}
+    order = [t.path for t in tasks.tasks]
+    needs: dict[str, list[str]] = {}
+    for i, task in enumerate(tasks.tasks):
+        text = f"{task.description}\n{purposes.get(task.path, '')}"
+        named = [p for p in order[:i] if _names(text, p)]
+        needs[task.path] = list(dict.fromkeys([*task.depends_on, *named]))
+    return needs
+
+
+def _names(text: str, path: str) -> bool:
+    """Whether ``text`` names the file ``path`` (by path, or by a module name that is not
+    just the package's: ``pkg`` alone is in every sentence about the project)."""
+    if re.search(rf"(?<![\w/.]){re.escape(path)}(?!\w)", text):
+        return True
+    if not path.endswith(".py") or PurePosixPath(path).name == "__init__.py":
+        return False
+    return bool(re.search(rf"(?<![\w.]){re.escape(module_name(path))}(?![\w])", text))
+
+
+def design_brief(design: SystemDesign) -> str:
+    """The design as every file's prompt starts: the same bytes for each, so the prompt
+    prefix is shared (a provider's prompt cache, a local model's prefix cache)."""
+    return f"Design approach: {design.implementation_approach}\n\nInterfaces (mermaid):\n{design.class_diagram}\n"
+
+
 class WriteCode(Action):
-    description = "Write each file of the task list, one model call per file"
+    description = "Write each file of the task list, one model call per file, those whose dependencies are written at once"
 
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
         design: SystemDesign = await _latest_payload(ctx, WriteDesign)
         purposes = {f.path: f.purpose for f in design.files}
-        written: list[str] = []
-        for task in tasks.tasks:
+        by_path = {t.path: t for t in tasks.tasks}
+        # Keyed by place in the plan: each file's call has its turn before any starts.
+        turns = dict(zip(by_path, self.llm.reserve_turns(self.name, len(by_path))))
+
+        async def write(job: Launch[str]) -> None:
+            task = by_path[job.key]
             # Lean prompt: the approach, the interfaces diagram, and the interfaces of the
-            # files already written (signatures, not bodies; no earlier documents in full).
-            deps = file_interfaces(ws, written, ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
-            kind, fence = file_kind(task.path)
+            # files this one builds on (signatures, not bodies; no earlier documents in full).
+            deps = file_interfaces(ws, list(job.after), ctx, f"{task.path} {purposes.get(task.path, '')} {task.description}")
             context = (
-                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
-                f"Design approach: {design.implementation_approach}\n\n"
-                f"Interfaces (mermaid):\n{design.class_diagram}\n"
-                + (f"\nFiles already written (interfaces only):\n{deps}\n" if deps else "")
+                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n"
+                + (f"\nFiles it builds on (interfaces only):\n{deps}\n" if deps else "")
             )
-            if fence == "python":
-                prompt = (
-                    f"Write the file `{task.path}` (module `{module_name(task.path)}`).\n{context}"
-                    "\nImport other project files by their full module path. Reply with the "
-                    "complete file in one ```python code block."
-                )
-                code = await self.ask_code(prompt, system=system_prompt(ctx))
-            else:
-                prompt = (
-                    f"Write the file `{task.path}`, a {kind}.\n{context}"
-                    f"\nReply with the complete content of `{task.path}` in one ```{fence} "
-                    "code block (it may itself contain fenced blocks)."
-                )
-                reply = await self.ask(prompt, system=system_prompt(ctx))
-                try:
-                    code = extract_file(reply, fence)
-                except ParseError as exc:
-                    raise ActionError(f"action {self.name}: {exc}") from None
-            ws.write(task.path, code)
-            written.append(task.path)
-        return CodeBundle(files=written)
+            ws.write(task.path, await self.write_file(ctx, task.path, design_brief(design), context, turns[task.path]))
+
+        await run_graph(by_path, code_dependencies(tasks, purposes), write, limit=self.parallel(ctx))
+        return CodeBundle(files=list(by_path))
+
+    async def write_file(self, ctx: ActionContext, path: str, documents: str, context: str, turn: int) -> str:
+        """One file's content: ``documents`` (the same for every file) first, then what is
+        this file's own; a code block for a Python module, the whole text otherwise."""
+        kind, fence = file_kind(path)
+        if fence == "python":
+            prompt = (
+                f"{documents}\nWrite the file `{path}` (module `{module_name(path)}`).\n{context}"
+                "\nImport other project files by their full module path. Reply with the "
+                "complete file in one ```python code block."
+            )
+            return await self.ask_code(prompt, system=system_prompt(ctx), turn=turn)
+        prompt = (
+            f"{documents}\nWrite the file `{path}`, a {kind}.\n{context}"
+            f"\nReply with the complete content of `{path}` in one ```{fence} "
+            "code block (it may itself contain fenced blocks)."
+        )
+        reply = await self.ask(prompt, system=system_prompt(ctx), turn=turn)
+        try:
+            return extract_file(reply, fence)
+        except ParseError as exc:
+            raise ActionError(f"action {self.name}: {exc}") from None
 
 
 def support_files(reply: str) -> list[tuple[str, str]]:
@@ -217,7 +258,7 @@ def support_files(reply: str) -> list[tuple[str, str]]:
 
 
 class WriteTests(Action):
-    description = "Write pytest tests for each module the engineer wrote"
+    description = "Write pytest tests for each module the engineer wrote, the modules at once"
 
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
@@ -225,14 +266,16 @@ class WriteTests(Action):
         prd: PRD = await _latest_payload(ctx, WritePRD)
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         criteria = "\n".join(f"- {c}" for c in prd.acceptance_criteria)
-        written: list[str] = []
         names = tests_for_modules(sources)
-        for path in sources:
+        turns = dict(zip(sources, self.llm.reserve_turns(self.name, len(sources))))
+
+        async def write(job: Launch[str]) -> str:
+            path = job.key
             others = file_interfaces(ws, [p for p in sources if p != path], ctx, ws.read(path))
-            test_path = names[path]
+            # The criteria (the same for every module) first, then this module's own part.
             prompt = (
-                f"Write pytest tests for `{path}` (import it as `{module_name(path)}`).\n\n"
-                f"Acceptance criteria:\n{criteria}\n\nSource of {path}:\n```python\n{ws.read(path)}```\n"
+                f"Acceptance criteria:\n{criteria}\n\nWrite pytest tests for `{path}` (import it as "
+                f"`{module_name(path)}`).\n\nSource of {path}:\n```python\n{ws.read(path)}```\n"
                 + (f"\nOther modules (interfaces):\n{others}\n" if others else "")
                 + "\nTests run from the project root with `python -m pytest`, offline; use "
                 "tmp_path for any files. Test behaviour the source really has. Reply with the "
@@ -243,13 +286,18 @@ class WriteTests(Action):
             # Local models decode under one fenced block (closed before the token budget
             # runs out: a test file cut off mid-line fails to collect); servers get the
             # plain request and may add support files after it.
-            reply = await self.ask(prompt, system=system_prompt(ctx), output=OutputFormat.code_block())
+            reply = await self.ask(prompt, system=system_prompt(ctx), output=OutputFormat.code_block(), turn=turns[path])
             try:
                 code = extract_code(reply)
             except ParseError as exc:
                 raise ActionError(f"action {self.name}: {exc}") from None
-            ws.write(test_path, code)
-            written.append(test_path)
+            ws.write(names[path], code)  # each module's own file: written as it comes
+            return reply
+
+        replies = await run_all(sources, write, limit=self.parallel(ctx))
+        written: list[str] = []
+        for path, reply in replies.items():  # in plan order: a conftest.py two answers add is the later one's
+            written.append(names[path])
             for extra, content in support_files(reply):
                 ws.write(extra, content)
                 if extra not in written:
@@ -311,8 +359,70 @@ class RunTests(Action):
         return Message(content=final.to_markdown(), payload=final)
 
 
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
+_BANNER = re.compile(r"^={3,}.*={3,}$")
+_SUMMARY_ITEM = re.compile(r"^(?:FAILED|ERROR) (tests/[^:\s]+\.py)")
+_TEST_FILE = re.compile(r"(?<![\w/])(tests/[\w/.-]+\.py)")
+
+
+def failure_owners(output: str) -> tuple[list[str], list[str | None]] | None:
+    """Each line of pytest's output, and the test file whose failure it belongs to (None:
+    the frame around the failures: the progress line, banners, the totals). A failure
+    section belongs to the first test file it names (its header, or a traceback line); a
+    summary line to the file it names. None when a section names no test file."""
+    lines = output.splitlines()
+    owner: list[str | None] = []
+    sections: list[int] = []  # where each section starts
+    in_section = False
+    for i, line in enumerate(lines):
+        if _SECTION.match(line):
+            in_section = True
+            sections.append(i)
+        elif _BANNER.match(line):
+            in_section = False
+        item = None if in_section else _SUMMARY_ITEM.match(line)
+        owner.append(item.group(1) if item else ("" if in_section else None))
+    for start in sections:
+        end = next((j for j in range(start + 1, len(lines)) if owner[j] != "" or j in sections), len(lines))
+        named = next((m.group(1) for line in lines[start:end] if (m := _TEST_FILE.search(line))), None)
+        if named is None:
+            return None
+        owner[start:end] = [named] * (end - start)
+    return lines, owner
+
+
+def failures_of(lines: list[str], owner: list[str | None], tests: list[str]) -> str:
+    """The output with only the failures of ``tests`` (and the frame)."""
+    return "\n".join(line for line, o in zip(lines, owner) if o is None or o in tests) + "\n"
+
+
+def failure_groups(ws: Workspace, output: str) -> list[tuple[list[str], str, list[str]]]:
+    """Independent fixes: ``(test files, their part of the output, the files involved)``
+    for each group of failing test files that share no involved file, in the order pytest
+    reported them. One group, ``([], output, files_for_fix(output))``, when the failures
+    cannot be told apart or all touch the same files."""
+    whole = [([], output, files_for_fix(ws, output))]
+    parsed = failure_owners(output)
+    if parsed is None:
+        return whole
+    lines, owner = parsed
+    tests = list(dict.fromkeys(o for o in owner if o))
+    groups: list[tuple[list[str], set[str]]] = []
+    for test in tests:
+        involved = set(files_for_fix(ws, failures_of(lines, owner, [test])))
+        overlapping = [g for g in groups if g[1] & involved]
+        merged = ([t for g in overlapping for t in g[0]] + [test], involved.union(*(g[1] for g in overlapping)))
+        groups = [g for g in groups if g not in overlapping] + [merged]
+    if len(groups) < 2:
+        return whole
+    groups.sort(key=lambda g: min(tests.index(t) for t in g[0]))
+    order = project_files(ws)
+    return [(sorted(g[0], key=tests.index), failures_of(lines, owner, g[0]), [f for f in order if f in g[1]])
+            for g in groups]
+
+
 class FixBug(Action):
-    description = "Fix the code (or a wrong test) so that the failing tests pass"
+    description = "Fix the code (or a wrong test) so that the failing tests pass; independent failures at once"
 
     def protected(self, ctx: ActionContext) -> set[str]:
         """Files this fix must not write (none here; an incremental run keeps its old tests)."""
@@ -321,29 +431,51 @@ class FixBug(Action):
     async def run(self, ctx: ActionContext) -> CodeBundle:
         ws = _workspace(ctx)
         report: TestReport = ctx.latest(RunTests).payload  # type: ignore[union-attr, assignment]
-        named = files_for_fix(ws, report.output)
-        sources = "\n\n".join(f"## {f}\n```{file_kind(f)[1]}\n{ws.read(f)}```" for f in named)
-        past = await recall_fixes(ctx.settings.get("recall"), report.output)  # "" unless the run has a recall store
-        prompt = (
-            f"The project's tests fail.\n\npytest output (tail):\n```\n{report.output}\n```\n\n"
-            f"Files involved:\n{sources}\n\n{past}Fix the bug. If a test expects behaviour the "
-            "requirements do not ask for, fix the test instead. For each file you change, "
-            "write a line with its path, then the complete new file in a ```python code block."
-        )
+        if ctx.settings.get("split_fixes", True):
+            groups = failure_groups(ws, report.output)
+        else:  # one call, as a transcript recorded before the split holds
+            groups = [([], report.output, files_for_fix(ws, report.output))]
         protected = self.protected(ctx)
-        if protected:
-            prompt += (f"\n\nThese old tests must pass unchanged (changes to them are refused): "
-                       f"{', '.join(sorted(protected))}.")
-        changes = await self.ask_parsed(
-            prompt,
+        prompts = []
+        for tests, output, named in groups:
+            past = await recall_fixes(ctx.settings.get("recall"), output)  # "" unless the run has a recall store
+            prompts.append(self._prompt(ws, output, named, past, protected, tests))
+        results = await self.ask_parsed_all(
+            prompts,
             extract_files,
             system=system_prompt(ctx),
             wanted="files",
             again="Give each changed file as a path line followed by a code block.",
             # Local models decode under this shape, naming only the project's own files.
-            output=OutputFormat.files(paths=project_files(ws) or None),
+            outputs=[OutputFormat.files(paths=project_files(ws) or None)] * len(prompts),
+            limit=self.parallel(ctx),
         )
-        changes = [(path, content) for path, content in changes if path not in protected]
+        fixed = [(g, r) for g, r in zip(groups, results) if not isinstance(r, ActionError)]
+        bundle = await self._apply(ctx, ws, [(g[1], [(p, c) for p, c in r if p not in protected]) for g, r in fixed])
+        failed = [r for r in results if isinstance(r, ActionError)]
+        if failed:  # the other groups' fixes are written: a resumed run replays them
+            raise failed[0]
+        return bundle
+
+    def _prompt(self, ws: Workspace, output: str, named: list[str], past: str, protected: set[str], tests: list[str]) -> str:
+        sources = "\n\n".join(f"## {f}\n```{file_kind(f)[1]}\n{ws.read(f)}```" for f in named)
+        prompt = (
+            f"The project's tests fail.\n\npytest output (tail):\n```\n{output}\n```\n\n"
+            f"Files involved:\n{sources}\n\n{past}Fix the bug. If a test expects behaviour the "
+            "requirements do not ask for, fix the test instead. For each file you change, "
+            "write a line with its path, then the complete new file in a ```python code block."
+        )
+        if tests:
+            prompt += (f"\n\nFix the failures in {', '.join(tests)}; the other failing tests are being "
+                       "fixed separately (their files are not yours to change).")
+        if protected:
+            prompt += (f"\n\nThese old tests must pass unchanged (changes to them are refused): "
+                       f"{', '.join(sorted(protected))}.")
+        return prompt
+
+    async def _apply(self, ctx: ActionContext, ws: Workspace, fixes: list[tuple[str, list[tuple[str, str]]]]) -> CodeBundle:
+        """Write each group's changes, in group order; the bundle says what changed."""
+        changes = [c for _, group in fixes for c in group]
         # Check every path before writing any, so a bad one leaves the workspace untouched.
         for path, _ in changes:
             ws.check(path)
@@ -354,9 +486,11 @@ class FixBug(Action):
         }
         for path, content in changes:
             ws.write(path, content)
-        diffs = {path: unified_diff(path, before[path], content) for path, content in changes}
-        await remember_fix(ctx.settings.get("recall"), report.output, diffs, cause_by=FixBug)
-        return CodeBundle(files=[p for p, _ in changes], diffs=diffs)
+        final = dict(changes)
+        diffs = {path: unified_diff(path, before[path], content) for path, content in final.items()}
+        for output, group in fixes:
+            await remember_fix(ctx.settings.get("recall"), output, {p: diffs[p] for p, _ in group}, cause_by=FixBug)
+        return CodeBundle(files=list(final), diffs=diffs)
 
 
 def unified_diff(path: str, before: str | None, after: str) -> str:

@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mgpt.agents.message import UserRequirement
+from mgpt.agents.scheduler import Launch, run_all, run_graph
 from mgpt.llm.backends.base import OutputFormat
 
 from mgpt.actions.base import ActionContext, ActionError, describe_schema
 from mgpt.actions.coding import (
-    FixBug, WriteCode, WriteTests, file_interfaces, file_kind, module_name, support_files, tests_for_modules,
+    FixBug, WriteCode, WriteTests, code_dependencies, file_interfaces, file_kind, module_name, support_files,
+    tests_for_modules,
 )
 from mgpt.actions.documents import (
     PRD, ChangeRequest, CodeBundle, DesignChange, SystemDesign, Task, TaskList, slugify,
@@ -114,14 +116,17 @@ def project_files(root: Path) -> list[str]:
     return out
 
 
-def project_map(root: Path, sources: list[str], budget: int) -> str:
+def project_map(root: Path, sources: list[str], budget: int, texts: dict[str, str] | None = None) -> str:
     """The interfaces of ``sources`` (Python modules), whole modules in order while they
     fit in ``budget`` characters; when some do not, a closing note (counted in the budget)
-    names what was left out (and, when even the names do not fit, how many more)."""
+    names what was left out (and, when even the names do not fit, how many more).
+    ``texts`` gives a module's content instead of the file's (a version not on disk)."""
     blocks: list[tuple[str, str]] = []
     for path in sources:
         if path.endswith(".py"):
-            text = (root / path).read_text(encoding="utf-8", errors="replace")
+            text = (texts or {}).get(path)
+            if text is None:
+                text = (root / path).read_text(encoding="utf-8", errors="replace")
             blocks.append((path, f"# {path} ({module_name(path)})\n"
                                  f"{python_interface(text).strip() or '# (no public names)'}"))
     kept: list[str] = []
@@ -360,10 +365,11 @@ class WriteChangeTasks(WriteTasks):
 
 class WriteChangedCode(WriteCode):
     """WriteCode in an incremental run: rewrites the changed files (seeing each one's
-    current code) and writes the new ones; every other file stays as it was."""
+    current code) and writes the new ones; every other file stays as it was. Files whose
+    dependencies are written are written at once, as in WriteCode."""
 
     step = WriteCode
-    description = "Write the files the change touches, one model call per file"
+    description = "Write the files the change touches, one model call per file, those whose dependencies are written at once"
 
     async def run(self, ctx: ActionContext) -> CodeBundle:
         project, change = require_design_change(ctx)
@@ -371,25 +377,34 @@ class WriteChangedCode(WriteCode):
         tasks: TaskList = ctx.latest(WriteTasks).payload  # type: ignore[union-attr, assignment]
         purposes = {f.path: f.purpose for f in [*change.changed_files, *change.new_files]}
         budget = int(ctx.settings.get("map_budget") or MAP_BUDGET)
-        written: list[str] = []
-        for task in tasks.tasks:
-            others = [p for p in project_files(ws.root) if p.endswith(".py") and not is_test_file(p) and p != task.path]
-            interfaces = project_map(ws.root, others, budget)
-            current = ws.read(task.path) if ws.exists(task.path) else None
-            context = (
-                f"Change: {_change_summary(project)}\n"
-                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n\n"
-                f"Design approach: {change.implementation_approach}\n\n"
-                f"Interfaces after the change (mermaid):\n{change.class_diagram}\n"
-                + (f"\nThe project's other files (interfaces only):\n{interfaces}\n" if interfaces else "")
-                + (f"\nThe current content of `{task.path}`:\n```{file_kind(task.path)[1]}\n{current}```\n"
-                   if current is not None else "")
-            )
-            ws.write(task.path, await self._write_file(ctx, task, context, changing=current is not None))
-            written.append(task.path)
-        return CodeBundle(files=written)
+        by_path = {t.path: t for t in tasks.tasks}
+        # The project as it was: a file sees the new version of what it builds on, the old
+        # version of every other file the change rewrites, whatever finishes first.
+        old = {p: ws.read(p) for p in project_files(ws.root) if p.endswith(".py") and not is_test_file(p)}
+        current = {p: ws.read(p) for p in by_path if ws.exists(p)}  # what each task's file holds now
+        documents = (f"Change: {_change_summary(project)}\n\nDesign approach: {change.implementation_approach}\n\n"
+                     f"Interfaces after the change (mermaid):\n{change.class_diagram}\n")
+        turns = dict(zip(by_path, self.llm.reserve_turns(self.name, len(by_path))))
 
-    async def _write_file(self, ctx: ActionContext, task: Task, context: str, *, changing: bool) -> str:
+        async def write(job: Launch[str]) -> None:
+            task = by_path[job.key]
+            texts = {p: (ws.read(p) if p in job.after else old.get(p)) for p in sorted({*old, *by_path})}
+            others = [p for p, t in texts.items() if t is not None and p.endswith(".py") and p != task.path]
+            interfaces = project_map(ws.root, others, budget, texts={p: str(texts[p]) for p in others})
+            now = current.get(task.path)
+            context = (
+                f"Purpose: {purposes.get(task.path, '')}\nTask: {task.description}\n"
+                + (f"\nThe project's other files (interfaces only):\n{interfaces}\n" if interfaces else "")
+                + (f"\nThe current content of `{task.path}`:\n```{file_kind(task.path)[1]}\n{now}```\n"
+                   if now is not None else "")
+            )
+            ws.write(task.path, await self._write_file(ctx, task, documents + context, changing=now is not None,
+                                                       turn=turns[task.path]))
+
+        await run_graph(by_path, code_dependencies(tasks, purposes), write, limit=self.parallel(ctx))
+        return CodeBundle(files=list(by_path))
+
+    async def _write_file(self, ctx: ActionContext, task: Task, context: str, *, changing: bool, turn: int) -> str:
         """One file's new content: a code block for a Python module, the whole text otherwise."""
         kind, fence = file_kind(task.path)
         verb = "Change" if changing else "Write"
@@ -397,15 +412,15 @@ class WriteChangedCode(WriteCode):
                 "must still pass." if changing else "")
         if fence == "python":
             prompt = (
-                f"{verb} the file `{task.path}` (module `{module_name(task.path)}`).\n{context}"
+                f"{context}\n{verb} the file `{task.path}` (module `{module_name(task.path)}`) as above."
                 f"\nImport other project files by their full module path.{keep} Reply with the "
                 "complete new file in one ```python code block."
             )
-            return await self.ask_code(prompt, system=system_prompt(ctx))
-        prompt = (f"{verb} the file `{task.path}`, a {kind}.\n{context}{keep}\nReply with the complete "
+            return await self.ask_code(prompt, system=system_prompt(ctx), turn=turn)
+        prompt = (f"{context}{keep}\n{verb} the file `{task.path}`, a {kind}, as above. Reply with the complete "
                   f"content of `{task.path}` in one ```{fence} code block.")
         try:
-            return extract_file(await self.ask(prompt, system=system_prompt(ctx)), fence)
+            return extract_file(await self.ask(prompt, system=system_prompt(ctx), turn=turn), fence)
         except ParseError as exc:
             raise ActionError(f"action {self.name}: {exc}") from None
 
@@ -437,7 +452,7 @@ def old_tests_for(project: ProjectState, source: str) -> list[str]:
 
 class WriteChangeTests(WriteTests):
     """WriteTests in an incremental run: new test files for the change, beside the old
-    tests (which are kept, never written)."""
+    tests (which are kept, never written); the modules' tests are written at once."""
 
     step = WriteTests
     description = "Write pytest tests for the change, in new test files"
@@ -450,16 +465,26 @@ class WriteChangeTests(WriteTests):
         bundle: CodeBundle = ctx.latest(WriteCode).payload  # type: ignore[union-attr, assignment]
         sources = [p for p in bundle.files if p.endswith(".py") and not p.endswith("__init__.py")]
         slug = slugify(project.change.title, limit=24)
-        written: list[str] = []
-        for path in sources:
-            test_path = new_test_path(ws, path, slug, set(written))
-            reply = await self.ask(self._prompt(project, ws, path, sources, test_path), system=system_prompt(ctx))
+        test_paths: dict[str, str] = {}
+        for path in sources:  # named in plan order, before any is written: no two collide
+            test_paths[path] = new_test_path(ws, path, slug, set(test_paths.values()))
+        turns = dict(zip(sources, self.llm.reserve_turns(self.name, len(sources))))
+
+        async def write(job: Launch[str]) -> str:
+            path = job.key
+            prompt = self._prompt(project, ws, path, sources, test_paths[path])
+            reply = await self.ask(prompt, system=system_prompt(ctx), turn=turns[path])
             try:
                 code = extract_code(reply)
             except ParseError as exc:
                 raise ActionError(f"action {self.name}: {exc}") from None
-            ws.write(test_path, code)
-            written.append(test_path)
+            ws.write(test_paths[path], code)
+            return reply
+
+        replies = await run_all(sources, write, limit=self.parallel(ctx))
+        written: list[str] = []
+        for path, reply in replies.items():
+            written.append(test_paths[path])
             for extra, content in support_files(reply):
                 if not ws.exists(extra) and extra not in written:  # old fixtures are kept as they are
                     ws.write(extra, content)
@@ -475,8 +500,8 @@ class WriteChangeTests(WriteTests):
         old_text = (f"\nIts existing tests ({', '.join(old)}) are kept and must still pass; do not "
                     "repeat them.\n" if old else "")
         return (
-            f"Write pytest tests for the change to `{path}` (import it as `{module_name(path)}`): "
-            f"{project.change.title}.\n\nAcceptance criteria of the change:\n{criteria}\n\n"
+            f"Acceptance criteria of the change ({project.change.title}):\n{criteria}\n\n"
+            f"Write pytest tests for the change to `{path}` (import it as `{module_name(path)}`).\n\n"
             f"Source of {path}:\n```python\n{ws.read(path)}```\n{old_text}"
             + (f"\nOther changed modules (interfaces):\n{others}\n" if others else "")
             + f"\nThe tests go in the new file `{test_path}`. Tests run from the project root with "

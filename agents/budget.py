@@ -4,7 +4,9 @@ The LLM layer asks for each call *before* making it, with the call's worst case:
 prompt's tokens (estimated) plus the most completion tokens the call may return, and what
 that would cost. The call goes ahead only if the worst case fits what is left, so a run
 never overshoots its limit by a call. The worst case is held (:meth:`Budget.reserve`) until
-the call is charged, so roles calling at the same time cannot together overshoot either.
+the call is charged, so calls in flight together (roles at the same time, or one role's
+concurrent calls: files written along their dependencies) cannot together overshoot either:
+each reservation is checked against what is spent plus every hold still open.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Spend(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Of the prompt tokens, those the provider read from its prompt cache.
+    cached_tokens: int = 0
     prompt_chars: int = 0
     cost: float = 0.0
     #: False once any call had no known price: ``cost`` is then a lower bound.
@@ -65,6 +69,7 @@ class Budget:
             total.calls += s.calls
             total.prompt_tokens += s.prompt_tokens
             total.completion_tokens += s.completion_tokens
+            total.cached_tokens += s.cached_tokens
             total.prompt_chars += s.prompt_chars
             total.cost += s.cost
             total.cost_known = total.cost_known and s.cost_known
@@ -129,6 +134,7 @@ class Budget:
         cost: float | None,
         prompt_chars: int = 0,
         hold: Hold | None = None,
+        cached_tokens: int = 0,
     ) -> None:
         """Record one model call (and drop its hold). ``cost=None`` means the price is unknown."""
         with self._lock:
@@ -138,6 +144,7 @@ class Budget:
             spend.calls += 1
             spend.prompt_tokens += prompt_tokens
             spend.completion_tokens += completion_tokens
+            spend.cached_tokens += cached_tokens
             spend.prompt_chars += prompt_chars
             if cost is None:
                 spend.cost_known = False

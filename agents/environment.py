@@ -57,6 +57,12 @@ class Environment:
         for listener in self._listeners:
             listener(event)
 
+    def notify(self, event: Event) -> None:
+        """Tell the listeners of a passing event (an answer streaming in) without logging
+        it: it says nothing a later reader needs, and there can be many a second."""
+        for listener in self._listeners:
+            listener(event)
+
     def publish(self, message: Message) -> list[str]:
         """Deliver ``message``; returns the names of the roles that received it."""
         self.history.append(message)

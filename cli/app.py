@@ -71,6 +71,7 @@ def run(
     context_budget: Optional[int] = typer.Option(None, "--context-budget", min=0, help="Cap the characters of earlier files' interfaces in WriteCode/WriteTests prompts, keeping the most relevant (BM25, or --embedder)."),
     recall: Optional[Path] = typer.Option(None, "--recall", help="Folder of past fixes kept across runs: FixBug prompts recall similar ones, and new fixes are added."),
     embedder: Optional[Path] = typer.Option(None, "--embedder", help="Embedder folder (mgpt train embed) to rank context and recall by; default BM25."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, help="Model calls one step may make at once (files whose dependencies are written, tests per module, independent fixes). Default: what the backend serves well (8 for a server, 4 for a local model). 1: one at a time."),
 ) -> None:
     """Turn IDEA into a working project: PRD, design, tasks, code and passing tests."""
     flags = dict(locals())

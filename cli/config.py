@@ -13,6 +13,7 @@ The config file is TOML, at ``--config PATH``, ``$MGPT_CONFIG`` or
 
     [prices]                                 # USD per 1M tokens: [prompt, completion]
     "my-finetune" = [0.30, 1.20]
+    "my-cached-model" = [0.40, 1.60, 0.10]   # a third figure: cached prompt tokens
 
 A key is never taken from the command line (``--api-key`` is refused): ``argv`` is readable
 by every user of the machine (``/proc/PID/cmdline``, ``ps``) and lands in shell history.
@@ -70,7 +71,7 @@ class Settings:
     timeout: float | None = None
     #: Completion tokens one call may use (None: the backend's default).
     max_tokens_per_call: int | None = None
-    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    prices: dict[str, tuple[float, ...]] = field(default_factory=dict)
     #: The config file read, or "" when there was none.
     source: str = ""
     #: Where the config file is (or would be): named in messages that ask the user to edit it.
@@ -131,16 +132,16 @@ def _check_types(data: dict, path: Path) -> None:
             raise ConfigError(f"{path}: {key} must be {wanted}, not {shown} (e.g. {example})")
 
 
-def _prices(data: dict, path: Path) -> dict[str, tuple[float, float]]:
+def _prices(data: dict, path: Path) -> dict[str, tuple[float, ...]]:
     prices = {}
     for name, value in (data.get("prices") or {}).items():
-        numbers = isinstance(value, list) and len(value) == 2 and all(_is_number(v) and v >= 0 for v in value)
+        numbers = isinstance(value, list) and len(value) in (2, 3) and all(_is_number(v) and v >= 0 for v in value)
         if not numbers:
             raise ConfigError(
-                f"{path}: prices.{name} must be [prompt_usd_per_1m, completion_usd_per_1m], two "
-                f"numbers >= 0, e.g. \"{name}\" = [0.15, 0.60]"
+                f"{path}: prices.{name} must be [prompt_usd_per_1m, completion_usd_per_1m] (and optionally "
+                f"a third, cached_prompt_usd_per_1m), numbers >= 0, e.g. \"{name}\" = [0.15, 0.60]"
             )
-        prices[name] = (float(value[0]), float(value[1]))
+        prices[name] = tuple(float(v) for v in value)
     return prices
 
 

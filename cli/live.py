@@ -1,13 +1,14 @@
 """What the terminal shows while a run works: who is doing what, tokens and cost.
 
-On a terminal a rich live table updates in place; elsewhere (CI logs, pipes) each step is
-one plain line. Both are fed the run's events.
+On a terminal a rich live table updates in place, with each call in flight and the tokens
+that have reached it so far (``llm_progress`` events while an answer streams in);
+elsewhere (CI logs, pipes) each step is one plain line. Both are fed the run's events.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.live import Live
@@ -23,6 +24,8 @@ class _RoleState:
     tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
+    #: Calls in flight: (action, turn) -> tokens streamed in so far (None: none yet).
+    streaming: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class RunView:
@@ -57,7 +60,11 @@ class RunView:
             self._line(f"{event.role}: {event.detail}…")
         elif event.kind == "action_end" and state:
             state.status = f"done: {event.detail}"
+            state.streaming.clear()
+        elif event.kind == "llm_progress" and state:
+            state.streaming[(event.detail, int(event.data.get("turn") or 0))] = int(event.data.get("pieces") or 0)
         elif event.kind == "llm_call" and state:
+            state.streaming.pop((event.detail, int(event.data.get("turn") or 0)), None)
             state.calls += 1
             state.tokens += event.data.get("prompt_tokens", 0) + event.data.get("completion_tokens", 0)
             if event.data.get("cost") is None:
@@ -80,8 +87,17 @@ class RunView:
             table.add_column(column, justify="right" if column in ("calls", "tokens", "cost") else "left")
         for name, s in self.roles.items():
             cost = f"${s.cost:.4f}" + ("" if s.cost_known else "+?")
-            table.add_row(name, s.status, str(s.calls), str(s.tokens), cost)
+            table.add_row(name, s.status + _streaming(s.streaming), str(s.calls), str(s.tokens), cost)
         return table
+
+
+def _streaming(calls: dict[tuple[str, int], int]) -> str:
+    """The calls in flight and the tokens each has received: `` · #2 312 tok, #3 40 tok``."""
+    if not calls:
+        return ""
+    shown = [f"#{turn} {tokens} tok" for (_, turn), tokens in sorted(calls.items())[:6]]
+    more = f", +{len(calls) - 6}" if len(calls) > 6 else ""
+    return " · " + ", ".join(shown) + more
 
 
 @dataclass

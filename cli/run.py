@@ -56,6 +56,7 @@ class RunRequest:
     embedder: Optional[Path] = None
     #: an SOP's own options that ``mgpt run`` has no flag for (``mgpt write`` passes the room's)
     sop_options: dict[str, Any] = field(default_factory=dict)
+    parallel: Optional[int] = None
 
 
 class RunFailed(Exception):
@@ -238,11 +239,12 @@ def _sop_options(req: RunRequest, sop) -> dict[str, Any]:
     refused rather than ignored."""
     given = {
         "fix_rounds": req.fix_rounds, "context_budget": req.context_budget, "recall": req.recall,
-        "embed": _load_embedder(req.embedder), "incremental": req.inc,
+        "embed": _load_embedder(req.embedder), "incremental": req.inc, "parallel": req.parallel,
     }
-    defaults = {"fix_rounds": 2, "context_budget": None, "recall": None, "embed": None, "incremental": False}
+    defaults = {"fix_rounds": 2, "context_budget": None, "recall": None, "embed": None, "incremental": False,
+                "parallel": None}
     flags = {"fix_rounds": "--fix-rounds", "context_budget": "--context-budget", "recall": "--recall",
-             "embed": "--embedder", "incremental": "--inc"}
+             "embed": "--embedder", "incremental": "--inc", "parallel": "--parallel"}
     for name, value in given.items():
         if name not in sop.options and value != defaults[name]:
             raise RunFailed(f"{flags[name]} is not an option of the {sop.name!r} SOP")

@@ -117,6 +117,7 @@ class Role:
                 prices=prices if isinstance(prices, PriceTable) else PriceTable(prices),
                 on_event=context.env.emit,
                 publish=context.env.publish,
+                on_progress=context.env.notify,
             )
             for action in self.actions:
                 action.bind(self.llm)

@@ -598,13 +598,28 @@ def normalize_output(output: str, workspace: Path) -> str:
     a replayed transcript matches."""
     for root in {str(workspace), str(Path(workspace).resolve())}:
         output = output.replace(root + "/", "").replace(root, ".")
+    output = output.replace(ISOLATED_PYTEST_TMP, ".mgpt/pytest-tmp/run")
     output = re.sub(r"/tmp/pytest-of-[^/\s]+/pytest-\d+/", "<tmp>/", output)
+    # Object addresses (``<dict_valueiterator object at 0x7f33dcde57b0>``) differ each run,
+    # also where pytest cut a long repr short (``<generator ob...x7f8ab5f22b20>``).
+    output = re.sub(r"\b0x[0-9a-fA-F]{8,16}\b", "0x…", output)
+    output = re.sub(r"(\.\.\.)(?:0?x)?[0-9a-fA-F]{4,16}>", r"\1…>", output)
     return re.sub(r" in \d+(\.\d+)?s( \([^)]*\))?", "", output)
 
 
-def pytest_args(python: str, workspace: Path, tests: str = "tests") -> list[str]:
-    return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
-            "--basetemp", str(workspace / ".mgpt" / "pytest-tmp" / "run"), tests]
+#: Where pytest's temporary folders go inside the bwrap sandbox (its own tmpfs): one path
+#: whatever the workspace's, so a repr pytest cuts short at 240 characters (a ``tmp_path``
+#: in a traceback's arguments) is cut at the same place in every workspace, and a prompt
+#: built from the output replays without drift. The output names it as the workspace's
+#: ``.mgpt/pytest-tmp`` (:func:`normalize_output`).
+ISOLATED_PYTEST_TMP = "/tmp/mgpt-pytest-run"
+
+
+def pytest_args(python: str, workspace: Path, tests: str = "tests", *, isolated: bool = False) -> list[str]:
+    """pytest's command line; ``isolated``: it runs in bwrap (temporary folders in the
+    sandbox's own /tmp, at :data:`ISOLATED_PYTEST_TMP`)."""
+    base = ISOLATED_PYTEST_TMP if isolated else str(workspace / ".mgpt" / "pytest-tmp" / "run")
+    return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no", "--basetemp", base, tests]
 
 
 def parse_counts(result: SandboxResult) -> SandboxResult:
@@ -629,15 +644,17 @@ def run_pytest(
 
     ``python`` is the project environment's interpreter (see
     :mod:`mgpt.sandbox.project_env`); mgpt's own is used only when none is given (tests of
-    this module). pytest's temporary folders go under ``.mgpt/pytest-tmp`` inside the
-    workspace (writable in the sandbox although ``.mgpt`` is not), and the output is
+    this module). pytest's temporary folders go in the sandbox's own /tmp under bwrap, else
+    under ``.mgpt/pytest-tmp`` inside the workspace (writable in the sandbox although ``.mgpt``
+    is not; either way the output names the latter), and the output is
     normalised (:func:`normalize_output`).
     """
     workspace = Path(workspace).resolve()
+    limits = limits or Limits()
     tmp = workspace / ".mgpt" / "pytest-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     result = run_sandboxed(
-        pytest_args(python or sys.executable, workspace, tests),
+        pytest_args(python or sys.executable, workspace, tests, isolated=require(limits.sandbox) == "bwrap"),
         workspace,
         limits,
         path=path,

@@ -20,7 +20,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,24 @@ class Span:
     cost: float = 0.0
     cost_known: bool = True
     turns: list[int] = field(default_factory=list)
+    #: Each model call as it ran: (start, end, turn, seconds to the first token or None).
+    #: Calls made together overlap.
+    call_times: list[tuple[datetime, datetime, int, float | None]] = field(default_factory=list)
     #: The tool calls the action made, by call id: ``name(arguments)`` and whether it failed.
     tools: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def most_at_once(self) -> int:
+        """The most of this action's calls that were in flight together."""
+        edges = sorted([(s, 1) for s, _, _, _ in self.call_times] + [(e, -1) for _, e, _, _ in self.call_times])
+        most = now = 0
+        for _, step in edges:
+            now += step
+            most = max(most, now)
+        return most
 
 
 @dataclass
@@ -317,6 +329,12 @@ def _count_call(span: Span, event: Event) -> None:
         span.cost += float(event.data["cost"])
     if isinstance(event.data.get("turn"), int):
         span.turns.append(event.data["turn"])
+    seconds = event.data.get("seconds")
+    if isinstance(seconds, (int, float)):  # the event is written when the answer is in
+        ttft = event.data.get("ttft")
+        start = event.at - timedelta(seconds=float(seconds))
+        span.call_times.append((start, event.at, int(event.data.get("turn") or 0),
+                                float(ttft) if isinstance(ttft, (int, float)) else None))
 
 
 def _count_tool(span: Span, event: Event) -> None:
@@ -509,6 +527,7 @@ def _timeline_svg(run: Run) -> str:
                 f'<rect x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{lane_h - 12}" rx="3" '
                 f'fill="{_color(span.action)}"><title>{esc(tip)}</title></rect>'
             )
+            out += _call_bars(run, span, r, (x, col_w, length), (x0, w, y, lane_h - 12))
     x = label_w + len(run.rounds) * col_w
     out.append(f'<line x1="{x}" y1="{top - 20}" x2="{x}" y2="{height - 20}" class="grid"/>')
     out.append("</svg>")
@@ -517,6 +536,42 @@ def _timeline_svg(run: Run) -> str:
         for a in dict.fromkeys(s.action for s in run.spans)
     )
     return "".join(out) + f'<div class="legend">{legend}</div>'
+
+
+def _call_bars(run: Run, span: Span, r: Round, column: tuple[float, float, float],
+               bar: tuple[float, float, float, float]) -> list[str]:
+    """An action's model calls as thin bars inside its bar, one row per call in flight at
+    once, so calls that overlapped are seen overlapping (a darker stretch: waiting for the
+    first token)."""
+    if len(span.call_times) < 2:
+        return []
+    x, col_w, length = column
+    x0, w, y, height = bar
+    rows: list[float] = []  # where each row's last call ends
+    placed = []
+    for start, end, turn, ttft in sorted(span.call_times):
+        row = next((i for i, free in enumerate(rows) if free <= start.timestamp()), len(rows))
+        rows[row:row + 1] = [end.timestamp()]
+        placed.append((row, start, end, turn, ttft))
+    h = max(1.5, (height - 2) / len(rows))
+
+    def at(when: datetime) -> float:
+        frac = max(0.0, min((_offset(run, when) - _offset(run, r.start)) / length, 1.0))
+        return min(max(x + 3 + frac * (col_w - 10), x0), x0 + w)
+
+    out = []
+    for row, start, end, turn, ttft in placed:
+        a, b = at(start), max(at(end), at(start) + 1.0)
+        top = y + 1 + row * h
+        tip = f"{span.action} turn {turn}: {(end - start).total_seconds():.2f} s" + (
+            f", first token after {ttft:.2f} s" if ttft is not None else "")
+        out.append(f'<rect x="{a:.1f}" y="{top:.1f}" width="{b - a:.1f}" height="{max(h - 1, 1):.1f}" '
+                   f'class="call"><title>{esc(tip)}</title></rect>')
+        if ttft is not None and ttft > 0:
+            wait = min(at(start + timedelta(seconds=ttft)), b) - a
+            out.append(f'<rect x="{a:.1f}" y="{top:.1f}" width="{max(wait, 0):.1f}" height="{max(h - 1, 1):.1f}" '
+                       'class="wait"/>')
+    return out
 
 
 def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
@@ -540,7 +595,7 @@ def _timeline(run: Run) -> str:
             f"{start:.2f}",
             f"{end:.2f}" if end is not None else "<em>did not finish</em>",
             f"{(end - start):.2f}" if end is not None else "",
-            str(s.calls),
+            str(s.calls) + (f" ({s.most_at_once()} at once)" if s.most_at_once() > 1 else ""),
             f"{s.prompt_tokens} + {s.completion_tokens}",
             esc(_money(s.cost, s.cost_known)) if s.calls else "",
         ])
@@ -782,6 +837,7 @@ ul.tools{margin:.2em 0 0 1em;padding:0;font-size:12px}li.tool-error code{color:#
 .timeline .lane{fill:#f8fafc}.timeline .role{font-size:12px;fill:#374151;font-weight:600}
 .timeline .grid{stroke:#cbd5e1;stroke-dasharray:3 3}.timeline .round{font-size:11px;fill:#4b5563;font-weight:600}
 .timeline .dur{font-size:10px;fill:#6b7280}
+.timeline .call{fill:#ffffff;fill-opacity:.55}.timeline .wait{fill:#1f2937;fill-opacity:.35}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;margin:4px 0 6px}
 .legend i,.dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 details{border:1px solid var(--line);border-radius:8px;margin:6px 0;background:#fff}

@@ -78,7 +78,9 @@ def build_team(
     recall: str | Path | RetrievalMemory | None = None,
     embed: Embed | None = None,
     incremental: ProjectState | None = None,
+    split_fixes: bool = True,
     map_budget: int = MAP_BUDGET,
+    parallel: int | None = None,
 ) -> Team:
     """The five roles on one bus, with the run's model, budget and workspace.
 
@@ -87,17 +89,24 @@ def build_team(
     the most relevant; ``recall`` (a folder, or a :class:`RetrievalMemory`) lets FixBug recall
     similar fixes from earlier runs and remembers its own; ``embed`` ranks by a trained
     embedder instead of BM25. ``incremental``: the project an incremental run extends (the
-    roles then hold their steps' incremental variants).
+    roles then hold their steps' incremental variants). ``parallel``: how many model calls
+    one step may make at once (None: the model's own ``parallel``). ``split_fixes``: FixBug
+    fixes failures that touch no common file by separate calls at once (False: one call per
+    round, as transcripts recorded before mgpt split fixes did).
     """
     if fix_rounds < 0:
         raise ValueError("fix_rounds must be >= 0")
+    if parallel is not None and parallel < 1:
+        raise ValueError("parallel must be at least 1 (1: one call at a time)")
     if context_budget is not None and context_budget < 0:
         raise ValueError("context_budget must be >= 0")
-    settings = {"fix_rounds": fix_rounds, "limits": limits or Limits(), "prices": prices}
+    settings = {"fix_rounds": fix_rounds, "limits": limits or Limits(), "prices": prices, "split_fixes": split_fixes}
     if context_budget is not None:
         settings["context_budget"] = context_budget
     if embed is not None:
         settings["embed"] = embed
+    if parallel is not None:
+        settings["parallel"] = parallel
     if recall is not None:
         settings["recall"] = recall if isinstance(recall, RetrievalMemory) else RetrievalMemory(recall, embed=embed)
     team = Team(
@@ -109,6 +118,17 @@ def build_team(
     )
     team.hire(*software_roles(incremental=incremental is not None))
     return team
+
+
+def split_fixes(session: RunSession) -> bool:
+    """Whether FixBug may split a round's failures into separate calls: yes on a fresh run
+    (its header says so), and on a resumed or replayed run only when its transcript says so.
+    A transcript recorded before the split holds one fix call per round, and replaying it
+    must ask for exactly the calls it holds."""
+    recorded = session.previous or getattr(session.base, "transcript", None)
+    if isinstance(recorded, Transcript):
+        return bool(recorded.header.meta.get("split_fixes"))
+    return True
 
 
 def _project_readme(workspace: Workspace) -> str | None:
@@ -154,6 +174,10 @@ class CompanyOptions:
     incremental: bool = False
     #: the characters the map of the project's modules may take in prompts (``--inc``)
     map_budget: int = MAP_BUDGET
+    #: model calls one step may make at once: files whose dependencies are written, tests
+    #: per module, independent fixes (``--parallel``; None: what the backend serves well,
+    #: ``Model.parallel``). The run's result is the same at any setting.
+    parallel: int | None = None
 
 
 async def run_company(
@@ -199,7 +223,9 @@ async def run_company(
         check_review(session.review_steps)
     project, note = _prepare(session, company, incremental)
     map_budget = company.map_budget
-    session.open(idea, note, meta={"incremental": True, "map_budget": map_budget} if incremental else None)
+    split = split_fixes(session)
+    meta = {"split_fixes": split, **({"incremental": True, "map_budget": map_budget} if incremental else {})}
+    session.open(idea, note, meta=meta)
     map_budget = int(session.meta.get("map_budget") or map_budget)
     if incremental and project is None:
         # Resuming: the workspace is back at the run's first commit, the project as it was.
@@ -208,7 +234,7 @@ async def run_company(
         session.model, session.root, budget=options.budget, fix_rounds=company.fix_rounds,
         limits=session.limits, prices=options.prices, env=session.env,
         context_budget=company.context_budget, recall=company.recall, embed=company.embed,
-        incremental=project, map_budget=map_budget,
+        incremental=project, map_budget=map_budget, parallel=company.parallel, split_fixes=split,
     )
     session.install_review(team.roles)
     try:

@@ -73,7 +73,7 @@ _REGISTRY: dict[str, Sop] = {
         summary="The software company: PRD, design, tasks, code and passing tests.",
         roles=("ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"),
         run=_run_software,
-        options=("fix_rounds", "context_budget", "recall", "embed", "incremental"),
+        options=("fix_rounds", "context_budget", "recall", "embed", "incremental", "parallel"),
     ),
     "write": Sop(
         name="write",

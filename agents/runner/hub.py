@@ -134,7 +134,8 @@ class Hub:
 
     def _account(self, task: str, role: str, call: str, rec: dict[str, Any], hold: Hold | None = None) -> None:
         self.budget.charge(task, prompt_tokens=rec["prompt_tokens"], completion_tokens=rec["completion_tokens"],
-                           cost=rec["cost"], prompt_chars=rec.get("prompt_chars", 0), hold=hold)
+                           cost=rec["cost"], prompt_chars=rec.get("prompt_chars", 0), hold=hold,
+                           cached_tokens=rec.get("cached_tokens", 0))
         if call:
             self._charged.add((task, role, call))
 
@@ -231,7 +232,7 @@ class Hub:
     def charge(self, task: str, attempt: int, hold_id: int | None, role: str, usage: dict[str, Any],
                journal: Chunk | None) -> tuple[str, Any]:
         """Write the journal chunk, then record the call (``usage``: prompt_tokens,
-        completion_tokens, cost or None, prompt_chars)."""
+        completion_tokens, cost or None, prompt_chars, cached_tokens)."""
         with self._lock:
             stale = self._stale(task, attempt)
             if stale:
@@ -397,15 +398,15 @@ class PoolBudget(Budget):
             self.link.call("release", self.task, self.attempt, hold.id)
 
     def charge(self, role: str, *, prompt_tokens: int, completion_tokens: int, cost: float | None,
-               prompt_chars: int = 0, hold: Hold | None = None) -> None:
+               prompt_chars: int = 0, hold: Hold | None = None, cached_tokens: int = 0) -> None:
         chunk = self.sync()
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost": cost,
-                 "prompt_chars": prompt_chars}
+                 "prompt_chars": prompt_chars, "cached_tokens": cached_tokens}
         self.link.call("charge", self.task, self.attempt, hold.id if hold is not None else None, role, usage, chunk)
         if self.mirror is not None:
             self.mirror.advance(chunk)
         super().charge(role, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
-                       prompt_chars=prompt_chars)
+                       prompt_chars=prompt_chars, cached_tokens=cached_tokens)
 
     def sync(self) -> Chunk | None:
         """The journal's unsent lines (``None`` when the driver shares this disk)."""

@@ -50,6 +50,10 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Of the prompt tokens, those the server read from its prompt cache (OpenAI's
+    #: ``usage.prompt_tokens_details.cached_tokens``; a local model's prefix cache), priced
+    #: at the cached rate. Left out when written if 0, so older transcripts read the same.
+    cached_tokens: int = Field(default=0, exclude_if=lambda v: not v)
 
     @property
     def total_tokens(self) -> int:
@@ -59,6 +63,7 @@ class Usage(BaseModel):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 
@@ -71,6 +76,46 @@ class Completion(BaseModel):
     model: str = ""
     #: The tools the model asked to call (finish reason ``tool_calls``); empty for an answer.
     tool_calls: list[ToolCall] = Field(default_factory=list, exclude_if=_unset)
+
+
+class CallTiming(BaseModel):
+    """How one call's answer arrived: written to the run log and the transcript."""
+
+    #: Seconds from sending the request to the first piece of text (None: no text came).
+    ttft: float | None = None
+    #: Seconds from sending the request to the whole answer.
+    seconds: float = 0.0
+    #: Completion tokens per second after the first piece arrived (None when the answer
+    #: came in one piece: a backend that does not stream, a replayed call).
+    tokens_per_s: float | None = None
+
+
+class CallClock:
+    """Times one streamed call: :meth:`tick` on each piece of text, :meth:`timing` at the end."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self.started = self._now()
+        self.first: float | None = None
+        self.pieces = 0
+
+    def tick(self) -> float:
+        """A piece of text arrived; returns the seconds since the request was sent."""
+        elapsed = self._now() - self.started
+        if self.first is None:
+            self.first = elapsed
+        self.pieces += 1
+        return elapsed
+
+    def timing(self, completion_tokens: int) -> CallTiming:
+        seconds = self._now() - self.started
+        rate = None
+        if self.first is not None and self.pieces > 1 and seconds > self.first:
+            rate = round(completion_tokens / (seconds - self.first), 1)
+        ttft = round(self.first, 3) if self.first is not None else None
+        return CallTiming(ttft=ttft, seconds=round(seconds, 3), tokens_per_s=rate)
 
 
 class StreamChunk(BaseModel):
@@ -162,6 +207,9 @@ class Model(ABC):
 
     #: A human-readable name such as ``openai:gpt-4o-mini``; used for prices and logs.
     name: str = "model"
+    #: How many calls this backend serves well at once: the default of a run's
+    #: ``--parallel`` (a hosted API many; a local model the rows its batched decoder takes).
+    parallel: int = 4
 
     @abstractmethod
     async def complete(

@@ -4,6 +4,12 @@ Every call goes through :meth:`LLM.ask`: it holds the call's worst case against 
 *before* the call (refusing a call that might not fit), tags the request with (role, action,
 turn) so transcripts can record and replay it, and charges the reported usage and cost to the
 role afterwards.
+
+The answer is streamed: ``on_progress`` hears how much of it has arrived (``llm_progress``
+events, never logged: the live view shows them), and the ``llm_call`` event records its time
+to first token and tokens per second. An action that makes several calls at once reserves
+their turns first, in plan order (:meth:`LLM.reserve_turns`), so each call is keyed by what
+it is, not by when it happened to start.
 """
 
 from __future__ import annotations
@@ -17,9 +23,15 @@ from mgpt.agents.message import Message
 from mgpt.agents.runlog import Event
 from mgpt.agents.tools import ToolCall, Toolbox, ToolExchange, ToolResult, ToolUse
 
-from mgpt.llm.backends.base import CallContext, ChatMessage, Completion, Model, OutputFormat, ToolOptions
+from mgpt.llm.backends.base import (
+    CallClock, CallContext, CallTiming, ChatMessage, Completion, Model, OutputFormat, ToolOptions, accepts_output,
+)
 from mgpt.llm.backends.tool_protocol import call_model
 from mgpt.llm.backends.cost import DEFAULT_TOKENS_PER_CHAR, PriceTable, call_cap, priced_as, require_price, worst_case
+
+
+#: Seconds between two progress events of one call (the live view redraws at 8 Hz).
+PROGRESS_EVERY = 0.1
 
 
 class LLM:
@@ -34,6 +46,7 @@ class LLM:
         prices: PriceTable | None = None,
         on_event: Callable[[Event], None] | None = None,
         publish: Callable[[Message], object] | None = None,
+        on_progress: Callable[[Event], None] | None = None,
     ):
         self.model = model
         self.role = role
@@ -42,7 +55,17 @@ class LLM:
         self.on_event = on_event
         #: Puts tool exchanges on the bus (the role's environment), when set.
         self.publish = publish
+        #: Hears ``llm_progress`` events while answers stream in (not logged).
+        self.on_progress = on_progress
         self._turns: Counter[str] = Counter()
+
+    def reserve_turns(self, action: str, count: int) -> list[int]:
+        """The turn numbers of ``count`` calls of ``action`` about to be made together, in
+        plan order: pass each to :meth:`ask` as ``turn``. Reserved before any starts, a
+        call's turn (its replay key) does not depend on the order the calls run in."""
+        first = self._turns[action] + 1
+        self._turns[action] += count
+        return list(range(first, first + count))
 
     async def ask(
         self,
@@ -52,55 +75,98 @@ class LLM:
         action: str = "",
         output: OutputFormat | None = None,
         tools: ToolOptions | None = None,
+        turn: int | None = None,
     ) -> Completion:
         """Send ``prompt`` (text, or whole chat messages) and return the completion.
         ``output`` asks the backend to hold the answer to that shape where it can;
-        ``tools`` offers the model tools (its calls come back in ``tool_calls``)."""
+        ``tools`` offers the model tools (its calls come back in ``tool_calls``); ``turn``
+        is one :meth:`reserve_turns` gave (default: the action's next turn)."""
         messages = [ChatMessage(role="user", content=prompt)] if isinstance(prompt, str) else list(prompt)
         if system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        turn = self._turns[action] + 1
+        reserved = turn
+        if turn is None:
+            turn = self._turns[action] + 1
         hold = self._reserve(messages, call=f"{action}#{turn}")
-        self._turns[action] = turn
+        if reserved is None:  # a call refused by the budget takes no turn
+            self._turns[action] = turn
         context = CallContext(role=self.role, action=action, turn=turn)
-        started = time.perf_counter()
         try:
-            completion = await call_model(self.model, messages, context=context, output=output, tools=tools)
+            if tools is None:
+                completion, timing = await self._stream(messages, context, output)
+            else:  # tool calls come whole (natively, or through the prompt-and-parse protocol)
+                clock = CallClock()
+                completion = await call_model(self.model, messages, context=context, output=output, tools=tools)
+                timing = clock.timing(completion.usage.completion_tokens)
         except BaseException:
             self.budget.release(hold)
             raise
-        cost = self.prices.cost(priced_as(self.model), completion.usage)
+        usage = completion.usage
+        cost = self.prices.cost(priced_as(self.model), usage)
         prompt_chars = _chars(messages)
         self.budget.charge(
             self.role,
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             cost=cost,
             prompt_chars=prompt_chars,
             hold=hold,
+            cached_tokens=usage.cached_tokens,
         )
         if self.on_event is not None:
-            self.on_event(
-                Event(
-                    kind="llm_call",
-                    role=self.role,
-                    detail=action,
-                    data={
-                        "turn": context.turn,
-                        "model": self.model.name,
-                        "prompt_chars": prompt_chars,
-                        "prompt_tokens": completion.usage.prompt_tokens,
-                        "completion_tokens": completion.usage.completion_tokens,
-                        "cost": cost,
-                        "finish_reason": completion.finish_reason,
-                        "seconds": round(time.perf_counter() - started, 3),
-                        # The requested shape, only when one was (older logs stay the same).
-                        **({"output": output.label()} if output is not None else {}),
-                        **({"tools": tools.names(), "tool_calls": len(completion.tool_calls)} if tools is not None else {}),
-                    },
-                )
-            )
+            self.on_event(Event(kind="llm_call", role=self.role, detail=action, data={
+                "turn": context.turn,
+                "model": self.model.name,
+                "prompt_chars": prompt_chars,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost": cost,
+                "finish_reason": completion.finish_reason,
+                "seconds": timing.seconds,
+                "ttft": timing.ttft,
+                "tokens_per_s": timing.tokens_per_s,
+                # Only when there is something to say (older logs stay the same).
+                **({"cached_tokens": usage.cached_tokens} if usage.cached_tokens else {}),
+                **({"output": output.label()} if output is not None else {}),
+                **({"tools": tools.names(), "tool_calls": len(completion.tool_calls)} if tools is not None else {}),
+            }))
         return completion
+
+    async def _stream(
+        self, messages: list[ChatMessage], context: CallContext, output: OutputFormat | None
+    ) -> tuple[Completion, CallTiming]:
+        """The model's answer, streamed: progress reported as it arrives, timed."""
+        kwargs = {"output": output} if output is not None and accepts_output(self.model) else {}
+        clock = CallClock()
+        pieces: list[str] = []
+        completion: Completion | None = None
+        shown = -1.0
+        if self.on_progress is not None:  # the call is in flight, nothing has come yet
+            self._progress(context, clock, 0)
+        stream = self.model.stream(messages, context=context, **kwargs)
+        try:
+            async for chunk in stream:
+                if chunk.delta:
+                    pieces.append(chunk.delta)
+                    elapsed = clock.tick()
+                    if self.on_progress is not None and elapsed - shown >= PROGRESS_EVERY:
+                        shown = elapsed
+                        self._progress(context, clock, sum(map(len, pieces)))
+                if chunk.completion is not None:
+                    completion = chunk.completion
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        if completion is None:  # a stream that ended without its summary: what arrived is the answer
+            completion = Completion(text="".join(pieces), finish_reason=None, model=self.model.name)
+        return completion, clock.timing(completion.usage.completion_tokens)
+
+    def _progress(self, context: CallContext, clock: CallClock, chars: int) -> None:
+        assert self.on_progress is not None
+        self.on_progress(Event(kind="llm_progress", role=self.role, detail=context.action, data={
+            "turn": context.turn, "chars": chars, "pieces": clock.pieces, "ttft": clock.first,
+        }))
 
     def turn(self, action: str) -> int:
         """How many calls ``action`` has made so far (the last one's turn number)."""

@@ -1,6 +1,9 @@
 """Prices, so token usage becomes money, and the worst case of a call before it is made.
 
-Prices are USD per million tokens (input, output). A model missing from the table has an
+Prices are USD per million tokens (input, output), and optionally a third figure: cached
+input, what a prompt token the provider read from its prompt cache costs
+(:data:`DEFAULT_CACHED_PRICES` holds the published ones; where none is known a cached token
+costs what any prompt token does, which never under-counts). A model missing from the table has an
 unknown cost: its tokens are still counted and the run says the cost is unknown rather
 than pretending it was free — but a budget in USD for such a model is refused
 (:func:`require_price`), since it could not be kept. Local backends (``test``, ``hf``, ``local``) cost
@@ -35,6 +38,22 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-5-nano": (0.05, 0.40),
 }
 
+#: USD per 1M cached prompt tokens, as OpenAI publishes them (half the prompt price for the
+#: gpt-4o family, a quarter for gpt-4.1, o3 and o4-mini, a tenth for gpt-5). A price given
+#: in the config (``"model" = [prompt, completion, cached]``) overrides these.
+DEFAULT_CACHED_PRICES: dict[str, float] = {
+    "gpt-4o": 1.25,
+    "gpt-4o-mini": 0.075,
+    "gpt-4.1": 0.50,
+    "gpt-4.1-mini": 0.10,
+    "gpt-4.1-nano": 0.025,
+    "o3": 0.50,
+    "o4-mini": 0.275,
+    "gpt-5": 0.125,
+    "gpt-5-mini": 0.025,
+    "gpt-5-nano": 0.005,
+}
+
 #: Backends whose calls cost nothing.
 FREE_PREFIXES = ("test", "function", "replay:", "hf:", "local:")
 
@@ -50,31 +69,56 @@ class UnknownPriceError(ModelConfigError):
 
 
 class PriceTable:
-    """Looks up a model's price by its name (``openai:gpt-4o-mini`` or ``gpt-4o-mini``)."""
+    """Looks up a model's price by its name (``openai:gpt-4o-mini`` or ``gpt-4o-mini``).
 
-    def __init__(self, prices: dict[str, tuple[float, float]] | None = None):
+    ``prices`` maps a name to ``(prompt, completion)`` or ``(prompt, completion, cached)``."""
+
+    def __init__(self, prices: dict[str, tuple[float, ...]] | None = None):
         self.prices = dict(DEFAULT_PRICES)
-        if prices:
-            self.prices.update({k: (float(v[0]), float(v[1])) for k, v in prices.items()})
+        self.cached = dict(DEFAULT_CACHED_PRICES)
+        for name, value in (prices or {}).items():
+            self.prices[name] = (float(value[0]), float(value[1]))
+            if len(value) > 2:
+                self.cached[name] = float(value[2])
+            else:
+                self.cached.pop(name, None)  # a new price without a cached one: no stale ratio
+
+    def _family(self, model_name: str) -> str | None:
+        """The name ``model_name`` is priced under: itself, or the family of a dated
+        snapshot ("gpt-4o-mini-2024-07-18" costs what gpt-4o-mini costs)."""
+        bare = model_name.split(":", 1)[1] if model_name.startswith("openai:") else model_name
+        if bare in self.prices:
+            return bare
+        return next((name for name in sorted(self.prices, key=len, reverse=True) if bare.startswith(name + "-")), None)
 
     def price(self, model_name: str) -> tuple[float, float] | None:
         if model_name.startswith(FREE_PREFIXES):
             return (0.0, 0.0)
-        bare = model_name.split(":", 1)[1] if model_name.startswith("openai:") else model_name
-        if bare in self.prices:
-            return self.prices[bare]
-        # Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their family costs.
-        for name in sorted(self.prices, key=len, reverse=True):
-            if bare.startswith(name + "-"):
-                return self.prices[name]
-        return None
+        family = self._family(model_name)
+        return self.prices[family] if family is not None else None
 
-    def cost(self, model_name: str, usage: Usage) -> float | None:
-        """USD for ``usage``, or ``None`` when the model's price is unknown."""
+    def cached_price(self, model_name: str) -> float | None:
+        """USD per 1M cached prompt tokens: the published cached price, else the prompt
+        price (None when the model has no known price at all)."""
         price = self.price(model_name)
         if price is None:
             return None
-        return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+        if model_name.startswith(FREE_PREFIXES):
+            return 0.0
+        cached = self.cached.get(self._family(model_name) or "")
+        return price[0] if cached is None else cached
+
+    def cost(self, model_name: str, usage: Usage) -> float | None:
+        """USD for ``usage`` (its cached prompt tokens at the cached price), or ``None``
+        when the model's price is unknown."""
+        price = self.price(model_name)
+        if price is None:
+            return None
+        cached = min(usage.cached_tokens, usage.prompt_tokens)
+        cached_price = self.cached_price(model_name)
+        assert cached_price is not None
+        fresh = usage.prompt_tokens - cached
+        return (fresh * price[0] + cached * cached_price + usage.completion_tokens * price[1]) / 1_000_000
 
 
 def priced_as(model: Any) -> str:

@@ -27,10 +27,12 @@ server rejects) raise :class:`ModelConfigError` at once, without retrying.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import re
 import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -303,9 +305,15 @@ def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 def _usage(raw: Any) -> Usage:
     if raw is None:
         return Usage()
+    details = getattr(raw, "prompt_tokens_details", None)
+    if isinstance(details, dict):  # a server the SDK does not know the shape of
+        cached = details.get("cached_tokens")
+    else:
+        cached = getattr(details, "cached_tokens", None)
     return Usage(
         prompt_tokens=getattr(raw, "prompt_tokens", None) or 0,
         completion_tokens=getattr(raw, "completion_tokens", None) or 0,
+        cached_tokens=cached if isinstance(cached, int) and cached > 0 else 0,
     )
 
 
@@ -363,6 +371,8 @@ class OpenAIModel(Model):
 
         self.model = model
         self.name = f"openai:{model}"
+        #: A hosted API answers many calls at once: a run makes up to 16 of its calls together.
+        self.parallel = 16
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -463,6 +473,10 @@ class OpenAIModel(Model):
                 finish_reason = choice.finish_reason
             return (choice.delta.content if choice.delta else None) or ""
 
+        if head and isinstance(head[0], Completion):  # the whole answer came in one body
+            yield StreamChunk(delta=head[0].text)
+            yield StreamChunk(completion=head[0])
+            return
         try:
             for chunk in head:
                 if delta := take(chunk):
@@ -523,9 +537,13 @@ class OpenAIModel(Model):
                 return await self._client.chat.completions.create(
                     **payload, stream=True, stream_options={"include_usage": True}
                 )
-            except (openai.BadRequestError, openai.UnprocessableEntityError):
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # Older vLLM / llama.cpp builds reject the field; the usage is a nicety, so
-                # try once without it and remember only if that is what fixed it.
+                # try once without it and remember only if that is what fixed it. A request
+                # refused for another field (response_format, a prompt too long) is not sent
+                # again here: that refusal is the caller's to handle.
+                if "stream" not in _server_message(exc).lower():
+                    raise
                 sdk_stream = await self._client.chat.completions.create(**payload, stream=True)
                 self._stream_options_ok = False
                 log.info("%s rejected stream_options; streaming without usage", self.base_url)
@@ -554,6 +572,9 @@ class OpenAIModel(Model):
         """
         sdk_stream = await self._create_with_format(messages, extra, stream=True)
         head: list[Any] = []
+        whole = await self._not_a_stream(sdk_stream)
+        if whole is not None:  # a server that answers a stream request in one JSON body
+            return sdk_stream, [whole], True
         try:
             async for chunk in sdk_stream:
                 head.append(chunk)
@@ -570,6 +591,33 @@ class OpenAIModel(Model):
         if not head:  # a web page, or anything else that is not server-sent events
             raise self._not_an_answer("a stream with no events")
         return sdk_stream, head, True
+
+    async def _not_a_stream(self, sdk_stream: Any) -> Any:
+        """For a 200 that is not server-sent events: the chat completion a server sent in
+        one JSON body instead (some ignore ``stream``), else the error that says what came."""
+        response = getattr(sdk_stream, "response", None)
+        content_type = str(getattr(response, "headers", {}).get("content-type", "")) if response is not None else ""
+        if response is None or "event-stream" in content_type:
+            return None
+        text = (await response.aread()).decode("utf-8", errors="replace")
+        await sdk_stream.close()
+        if "json" not in content_type:
+            raise self._not_an_answer(f"a page that is not JSON (it starts {' '.join(text.split())[:60]!r})")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise self._not_an_answer("JSON that is not a chat completion (no 'choices' list)")
+        if not data["choices"]:
+            raise ModelUnavailableError(f"{self.name} at {_display_url(self.base_url)} returned an answer with no choices")
+        choice = data["choices"][0]
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            raise self._not_an_answer("a chat completion of the wrong shape (a choice without a message)")
+        message = choice["message"]
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        return Completion(text=str(message.get("content") or ""), usage=_usage(SimpleNamespace(**usage) if usage else None),
+                          finish_reason=choice.get("finish_reason"), model=self.name)
 
     # -- structured output (response_format) ------------------------------------------------
 

@@ -45,7 +45,8 @@ from mgpt.agents.durable import append_line, complete_lines, repair_tail
 from mgpt.agents.tools import ToolResult
 
 from mgpt.llm.backends.base import (
-    CallContext, ChatMessage, Completion, Model, OutputFormat, StreamChunk, ToolOptions, accepts_output,
+    CallClock, CallContext, CallTiming, ChatMessage, Completion, Model, OutputFormat, StreamChunk, ToolOptions,
+    accepts_output,
 )
 from mgpt.llm.backends.tool_protocol import call_model
 from mgpt.llm.errors import TranscriptError
@@ -77,6 +78,9 @@ class CallRecord(BaseModel):
     output: str | None = None
     #: The names of the tools offered to the call, written only when some were.
     tools: list[str] | None = None
+    #: How the answer arrived when it was recorded (time to first token, tokens/s):
+    #: metadata, never used to answer; written only for an answer that was streamed.
+    timing: CallTiming | None = None
 
 
 class ToolsRecord(BaseModel):
@@ -256,6 +260,7 @@ class RecordingModel(Model):
         self.path = Path(path)
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
+        self.parallel = inner.parallel
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if append and self.path.is_file():
@@ -284,14 +289,15 @@ class RecordingModel(Model):
         completion: Completion,
         output: OutputFormat | None = None,
         tools: ToolOptions | None = None,
+        timing: CallTiming | None = None,
     ) -> None:
         record = CallRecord(
             role=context.role, action=context.action, turn=context.turn,
             request=list(messages), response=completion,
             output=output.label() if output is not None else None,
-            tools=tools.names() if tools is not None else None,
+            tools=tools.names() if tools is not None else None, timing=timing,
         )
-        unset = {k for k in ("output", "tools") if getattr(record, k) is None}
+        unset = {k for k in ("output", "tools", "timing") if getattr(record, k) is None}
         with self._lock:
             append_line(self._file, record.model_dump_json(exclude=unset or None))
 
@@ -324,9 +330,16 @@ class RecordingModel(Model):
     ) -> AsyncIterator[StreamChunk]:
         context = context or CallContext()
         kwargs = {"output": output} if output is not None and accepts_output(self.inner) else {}
+        clock = CallClock()
         async for chunk in self.inner.stream(messages, context=context, **kwargs):
+            if chunk.delta:
+                clock.tick()
             if chunk.completion is not None:
-                self._append(messages, context, chunk.completion, output)
+                # Only a streamed answer says when its first token came: an answer in one
+                # piece (a scripted model, a replay) records no timing, so its transcript
+                # is the same bytes each time.
+                timing = clock.timing(chunk.completion.usage.completion_tokens) if clock.pieces > 1 else None
+                self._append(messages, context, chunk.completion, output, timing=timing)
             yield chunk
 
     def close(self) -> None:
@@ -361,6 +374,7 @@ class ResumeModel(Model):
         self.name = inner.name
         self.priced_as = getattr(inner, "priced_as", "") or inner.name
         self.source = Path(source)
+        self.parallel = inner.parallel
         self._records = {(c.role, c.action, c.turn): c for c in calls}
         self._tool_results = _tool_results(tool_results or [])
         self.replayed: list[tuple[str, str, int]] = []

@@ -53,7 +53,9 @@ class TestModel(Model):
 
     ``TestModel(["first answer", "second answer"])`` answers calls in order;
     ``TestModel({("Writer", "WriteDraft"): ["draft 1", "draft 2"]})`` answers by who asks
-    (role name, action name). Running out of answers is an error that says who asked.
+    (role name, action name) and by turn: the n-th reply answers that role's n-th call of
+    the action, so calls an action makes together get their own replies whatever order
+    they arrive in. Running out of answers is an error that says who asked.
     Every request is kept in ``requests`` for assertions, and the shape it asked for
     (an :class:`OutputFormat`, or None) in ``outputs``, and the tools offered (a
     :class:`ToolOptions`, or None) in ``tools``, in the same order. The scripted answers
@@ -74,7 +76,7 @@ class TestModel(Model):
         self.outputs: list[OutputFormat | None] = []
         self.tools: list[ToolOptions | None] = []
         self._ordered: deque[Reply] = deque()
-        self._keyed: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
+        self._keyed: dict[tuple[str, str], list[Reply]] = defaultdict(list)
         if isinstance(replies, dict):
             for key, answers in replies.items():
                 self._keyed[key].extend(answers)
@@ -94,8 +96,8 @@ class TestModel(Model):
         self.outputs.append(output)
         self.tools.append(tools)
         key = (context.role, context.action)
-        if self._keyed.get(key):
-            text = self._keyed[key].popleft()
+        if self._keyed.get(key) and context.turn <= len(self._keyed[key]):
+            text = self._keyed[key][context.turn - 1]
         elif self._ordered:
             text = self._ordered.popleft()
         else:

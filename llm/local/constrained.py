@@ -61,6 +61,7 @@ __all__ = [
     "Grammar",
     "JSON_CHAR_RULES",
     "Matcher",
+    "MatcherConstraint",
     "MAX_ITEMS",
     "MAX_STRING",
     "bounded_schema",
@@ -680,6 +681,30 @@ def _unpack(bitmask: Any, vocab_size: int, device: Any) -> Any:
 
 
 # -- compiling ------------------------------------------------------------------------------
+
+
+class MatcherConstraint:
+    """One request's grammar matcher as the engine's constraint hook.
+
+    Called with the tokens so far it returns the allowed-token mask; the engine prefers
+    :meth:`mask_logits`, which also closes the answer (strings, objects) before the token
+    budget runs out, so a small model's JSON still parses at ``max_tokens``.
+    """
+
+    def __init__(self, matcher: Any):
+        self.matcher = matcher
+
+    def _catch_up(self, generated: list[int]) -> None:
+        for token in generated[len(self.matcher.tokens) :]:  # the tokens picked since the last call
+            self.matcher.advance(token)
+
+    def __call__(self, generated: list[int]) -> Any:
+        self._catch_up(generated)
+        return self.matcher.allowed_mask()
+
+    def mask_logits(self, row: Any, generated: list[int], remaining: int) -> None:
+        self._catch_up(generated)
+        self.matcher.mask_logits(row, remaining=remaining)
 
 
 def compile_output(

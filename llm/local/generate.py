@@ -298,7 +298,7 @@ def encode_prompt(loaded: LoadedModel, prompt: PromptOrMessages, chat: bool | No
     return ids, templated
 
 
-def _answer_budget(loaded: LoadedModel, prompt_len: int, max_tokens: int) -> int:
+def answer_budget(loaded: LoadedModel, prompt_len: int, max_tokens: int) -> int:
     """``max_tokens`` cut to the context left after the prompt (learned position tables
     end at the model's length: generation stops there, finish_reason "length");
     PromptTooLongError when the prompt alone fills the context."""
@@ -416,11 +416,11 @@ def generate_text(
 
     ids, templated = encode_prompt(loaded, prompt, chat)
     input_ids = torch.tensor([ids], device=loaded.device)  # [1, prompt_len]
-    params = params.with_options(max_tokens=_answer_budget(loaded, len(ids), params.max_tokens))
+    params = params.with_options(max_tokens=answer_budget(loaded, len(ids), params.max_tokens))
     eos_ids = eos_token_ids(loaded)
     # The grammar is compiled (or a too-small budget refused) before any token is drawn.
     if loaded.fast is not None:
-        matcher = _matcher(loaded, output, params.max_tokens) if output is not None else None
+        matcher = output_matcher(loaded, output, params.max_tokens) if output is not None else None
         _seed_torch(params.seed)
         gen = _generate_fast(loaded, input_ids, params, eos_ids, matcher, on_text)
     else:
@@ -592,7 +592,7 @@ def output_grammar(loaded: LoadedModel, output: Any) -> Any:
     return compile_output(loaded.tokenizer, output, vocab_size=logits_width(loaded), stop_token_ids=eos_ids or None)
 
 
-def _matcher(loaded: LoadedModel, output: Any, max_new_tokens: int) -> Any:
+def output_matcher(loaded: LoadedModel, output: Any, max_new_tokens: int) -> Any:
     """A fresh :class:`~mgpt.llm.local.constrained.Matcher` for ``output``'s grammar, or
     ConstraintError when ``max_new_tokens`` cannot hold even its shortest answer."""
     from mgpt.llm.local.constrained import ConstraintError
@@ -615,7 +615,7 @@ def _constrained_options(loaded: LoadedModel, output: Any, prompt_len: int, max_
     """
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    matcher = _matcher(loaded, output, max_new_tokens)
+    matcher = output_matcher(loaded, output, max_new_tokens)
 
     class _Constrain(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:

@@ -2,16 +2,21 @@
 
 The checkpoint (one trained by ``mgpt train``, or any causal LM folder) is loaded on the
 first call, not at construction, and generation runs in a worker thread so the event loop
-(and the other roles) keep going. Calls to one model are serialised: one forward pass at a
-time is what a single local model can do anyway. A request with an ``output`` format is
-decoded under that format's grammar (:mod:`mgpt.llm.local.constrained`; needs the ``[local]``
-extra), so structured answers always parse.
+(and the other roles) keep going. Calls made at the same time (files written together, two
+roles at once) share one batched decoder: the continuous-batching engine ``mgpt serve``
+runs (:class:`~mgpt.llm.serve.engine.Engine`), whose every forward pass decodes all of them,
+up to ``parallel`` rows; a prompt that starts like an earlier one reuses its keys and values
+(the prefix cache; reported as cached tokens). ``parallel=1`` decodes one request at a time
+instead, under a lock. A request with an ``output`` format is decoded under that format's
+grammar (:mod:`mgpt.llm.local.constrained`; needs the ``[local]`` extra), each request its
+own, so structured answers always parse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -52,6 +57,7 @@ class LocalModel(Model):
         name: str | None = None,
         decoder: str | None = None,
         constrained: bool = True,
+        parallel: int = 4,
         **options: Any,
     ):
         from mgpt.llm.errors import ModelConfigError
@@ -72,8 +78,15 @@ class LocalModel(Model):
         #: option ``MGPT_CONSTRAINED=0``) decodes freely, as a model without constraints
         #: would answer: for measuring what the grammar buys, and for debugging prompts.
         self.constrained = constrained
+        if parallel < 1:
+            raise ModelConfigError("LocalModel: parallel must be at least 1 (1: one request at a time)")
+        #: Rows of the batched decoder: calls decoded together (the default of a run's
+        #: ``--parallel``). 1 decodes one request at a time with ``generate_text``.
+        self.parallel = parallel
         self._loaded: Any = None
         self._lock = asyncio.Lock()
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
 
     # The sampling fields as attributes, as they were before SamplingParams held them.
     max_new_tokens = _sampling_field("max_tokens", "The most tokens an answer may have.")
@@ -126,6 +139,12 @@ class LocalModel(Model):
         context: CallContext | None = None,
         output: OutputFormat | None = None,
     ) -> Completion:
+        if self.parallel > 1:
+            completion = None
+            async for chunk in self._batched(messages, output):
+                completion = chunk.completion or completion
+            assert completion is not None
+            return completion
         async with self._lock:
             gen = await asyncio.to_thread(self._generate, messages, None, output)
         return self._completion(gen, self.name)
@@ -137,6 +156,10 @@ class LocalModel(Model):
         context: CallContext | None = None,
         output: OutputFormat | None = None,
     ) -> AsyncIterator[StreamChunk]:
+        if self.parallel > 1:
+            async for chunk in self._batched(messages, output):
+                yield chunk
+            return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
 
@@ -151,6 +174,77 @@ class LocalModel(Model):
                     yield StreamChunk(delta=piece)
             gen = await task
         yield StreamChunk(completion=self._completion(gen, self.name))
+
+    # -- the batched decoder ----------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        """The batched decoder (:class:`~mgpt.llm.serve.engine.Engine`; its ``stats`` say how
+        many requests it decoded together), once a call has started it; None before."""
+        return self._engine
+
+    def _engine_ready(self) -> Any:
+        """The engine over the loaded model (built once; its worker thread starts with the
+        first request)."""
+        with self._engine_lock:
+            if self._engine is None:
+                from mgpt.llm.local.generate import eos_token_ids
+                from mgpt.llm.serve.engine import Engine
+
+                loaded = self._load()
+                self._engine = Engine(
+                    loaded.model, loaded.tokenizer, eos_ids=eos_token_ids(loaded), max_batch=self.parallel,
+                    context=loaded.max_positions, fast=loaded.fast,
+                )
+            return self._engine
+
+    def _request(self, messages: list[ChatMessage], output: OutputFormat | None) -> tuple[list[int], SamplingParams]:
+        """The prompt's tokens and how to decode it: the answer's budget cut to the context
+        left, and this request's own grammar when it asks for a shape."""
+        from mgpt.llm.local.constrained import MatcherConstraint
+        from mgpt.llm.local.generate import answer_budget, encode_prompt, output_matcher
+
+        loaded = self._load()
+        ids, _ = encode_prompt(loaded, [m.model_dump() for m in messages])
+        budget = answer_budget(loaded, len(ids), self.sampling.max_tokens)
+        constraint = None
+        if output is not None and self.constrained:
+            constraint = MatcherConstraint(output_matcher(loaded, output, budget))
+        return ids, self.sampling.with_options(max_tokens=budget, constraint=constraint)
+
+    async def _batched(self, messages: list[ChatMessage], output: OutputFormat | None) -> AsyncIterator[StreamChunk]:
+        """One request through the engine, its text streamed as the batch decodes it."""
+        from mgpt.llm.errors import ModelUnavailableError
+
+        engine = await asyncio.to_thread(self._engine_ready)
+        ids, params = await asyncio.to_thread(self._request, messages, output)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        handle = engine.submit(ids, params, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+        pieces: list[str] = []
+        try:
+            while True:
+                event = await events.get()
+                if event.delta:
+                    pieces.append(event.delta)
+                    yield StreamChunk(delta=event.delta)
+                if event.finished:
+                    break
+        except BaseException:  # cancelled (Ctrl-C, a sibling's failure): free the row
+            handle.cancel()
+            raise
+        if event.finish_reason in ("error", "cancelled"):
+            raise ModelUnavailableError(f"{self.name} could not finish the answer: {event.error or event.finish_reason}")
+        usage = Usage(prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,
+                      cached_tokens=event.cached_tokens)
+        yield StreamChunk(completion=Completion(text="".join(pieces), usage=usage, finish_reason=event.finish_reason,
+                                                model=self.name))
+
+    async def aclose(self) -> None:
+        """Stop the batched decoder's worker (the loaded weights stay for the next call)."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.stop)
 
 
 def _checked(params: SamplingParams) -> SamplingParams:

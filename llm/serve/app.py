@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mgpt.llm.errors import ModelConfigError
+from mgpt.llm.local.constrained import MatcherConstraint
 from mgpt.llm.local.sampling import Constraint, SamplingParams
 from mgpt.llm.serve.engine import Engine, EngineEvent
 
@@ -260,30 +261,6 @@ def default_constraint_factory(response_format: dict, served: "ServedModel") -> 
     except ModelConfigError as exc:  # ConstraintError: xgrammar missing, a schema it cannot compile
         raise RequestError(400, str(exc), param="response_format", code="unsupported_response_format") from None
     return MatcherConstraint(matcher)
-
-
-class MatcherConstraint:
-    """One request's grammar matcher as the engine's constraint hook.
-
-    Called with the tokens so far it returns the allowed-token mask; the engine prefers
-    :meth:`mask_logits`, which also closes the answer (strings, objects) before the token
-    budget runs out, so a small model's JSON still parses at ``max_tokens``.
-    """
-
-    def __init__(self, matcher: Any):
-        self.matcher = matcher
-
-    def _catch_up(self, generated: list[int]) -> None:
-        for token in generated[len(self.matcher.tokens) :]:  # the tokens picked since the last call
-            self.matcher.advance(token)
-
-    def __call__(self, generated: list[int]) -> Any:
-        self._catch_up(generated)
-        return self.matcher.allowed_mask()
-
-    def mask_logits(self, row: Any, generated: list[int], remaining: int) -> None:
-        self._catch_up(generated)
-        self.matcher.mask_logits(row, remaining=remaining)
 
 
 # -- request parsing ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from mgpt.agents.budget import Spend
 from mgpt.cli import app
 from mgpt.cli.run import project_folder
 from mgpt.llm.backends.replay import ReplayModel
+from mgpt.llm.backends.testing import TestModel
 from mgpt.workflows import RunOptions, Sop, register_sop, run_company
 from mgpt.workflows.sops import _REGISTRY, UnknownSop, available_sops, get_sop
 from testpaths import GOLDEN
@@ -120,6 +121,19 @@ def test_run_company_takes_options_or_keywords(tmp_path):
     assert result.ok
     with pytest.raises(TypeError, match="unexpected options: colour"):
         asyncio.run(run_company("x", model=ReplayModel(TODO), workspace=tmp_path / "c", colour="red"))
+
+
+def test_parallel_is_a_company_option_and_refused_elsewhere(tmp_path, echo_sop):
+    result = CliRunner().invoke(app, ["run", "x", "--sop", "echo", "-m", "test", "-w", str(tmp_path / "ws"), "--parallel", "2"])
+    assert result.exit_code == 2 and "--parallel is not an option of the 'echo' SOP" in result.output
+    zero = CliRunner().invoke(app, ["run", "x", "-m", "test", "-w", str(tmp_path / "w0"), "--parallel", "0"])
+    assert zero.exit_code == 2 and "--parallel" in zero.output
+    from mgpt.workflows.software_company import CompanyOptions, build_team
+
+    assert CompanyOptions().parallel is None
+    with pytest.raises(ValueError, match="parallel must be at least 1"):
+        build_team(TestModel([]), tmp_path, parallel=0)
+    assert build_team(TestModel([]), tmp_path, parallel=3).context.settings["parallel"] == 3
 
 
 def test_a_set_up_failure_points_to_mgpt_doctor(tmp_path):

@@ -15,7 +15,6 @@ import asyncio
 import importlib.util
 import sys
 import tempfile
-from collections import defaultdict, deque
 from pathlib import Path
 
 from mgpt.llm.backends.testing import FunctionModel
@@ -32,13 +31,14 @@ def load_app(name: str):
 
 
 def scripted_model(answers: dict[tuple[str, str], list[str]]) -> FunctionModel:
-    queues = defaultdict(deque, {k: deque(v) for k, v in answers.items()})
+    """Answers by (role, action) and turn: the n-th answer of a step answers its turn n, so
+    calls made together (files written along their dependencies) get their own answers."""
 
     def answer(messages, context):
-        queue = queues[(context.role, context.action)]
-        if not queue:
+        script = answers.get((context.role, context.action), [])
+        if context.turn > len(script):
             raise RuntimeError(f"app script has no answer for {context.role}/{context.action} turn {context.turn}")
-        return queue.popleft()
+        return script[context.turn - 1]
 
     return FunctionModel(answer, name="openai:gpt-4o-mini")
 

@@ -137,3 +137,16 @@ def test_an_engineer_written_readme_is_kept(tmp_path):
             assert (ws / "readme.md").read_text() == "engineer's\n"
         else:
             assert wrote and tops == ["README.md"] and "A tool." in (ws / "README.md").read_text()
+
+
+def test_object_addresses_in_test_output_are_normalised(tmp_path):
+    from mgpt.sandbox.isolation import normalize_output
+
+    raw = ("E   assert <dict_valueiterator object at 0x7f33dcde57b0> == [1]\n"
+           "E   assert <generator ob...x7f8ab5f22b20> == [Loan(loan_id...eturned=None)]\n"
+           "x = 0xff and mask 0xFFFF\n")
+    out = normalize_output(raw, tmp_path)
+    assert "0x7f33" not in out and "x7f8ab" not in out
+    assert "<dict_valueiterator object at 0x…>" in out and "<generator ob...…>" in out
+    assert "0xff and mask 0xFFFF" in out  # short hex numbers are values, not addresses
+    assert normalize_output(raw.replace("7f33dcde57b0", "7f0011223344"), tmp_path) == out

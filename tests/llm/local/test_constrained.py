@@ -238,6 +238,11 @@ class SpyLocal(LocalModel):
         self.outputs.append(output)
         return await super().complete(messages, context=context, output=output)
 
+    async def stream(self, messages, *, context=None, output=None):  # what LLM.ask calls: answers stream
+        self.outputs.append(output)
+        async for chunk in super().stream(messages, context=context, output=output):
+            yield chunk
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_ask_structured_on_a_local_model_passes_the_schema_down(checkpoint, seed):
