@@ -145,6 +145,16 @@ def _register_workshop() -> None:
 _register_workshop()
 
 
+def _register_writing() -> None:
+    """``mgpt write`` and ``mgpt eval write`` (the eval group must exist: after the workshop)."""
+    from mgpt.cli.write import register as register_write
+
+    register_write(app)
+
+
+_register_writing()
+
+
 def _register_doctor() -> None:
     """``mgpt doctor``: the set-up checks (its module imports only typer here)."""
     from mgpt.cli.doctor import register

@@ -51,6 +51,8 @@ class RunView:
 
     def __call__(self, event: Event) -> None:
         state = self.roles.get(event.role)
+        if state is None and event.kind == "action_start" and event.role:  # a role the SOP did not list
+            state = self.roles[event.role] = _RoleState()
         if event.kind == "round":
             self.round += 1
         elif event.kind == "action_start" and state:

@@ -5,7 +5,7 @@ here, in small steps, and imports its heavy parts when it runs."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -54,6 +54,8 @@ class RunRequest:
     context_budget: Optional[int] = None
     recall: Optional[Path] = None
     embedder: Optional[Path] = None
+    #: an SOP's own options that ``mgpt run`` has no flag for (``mgpt write`` passes the room's)
+    sop_options: dict[str, Any] = field(default_factory=dict)
     parallel: Optional[int] = None
 
 
@@ -246,7 +248,10 @@ def _sop_options(req: RunRequest, sop) -> dict[str, Any]:
     for name, value in given.items():
         if name not in sop.options and value != defaults[name]:
             raise RunFailed(f"{flags[name]} is not an option of the {sop.name!r} SOP")
-    return {name: value for name, value in given.items() if name in sop.options}
+    unknown = sorted(set(req.sop_options) - set(sop.options))
+    if unknown:
+        raise RunFailed(f"{', '.join(unknown)}: not an option of the {sop.name!r} SOP")
+    return {**{name: value for name, value in given.items() if name in sop.options}, **req.sop_options}
 
 
 def _run(req: RunRequest, plan: dict[str, Any], console):
@@ -385,8 +390,10 @@ def _summary_rows(result, seconds: float, replayed: bool) -> list[tuple[str, str
     rows = [
         ("workspace", str(result.workspace)),
         ("files written", f"{len(result.files)} ({', '.join(project_files[:8])}{'…' if len(project_files) > 8 else ''})"),
-        ("tests", tests),
     ]
+    # An SOP whose result says what it checked (the writers' room: examples, citations)
+    # shows that instead of the software company's tests.
+    rows += result.summary_rows() if hasattr(result, "summary_rows") else [("tests", tests)]
     if report and getattr(result, "sandbox", "bwrap") == "none":
         rows.append(("sandbox", "none: tests ran UNISOLATED (--sandbox none), as you, with your files and network"))
     rows += [

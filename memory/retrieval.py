@@ -9,7 +9,10 @@ recalled by the next.
 
 memory/ sits below llm/ in the layering, so a trained embedder is *injected* as a plain
 callable ``embed(texts) -> list of unit vectors`` (``mgpt.llm.local.embedder.load_embedder(dir)``
-returns one); without it, search is BM25.
+returns one); without it, search is BM25. With one, ``ranking`` says how it is used:
+``"dense"`` (cosine alone), or ``"hybrid"`` (BM25 and cosine fused by
+:func:`reciprocal_rank_fusion`), the default: it is the one that beat BM25 in the retrieval
+benchmark (docs/benchmarks.md).
 
 :func:`select_blocks` picks, under a character budget, the context blocks most relevant to
 a query: the hook prompts use to stay small as a run grows.
@@ -29,8 +32,8 @@ from mgpt.agents.message import Message
 
 from mgpt.memory.base import InMemory
 
-__all__ = ["BM25", "Embed", "RetrievalError", "RetrievalMemory", "failure_summary", "recall_fixes", "remember_fix",
-           "select_blocks", "tokenize"]
+__all__ = ["BM25", "DEFAULT_RANKING", "HYBRID_K", "HYBRID_WEIGHTS", "RANKINGS", "RRF_K", "Embed", "RetrievalError", "RetrievalMemory",
+           "failure_summary", "recall_fixes", "reciprocal_rank_fusion", "remember_fix", "select_blocks", "tokenize"]
 
 #: ``embed(texts) -> vectors``: one unit-length vector (a list of floats) per text.
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
@@ -39,8 +42,55 @@ _WORD = re.compile(r"[A-Za-z]+|\d+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
+#: How a memory with an embedder ranks: cosine alone, or fused with BM25.
+RANKINGS = ("bm25", "dense", "hybrid")
+#: The ranking a memory given an embedder uses unless told otherwise (without one: BM25).
+#: The hybrid won (docs/benchmarks.md, "Retrieval for the writers' room"): above BM25 on
+#: recall@10 and MRR of the 244 held-out queries, where the embedder alone was below.
+DEFAULT_RANKING = "hybrid"
+#: The constant of plain reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
+RRF_K = 60
+#: The hybrid's k and weights (BM25's ranks, the embedder's), chosen by
+#: benchmarks/bench_write_retrieval.py on stdlib modules used by neither the embedder's
+#: training nor its held-out pairs: a smaller k and half weight for the embedder keep BM25's
+#: first places, which the embedder alone gets wrong more often.
+HYBRID_K = 10
+HYBRID_WEIGHTS = (1.0, 0.5)
+
+
 class RetrievalError(MgptError):
     """A retrieval store that cannot be read or does not match its embedder."""
+
+
+def _ranks(scores: Sequence[float], *, positive_only: bool) -> list[int | None]:
+    """1-based competition ranks (equal scores share a rank); None for an item left out."""
+    order = sorted((s, i) for i, s in enumerate(scores) if not positive_only or s > 0)
+    order.reverse()
+    ranks: list[int | None] = [None] * len(scores)
+    rank, last = 0, None
+    for pos, (score, i) in enumerate(order, 1):
+        if score != last:
+            rank, last = pos, score
+        ranks[i] = rank
+    return ranks
+
+
+def reciprocal_rank_fusion(bm25: Sequence[float], dense: Sequence[float], *, k: int = HYBRID_K,
+                           weights: tuple[float, float] = HYBRID_WEIGHTS) -> list[float]:
+    """One fused score per item: ``weight / (k + rank)`` summed over the two rankings.
+
+    Ranks, not scores, are fused, so BM25's unbounded scores and cosine's [-1, 1] need no
+    calibration. An item sharing no word with the query (BM25 score 0) is not in BM25's
+    ranking and gets only its dense share. ``weights``: (BM25's, the embedder's); plain RRF
+    is ``k=RRF_K, weights=(1, 1)``, the defaults are the hybrid's.
+    """
+    if len(bm25) != len(dense):
+        raise ValueError(f"{len(bm25)} BM25 scores for {len(dense)} dense scores")
+    wb, wd = weights
+    out = []
+    for a, b in zip(_ranks(bm25, positive_only=True), _ranks(dense, positive_only=False)):
+        out.append((wb / (k + a) if a is not None else 0.0) + (wd / (k + b) if b is not None else 0.0))
+    return out
 
 
 def tokenize(text: str) -> list[str]:
@@ -133,14 +183,23 @@ class RetrievalMemory(InMemory):
 
     ``store``: a folder to persist in (``messages.jsonl``, ``vectors.jsonl``, ``meta.json``);
     it is loaded back when it exists, so it outlives a run. ``embed``: the embedder (default:
-    BM25 on the text). ``text``: what of a message is indexed (default: its content).
+    BM25 on the text). ``ranking``: with an embedder, ``"dense"`` or ``"hybrid"`` (default
+    :data:`DEFAULT_RANKING`); without one, ``"bm25"``. ``text``: what of a message is
+    indexed (default: its content).
     A store written by a different embedder is re-embedded on load, not silently mixed.
     Payload and ``cause_by`` types must be imported before loading, as for JsonlMemory.
     """
 
     def __init__(self, store: str | Path | None = None, *, embed: Embed | None = None,
-                 text: Callable[[Message], str] | None = None):
+                 text: Callable[[Message], str] | None = None, ranking: str | None = None):
         super().__init__()
+        ranking = ranking or (DEFAULT_RANKING if embed is not None else "bm25")
+        if ranking not in RANKINGS:
+            raise RetrievalError(f"ranking {ranking!r} is not one of {', '.join(RANKINGS)}")
+        if ranking != "bm25" and embed is None:
+            raise RetrievalError(f"ranking {ranking!r} needs an embedder: pass embed= (an embedder folder's "
+                                 "load_embedder), or ranking='bm25'")
+        self.ranking = ranking
         self.store = Path(store) if store is not None else None
         self.embed = embed
         self.text = text or (lambda m: m.content)
@@ -217,6 +276,22 @@ class RetrievalMemory(InMemory):
                     f.write(json.dumps(vector) + "\n")
             self._write_meta()
 
+    async def extend(self, messages: Sequence[Message], *, batch: int = 64) -> None:
+        """Add many messages at once: embedded in batches, the store written once."""
+        fresh = [m for m in dict((m.id, m) for m in messages).values() if m.id not in self._ids]
+        texts = [self.text(m) for m in fresh]
+        vectors: list[list[float]] = []
+        if self.embed is not None:
+            for i in range(0, len(texts), batch):  # embed all before any change
+                vectors += _unit(self.embed(texts[i:i + batch]), len(texts[i:i + batch]))
+        for m, t in zip(fresh, texts):
+            self._ids.add(m.id)
+            self._messages.append(m)
+            self._bm25.add(t)
+        self._vectors += vectors
+        if fresh:
+            self._rewrite()
+
     async def clear(self) -> None:
         await super().clear()
         self._bm25 = BM25()
@@ -228,13 +303,15 @@ class RetrievalMemory(InMemory):
     # -- search ------------------------------------------------------------------------------
 
     def scores(self, query: str) -> list[float]:
-        """Similarity of ``query`` to every message, oldest first (cosine, or BM25)."""
+        """Similarity of ``query`` to every message, oldest first: BM25, cosine, or their
+        reciprocal rank fusion (``ranking``)."""
         if not self._messages:
             return []
-        if self.embed is None:
+        if self.ranking == "bm25":
             return self._bm25.scores(query)
-        q = _unit(self.embed([query]), 1)[0]
-        return [_dot(q, v) for v in self._vectors]
+        q = _unit(self.embed([query]), 1)[0]  # type: ignore[misc]
+        dense = [_dot(q, v) for v in self._vectors]
+        return dense if self.ranking == "dense" else reciprocal_rank_fusion(self._bm25.scores(query), dense)
 
     async def search(self, query: str, k: int = 5) -> list[tuple[Message, float]]:
         """The ``k`` messages most similar to ``query``, best first, with their scores.
@@ -242,7 +319,7 @@ class RetrievalMemory(InMemory):
         Under BM25 a message sharing no word with the query scores 0 and is left out.
         """
         ranked = sorted(enumerate(self.scores(query)), key=lambda p: (-p[1], p[0]))
-        if self.embed is None:
+        if self.ranking == "bm25":
             ranked = [p for p in ranked if p[1] > 0]
         return [(self._messages[i], s) for i, s in ranked[: max(k, 0)]]
 

@@ -35,6 +35,8 @@ REPORT_NAME = "report.html"
 #: Roles in the order the software company runs them; others follow in order of appearance.
 ROLE_ORDER = ["ProductManager", "Architect", "ProjectManager", "Engineer", "QaEngineer"]
 DOCUMENTS = [("prd", "PRD", "docs/prd.md"), ("design", "Design", "docs/design.md"), ("tasks", "Tasks", "docs/tasks.md")]
+#: Payloads shown as test runs: the company's tests, and the writers' room's example runs.
+TEST_PAYLOADS = ("TestReport", "ExampleReport")
 
 
 class NotARun(MgptError):
@@ -132,6 +134,9 @@ class Run:
     tests: list[Posted]
     fixes: list[Fix]
     documents: dict[str, str | None]
+    #: (key, title, file) of the documents shown: the SOP's, from the transcript header
+    #: (``meta["documents"]``), else the software company's
+    document_list: list[tuple[str, str, str]]
     files: list[str]
     stop_reason: str
     stop_detail: str
@@ -218,6 +223,9 @@ def load_run(workspace: str | Path) -> Run:
     messages = timeline.messages
     idea = str(header.get("idea") or next((m.content for m in messages if m.sender == "user"), ""))
     models = [str(e.data.get("model")) for e in events if e.kind == "llm_call" and e.data.get("model")]
+    meta = header.get("meta") if isinstance(header.get("meta"), dict) else {}
+    listed = [tuple(map(str, d)) for d in meta.get("documents") or [] if isinstance(d, list) and len(d) == 3]
+    listed = listed or list(DOCUMENTS)
     return Run(
         workspace=root.resolve(),
         idea=idea,
@@ -226,9 +234,10 @@ def load_run(workspace: str | Path) -> Run:
         rounds=timeline.rounds,
         spans=timeline.spans,
         messages=messages,
-        tests=[m for m in messages if m.payload_type == "TestReport"],
+        tests=[m for m in messages if m.payload_type in TEST_PAYLOADS],
         fixes=_read_fixes(timeline.spans, messages, calls),
-        documents=_read_documents(root),
+        documents=_read_documents(root, listed),
+        document_list=listed,
         files=Workspace(root).files(),
         stop_reason=timeline.stop_reason,
         stop_detail=timeline.stop_detail,
@@ -372,11 +381,11 @@ def _read_fixes(spans: list[Span], messages: list[Posted], calls: list[dict[str,
     return fixes
 
 
-def _read_documents(root: Path) -> dict[str, str | None]:
-    """The PRD, design and task list as markdown (None where a document is missing)."""
+def _read_documents(root: Path, listed: list[tuple[str, str, str]]) -> dict[str, str | None]:
+    """The run's documents (the PRD, design and task list) as markdown (None where missing)."""
     documents: dict[str, str | None] = {}
     workspace = Workspace(root)
-    for key, _, rel in DOCUMENTS:
+    for key, _, rel in listed:
         try:  # generated code ran here: a document may be a link to a file of the host's
             documents[key] = workspace.read(rel) if workspace.exists(rel) else None
         except (OSError, UnsafePathError):
@@ -695,7 +704,7 @@ def _conversation(run: Run) -> str:
 
 def _documents(run: Run) -> str:
     out = []
-    for key, title, rel in DOCUMENTS:
+    for key, title, rel in run.document_list:
         text = run.documents.get(key)
         body = (
             f'<div class="md">{_markdown(text, diagrams=True)}</div>'

@@ -73,6 +73,12 @@ async def _run_service(idea: str | None, *, model, options, **service: Any):
     return await run_service(idea, model=model, options=options, **service)
 
 
+async def _run_write(idea: str | None, *, model, options, **room: Any):
+    from mgpt.workflows.writing import run_writers_room
+
+    return await run_writers_room(idea, model=model, options=options, **room)
+
+
 _REGISTRY: dict[str, Sop] = {
     "software": Sop(
         name="software",
@@ -94,6 +100,15 @@ _REGISTRY: dict[str, Sop] = {
                 "(idea: 'task N' or the customer's scenario).",
         roles=("SupportAgent", "PolicyChecker", "Customer"),
         run=_run_service,
+    ),
+    "write": Sop(
+        name="write",
+        summary="The writers' room: an outline, sources from a documentation corpus, sections whose "
+                "examples run and whose citations quote their sources, an editor's review.",
+        roles=("Planner", "Researcher", "Writer 1", "Writer 2", "Writer 3", "Writer 4", "Tester", "Editor"),
+        run=_run_write,
+        options=("fix_rounds", "embed", "sources", "sections", "sources_per_section", "revision_rounds",
+                 "run_examples", "example_timeout"),
     ),
 }
 

@@ -3,7 +3,8 @@
 Each query is ranked against every distinct document of its own kind in the held-out set
 (docstring -> code against all held-out code, and so on); its own document is the one
 right answer. Rankers compared side by side in one run: the trained embedder, the
-untrained base it started from, and BM25 (plain Python, :mod:`mgpt.memory.retrieval`).
+untrained base it started from, BM25 (plain Python, :mod:`mgpt.memory.retrieval`), and the
+hybrid of BM25 and the trained embedder (the retrieval memory's default with an embedder).
 
 The pairs are :class:`RetrievalPair` rows in JSONL (:func:`read_retrieval_pairs`,
 :func:`write_retrieval_pairs`); ``mgpt train embed`` mines them
@@ -20,7 +21,7 @@ from typing import Callable, Iterable, Sequence
 from mgpt.llm.eval.errors import EvalInputError
 
 __all__ = ["RetrievalPair", "RetrievalScores", "bm25_ranker", "compare", "embed_ranker", "evaluate_retrieval",
-           "read_retrieval_pairs", "write_retrieval_pairs"]
+           "hybrid_ranker", "read_retrieval_pairs", "write_retrieval_pairs"]
 
 #: ranker(queries, docs) -> one score row per query (len(docs) scores, higher is better).
 Ranker = Callable[[Sequence[str], Sequence[str]], list[list[float]]]
@@ -90,6 +91,20 @@ def embed_ranker(embedder) -> Ranker:
     return rank
 
 
+def hybrid_ranker(embedder, **fusion) -> Ranker:
+    """BM25 and the embedder's cosine, fused by reciprocal rank
+    (:func:`mgpt.memory.retrieval.reciprocal_rank_fusion`; ``fusion``: its ``k`` and
+    ``weights``, by default the retrieval memory's)."""
+    dense = embed_ranker(embedder)
+
+    def rank(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
+        from mgpt.memory.retrieval import reciprocal_rank_fusion
+
+        return [reciprocal_rank_fusion(b, d, **fusion) for b, d in zip(bm25_ranker(queries, docs), dense(queries, docs))]
+
+    return rank
+
+
 def _rank_of(scores: list[float], gold: int) -> int:
     """1-based rank of ``gold``; ties count against it (a constant scorer earns nothing)."""
     return 1 + sum(1 for i, s in enumerate(scores) if s >= scores[gold] and i != gold)
@@ -116,12 +131,18 @@ def evaluate_retrieval(pairs: Sequence[RetrievalPair], ranker: Ranker) -> dict[s
 
 def compare(pairs: Sequence[RetrievalPair], model: Path | None,
             base: Path | None) -> dict[str, dict[str, RetrievalScores]]:
-    """trained / base / bm25 side by side (rankers whose folder is None are left out)."""
+    """trained / base / bm25 / hybrid (BM25 and the trained embedder, fused) side by side
+    (rankers whose folder is None are left out)."""
     results = {}
+    trained = None
     for name, folder in (("trained", model), ("base", base)):
         if folder is not None:
             from mgpt.llm.local.embedder import load_embedder
 
-            results[name] = evaluate_retrieval(pairs, embed_ranker(load_embedder(folder)))
+            embedder = load_embedder(folder)
+            trained = embedder if name == "trained" else trained
+            results[name] = evaluate_retrieval(pairs, embed_ranker(embedder))
     results["bm25"] = evaluate_retrieval(pairs, bm25_ranker)
+    if trained is not None:
+        results["hybrid"] = evaluate_retrieval(pairs, hybrid_ranker(trained))
     return results

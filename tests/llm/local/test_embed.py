@@ -41,6 +41,25 @@ def test_retrieval_metrics_perfect_constant_and_bm25():
     assert evaluate_retrieval(pairs, bm25_ranker)["k"].recall_at_1 == 1.0
 
 
+def test_the_hybrid_keeps_bm25s_first_place_and_lets_the_embedder_order_the_rest():
+    np = pytest.importorskip("numpy")
+    from mgpt.llm.eval.retrieval import embed_ranker, hybrid_ranker
+
+    class Fake:  # prefers "gamma", then "delta", then "alpha beta", whatever the query
+        def encode(self, texts):
+            table = {"alpha": [1.0, 0.0, 0.0], "alpha beta": [0.1, 0.0, 0.0], "gamma": [0.9, 0.0, 0.0],
+                     "delta": [0.5, 0.0, 0.0]}
+            return np.array([table[t] for t in texts])
+
+    docs = ["alpha beta", "gamma", "delta"]
+    dense = embed_ranker(Fake())(["alpha"], docs)[0]
+    assert max(range(3), key=dense.__getitem__) == 1  # the embedder alone puts "gamma" first
+    fused = hybrid_ranker(Fake())(["alpha"], docs)[0]
+    assert sorted(range(3), key=lambda i: -fused[i]) == [0, 1, 2]  # BM25's only match first, then dense order
+    heavy = hybrid_ranker(Fake(), k=1, weights=(0.1, 1.0))(["alpha"], docs)[0]
+    assert max(range(3), key=heavy.__getitem__) == 1  # k and weights are passed through: a heavy embedder wins
+
+
 def test_eval_retrieval_cli_with_pairs_only_and_bad_input(tmp_path):
     pairs = tmp_path / "held.jsonl"
     write_retrieval_pairs([RetrievalPair("open file", "def open_file(): ...", "doc2code", "m"),
@@ -131,6 +150,7 @@ def test_contrastive_training_lowers_the_loss_and_saves_a_loadable_embedder(tmp_
     held = read_retrieval_pairs(tmp_path / "emb" / "heldout_pairs.jsonl")
     scores = compare(held, tmp_path / "emb", result.base_dir)
     assert scores["trained"]["all"].mrr > scores["base"]["all"].mrr
+    assert set(scores) == {"trained", "base", "bm25", "hybrid"} and scores["hybrid"]["all"].queries == len(held)
 
 
 @pytest.mark.slow
