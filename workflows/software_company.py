@@ -125,7 +125,7 @@ def split_fixes(session: RunSession) -> bool:
     (its header says so), and on a resumed or replayed run only when its transcript says so.
     A transcript recorded before the split holds one fix call per round, and replaying it
     must ask for exactly the calls it holds."""
-    recorded = session.previous or getattr(session.base, "transcript", None)
+    recorded = session.previous if session.previous is not None else getattr(session.base, "transcript", None)
     if isinstance(recorded, Transcript):
         return bool(recorded.header.meta.get("split_fixes"))
     return True
