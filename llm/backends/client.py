@@ -14,6 +14,7 @@ it is, not by when it happened to start.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from typing import Callable
@@ -28,6 +29,9 @@ from mgpt.llm.backends.base import (
 )
 from mgpt.llm.backends.tool_protocol import call_model
 from mgpt.llm.backends.cost import DEFAULT_TOKENS_PER_CHAR, PriceTable, call_cap, priced_as, require_price, worst_case
+from mgpt.llm.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 #: Seconds between two progress events of one call (the live view redraws at 8 Hz).
@@ -154,6 +158,14 @@ class LLM:
                         self._progress(context, clock, sum(map(len, pieces)))
                 if chunk.completion is not None:
                     completion = chunk.completion
+        except ModelUnavailableError as exc:
+            if not pieces:
+                raise  # nothing arrived: the backend's own retries are spent
+            # The stream broke after part of the answer, which is not the answer. The pieces
+            # were progress only: ask again, whole, with the backend's retries.
+            log.warning("%s/%s turn %d: %s; asking again without streaming", self.role, context.action,
+                        context.turn, exc)
+            completion = await self.model.complete(messages, context=context, **kwargs)
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:

@@ -26,6 +26,7 @@ server rejects) raise :class:`ModelConfigError` at once, without retrying.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
@@ -389,6 +390,8 @@ class OpenAIModel(Model):
         )
         # Learned on the first stream: some servers reject stream_options with a 400.
         self._stream_options_ok = True
+        # (event loop, lock): see _sending.
+        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout
         )
@@ -501,6 +504,14 @@ class OpenAIModel(Model):
             ) from exc
         finally:
             await sdk_stream.close()
+        if finish_reason is None:  # every OpenAI-compatible stream ends with one: this was cut short
+            raise ModelUnavailableError(
+                self._scrub(
+                    f"the stream from {self.name} at {_display_url(self.base_url)} ended after "
+                    f"{len(''.join(text))} characters without a finish_reason (cut short); not "
+                    "retried because part of the answer was already delivered"
+                )
+            )
 
         yield StreamChunk(
             completion=Completion(
@@ -563,6 +574,17 @@ class OpenAIModel(Model):
         except ValueError as exc:  # a 200 whose body does not parse as JSON
             raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
 
+    def _sending(self) -> asyncio.Lock:
+        """Held by a stream's request from sending until the server's response begins (its
+        headers), so concurrent calls reach the server one at a time, in the order they were
+        made (the scheduler's plan order), and still overlap while the answers stream. A
+        server that answers in arrival order then answers each call as if they came one
+        after another. The lock belongs to the running event loop, like the client."""
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate[0] is not loop:
+            self._gate = (loop, asyncio.Lock())
+        return self._gate[1]
+
     async def _open_stream(
         self, messages: list[ChatMessage], extra: dict[str, Any] | None = None
     ) -> tuple[Any, list[Any], bool]:
@@ -570,7 +592,8 @@ class OpenAIModel(Model):
 
         Returns the SDK stream, the chunks read so far, and whether the stream already ended.
         """
-        sdk_stream = await self._create_with_format(messages, extra, stream=True)
+        async with self._sending():
+            sdk_stream = await self._create_with_format(messages, extra, stream=True)
         head: list[Any] = []
         whole = await self._not_a_stream(sdk_stream)
         if whole is not None:  # a server that answers a stream request in one JSON body

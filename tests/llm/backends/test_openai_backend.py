@@ -207,6 +207,64 @@ def test_stream_broken_after_text_was_yielded_is_not_retried():
     assert len(stub.chat_requests) == 1
 
 
+def test_a_stream_that_ends_without_a_finish_reason_was_cut_short():
+    """A body that stops cleanly mid-answer (no finish chunk) is not taken as the answer."""
+    with OpenAIStub([("ok", "half an ans", {"finish_reason": None})]) as stub:
+        with pytest.raises(ModelUnavailableError, match="without a finish_reason"):
+            stream(make_model(stub)[0])
+
+
+@pytest.mark.parametrize("cut", [("break", "partial answer"), ("ok", "partial", {"finish_reason": None})],
+                         ids=["broken", "cut-short"])
+def test_a_role_whose_stream_breaks_after_text_gets_the_whole_answer_asked_again(cut):
+    """The roles stream for progress only: a stream cut after some text is asked again,
+    whole, with the backend's retries, and the run goes on with the whole answer."""
+    from mgpt.llm.backends.client import LLM
+
+    async def ask(model):
+        try:
+            return await LLM(model, role="Engineer").ask("write it", action="WriteCode")
+        finally:
+            await model.aclose()
+
+    with OpenAIStub([cut, ("status", 503), ("ok", "the whole answer")]) as stub:
+        model, sleep = make_model(stub)
+        answer = asyncio.run(ask(model))
+    assert answer.text == "the whole answer" and answer.finish_reason == "stop"
+    assert [bool(r.json.get("stream")) for r in stub.chat_requests] == [True, False, False]
+
+
+def test_concurrent_streams_reach_the_server_in_the_order_they_were_made():
+    """Calls made together are sent one at a time, each once the one before has its
+    response's headers, so a server that answers in arrival order answers call i with
+    answer i; the slower the server is to take an early request, the likelier the
+    requests would overtake each other without that."""
+    import threading
+    import time as clock
+
+    lock, answers = threading.Lock(), iter(f"answer {i}" for i in range(6))
+
+    def answer(body):
+        asked = int(body["messages"][-1]["content"].split()[-1])
+        clock.sleep(0.05 * (5 - asked))  # the early calls are the slow ones to be taken
+        with lock:
+            return next(answers)
+
+    async def run(model):
+        try:
+            async def one(i):
+                async for chunk in model.stream([ChatMessage(role="user", content=f"call {i}")]):
+                    if chunk.completion is not None:
+                        return chunk.completion.text
+            return await asyncio.gather(*(asyncio.create_task(one(i)) for i in range(6)))
+        finally:
+            await model.aclose()
+
+    with OpenAIStub(default=answer) as stub:
+        texts = asyncio.run(run(make_model(stub)[0]))
+    assert texts == [f"answer {i}" for i in range(6)]
+
+
 def test_an_error_event_inside_a_stream_is_a_clear_error():
     with OpenAIStub([("stream_error", "prompt is too long for this model")]) as stub:
         with pytest.raises(ModelUnavailableError, match="failed: prompt is too long"):
