@@ -457,9 +457,23 @@ class OpenAIModel(Model):
         # stream and reads up to the first piece of text; after that a failure is final.
         # (Yielding inside tenacity's attempt block would also swallow the caller's aclose.)
         extra = self._response_format(output)
-        async for attempt in self._retrying():
-            with attempt:
-                sdk_stream, head, ended = await self._open_stream(messages, extra)
+        # The send lock (see _sending) is held through the retries until a response begins,
+        # so a call that is refused and retried keeps its place in the order.
+        gate = self._sending()
+        await gate.acquire()
+        held = [True]
+
+        def sent() -> None:
+            if held[0]:
+                held[0] = False
+                gate.release()
+
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    sdk_stream, head, ended = await self._open_stream(messages, extra, sent=sent)
+        finally:
+            sent()
 
         text: list[str] = []
         usage = Usage()
@@ -576,24 +590,26 @@ class OpenAIModel(Model):
 
     def _sending(self) -> asyncio.Lock:
         """Held by a stream's request from sending until the server's response begins (its
-        headers), so concurrent calls reach the server one at a time, in the order they were
-        made (the scheduler's plan order), and still overlap while the answers stream. A
-        server that answers in arrival order then answers each call as if they came one
-        after another. The lock belongs to the running event loop, like the client."""
+        headers; through any retries before that), so concurrent calls reach the server one
+        at a time, in the order they were made (the scheduler's plan order), and still
+        overlap while the answers stream. A server that answers in arrival order then
+        answers each call as if they came one after another. The lock belongs to the
+        running event loop, like the client."""
         loop = asyncio.get_running_loop()
         if self._gate is None or self._gate[0] is not loop:
             self._gate = (loop, asyncio.Lock())
         return self._gate[1]
 
     async def _open_stream(
-        self, messages: list[ChatMessage], extra: dict[str, Any] | None = None
+        self, messages: list[ChatMessage], extra: dict[str, Any] | None = None, *, sent: Callable[[], None]
     ) -> tuple[Any, list[Any], bool]:
-        """Open a stream and read it up to the first text delta.
+        """Open a stream and read it up to the first text delta; ``sent`` is called once the
+        response has begun (its headers are in).
 
         Returns the SDK stream, the chunks read so far, and whether the stream already ended.
         """
-        async with self._sending():
-            sdk_stream = await self._create_with_format(messages, extra, stream=True)
+        sdk_stream = await self._create_with_format(messages, extra, stream=True)
+        sent()
         head: list[Any] = []
         whole = await self._not_a_stream(sdk_stream)
         if whole is not None:  # a server that answers a stream request in one JSON body

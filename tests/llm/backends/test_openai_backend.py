@@ -234,7 +234,8 @@ def test_a_role_whose_stream_breaks_after_text_gets_the_whole_answer_asked_again
     assert [bool(r.json.get("stream")) for r in stub.chat_requests] == [True, False, False]
 
 
-def test_concurrent_streams_reach_the_server_in_the_order_they_were_made():
+@pytest.mark.parametrize("refused", [False, True], ids=["answered", "first-refused-then-retried"])
+def test_concurrent_streams_reach_the_server_in_the_order_they_were_made(refused):
     """Calls made together are sent one at a time, each once the one before has its
     response's headers, so a server that answers in arrival order answers call i with
     answer i; the slower the server is to take an early request, the likelier the
@@ -261,8 +262,11 @@ def test_concurrent_streams_reach_the_server_in_the_order_they_were_made():
             await model.aclose()
 
     with OpenAIStub(default=answer) as stub:
+        if refused:  # the first request is rate limited: its retry keeps its place
+            stub.push(("status", 429, {"Retry-After": "0"}))
         texts = asyncio.run(run(make_model(stub)[0]))
     assert texts == [f"answer {i}" for i in range(6)]
+    assert len(stub.chat_requests) == 6 + refused
 
 
 def test_an_error_event_inside_a_stream_is_a_clear_error():
