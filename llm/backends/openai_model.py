@@ -456,24 +456,7 @@ class OpenAIModel(Model):
         # Retrying is safe only while the caller has seen nothing, so each attempt opens the
         # stream and reads up to the first piece of text; after that a failure is final.
         # (Yielding inside tenacity's attempt block would also swallow the caller's aclose.)
-        extra = self._response_format(output)
-        # The send lock (see _sending) is held through the retries until a response begins,
-        # so a call that is refused and retried keeps its place in the order.
-        gate = self._sending()
-        await gate.acquire()
-        held = [True]
-
-        def sent() -> None:
-            if held[0]:
-                held[0] = False
-                gate.release()
-
-        try:
-            async for attempt in self._retrying():
-                with attempt:
-                    sdk_stream, head, ended = await self._open_stream(messages, extra, sent=sent)
-        finally:
-            sent()
+        sdk_stream, head, ended = await self._open_in_order(messages, self._response_format(output))
 
         text: list[str] = []
         usage = Usage()
@@ -587,6 +570,29 @@ class OpenAIModel(Model):
             raise self._service_error(exc) from exc
         except ValueError as exc:  # a 200 whose body does not parse as JSON
             raise self._not_an_answer(f"a body that is not valid JSON ({exc})") from None
+
+    async def _open_in_order(
+        self, messages: list[ChatMessage], extra: dict[str, Any] | None
+    ) -> tuple[Any, list[Any], bool]:
+        """:meth:`_open_stream` with the retries, holding the send lock (see :meth:`_sending`)
+        through them until a response begins, so a call that is refused and retried keeps
+        its place in the order."""
+        gate = self._sending()
+        await gate.acquire()
+        held = [True]
+
+        def sent() -> None:
+            if held[0]:
+                held[0] = False
+                gate.release()
+
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    return await self._open_stream(messages, extra, sent=sent)
+        finally:
+            sent()
+        raise AssertionError("unreachable: the retries end in an answer or an error")
 
     def _sending(self) -> asyncio.Lock:
         """Held by a stream's request from sending until the server's response begins (its
