@@ -24,6 +24,13 @@ _FILLER = {
 }
 
 
+#: What an empty idea is told, per SOP (others: a line naming the SOP).
+EMPTY_IDEA = {
+    "software": 'say what to build: mgpt run "a todo app for the command line"',
+    "write": 'say what to write: mgpt write "a HOWTO on sorting in Python"',
+}
+
+
 @dataclass
 class RunRequest:
     """Every flag of ``mgpt run``, as given (see ``mgpt run --help``)."""
@@ -177,7 +184,7 @@ def _plan(req: RunRequest, console) -> dict[str, Any]:
     if req.replay is not None and idea is None and previous is None:
         idea = Transcript.load(req.replay).header.idea
     if previous is None and (not idea or not idea.strip()):
-        raise RunFailed('say what to build: mgpt run "a todo app for the command line"')
+        raise RunFailed(EMPTY_IDEA.get(req.sop, f'say what the {req.sop} team should work on: mgpt run --sop {req.sop} "..."'))
     workspace = req.workspace
     if workspace is None:
         workspace = req.workspace = project_folder(idea)

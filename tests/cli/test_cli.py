@@ -142,3 +142,15 @@ def test_workspace_that_is_a_file_is_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "error:" in result.output and "Traceback" not in result.output
     assert target.read_text() == "x"
+
+
+def test_an_empty_idea_is_told_what_its_command_wants_and_nothing_is_written(tmp_path):
+    for args, expected in [
+        (("run", " "), 'say what to build: mgpt run "a todo app'),
+        (("write", ""), 'say what to write: mgpt write "a HOWTO'),
+        (("run", "--sop", "recommend", ""), "say what the recommend team should work on"),
+    ]:
+        ws = tmp_path / args[0] / str(len(args))
+        result = invoke(*args, "-w", str(ws), "-m", "test")
+        assert result.exit_code == 2 and expected in result.output, result.output
+        assert not ws.exists()
